@@ -1,0 +1,345 @@
+"""Typed, frozen AST of the Elig language.
+
+The parser's Transformer builds these from the Lark parse tree; no ``lark.Tree`` travels past
+``compiler.parser``. Every node carries the ``Span`` of the source text it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+
+@dataclass(frozen=True)
+class Span:
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Ident:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string literal (adjacent literals are joined)."""
+
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """A UCUM unit as written in the rule file."""
+
+    code: str
+    span: Span
+
+
+# ------------------------------------------------------------------ expressions
+
+
+@dataclass(frozen=True)
+class Number:
+    value: str  # decimal text as written, folded exactly by the checker
+    span: Span
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: str
+    unit: UnitRef
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    ident: Ident
+    span: Span
+
+
+@dataclass(frozen=True)
+class RefLimit:
+    which: str  # "ULN" | "LLN" | "LLOQ"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Age:
+    anchor: Ident
+    span: Span
+
+
+@dataclass(frozen=True)
+class Window:
+    kind: str  # "within_before" | "within_after" | "on_or_before" | "ever"
+    duration: Optional["Expr"]
+    anchor: Optional[Ident]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Latest:
+    code: Ident
+    window: Window
+    span: Span
+
+
+@dataclass(frozen=True)
+class Query:
+    quantifier: str  # "any" | "no" | "every"
+    active: bool
+    codes: tuple[Ident, ...]
+    window: Optional[Window]
+    filter_kind: Optional[str]  # "where" | "unless"
+    filter: Optional["Expr"]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str  # canonical: ">=", "<=", ">", "<", "=", "!="
+    op_span: Span
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class IsValue:
+    subject: "Expr"
+    value: Ident
+    negated: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Between:
+    subject: "Expr"
+    low: "Expr"
+    high: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Arith:
+    op: str  # "+", "-", "*", "/"
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Convert:
+    operand: "Expr"
+    unit: UnitRef
+    span: Span
+
+
+@dataclass(frozen=True)
+class Member:
+    subject: "Expr"
+    values: tuple[Ident, ...]
+    negated: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class EquivalentOf:
+    operand: "Expr"
+    table: Ident
+    span: Span
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfElse:
+    then: "Expr"
+    cond: "Expr"
+    otherwise: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Implies:
+    cond: "Expr"
+    then: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Extreme:
+    kind: str  # "shorter" | "longer"
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+Expr = Union[
+    Number, Quantity, Name, RefLimit, Age, Latest, Query, Compare, IsValue, Between, Arith, Neg,
+    Convert, Member, EquivalentOf, And, Or, Not, IfElse, Implies, Extreme,
+]
+
+
+# ------------------------------------------------------------------ declarations
+
+
+@dataclass(frozen=True)
+class TerminologyCode:
+    system: Ident
+    value: Text
+
+
+@dataclass(frozen=True)
+class TrialDecl:
+    name: Ident
+    title: Optional[Text]
+    protocol: Optional[Text]
+    anchors: tuple[Ident, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ObservationDecl:
+    name: Ident
+    label: Optional[Text]
+    codes: tuple[TerminologyCode, ...]
+    unit: Optional[UnitRef]
+    accepts: tuple[UnitRef, ...]
+    molar_mass: Optional[Quantity]
+    qualitative: tuple[Ident, ...]
+    limits: tuple[Ident, ...]  # which of ULN / LLN / LLOQ the observation carries
+    fields: tuple[tuple[str, Span], ...]  # every field as written, to find repeats
+    span: Span
+
+
+@dataclass(frozen=True)
+class AttributeDecl:
+    name: Ident
+    type: str  # "boolean" | "number" | "date" | "text" | "enum"
+    values: tuple[Ident, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ItemDecl:
+    """A condition or a procedure, with its typed attributes."""
+
+    kind: str  # "condition" | "procedure"
+    name: Ident
+    label: Optional[Text]
+    codes: tuple[TerminologyCode, ...]
+    attributes: tuple[AttributeDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class TreatmentClassDecl:
+    names: tuple[Ident, ...]
+    label: Optional[Text]
+    codes: tuple[TerminologyCode, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class FactDecl:
+    name: Ident
+    judgment: bool
+    label: Optional[Text]
+    codes: tuple[TerminologyCode, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class DerivedDecl:
+    name: Ident
+    label: Optional[Text]
+    unit: UnitRef
+    formula: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    agent: Ident
+    amount: Quantity
+
+
+@dataclass(frozen=True)
+class EquivalenceDecl:
+    name: Ident
+    label: Optional[Text]
+    entries: tuple[Equivalent, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class LetDecl:
+    name: Ident
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class UncomputableDecl:
+    ref: Ident
+    reason: Text
+    span: Span
+
+
+@dataclass(frozen=True)
+class Criterion:
+    kind: str  # "inclusion" | "exclusion"
+    name: Ident
+    refs: tuple[Ident, ...]
+    quotes: tuple[Text, ...]
+    notes: tuple[Text, ...]
+    lets: tuple[LetDecl, ...]
+    body_kind: str  # "require" | "exclude_when"
+    body: Expr
+    body_span: Span
+    span: Span
+
+
+Decl = Union[
+    TrialDecl, ObservationDecl, ItemDecl, TreatmentClassDecl, FactDecl, DerivedDecl,
+    EquivalenceDecl, LetDecl, UncomputableDecl, Criterion,
+]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str
+    text: str
+    decls: tuple[Decl, ...] = field(default=())

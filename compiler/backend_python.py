@@ -1,0 +1,341 @@
+"""Python backend: the checked program as a standard-library-only evaluator module.
+
+Every IR node has one emitter; an unknown node raises. Text from rule files reaches the
+generated code only through ``repr()`` of a str, int or bool (see ``_lit``), and names only as
+validated identifiers.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import keyword
+import re
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+
+from . import ir as I
+from .lower import LoweredModule
+from .templates import render_template
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class BackendError(Exception):
+    pass
+
+
+def _lit(v) -> str:
+    """A plain literal for generated code: only str, int, bool, None, float, Fraction, tuples."""
+    if v is None or isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return repr(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise BackendError("non-finite constant")
+        return repr(v)
+    if isinstance(v, Fraction):
+        return f"_F({v.numerator}, {v.denominator})" if v.denominator != 1 else f"_F({v.numerator})"
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, tuple):
+        inner = ", ".join(_lit(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    raise BackendError(f"no literal for {type(v).__name__}")
+
+
+def safe_ident(name: str, prefix: str) -> str:
+    if not _IDENT.match(name) or keyword.iskeyword(name):
+        raise BackendError(f"{name!r} is not a valid identifier")
+    return prefix + name
+
+
+class _Call:
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, *args):
+        self.fn = fn
+        self.args = args
+
+
+class _Raw:
+    __slots__ = ("code",)
+
+    def __init__(self, code):
+        self.code = code
+
+
+def _fmt(node, indent=0, width=96) -> str:
+    """Pretty-print nested calls: on one line when short, else one argument per line."""
+    if isinstance(node, _Raw):
+        return node.code
+    if isinstance(node, str):
+        return node
+    if isinstance(node, _Lambda):
+        body = _fmt(node.body, indent)
+        return f"lambda {node.var}: {body}"
+    flat = f"{node.fn}({', '.join(_fmt(a, 0, 10**9) for a in node.args)})"
+    if len(flat) + indent <= width and "\n" not in flat:
+        return flat
+    pad = " " * (indent + 4)
+    parts = [pad + _fmt(a, indent + 4, width) for a in node.args]
+    return f"{node.fn}(\n" + ",\n".join(parts) + ",\n" + " " * indent + ")"
+
+
+class _Lambda:
+    __slots__ = ("var", "body")
+
+    def __init__(self, var, body):
+        self.var = var
+        self.body = body
+
+
+class PythonEmitter:
+    def __init__(self, mod: LoweredModule):
+        self.mod = mod
+        self.consts: list[tuple[str, str, str]] = []  # (name, code, comment)
+        self._const_index: dict[str, str] = {}
+
+    def const(self, code: str, comment: str = "") -> str:
+        if code in self._const_index:
+            return self._const_index[code]
+        name = f"_K{len(self.consts) + 1}"
+        self.consts.append((name, code, comment))
+        self._const_index[code] = name
+        return name
+
+    # -------------------------------------------------------------- booleans
+    def b(self, n):
+        m = getattr(self, "b_" + type(n).__name__, None)
+        if m is None:
+            raise BackendError(f"the Python backend has no emitter for {type(n).__name__}")
+        return m(n)
+
+    def b_BAnd(self, n):
+        return _Call("_and", *[self.b(x) for x in n.items])
+
+    def b_BOr(self, n):
+        return _Call("_or", *[self.b(x) for x in n.items])
+
+    def b_BNot(self, n):
+        return _Call("_not", self.b(n.operand))
+
+    def b_BImplies(self, n):
+        return _Call("_implies", self.b(n.cond), self.b(n.then))
+
+    def b_BIf(self, n):
+        return _Call("_if", self.b(n.cond), self.b(n.then), self.b(n.otherwise))
+
+    def b_BFact(self, n):
+        return _Call("_fact", "r", _lit(n.name), _lit(n.judgment))
+
+    def b_BSexIs(self, n):
+        return _Call("_sex_is", "r", _lit(tuple(n.values)), _lit(n.negated))
+
+    def b_BObsCmp(self, n):
+        return _Call("_obs_cmp", "r", self.sel(n.sel), _lit(n.op), self.lim(n.limit))
+
+    def b_BObsBetween(self, n):
+        return _Call("_obs_between", "r", self.sel(n.sel), self.lim(n.low), self.lim(n.high))
+
+    def b_BObsIs(self, n):
+        return _Call("_obs_is", "r", self.sel(n.sel), _lit(tuple(n.values)), _lit(n.negated), _lit(n.text))
+
+    def b_BNumCmp(self, n):
+        return _Call("_n_cmp", self.num(n.left), _lit(n.op), self.num(n.right), _lit(n.unit))
+
+    def b_BDateCmp(self, n):
+        return _Call("_date_cmp", self.date(n.left), _lit(n.op), self.date(n.right))
+
+    def b_BQuery(self, n):
+        # a half-life in the window is the half-life of this query's item
+        prev, self._dur_var = self._dur_var, n.var
+        try:
+            return self._query(n)
+        finally:
+            self._dur_var = prev
+
+    def _query(self, n):
+        win = "None"
+        wfn = "None"
+        if n.window is not None:
+            if n.window.item_dependent:
+                wfn = _Lambda(n.var, self.win(n.window))
+            else:
+                win = self.win(n.window)
+        pred = "None" if n.pred is None else _Lambda(n.var, self.b(n.pred))
+        text = query_text(n)
+        if n.quantifier == "every":
+            return _Call("_every", "r", _lit(n.kind), _lit(tuple(n.codes)), _lit(n.active), win, wfn, pred, _lit(text))
+        return _Call("_query", "r", _lit(n.kind), _lit(tuple(n.codes)), _lit(n.quantifier), _lit(n.active), win, wfn,
+                     pred, _lit(n.negate_pred), _lit(text))
+
+    def b_BObsQuery(self, n):
+        return _Call("_obs_query", "r", _lit(n.code), _lit(n.quantifier), self.win(n.window), _Lambda(n.var, self.b(n.pred)),
+                     _lit(query_text(n)))
+
+    def b_BAttrBool(self, n):
+        return _Call("_attr_bool", n.var, _lit(n.name))
+
+    def b_BAttrIs(self, n):
+        if n.name == "status":
+            return _Call("_status_is", n.var, _lit(tuple(n.tests)), _lit(n.negated))
+        return _Call("_attr_is", n.var, _lit(n.name), _lit(n.type), _lit(tuple(n.values) or None) if n.values else "None",
+                     _lit(tuple(n.tests)), _lit(n.negated))
+
+    def b_BFieldIs(self, n):
+        return _Call("_field_is", n.var, _lit(n.field), _lit(tuple(n.tests)), _lit(n.negated))
+
+    def b_BClassIn(self, n):
+        return _Call("_class_in", n.var, _lit(tuple(n.tests)), _lit(n.negated))
+
+    # -------------------------------------------------------------- selections, limits, windows
+    def sel(self, s):
+        if isinstance(s, I.SelLatest):
+            return _Call("_latest", "r", _lit(s.code), self.win(s.window))
+        if isinstance(s, I.SelItem):
+            return _Raw(f"(({s.var},), '', ())")
+        raise BackendError(f"the Python backend has no emitter for {type(s).__name__}")
+
+    def lim(self, l):
+        if isinstance(l, I.LConst):
+            table = "{" + ", ".join(f"{_lit(u)}: ({_lit(float(v))}, {_lit(v)})" for u, v in l.table) + "}"
+            return _Call("_lim_const", self.const(table, l.text), _lit(l.text))
+        if isinstance(l, I.LRef):
+            return _Call("_lim_ref", _lit(l.which), _lit(float(l.multiple)), _lit(l.multiple), _lit(l.text))
+        if isinstance(l, I.LIf):
+            return _Call("_lim_if", self.b(l.cond), self.lim(l.then), self.lim(l.otherwise))
+        raise BackendError(f"the Python backend has no emitter for {type(l).__name__}")
+
+    def win(self, w: I.Win):
+        dur = "None" if w.duration is None else self.dur(w.duration)
+        return _Call("_window", "r", _lit(w.kind), _lit(w.anchor), dur, _lit(w.text))
+
+    def dur(self, d):
+        if isinstance(d, I.DConst):
+            amount = int(d.amount) if d.amount.denominator == 1 else d.amount
+            return _Raw(f"({_lit(d.kind)}, {_lit(amount)})")
+        if isinstance(d, I.DHalfLife):
+            return _Call("_half_life_days", self._var_of_dur(), _lit(d.multiple))
+        if isinstance(d, I.DExtreme):
+            return _Call("_dur_extreme", _lit(d.which), self.dur(d.left), self.dur(d.right))
+        if isinstance(d, I.DIf):
+            return _Call("_dur_if", self.b(d.cond), self.dur(d.then), self.dur(d.otherwise))
+        raise BackendError(f"the Python backend has no emitter for {type(d).__name__}")
+
+    _dur_var = None
+
+    def _var_of_dur(self):
+        if self._dur_var is None:
+            raise BackendError("a half-life outside a treatment query")
+        return self._dur_var
+
+    # -------------------------------------------------------------- numbers and dates
+    def num(self, n):
+        m = getattr(self, "n_" + type(n).__name__, None)
+        if m is None:
+            raise BackendError(f"the Python backend has no emitter for {type(n).__name__}")
+        return m(n)
+
+    def n_NConst(self, n):
+        return _Raw(f"({_lit(n.value)}, '', ())")
+
+    def n_NObs(self, n):
+        table = "{" + ", ".join(f"{_lit(u)}: ({_lit(c.scale)}, {_lit(c.offset)})" for u, c in n.table) + "}"
+        return _Call("_obs_number", self.sel(n.sel), self.const(table, f"to {n.unit}"), _lit(n.unit))
+
+    def n_NAge(self, n):
+        return _Call("_age", "r", _lit(n.anchor))
+
+    def n_NArith(self, n):
+        return _Call("_n_arith", _lit(n.op), self.num(n.left), self.num(n.right))
+
+    def n_NIf(self, n):
+        return _Call("_n_if", self.b(n.cond), self.num(n.then), self.num(n.otherwise))
+
+    def n_NDerived(self, n):
+        return _Call(self.mod.derived_funcs[n.name], "r")
+
+    def n_NScale(self, n):
+        return _Call("_n_scale", self.num(n.operand), _lit(n.scale), _lit(n.offset))
+
+    def n_NAttr(self, n):
+        return _Call("_attr_num", n.var, _lit(n.name))
+
+    def n_NDose(self, n):
+        return _Call("_dose_equivalent", n.var, self.mod.equiv_consts[n.table], _lit(n.table))
+
+    def n_NCourse(self, n):
+        return _Call("_course_days", n.var, "r", _lit(n.anchor))
+
+    def n_NHalfLife(self, n):
+        return _Call("_half_life_value", n.var)
+
+    def date(self, d):
+        if isinstance(d, I.DtAnchor):
+            return _Call("_anchor_date", "r", _lit(d.name))
+        if isinstance(d, I.DtAttr):
+            return _Call("_attr_date", d.var, _lit(d.name))
+        if isinstance(d, I.DtShift):
+            return _Call("_date_shift", "r", self.date(d.date), _lit(d.sign), self.dur(d.duration), _lit(d.text))
+        raise BackendError(f"the Python backend has no emitter for {type(d).__name__}")
+
+
+def query_text(n) -> str:
+    """What a query looks for, for reason sentences ("no X within 7 d before first_dose")."""
+    if isinstance(n, I.BObsQuery):
+        p = n.pred
+        if isinstance(p, I.BObsCmp) and isinstance(p.sel, I.SelItem):
+            return f"{p.op} {_limit_text(p.limit)}"
+        return "matching"
+    codes = " / ".join(n.codes)
+    if n.active:
+        codes = "active " + codes
+    if n.window is None or n.window.kind == "ever":
+        return f"{codes} recorded"
+    return f"{codes} {n.window.text}"
+
+
+def _limit_text(l) -> str:
+    if isinstance(l, (I.LConst, I.LRef, I.LIf)):
+        return l.text
+    return "?"
+
+
+def runtime_source() -> str:
+    text = resources.files("compiler").joinpath("runtime.py").read_text(encoding="utf-8")
+    return text
+
+
+def emit_python(mod: LoweredModule) -> str:
+    em = PythonEmitter(mod)
+    funcs = []
+    for d in mod.derived:
+        em._dur_var = None
+        body = _fmt(em.num(d.formula), 4)
+        funcs.append({"name": mod.derived_funcs[d.name], "doc": f"Derived value {d.name} in {d.unit}.", "body": body,
+                      "derived": d.name, "unit": d.unit})
+    criteria = []
+    for c in mod.criteria:
+        em._dur_var = None
+        code = _fmt(_emit_body(em, c.ir.body), 4)
+        criteria.append({"c": c, "body": code})
+    consts = [{"name": n, "code": code, "comment": comment} for n, code, comment in em.consts]
+    text = render_template(
+        "evaluator.py.j2",
+        mod=mod,
+        runtime=runtime_source(),
+        consts=consts,
+        derived=funcs,
+        criteria=criteria,
+    )
+    try:
+        pyast.parse(text)
+    except SyntaxError as exc:  # a backend or template defect: never write such a module
+        raise BackendError(f"generated Python does not parse: {exc}") from exc
+    return text
+
+
+def _emit_body(em: PythonEmitter, body):
+    return em.b(body)

@@ -1,0 +1,275 @@
+"""Batches of patient records: streaming input, ordered parallel evaluation, output formats.
+
+Memory stays bounded by the number of chunks in flight, not by the number of records.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import multiprocessing
+import sys
+import time
+import types
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+CHUNK = 256
+PARALLEL_THRESHOLD = 2000
+
+
+class InputError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ModuleSource:
+    text: str
+    name: str
+
+    def load(self) -> types.ModuleType:
+        mod = types.ModuleType(f"elig_evaluator_{self.name}")
+        mod.__dict__["__name__"] = f"elig_evaluator_{self.name}"
+        code = compile(self.text, f"<{self.name}.py>", "exec")
+        exec(code, mod.__dict__)
+        return mod
+
+
+# ---------------------------------------------------------------------- reading records
+
+
+def iter_records(stream) -> Iterator[str]:
+    """The records of a stream as JSON texts: JSON Lines, a JSON array, or one JSON object."""
+    head = ""
+    while True:
+        chunk = stream.read(1)
+        if not chunk:
+            return
+        if not chunk.isspace():
+            head = chunk
+            break
+    if head == "[":
+        yield from _iter_array(stream)
+        return
+    first_line = head + stream.readline()
+    if _parses(first_line):
+        if first_line.strip():
+            yield first_line
+        for line in stream:
+            if line.strip():
+                yield line
+        return
+    # not one record per line: perhaps one pretty-printed object
+    rest = stream.read()
+    whole = first_line + rest
+    try:
+        doc = json.loads(whole)
+    except (ValueError, RecursionError):
+        doc = None
+    else:
+        if isinstance(doc, list):
+            for item in doc:
+                yield json.dumps(item)
+            return
+        yield whole
+        return
+    for line in whole.splitlines():
+        if line.strip():
+            yield line
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+        return True
+    except (ValueError, RecursionError):
+        return False
+
+
+def _iter_array(stream) -> Iterator[str]:
+    """Elements of a JSON array read incrementally (the '[' is already consumed)."""
+    dec = json.JSONDecoder()
+    buf = ""
+    pos = 0
+    eof = False
+    index = 0
+    expect_value = True
+    while True:
+        # skip whitespace and one comma
+        while True:
+            while pos < len(buf) and buf[pos].isspace():
+                pos += 1
+            if pos < len(buf) or eof:
+                break
+            more = stream.read(1 << 16)
+            if not more:
+                eof = True
+            buf = buf[pos:] + more
+            pos = 0
+        if pos >= len(buf):
+            raise InputError(f"the JSON array ends without ']' after element {index}")
+        ch = buf[pos]
+        if ch == "]":
+            return
+        if ch == "," and not expect_value:
+            pos += 1
+            expect_value = True
+            continue
+        while True:
+            try:
+                obj, end = dec.raw_decode(buf, pos)
+                if end == len(buf) and not eof:
+                    raise ValueError("maybe truncated")
+                break
+            except (ValueError, RecursionError):
+                if eof:
+                    raise InputError(f"the JSON array is not valid JSON at element {index + 1}")
+                more = stream.read(1 << 16)
+                if not more:
+                    eof = True
+                buf = buf[pos:] + more
+                pos = 0
+        yield buf[pos:end]
+        index += 1
+        pos = end
+        expect_value = False
+        if pos > (1 << 20):
+            buf = buf[pos:]
+            pos = 0
+
+
+# ---------------------------------------------------------------------- evaluating
+
+_WORKER_MODULE = None
+
+
+def _init_worker(source: ModuleSource):
+    global _WORKER_MODULE
+    _WORKER_MODULE = source.load()
+
+
+def _eval_chunk(lines, module=None, collect=False, fmt="jsonl"):
+    m = module if module is not None else _WORKER_MODULE
+    out = []
+    for line in lines:
+        result = m.evaluate_json(line)
+        text = json.dumps(result, ensure_ascii=False) if fmt == "jsonl" else format_text(result)
+        if collect:
+            out.append((text, _outcomes(result)))
+        else:
+            out.append((text, None))
+    return out
+
+
+def _outcomes(result):
+    if result.get("status") == "error":
+        return ("error", ())
+    return (result["status"], tuple(c["outcome"] for c in result["criteria"]))
+
+
+def _chunks(records: Iterator[str], size: int):
+    chunk = []
+    for r in records:
+        chunk.append(r)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class Stats:
+    records: int = 0
+    statuses: collections.Counter = None
+    per_criterion: list = None
+    only_fail: list = None
+
+
+def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, collect=False, jobs=0,
+        progress=False) -> Stats:
+    """Evaluate every record of stream, writing results to out in input order."""
+    n_crit = len(module.CRITERIA)
+    stats = Stats(0, collections.Counter(), [collections.Counter() for _ in range(n_crit)], [0] * n_crit)
+    records = iter_records(stream)
+    chunks = _chunks(records, CHUNK)
+    write = (lambda text: None) if summary else (lambda text: out.write(text + "\n"))
+    last = [time.monotonic()]
+
+    def consume(results):
+        for text, oc in results:
+            write(text)
+            stats.records += 1
+            if oc is not None:
+                status, outcomes = oc
+                stats.statuses[status] += 1
+                fails = [i for i, o in enumerate(outcomes) if o == "fail"]
+                for i, o in enumerate(outcomes):
+                    stats.per_criterion[i][o] += 1
+                if len(fails) == 1:
+                    stats.only_fail[fails[0]] += 1
+        if progress and time.monotonic() - last[0] > 0.5:
+            last[0] = time.monotonic()
+            sys.stderr.write(f"\r{stats.records:,} records")
+            sys.stderr.flush()
+
+    # small batches run here; large ones on every core, in order, with bounded memory
+    first = []
+    for c in chunks:
+        first.append(c)
+        if len(first) * CHUNK >= PARALLEL_THRESHOLD:
+            break
+    workers = jobs if jobs > 0 else (multiprocessing.cpu_count() or 1)
+    big = len(first) * CHUNK >= PARALLEL_THRESHOLD
+    if workers <= 1 or (jobs == 0 and not big) or jobs == 1:
+        for c in first:
+            consume(_eval_chunk(c, module, collect, fmt))
+        for c in chunks:
+            consume(_eval_chunk(c, module, collect, fmt))
+    else:
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(source,)) as pool:
+            pending = collections.deque()
+            limit = workers * 4
+
+            def all_chunks():
+                yield from first
+                yield from chunks
+
+            for c in all_chunks():
+                pending.append(pool.apply_async(_eval_chunk, (c, None, collect, fmt)))
+                if len(pending) >= limit:
+                    consume(pending.popleft().get())
+            while pending:
+                consume(pending.popleft().get())
+    if progress:
+        sys.stderr.write(f"\r{stats.records:,} records\n")
+    return stats
+
+
+# ---------------------------------------------------------------------- formats
+
+
+def format_text(result) -> str:
+    pid = result.get("patient_id")
+    if result.get("status") == "error":
+        return f"{pid or '(no id)'}: error: {result.get('error')}\n"
+    lines = [f"{pid}: {result['status']}"]
+    for c in result["criteria"]:
+        miss = f" [missing: {', '.join(c['missing'])}]" if c["missing"] else ""
+        lines.append(f"  {c['ref']:<6} {c['id']:<40} {c['outcome']:<8} {c['reason']}{miss}")
+    for w in result.get("warnings", ()):
+        lines.append(f"  warning: {w}")
+    return "\n".join(lines) + "\n"
+
+
+def format_summary(stats: Stats, module) -> str:
+    lines = [f"{stats.records:,} records: " + ", ".join(
+        f"{k} {stats.statuses.get(k, 0):,}" for k in ("eligible", "ineligible", "indeterminate", "error"))]
+    head = f"{'ref':<6} {'criterion':<40} {'pass':>8} {'fail':>8} {'unknown':>8} {'review':>8} {'fail only this':>15}"
+    lines.append(head)
+    for i, c in enumerate(module.CRITERIA):
+        cnt = stats.per_criterion[i]
+        lines.append(f"{c['ref']:<6} {c['id']:<40} {cnt.get('pass', 0):>8,} {cnt.get('fail', 0):>8,} "
+                     f"{cnt.get('unknown', 0):>8,} {cnt.get('review', 0):>8,} {stats.only_fail[i]:>15,}")
+    return "\n".join(lines)

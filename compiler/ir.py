@@ -1,0 +1,462 @@
+"""The checked program: plain frozen dataclasses with every name resolved, every unit folded
+to exact fractions and every type known. The backends only print these (see ``lower.py`` for
+the target-ready module description built from them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Optional, Union
+
+from .ast import Span
+from .units import Conversion
+
+
+# ------------------------------------------------------------------ vocabulary
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    name: str
+    title: str
+    protocol: Optional[str]
+    anchors: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ObsElement:
+    name: str
+    label: str
+    codes: tuple[tuple[str, str], ...]
+    kind: str  # "quantity" | "qualitative"
+    unit: Optional[str]
+    units: tuple[tuple[str, Conversion], ...]  # accepted unit -> conversion to `unit`
+    molar_mass: Optional[Fraction]
+    values: tuple[str, ...]
+    limits: tuple[str, ...]  # "uln", "lln", "lloq"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: str  # boolean | number | date | text | enum
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ItemElement:
+    kind: str  # condition | procedure
+    name: str
+    label: str
+    codes: tuple[tuple[str, str], ...]
+    attributes: tuple[Attribute, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ClassElement:
+    name: str
+    label: str
+    codes: tuple[tuple[str, str], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class FactElement:
+    name: str
+    judgment: bool
+    label: str
+    codes: tuple[tuple[str, str], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class EquivalenceTable:
+    name: str
+    label: str
+    unit: str
+    entries: tuple[tuple[str, Fraction], ...]  # agent -> amount equal to the reference amount
+    reference: Fraction  # the amount of the table's own agent (name) in `unit`
+    factors: tuple[tuple[str, Fraction], ...]  # agent -> multiply a dose to get the equivalent
+    units: tuple[tuple[str, Fraction], ...]  # dose unit accepted -> factor to `unit`
+    span: Span
+
+
+@dataclass(frozen=True)
+class DerivedElement:
+    name: str
+    label: str
+    unit: str
+    formula: "Num"
+    span: Span
+
+
+# ------------------------------------------------------------------ windows and durations
+
+
+@dataclass(frozen=True)
+class DConst:
+    kind: str  # "days" | "months"
+    amount: Fraction  # days (exact) or whole calendar months
+    text: str
+
+
+@dataclass(frozen=True)
+class DHalfLife:
+    multiple: Fraction
+    text: str
+
+
+@dataclass(frozen=True)
+class DExtreme:
+    which: str  # shorter | longer
+    left: "Dur"
+    right: "Dur"
+    text: str
+
+
+@dataclass(frozen=True)
+class DIf:
+    cond: "Bool"
+    then: "Dur"
+    otherwise: "Dur"
+    text: str
+
+
+Dur = Union[DConst, DHalfLife, DExtreme, DIf]
+
+
+@dataclass(frozen=True)
+class Win:
+    kind: str  # within_before | within_after | on_or_before | ever
+    anchor: Optional[str]
+    duration: Optional[Dur]
+    item_dependent: bool
+    text: str
+
+
+# ------------------------------------------------------------------ selections and limits
+
+
+@dataclass(frozen=True)
+class SelLatest:
+    code: str
+    window: Win
+    text: str
+
+
+@dataclass(frozen=True)
+class SelItem:
+    """The current observation inside `any <observation> ... where value ...`."""
+
+    code: str
+    var: str
+    text: str
+
+
+Sel = Union[SelLatest, SelItem]
+
+
+@dataclass(frozen=True)
+class LConst:
+    table: tuple[tuple[str, Fraction], ...]  # accepted unit -> the limit in that unit
+    text: str
+
+
+@dataclass(frozen=True)
+class LRef:
+    which: str  # uln | lln | lloq
+    multiple: Fraction
+    text: str
+
+
+@dataclass(frozen=True)
+class LIf:
+    cond: "Bool"
+    then: "Lim"
+    otherwise: "Lim"
+    text: str
+
+
+Lim = Union[LConst, LRef, LIf]
+
+
+# ------------------------------------------------------------------ numbers and dates
+
+
+@dataclass(frozen=True)
+class NConst:
+    value: Fraction
+    text: str
+
+
+@dataclass(frozen=True)
+class NObs:
+    sel: Sel
+    table: tuple[tuple[str, Conversion], ...]  # patient unit -> target unit
+    unit: str
+
+
+@dataclass(frozen=True)
+class NAge:
+    anchor: str
+
+
+@dataclass(frozen=True)
+class NArith:
+    op: str
+    left: "Num"
+    right: "Num"
+
+
+@dataclass(frozen=True)
+class NIf:
+    cond: "Bool"
+    then: "Num"
+    otherwise: "Num"
+
+
+@dataclass(frozen=True)
+class NDerived:
+    name: str
+
+
+@dataclass(frozen=True)
+class NScale:
+    """A number converted between units of one dimension: value * scale + offset."""
+
+    operand: "Num"
+    scale: Fraction
+    offset: Fraction
+
+
+@dataclass(frozen=True)
+class NAttr:
+    var: str
+    name: str
+
+
+@dataclass(frozen=True)
+class NDose:
+    var: str
+    table: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class NCourse:
+    var: str
+    anchor: str
+
+
+@dataclass(frozen=True)
+class NHalfLife:
+    var: str
+
+
+Num = Union[NConst, NObs, NAge, NArith, NIf, NDerived, NScale, NAttr, NDose, NCourse, NHalfLife]
+
+
+@dataclass(frozen=True)
+class DtAnchor:
+    name: str
+
+
+@dataclass(frozen=True)
+class DtAttr:
+    var: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DtShift:
+    date: "Date"
+    sign: int
+    duration: Dur
+    text: str
+
+
+Date = Union[DtAnchor, DtAttr, DtShift]
+
+
+# ------------------------------------------------------------------ booleans
+
+
+@dataclass(frozen=True)
+class BAnd:
+    items: tuple["Bool", ...]
+
+
+@dataclass(frozen=True)
+class BOr:
+    items: tuple["Bool", ...]
+
+
+@dataclass(frozen=True)
+class BNot:
+    operand: "Bool"
+
+
+@dataclass(frozen=True)
+class BImplies:
+    cond: "Bool"
+    then: "Bool"
+
+
+@dataclass(frozen=True)
+class BIf:
+    cond: "Bool"
+    then: "Bool"
+    otherwise: "Bool"
+
+
+@dataclass(frozen=True)
+class BFact:
+    name: str
+    judgment: bool
+
+
+@dataclass(frozen=True)
+class BSexIs:
+    values: tuple[str, ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class BObsCmp:
+    sel: Sel
+    op: str
+    limit: Lim
+
+
+@dataclass(frozen=True)
+class BObsBetween:
+    sel: Sel
+    low: Lim
+    high: Lim
+
+
+@dataclass(frozen=True)
+class BObsIs:
+    sel: Sel
+    values: tuple[str, ...]
+    negated: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class BNumCmp:
+    left: Num
+    op: str
+    right: Num
+    unit: str
+
+
+@dataclass(frozen=True)
+class BDateCmp:
+    left: Date
+    op: str
+    right: Date
+
+
+@dataclass(frozen=True)
+class BQuery:
+    kind: str  # condition | procedure | treatment
+    codes: tuple[str, ...]
+    quantifier: str  # any | no | every
+    active: bool
+    window: Optional[Win]
+    var: str
+    pred: Optional["Bool"]
+    negate_pred: bool  # unless
+    text: str
+
+
+@dataclass(frozen=True)
+class BObsQuery:
+    code: str
+    quantifier: str
+    window: Win
+    var: str
+    pred: "Bool"
+    text: str
+
+
+@dataclass(frozen=True)
+class BAttrBool:
+    var: str
+    name: str
+
+
+@dataclass(frozen=True)
+class BAttrIs:
+    var: str
+    name: str
+    type: str
+    values: tuple[str, ...]
+    tests: tuple[str, ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class BFieldIs:
+    var: str
+    field: str  # route | purpose
+    tests: tuple[str, ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class BClassIn:
+    var: str
+    tests: tuple[str, ...]
+    negated: bool
+
+
+Bool = Union[
+    BAnd, BOr, BNot, BImplies, BIf, BFact, BSexIs, BObsCmp, BObsBetween, BObsIs, BNumCmp, BDateCmp,
+    BQuery, BObsQuery, BAttrBool, BAttrIs, BFieldIs, BClassIn,
+]
+
+
+# ------------------------------------------------------------------ criteria and program
+
+
+@dataclass(frozen=True)
+class CriterionIR:
+    id: str
+    kind: str
+    refs: tuple[str, ...]
+    quotes: tuple[str, ...]
+    notes: tuple[str, ...]
+    body: Bool
+    body_source: str  # the rule's body as written, for the HTML page and the module comment
+    file: str
+    line: int
+    span: Span
+    reads: tuple[str, ...]  # vocabulary elements the criterion reads
+
+
+@dataclass(frozen=True)
+class Uncomputable:
+    ref: str
+    reason: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Program:
+    trial: TrialInfo
+    observations: tuple[ObsElement, ...]
+    items: tuple[ItemElement, ...]
+    classes: tuple[ClassElement, ...]
+    facts: tuple[FactElement, ...]
+    equivalences: tuple[EquivalenceTable, ...]
+    derived: tuple[DerivedElement, ...]
+    criteria: tuple[CriterionIR, ...]
+    uncomputable: tuple[Uncomputable, ...]
+    aliases: tuple[tuple[str, str], ...]
+    files: tuple[str, ...] = field(default=())

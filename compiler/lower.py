@@ -1,0 +1,300 @@
+"""Lowering: the checked program as a target-ready module description.
+
+Everything a backend's template needs is computed here: safe names, file paths relative to
+the rules directory, vocabulary tables, and the criteria rendered as plain words for readers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import PurePath
+from typing import Optional
+
+from . import ir as I
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Words:
+    """A criterion as plain words: a sentence, or a list joined by all/any of."""
+
+    text: str
+    joiner: str = ""  # "all of" | "any of" | ""
+    items: tuple["Words", ...] = ()
+
+
+@dataclass(frozen=True)
+class LoweredCriterion:
+    ir: I.CriterionIR
+    id: str
+    func: str
+    ref: str
+    kind: str
+    quotes: tuple[str, ...]
+    notes: tuple[str, ...]
+    file: str
+    line: int
+    body_source: str
+    reads: tuple[str, ...]
+    words: Words
+    anchor_id: str
+
+
+@dataclass(frozen=True)
+class LoweredModule:
+    program: I.Program
+    module_name: str
+    trial: I.TrialInfo
+    criteria: tuple[LoweredCriterion, ...]
+    derived: tuple[I.DerivedElement, ...]
+    derived_funcs: dict
+    equiv_consts: dict
+    vocab_observations: tuple  # (name, kind, units tuple, unit, values)
+    vocab_conditions: tuple[str, ...]
+    vocab_procedures: tuple[str, ...]
+    vocab_classes: tuple[str, ...]
+    vocab_facts: tuple[str, ...]
+    aliases: tuple[tuple[str, str], ...]
+    refs_in_order: tuple[str, ...]
+    source_files: tuple[str, ...]
+
+
+def module_name_for(trial: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", trial).lower()
+    if not name or name[0].isdigit():
+        name = "trial_" + name
+    return name
+
+
+def _rel(path: str, root: Optional[str]) -> str:
+    p = PurePath(path)
+    if root is not None:
+        try:
+            p = p.relative_to(PurePath(root).parent)
+        except ValueError:
+            pass
+    return p.as_posix()
+
+
+def lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModule:
+    crit = []
+    for c in program.criteria:
+        if not _IDENT.match(c.id):
+            raise ValueError(f"criterion id {c.id!r} is not an identifier")
+        crit.append(LoweredCriterion(
+            c, c.id, "c_" + c.id, c.refs[0] if c.refs else "", c.kind, c.quotes, c.notes,
+            _rel(c.file, rules_root), c.line, c.body_source, c.reads, criterion_words(c),
+            "crit-" + c.id,
+        ))
+    refs = []
+    for c in crit:
+        if c.ref not in refs:
+            refs.append(c.ref)
+    derived_funcs = {d.name: "_d_" + d.name for d in program.derived}
+    equiv_consts = {t.name: "_EQ_" + t.name for t in program.equivalences}
+    obs = tuple((o.name, o.kind, tuple(u for u, _ in o.units), o.unit, o.values) for o in program.observations)
+    return LoweredModule(
+        program, module_name_for(program.trial.name), program.trial, tuple(crit), program.derived, derived_funcs,
+        equiv_consts, obs,
+        tuple(x.name for x in program.items if x.kind == "condition"),
+        tuple(x.name for x in program.items if x.kind == "procedure"),
+        tuple(x.name for x in program.classes), tuple(x.name for x in program.facts), program.aliases, tuple(refs),
+        tuple(_rel(f, rules_root) for f in program.files),
+    )
+
+
+# ---------------------------------------------------------------------- plain words
+
+_OPS = {">=": "at least", "<=": "at most", ">": "above", "<": "below", "=": "exactly", "!=": "not"}
+_NEG_OPS = {">=": "below", "<=": "above", ">": "at most", "<": "at least", "=": "not", "!=": "exactly"}
+
+
+def _q(x: Fraction) -> str:
+    if x.denominator == 1:
+        return str(x.numerator)
+    f = float(x)
+    s = ("%.6f" % f).rstrip("0").rstrip(".")
+    return s
+
+
+def window_words(w: Optional[I.Win]) -> str:
+    if w is None:
+        return "at any time"
+    if w.kind == "ever":
+        return "at any time"
+    if w.kind == "on_or_before":
+        return f"on or before {_anchor(w.anchor)}"
+    d = dur_words(w.duration)
+    word = "before" if w.kind == "within_before" else "after"
+    return f"within {d} {word} {_anchor(w.anchor)} (both days included)"
+
+
+def _anchor(a: str) -> str:
+    return a.replace("_", " ")
+
+
+_UNIT_WORDS = {"d": ("day", "days"), "wk": ("week", "weeks"), "mo": ("calendar month", "calendar months"),
+               "a": ("year", "years"), "h": ("hour", "hours")}
+
+
+def dur_words(d) -> str:
+    if isinstance(d, I.DConst):
+        if d.kind == "months":
+            n = int(d.amount)
+            if n % 12 == 0:
+                return f"{n // 12} year{'s' if n != 12 else ''}"
+            return f"{n} calendar month{'s' if n != 1 else ''}"
+        n = d.amount
+        if n.denominator == 1 and n % 7 == 0 and "wk" in d.text:
+            return f"{n // 7} week{'s' if n != 7 else ''} ({n} days)"
+        return f"{_q(n)} day{'s' if n != 1 else ''}"
+    if isinstance(d, I.DHalfLife):
+        return f"{_q(d.multiple)} half-li{'ves' if d.multiple != 1 else 'fe'} of the drug"
+    if isinstance(d, I.DExtreme):
+        return f"the {d.which} of {dur_words(d.left)} and {dur_words(d.right)}"
+    if isinstance(d, I.DIf):
+        parts = []
+        cur = d
+        while isinstance(cur, I.DIf):
+            parts.append(f"{dur_words(cur.then)} if {bool_words(cur.cond).text}")
+            cur = cur.otherwise
+        parts.append(f"otherwise {dur_words(cur)}")
+        return "; ".join(parts)
+    return "?"
+
+
+def lim_words(l) -> str:
+    if isinstance(l, I.LConst):
+        return l.text
+    if isinstance(l, I.LRef):
+        return f"{_q(l.multiple)} × {l.which.upper()}" if l.multiple != 1 else l.which.upper()
+    if isinstance(l, I.LIf):
+        return f"{lim_words(l.then)} if {bool_words(l.cond).text}, otherwise {lim_words(l.otherwise)}"
+    return "?"
+
+
+def sel_words(s) -> str:
+    if isinstance(s, I.SelLatest):
+        return f"the most recent {s.code.replace('_', ' ')} {window_words(s.window)}"
+    return f"the {s.code.replace('_', ' ')} value"
+
+
+def num_words(n) -> str:
+    if isinstance(n, I.NConst):
+        return _q(n.value)
+    if isinstance(n, I.NObs):
+        return f"{sel_words(n.sel)} in {n.unit}"
+    if isinstance(n, I.NAge):
+        return f"age in completed years at {_anchor(n.anchor)}"
+    if isinstance(n, I.NArith):
+        op = {"*": "×", "/": "÷", "+": "+", "-": "−"}[n.op]
+        return f"({num_words(n.left)} {op} {num_words(n.right)})"
+    if isinstance(n, I.NIf):
+        return f"({num_words(n.then)} if {bool_words(n.cond).text}, otherwise {num_words(n.otherwise)})"
+    if isinstance(n, I.NDerived):
+        return n.name.replace("_", " ")
+    if isinstance(n, I.NScale):
+        return num_words(n.operand)
+    if isinstance(n, I.NAttr):
+        return n.name.replace("_", " ")
+    if isinstance(n, I.NDose):
+        return f"the daily dose as {n.table} equivalent"
+    if isinstance(n, I.NCourse):
+        return "the length of the course (first and last day counted)"
+    if isinstance(n, I.NHalfLife):
+        return "the half-life"
+    return "?"
+
+
+def date_words(d) -> str:
+    if isinstance(d, I.DtAnchor):
+        return _anchor(d.name)
+    if isinstance(d, I.DtAttr):
+        return d.name.replace("_", " ")
+    if isinstance(d, I.DtShift):
+        return f"{dur_words(d.duration)} {'before' if d.sign < 0 else 'after'} {date_words(d.date)}"
+    return "?"
+
+
+def _flatten(kind, items):
+    out = []
+    for w in items:
+        if w.joiner == kind:
+            out.extend(w.items)
+        else:
+            out.append(w)
+    return tuple(out)
+
+
+def bool_words(b) -> Words:
+    if isinstance(b, I.BAnd):
+        items = _flatten("all of", [bool_words(x) for x in b.items])
+        return Words("; and ".join(w.text for w in items), "all of", items)
+    if isinstance(b, I.BOr):
+        items = _flatten("any of", [bool_words(x) for x in b.items])
+        return Words("; or ".join(w.text for w in items), "any of", items)
+    if isinstance(b, I.BNot):
+        inner = bool_words(b.operand)
+        return Words(f"not ({inner.text})" if inner.joiner else f"not {inner.text}", "none of" if inner.joiner else "",
+                     inner.items if inner.joiner == "any of" else ((inner,) if inner.joiner else ()))
+    if isinstance(b, I.BImplies):
+        c, t = bool_words(b.cond), bool_words(b.then)
+        return Words(f"if {c.text}, then {t.text}")
+    if isinstance(b, I.BIf):
+        return Words(f"{bool_words(b.then).text} if {bool_words(b.cond).text}, otherwise {bool_words(b.otherwise).text}")
+    if isinstance(b, I.BFact):
+        tail = " (investigator judgment; review when not recorded)" if b.judgment else ""
+        return Words(f"{b.name.replace('_', ' ')} is recorded as yes{tail}")
+    if isinstance(b, I.BSexIs):
+        vals = " or ".join(b.values)
+        return Words(f"sex is {'not ' if b.negated else ''}{vals}")
+    if isinstance(b, I.BObsCmp):
+        return Words(f"{sel_words(b.sel)} is {_OPS[b.op]} {lim_words(b.limit)}")
+    if isinstance(b, I.BObsBetween):
+        return Words(f"{sel_words(b.sel)} is between {lim_words(b.low)} and {lim_words(b.high)} (both included)")
+    if isinstance(b, I.BObsIs):
+        return Words(f"{sel_words(b.sel)} is {'not ' if b.negated else ''}{' or '.join(b.values)}")
+    if isinstance(b, I.BNumCmp):
+        u = f" {b.unit}" if b.unit else ""
+        return Words(f"{num_words(b.left)} is {_OPS[b.op]} {num_words(b.right)}{u}")
+    if isinstance(b, I.BDateCmp):
+        return Words(f"{date_words(b.left)} is {_DATE_OPS[b.op]} {date_words(b.right)}")
+    if isinstance(b, I.BQuery):
+        return Words(query_words(b))
+    if isinstance(b, I.BObsQuery):
+        q = {"any": "any", "no": "no", "every": "every"}[b.quantifier]
+        return Words(f"{q} {b.code.replace('_', ' ')} reading {window_words(b.window)} for which {bool_words(b.pred).text}")
+    if isinstance(b, I.BAttrBool):
+        return Words(f"{b.name.replace('_', ' ')} is yes")
+    if isinstance(b, I.BAttrIs):
+        return Words(f"{b.name.replace('_', ' ')} is {'not ' if b.negated else ''}{' or '.join(b.tests)}")
+    if isinstance(b, I.BFieldIs):
+        return Words(f"{b.field} is {'not ' if b.negated else ''}{' or '.join(b.tests)}")
+    if isinstance(b, I.BClassIn):
+        return Words(f"its class is {'not ' if b.negated else ''}{' or '.join(b.tests)}")
+    raise ValueError(f"no words for {type(b).__name__}")
+
+
+_DATE_OPS = {"<=": "on or before", "<": "before", ">=": "on or after", ">": "after", "=": "on", "!=": "not on"}
+
+
+def query_words(b: I.BQuery) -> str:
+    noun = {"condition": "recorded", "procedure": "recorded", "treatment": "given"}[b.kind]
+    what = " or ".join(c.replace("_", " ") for c in b.codes)
+    if b.kind == "treatment":
+        what = f"a treatment of class {what}"
+    if b.active:
+        what = f"an active {what}"
+    q = {"any": "there is", "no": "there is no", "every": "every"}[b.quantifier]
+    s = f"{q} {what} {noun} {window_words(b.window)}" if b.window else f"{q} {what} {noun} at any time"
+    if b.pred is not None:
+        p = bool_words(b.pred).text
+        s += f", unless {p}" if b.negate_pred else f" for which {p}"
+    return s
+
+
+def criterion_words(c: I.CriterionIR) -> Words:
+    return bool_words(c.body)

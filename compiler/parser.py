@@ -1,0 +1,584 @@
+"""Parse rule files with Lark (LALR, strict) into the frozen AST of ``compiler.ast``.
+
+Syntax errors become positioned ``Diagnostic``s with a readable list of what was expected;
+no Lark exception or tree escapes this module.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast as A
+from .diagnostics import Diagnostic
+
+GRAMMAR_PACKAGE = "compiler.grammar"
+GRAMMAR_FILE = "elig.lark"
+
+
+def grammar_text() -> str:
+    """The grammar, read from the installed package (``grammar/`` is packaged as compiler.grammar)."""
+    try:
+        return resources.files(GRAMMAR_PACKAGE).joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        # Running from a source checkout that is not installed: the grammar sits beside the package.
+        here = Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE
+        return here.read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        strict=True,
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+_OPS = {"≥": ">=", "≤": "<=", "≠": "!=", "×": "*", "x": "*"}
+
+# How a terminal is named in "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "REF": "a protocol reference",
+    "NUMBER": "a number",
+    "UNIT": "a unit",
+    "STRING": "a string",
+    "CMP": "a comparison",
+    "ADD_OP": "'+' or '-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "TIMES": "'x'",
+    "TIMES_SIGN": "'×'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "VBAR": "'|'",
+    "MINUS": "'-'",
+    "$END": "end of file",
+}
+
+
+def _span(file: str, meta_or_token) -> A.Span:
+    m = meta_or_token
+    line = getattr(m, "line", None) or 1
+    col = getattr(m, "column", None) or 1
+    end_line = getattr(m, "end_line", None) or line
+    end_col = getattr(m, "end_column", None) or col + 1
+    return A.Span(file, line, col, end_line, end_col)
+
+
+def _join(file: str, a: A.Span, b: A.Span) -> A.Span:
+    return A.Span(file, a.line, a.column, b.end_line, b.end_column)
+
+
+def _unescape(raw: str) -> str:
+    body = raw[1:-1]
+    out = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body) and body[i + 1] in '"\\':
+            out.append(body[i + 1])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+class _ToAst(Transformer):
+    """Turns the whole parse tree into AST nodes at once."""
+
+    def __init__(self, file: str):
+        super().__init__(visit_tokens=False)
+        self.file = file
+
+    # helpers ---------------------------------------------------------------
+    def _sp(self, x) -> A.Span:
+        return _span(self.file, x)
+
+    def _id(self, tok: Token) -> A.Ident:
+        return A.Ident(str(tok), self._sp(tok))
+
+    def _names(self, toks) -> tuple:
+        return tuple(self._id(t) for t in toks if isinstance(t, Token) and t.type == "NAME")
+
+    # strings, units ------------------------------------------------------------
+    @v_args(meta=True)
+    def string(self, meta, toks):
+        return A.Text("".join(_unescape(str(t)) for t in toks), self._sp(meta))
+
+    def unit(self, toks):
+        t = toks[0]
+        return A.UnitRef(str(t), self._sp(t))
+
+    def unit_one(self, toks):
+        t = toks[0]
+        return A.UnitRef(str(t), self._sp(t))
+
+    # header --------------------------------------------------------------------
+    def title(self, c):
+        return ("title", c[0])
+
+    def protocol(self, c):
+        return ("protocol", c[0])
+
+    def anchors(self, c):
+        return ("anchors", self._names(c))
+
+    @v_args(meta=True)
+    def trial(self, meta, c):
+        fields = {}
+        for item in c[1:]:
+            fields.setdefault(item[0], item[1])
+        return A.TrialDecl(
+            self._id(c[0]), fields.get("title"), fields.get("protocol"), fields.get("anchors", ()), self._sp(meta)
+        )
+
+    # vocabulary ----------------------------------------------------------------
+    @v_args(meta=True)
+    def label(self, meta, c):
+        return ("label", c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def code(self, meta, c):
+        return ("code", A.TerminologyCode(self._id(c[0]), c[1]), self._sp(meta))
+
+    @v_args(meta=True)
+    def unit_field(self, meta, c):
+        return ("unit", c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def accepts(self, meta, c):
+        return ("accepts", tuple(c), self._sp(meta))
+
+    @v_args(meta=True)
+    def molar_mass(self, meta, c):
+        num, unit = c
+        return ("molar_mass", A.Quantity(str(num), unit, self._sp(meta)), self._sp(meta))
+
+    @v_args(meta=True)
+    def qualitative(self, meta, c):
+        return ("qualitative", self._names(c), self._sp(meta))
+
+    @v_args(meta=True)
+    def reference_limits(self, meta, c):
+        return ("limits", tuple(self._id(t) for t in c), self._sp(meta))
+
+    @v_args(meta=True)
+    def observation_decl(self, meta, c):
+        name = self._id(c[0])
+        label = unit = molar = None
+        codes, accepts, qual, limits, seen = [], [], (), (), []
+        for kind, value, sp in c[1:]:
+            seen.append((kind, sp))
+            if kind == "label":
+                label = label or value
+            elif kind == "code":
+                codes.append(value)
+            elif kind == "unit":
+                unit = unit or value
+            elif kind == "accepts":
+                accepts.extend(value)
+            elif kind == "molar_mass":
+                molar = molar or value
+            elif kind == "qualitative":
+                qual = qual or value
+            elif kind == "limits":
+                limits = limits + value
+        return A.ObservationDecl(
+            name, label, tuple(codes), unit, tuple(accepts), molar, qual, limits, tuple(seen), self._sp(meta)
+        )
+
+    @v_args(meta=True)
+    def attribute(self, meta, c):
+        name, (typ, values) = c
+        return A.AttributeDecl(self._id(name), typ, values, self._sp(meta))
+
+    def type_boolean(self, c):
+        return ("boolean", ())
+
+    def type_number(self, c):
+        return ("number", ())
+
+    def type_date(self, c):
+        return ("date", ())
+
+    def type_text(self, c):
+        return ("text", ())
+
+    def type_enum(self, c):
+        return ("enum", self._names(c))
+
+    def _item(self, kind, meta, c):
+        name = self._id(c[0])
+        label, codes, attrs = None, [], []
+        for x in c[1:]:
+            if isinstance(x, A.AttributeDecl):
+                attrs.append(x)
+            elif x[0] == "label":
+                label = label or x[1]
+            elif x[0] == "code":
+                codes.append(x[1])
+        return A.ItemDecl(kind, name, label, tuple(codes), tuple(attrs), self._sp(meta))
+
+    @v_args(meta=True)
+    def condition_decl(self, meta, c):
+        return self._item("condition", meta, c)
+
+    @v_args(meta=True)
+    def procedure_decl(self, meta, c):
+        return self._item("procedure", meta, c)
+
+    def _label_codes(self, rest):
+        label, codes = None, []
+        for x in rest:
+            if x[0] == "label":
+                label = label or x[1]
+            elif x[0] == "code":
+                codes.append(x[1])
+        return label, tuple(codes)
+
+    @v_args(meta=True)
+    def treatment_class_decl(self, meta, c):
+        names = self._names(c)
+        label, codes = self._label_codes([x for x in c if isinstance(x, tuple)])
+        return A.TreatmentClassDecl(names, label, codes, self._sp(meta))
+
+    @v_args(meta=True)
+    def fact_decl(self, meta, c):
+        label, codes = self._label_codes(c[1:])
+        return A.FactDecl(self._id(c[0]), False, label, codes, self._sp(meta))
+
+    @v_args(meta=True)
+    def judgment_decl(self, meta, c):
+        label, codes = self._label_codes(c[1:])
+        return A.FactDecl(self._id(c[0]), True, label, codes, self._sp(meta))
+
+    @v_args(meta=True)
+    def derived_decl(self, meta, c):
+        name = self._id(c[0])
+        label = None
+        rest = c[1:]
+        if isinstance(rest[0], tuple) and rest[0][0] == "label":
+            label = rest[0][1]
+            rest = rest[1:]
+        unit, formula = rest
+        return A.DerivedDecl(name, label, unit, formula, self._sp(meta))
+
+    @v_args(meta=True)
+    def equivalent(self, meta, c):
+        agent, num, unit = c
+        return A.Equivalent(self._id(agent), A.Quantity(str(num), unit, _join(self.file, self._sp(num), unit.span)))
+
+    @v_args(meta=True)
+    def equivalence_decl(self, meta, c):
+        name = self._id(c[0])
+        label = None
+        entries = []
+        for x in c[1:]:
+            if isinstance(x, tuple):
+                label = x[1]
+            else:
+                entries.append(x)
+        return A.EquivalenceDecl(name, label, tuple(entries), self._sp(meta))
+
+    @v_args(meta=True)
+    def uncomputable_decl(self, meta, c):
+        return A.UncomputableDecl(self._id(c[0]), c[1], self._sp(meta))
+
+    @v_args(meta=True)
+    def let_stmt(self, meta, c):
+        return A.LetDecl(self._id(c[0]), c[1], self._sp(meta))
+
+    # criteria --------------------------------------------------------------------
+    @v_args(meta=True)
+    def ref(self, meta, c):
+        return ("ref", self._id(c[0]))
+
+    def quote(self, c):
+        return ("quote", c[0])
+
+    def note(self, c):
+        return ("note", c[0])
+
+    @v_args(meta=True)
+    def require(self, meta, c):
+        return ("body", "require", c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def exclude_when(self, meta, c):
+        return ("body", "exclude_when", c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def criterion(self, meta, c):
+        kind = str(c[0])
+        name = self._id(c[1])
+        refs, quotes, notes, lets = [], [], [], []
+        body = None
+        for x in c[2:]:
+            if isinstance(x, A.LetDecl):
+                lets.append(x)
+            elif x[0] == "ref":
+                refs.append(x[1])
+            elif x[0] == "quote":
+                quotes.append(x[1])
+            elif x[0] == "note":
+                notes.append(x[1])
+            elif x[0] == "body":
+                body = x
+        return A.Criterion(
+            kind, name, tuple(refs), tuple(quotes), tuple(notes), tuple(lets), body[1], body[2], body[3],
+            self._sp(meta),
+        )
+
+    def start(self, c):
+        return tuple(c)
+
+    # expressions -------------------------------------------------------------------
+    @v_args(meta=True)
+    def number(self, meta, c):
+        return A.Number(str(c[0]), self._sp(meta))
+
+    @v_args(meta=True)
+    def quantity(self, meta, c):
+        return A.Quantity(str(c[0]), c[1], self._sp(meta))
+
+    @v_args(meta=True)
+    def name(self, meta, c):
+        ident = self._id(c[0])
+        return A.Name(ident, ident.span)
+
+    @v_args(meta=True)
+    def ref_limit(self, meta, c):
+        return A.RefLimit(str(c[0]), self._sp(meta))
+
+    @v_args(meta=True)
+    def age(self, meta, c):
+        return A.Age(self._id(c[0]), self._sp(meta))
+
+    @v_args(meta=True)
+    def latest(self, meta, c):
+        return A.Latest(self._id(c[0]), c[1], self._sp(meta))
+
+    @v_args(meta=True)
+    def within_before(self, meta, c):
+        return A.Window("within_before", c[0], self._id(c[1]), self._sp(meta))
+
+    @v_args(meta=True)
+    def within_after(self, meta, c):
+        return A.Window("within_after", c[0], self._id(c[1]), self._sp(meta))
+
+    @v_args(meta=True)
+    def on_or_before(self, meta, c):
+        return A.Window("on_or_before", None, self._id(c[0]), self._sp(meta))
+
+    @v_args(meta=True)
+    def ever(self, meta, c):
+        return A.Window("ever", None, None, self._sp(meta))
+
+    def only_active(self, c):
+        return ("active",)
+
+    @v_args(meta=True)
+    def where(self, meta, c):
+        return ("where", c[0])
+
+    @v_args(meta=True)
+    def unless(self, meta, c):
+        return ("unless", c[0])
+
+    @v_args(meta=True)
+    def query(self, meta, c):
+        quant = str(c[0])
+        active = False
+        codes = []
+        window = None
+        fkind = fexpr = None
+        for x in c[1:]:
+            if isinstance(x, Token):
+                codes.append(self._id(x))
+            elif isinstance(x, A.Window):
+                window = x
+            elif x == ("active",):
+                active = True
+            else:
+                fkind, fexpr = x
+        return A.Query(quant, active, tuple(codes), window, fkind, fexpr, self._sp(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta, c):
+        left, op, right = c
+        return A.Compare(_OPS.get(str(op), str(op)), self._sp(op), left, right, self._sp(meta))
+
+    @v_args(meta=True)
+    def is_value(self, meta, c):
+        return A.IsValue(c[0], self._id(c[1]), False, self._sp(meta))
+
+    @v_args(meta=True)
+    def is_not_value(self, meta, c):
+        return A.IsValue(c[0], self._id(c[1]), True, self._sp(meta))
+
+    @v_args(meta=True)
+    def between(self, meta, c):
+        return A.Between(c[0], c[1], c[2], self._sp(meta))
+
+    @v_args(meta=True)
+    def shorter_of(self, meta, c):
+        return A.Extreme("shorter", c[0], c[1], self._sp(meta))
+
+    @v_args(meta=True)
+    def longer_of(self, meta, c):
+        return A.Extreme("longer", c[0], c[1], self._sp(meta))
+
+    @v_args(meta=True)
+    def arith(self, meta, c):
+        left, op, right = c
+        return A.Arith(_OPS.get(str(op), str(op)), left, right, self._sp(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        return A.Neg(c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def convert(self, meta, c):
+        return A.Convert(c[0], c[1], self._sp(meta))
+
+    @v_args(meta=True)
+    def member(self, meta, c):
+        return A.Member(c[0], self._names(c[1:]), False, self._sp(meta))
+
+    @v_args(meta=True)
+    def not_member(self, meta, c):
+        return A.Member(c[0], self._names(c[1:]), True, self._sp(meta))
+
+    @v_args(meta=True)
+    def equivalent_of(self, meta, c):
+        return A.EquivalentOf(c[0], self._id(c[1]), self._sp(meta))
+
+    @v_args(meta=True)
+    def and_(self, meta, c):
+        items = []
+        for x in c:
+            items.extend(x.items if isinstance(x, A.And) else (x,))
+        return A.And(tuple(items), self._sp(meta))
+
+    @v_args(meta=True)
+    def or_(self, meta, c):
+        items = []
+        for x in c:
+            items.extend(x.items if isinstance(x, A.Or) else (x,))
+        return A.Or(tuple(items), self._sp(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta, c):
+        return A.Not(c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def ifelse(self, meta, c):
+        return A.IfElse(c[0], c[1], c[2], self._sp(meta))
+
+    @v_args(meta=True)
+    def implies(self, meta, c):
+        return A.Implies(c[0], c[1], self._sp(meta))
+
+
+def _describe_expected(expected) -> str:
+    words = []
+    for name in sorted(set(expected)):
+        if name in _TERMINAL_WORDS:
+            w = _TERMINAL_WORDS[name]
+        elif name.startswith("__") or name.startswith("_"):
+            continue
+        else:
+            w = "'" + name.lower() + "'"
+        if w not in words:
+            words.append(w)
+    if not words:
+        return ""
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    return ", ".join(words)
+
+
+def _token_text(tok) -> str:
+    if tok is None:
+        return "end of file"
+    if getattr(tok, "type", None) == "$END":
+        return "end of file"
+    text = str(tok)
+    if len(text) > 30:
+        text = text[:27] + "..."
+    return repr(text)
+
+
+def _syntax_diagnostic(path: str, text: str, err: UnexpectedInput) -> Diagnostic:
+    line = getattr(err, "line", None)
+    col = getattr(err, "column", None)
+    if not isinstance(line, int) or line < 1:
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+    if not isinstance(col, int) or col < 1:
+        col = 1
+    span = A.Span(path, line, col, line, col + 1)
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if 0 <= err.pos_in_stream < len(text) else "?"
+        expected = _describe_expected(err.allowed or ())
+        msg = f"unexpected character {ch!r}"
+        if ch == '"':
+            msg = "unterminated string (a string ends with '\"' on the same line)"
+        hint = f"expected {expected}" if expected and ch != '"' else None
+        return Diagnostic(span, msg, hint=hint)
+    if isinstance(err, UnexpectedToken):
+        tok = err.token
+        if getattr(tok, "type", None) != "$END" and getattr(tok, "end_column", None):
+            span = A.Span(path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column)
+        expected = _describe_expected(err.accepts or err.expected or ())
+        msg = f"unexpected {_token_text(tok)}"
+        if expected:
+            msg += f"; expected {expected}"
+        return Diagnostic(span, msg)
+    if isinstance(err, UnexpectedEOF):
+        expected = _describe_expected(err.expected or ())
+        msg = "unexpected end of file"
+        if expected:
+            msg += f"; expected {expected}"
+        return Diagnostic(span, msg)
+    return Diagnostic(span, "syntax error")
+
+
+def parse_source(text: str, path: str) -> tuple[A.SourceFile | None, list[Diagnostic]]:
+    """Parse one rule file. Returns the AST (or None) and its syntax diagnostics."""
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return None, [Diagnostic(A.Span(path, line, col, line, col + 1), "NUL character in rule file")]
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as err:
+        return None, [_syntax_diagnostic(path, text, err)]
+    except RecursionError:
+        return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), "rule file is nested too deeply to parse")]
+    try:
+        decls = _ToAst(path).transform(tree)
+    except VisitError as err:  # a bug in the transformer, reported with a position rather than a traceback
+        return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), f"internal error while reading the parse tree: {err.orig_exc}")]
+    except RecursionError:
+        return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), "rule file is nested too deeply to parse")]
+    return A.SourceFile(path, text, tuple(decls)), []
+
+
+def is_tree(x) -> bool:  # used by tests to prove no Lark tree leaks into the AST
+    return isinstance(x, (Tree, Token))

@@ -1,0 +1,106 @@
+"""The compiler facade: rule files in, checked program, evaluator source and HTML page out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from . import ast as A
+from .checker import check_program
+from .diagnostics import Diagnostic
+from .parser import parse_source
+
+RULE_SUFFIX = ".elig"
+
+
+@dataclass
+class CompileResult:
+    sources: dict[str, str]
+    diagnostics: list[Diagnostic]
+    program: object = None
+    lowered: object = None
+    python: Optional[str] = None
+    html: Optional[str] = None
+    protocol_text: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def read_rules(rules_dir: Path) -> tuple[dict[str, str], list[Diagnostic]]:
+    """Every *.elig file below rules_dir (sorted), decoded as UTF-8, keyed by its display path."""
+    sources: dict[str, str] = {}
+    diags: list[Diagnostic] = []
+    files = sorted(p for p in rules_dir.rglob("*" + RULE_SUFFIX) if p.is_file())
+    for p in files:
+        display = p.as_posix()
+        data = p.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            sources[display] = data.decode("utf-8", errors="replace")
+            diags.append(Diagnostic(A.Span(display, line, col, line, col + 1), "rule files are UTF-8; this byte is not"))
+            continue
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        sources[display] = text.replace("\r\n", "\n").replace("\r", "\n")
+    return sources, diags
+
+
+def compile_sources(sources: dict[str, str], rules_root: Optional[str] = None, emit: bool = True,
+                    protocol_loader=None) -> CompileResult:
+    """parse -> check -> lower -> emit over in-memory rule texts (path -> text)."""
+    result = CompileResult(dict(sources), [])
+    files = []
+    for path in sorted(sources):
+        sf, diags = parse_source(sources[path], path)
+        result.diagnostics.extend(diags)
+        if sf is not None:
+            files.append(sf)
+    if result.diagnostics:
+        # syntax errors first; still check the files that parsed, for every other error
+        if not files:
+            return result
+    program, diags = check_program(files)
+    result.diagnostics.extend(diags)
+    result.diagnostics.sort(key=Diagnostic.sort_key)
+    if program is None or not result.ok:
+        return result
+    result.program = program
+    if protocol_loader is not None and program.trial.protocol:
+        result.protocol_text = protocol_loader(program.trial.protocol)
+    if not emit:
+        return result
+    from .backend_html import emit_html
+    from .backend_python import emit_python
+    from .lower import lower
+
+    result.lowered = lower(program, rules_root)
+    result.python = emit_python(result.lowered)
+    result.html = emit_html(result.lowered, result.protocol_text)
+    return result
+
+
+def compile_rules(rules_dir: Path, emit: bool = True) -> CompileResult:
+    rules_dir = Path(rules_dir)
+    sources, diags = read_rules(rules_dir)
+    if not sources and not diags:
+        d = Diagnostic(A.Span(rules_dir.as_posix(), 1, 1, 1, 2), f"no {RULE_SUFFIX} rule files in {rules_dir.as_posix()}")
+        return CompileResult({}, [d])
+
+    def load_protocol(name: str) -> Optional[str]:
+        p = rules_dir / name
+        try:
+            return p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    res = compile_sources(sources, rules_dir.as_posix(), emit=emit, protocol_loader=load_protocol)
+    res.diagnostics = sorted(diags + res.diagnostics, key=Diagnostic.sort_key)
+    if diags:
+        res.python = res.html = None
+    return res

@@ -1,0 +1,1332 @@
+# ---- Elig evaluator runtime (standard library only) ------------------------------------
+# This text is copied verbatim into every generated evaluator module by the Python backend.
+# It implements patient-record format 1 and the semantics of shared/spec/semantics.md:
+# three-valued (Kleene) logic, inclusive windows, calendar months clamped to month end,
+# overlap of treatments and conditions with a window, most-recent selection with its tie
+# rule, closed-world items and open-world observations and facts, unusable items, and limits
+# compared exactly in the patient value's own unit.
+#
+# A boolean result is a tuple (truth, why, missing, review): truth is True, False or None
+# (unknown); why is a readable fragment; missing a tuple of codes; review is True when the
+# unknown comes only from an unrecorded judgment.
+
+import datetime as _dt
+import json as _json
+import math as _math
+from fractions import Fraction as _F
+
+_INF = float("inf")
+_NEVER_LO = -(10 ** 9)
+_NEVER_HI = 10 ** 9
+_DATE_CACHE = {}
+_EVER = (-(10 ** 9), -(10 ** 9), 10 ** 9, 10 ** 9, "recorded", "", ())
+
+
+class _RecordError(Exception):
+    """The record cannot be read at all: the result is an error result."""
+
+
+class _Bad:
+    """An unusable field: where it would be read, the criterion is unknown with this reason."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why):
+        self.why = why
+
+    def __repr__(self):
+        return "_Bad(%r)" % (self.why,)
+
+
+def _date(value):
+    """An ISO 8601 calendar date as a proleptic ordinal, or _Bad."""
+    if type(value) is str:
+        hit = _DATE_CACHE.get(value)
+        if hit is not None:
+            return hit
+        if len(value) == 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit() \
+                and value[5:7].isdigit() and value[8:].isdigit():
+            try:
+                out = _dt.date(int(value[:4]), int(value[5:7]), int(value[8:])).toordinal()
+            except ValueError:
+                out = _Bad("%r is not a calendar date" % (value,))
+        else:
+            out = _Bad("%r is not an ISO date (YYYY-MM-DD)" % (value[:40],))
+        if len(_DATE_CACHE) > 200000:
+            _DATE_CACHE.clear()
+        _DATE_CACHE[value] = out
+        return out
+    if value is None:
+        return _Bad("date is missing")
+    return _Bad("date is not a string")
+
+
+def _iso(ordinal):
+    return _dt.date.fromordinal(ordinal).isoformat()
+
+
+def _shift_months(ordinal, months):
+    """The same day ``months`` calendar months away, clamped to the month's last day."""
+    d = _dt.date.fromordinal(ordinal)
+    m0 = d.month - 1 + months
+    y = d.year + m0 // 12
+    m = m0 % 12 + 1
+    if not 1 <= y <= 9999:
+        return None
+    if m == 12:
+        last = 31
+    else:
+        last = (_dt.date(y, m + 1, 1) - _dt.timedelta(days=1)).day
+    return _dt.date(y, m, min(d.day, last)).toordinal()
+
+
+def _num(value):
+    """A JSON number as an exact-capable Python number, or _Bad."""
+    t = type(value)
+    if t is int:
+        return value
+    if t is float:
+        if value != value or value in (_INF, -_INF):
+            return _Bad("%s is not a finite number" % (value,))
+        return value
+    if t is bool:
+        return _Bad("%s is not a number" % (_json.dumps(value),))
+    if t is str:
+        return _Bad("%r is a string, not a number" % (value[:40],))
+    return _Bad("%s is not a number" % (type(value).__name__,))
+
+
+def _exact(x):
+    """The exact value of a record number as written (its shortest decimal)."""
+    if type(x) is int:
+        return _F(x)
+    if type(x) is float:
+        return _F(repr(x))
+    return _F(x)
+
+
+def _fmt(x):
+    """A number for a reason sentence."""
+    if type(x) is int:
+        return str(x)
+    if type(x) is float:
+        if x.is_integer() and abs(x) < 1e15:
+            return str(int(x))
+        return repr(x)
+    if isinstance(x, _F):
+        if x.denominator == 1:
+            return str(x.numerator)
+        f = float(x)
+        s = "%.6g" % f
+        return s
+    return str(x)
+
+
+def _cmp3(v, lf, lq):
+    """Sign of (v - limit) for a record number v against a limit given as (float, Fraction).
+
+    Floats decide where they clearly can; a value at (or within rounding of) the limit is
+    compared exactly, so 100.4 [degF] is exactly 38 Cel and 1.8 is exactly 1.5 x 1.2.
+    """
+    try:
+        d = v - lf
+    except OverflowError:
+        d = None
+    if d is not None and d == d:
+        tol = 1e-9 * (abs(lf) + 1.0)
+        if d > tol:
+            return 1
+        if d < -tol:
+            return -1
+    e = _exact(v) - lq
+    return (e > 0) - (e < 0)
+
+
+def _holds(op, sign):
+    if op == ">=":
+        return sign >= 0
+    if op == "<=":
+        return sign <= 0
+    if op == ">":
+        return sign > 0
+    if op == "<":
+        return sign < 0
+    if op == "=":
+        return sign == 0
+    return sign != 0
+
+
+_NEGATE = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "=": "!=", "!=": "="}
+
+
+# ---------------------------------------------------------------------- Kleene logic
+
+
+def _join(parts):
+    return "; ".join(p for p in parts if p)
+
+
+def _merge_missing(results):
+    seen = []
+    for r in results:
+        for m in r[2]:
+            if m not in seen:
+                seen.append(m)
+    return tuple(seen)
+
+
+def _and(*rs):
+    falses = [r for r in rs if r[0] is False]
+    if falses:
+        return (False, _join(r[1] for r in falses), (), False)
+    unknown = [r for r in rs if r[0] is None]
+    if unknown:
+        return (None, _join(r[1] for r in unknown), _merge_missing(unknown), all(r[3] for r in unknown))
+    return (True, _join(r[1] for r in rs), (), False)
+
+
+def _or(*rs):
+    trues = [r for r in rs if r[0] is True]
+    if trues:
+        return (True, _join(r[1] for r in trues), (), False)
+    unknown = [r for r in rs if r[0] is None]
+    if unknown:
+        return (None, _join(r[1] for r in unknown), _merge_missing(unknown), all(r[3] for r in unknown))
+    return (False, _join(r[1] for r in rs), (), False)
+
+
+def _not(r):
+    t = r[0]
+    return (None if t is None else not t, r[1], r[2], r[3])
+
+
+def _implies(c, t):
+    """if c then t: true when c is false."""
+    if c[0] is False:
+        return (True, c[1], (), False)
+    if c[0] is True:
+        return t
+    if t[0] is True:
+        return t
+    return (None, _join((c[1], t[1])), _merge_missing((c, t)), c[3] and t[3])
+
+
+def _if(c, a, b):
+    """a if c else b, for booleans: with c unknown, decided only where a and b agree."""
+    if c[0] is True:
+        return a
+    if c[0] is False:
+        return b
+    if a[0] is not None and a[0] == b[0]:
+        return (a[0], _join((a[1], b[1])), (), False)
+    return (None, _join((c[1], a[1], b[1])), _merge_missing((c, a, b)), c[3] and a[3] and b[3])
+
+
+# ---------------------------------------------------------------------- the prepared record
+
+
+class _Record:
+    __slots__ = ("id", "sex", "birth", "anchors", "obs", "conds", "treats", "procs", "facts", "warnings")
+
+
+def _list_field(record, name):
+    v = record.get(name, [])
+    if v is None:
+        return []
+    if type(v) is not list:
+        raise _RecordError("%s must be a list, not %s" % (name, type(v).__name__))
+    return v
+
+
+def _object_field(record, name):
+    v = record.get(name, {})
+    if v is None:
+        return {}
+    if type(v) is not dict:
+        raise _RecordError("%s must be an object, not %s" % (name, type(v).__name__))
+    return v
+
+
+def _prepare(record, vocab):
+    if type(record) is not dict:
+        raise _RecordError("a record must be a JSON object, not %s" % (_json_type(record),))
+    fmt = record.get("format")
+    if "format" not in record:
+        raise _RecordError("format is missing (this evaluator reads format 1)")
+    if type(fmt) is not int or fmt != 1:
+        raise _RecordError("format %s is not supported (this evaluator reads format 1)" % (_short(fmt),))
+    pid = record.get("id")
+    if type(pid) is not str or not pid.strip():
+        raise _RecordError("id is missing or empty" if pid in (None, "") or type(pid) is str
+                           else "id must be a string, not %s" % (_json_type(pid),))
+    rec = _Record()
+    rec.id = pid
+    warnings = []
+    rec.warnings = warnings
+    sex = record.get("sex")
+    if sex is None:
+        rec.sex = None
+    elif sex in ("male", "female"):
+        rec.sex = sex
+    else:
+        rec.sex = _Bad("sex %s is not \"male\" or \"female\"" % (_short(sex),))
+    rec.birth = _date(record["birth_date"]) if record.get("birth_date") is not None else None
+    anchors = {}
+    for k, v in _object_field(record, "anchors").items():
+        anchors[k] = _date(v) if v is not None else None
+    rec.anchors = anchors
+    facts = {}
+    for k, v in _object_field(record, "facts").items():
+        if v is None:
+            continue
+        facts[k] = v if type(v) is bool else _Bad("fact %s is %s, not true or false" % (k, _short(v)))
+        if k not in vocab["facts"]:
+            warnings.append("unknown fact %r ignored" % (k,))
+    rec.facts = facts
+    rec.obs = _prepare_observations(_list_field(record, "observations"), vocab, warnings)
+    rec.conds = _prepare_items(_list_field(record, "conditions"), "conditions", vocab["conditions"], warnings, "onset")
+    rec.procs = _prepare_items(_list_field(record, "procedures"), "procedures", vocab["procedures"], warnings, "date")
+    rec.treats = _prepare_treatments(_list_field(record, "treatments"), vocab, warnings)
+    return rec
+
+
+def _json_type(v):
+    if v is None:
+        return "null"
+    if type(v) is bool:
+        return "a boolean"
+    if type(v) in (int, float):
+        return "a number"
+    if type(v) is str:
+        return "a string"
+    if type(v) is list:
+        return "an array"
+    return type(v).__name__
+
+
+def _short(v):
+    try:
+        s = _json.dumps(v)
+    except (TypeError, ValueError):
+        s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+class _Obs:
+    __slots__ = ("code", "index", "date", "value", "unit", "item")
+
+    def describe(self):
+        d = _iso(self.date) if type(self.date) is int else "an unusable date"
+        if isinstance(self.value, _Bad):
+            return "%s on %s" % (self.code, d)
+        if self.unit is None or self.unit == "1":
+            return "%s %s on %s" % (self.code, _fmt(self.value), d)
+        return "%s %s %s on %s" % (self.code, _fmt(self.value), self.unit, d)
+
+
+def _prepare_observations(items, vocab, warnings):
+    elements = vocab["observations"]
+    aliases = vocab["aliases"]
+    out = {}
+    for i, it in enumerate(items):
+        if type(it) is not dict:
+            warnings.append("observations[%d] is not an object; ignored" % i)
+            continue
+        code = it.get("code")
+        if type(code) is not str:
+            warnings.append("observations[%d] has no code; ignored" % i)
+            continue
+        el = elements.get(code)
+        if el is None:
+            warnings.append("unknown observation code %r ignored" % (code[:60],))
+            continue
+        o = _Obs()
+        o.code = code
+        o.index = i
+        o.item = it
+        o.date = _date(it.get("date"))
+        raw = it.get("value")
+        if el[0] == "qualitative":
+            o.unit = None
+            if type(raw) is str and raw in el[1]:
+                o.value = raw
+            elif raw is None:
+                o.value = _Bad("no value")
+            else:
+                o.value = _Bad("value %s is not one of %s" % (_short(raw), ", ".join(el[1])))
+        else:
+            units = el[1]
+            unit = it.get("unit")
+            if unit is None:
+                unit = "1" if "1" in units and el[2] == "1" else None
+            elif type(unit) is str:
+                unit = aliases.get(unit, unit)
+            v = _num(raw) if raw is not None else _Bad("no value")
+            if isinstance(v, _Bad):
+                o.value = v
+                o.unit = unit if type(unit) is str else None
+            elif unit is None:
+                o.value = _Bad("value %s has no unit (%s needs %s)" % (_fmt(v), code, el[2]))
+                o.unit = None
+            elif type(unit) is not str or unit not in units:
+                o.value = _Bad("unit %s cannot be converted to %s" % (_short(it.get("unit")), el[2]))
+                o.unit = None
+            else:
+                o.value = v
+                o.unit = unit
+        out.setdefault(code, []).append(o)
+    return out
+
+
+class _Item:
+    __slots__ = ("code", "index", "kind", "start", "end", "status", "attrs", "item", "classes",
+                 "half_life", "dose", "route", "purpose")
+
+
+def _attrs_of(it):
+    a = it.get("attributes")
+    if a is None:
+        return {}
+    if type(a) is not dict:
+        return _Bad("attributes is not an object")
+    return a
+
+
+def _prepare_items(items, field, known, warnings, date_field):
+    out = {}
+    for i, it in enumerate(items):
+        if type(it) is not dict:
+            warnings.append("%s[%d] is not an object; ignored" % (field, i))
+            continue
+        code = it.get("code")
+        if type(code) is not str:
+            warnings.append("%s[%d] has no code; ignored" % (field, i))
+            continue
+        if code not in known:
+            warnings.append("unknown %s code %r ignored" % (field[:-1], code[:60]))
+            continue
+        x = _Item()
+        x.code = code
+        x.index = i
+        x.item = it
+        x.attrs = _attrs_of(it)
+        if date_field == "onset":
+            x.kind = "condition"
+            x.start = _date(it.get("onset"))
+            end = it.get("end")
+            x.end = None if end is None else _date(end)
+            st = it.get("status")
+            x.status = st if st in ("active", "resolved") else _Bad(
+                "status is missing" if st is None else "status %s is not active or resolved" % (_short(st),))
+        else:
+            x.kind = "procedure"
+            x.start = _date(it.get("date"))
+            x.end = x.start
+            x.status = None
+        out.setdefault(code, []).append(x)
+    return out
+
+
+def _prepare_treatments(items, vocab, warnings):
+    known = vocab["classes"]
+    out = {}
+    for i, it in enumerate(items):
+        if type(it) is not dict:
+            warnings.append("treatments[%d] is not an object; ignored" % i)
+            continue
+        code = it.get("code")
+        classes = it.get("classes")
+        if type(code) is not str:
+            code = "treatments[%d]" % i
+            warnings.append("treatments[%d] has no code" % i)
+        if type(classes) is not list or not all(type(c) is str for c in classes):
+            warnings.append("treatment %r has no list of classes; ignored" % (code[:60],))
+            continue
+        x = _Item()
+        x.code = code
+        x.index = i
+        x.kind = "treatment"
+        x.item = it
+        x.classes = tuple(classes)
+        x.start = _date(it.get("start"))
+        end = it.get("end")
+        x.end = None if end is None else _date(end)
+        x.status = None
+        x.attrs = _attrs_of(it)
+        x.half_life = it.get("half_life")
+        x.dose = it.get("daily_dose")
+        x.route = it.get("route")
+        x.purpose = it.get("purpose")
+        matched = False
+        for c in classes:
+            if c in known:
+                lst = out.setdefault(c, [])
+                if not lst or lst[-1] is not x:
+                    lst.append(x)
+                matched = True
+            else:
+                warnings.append("unknown treatment class %r of %r ignored" % (c[:60], code[:60]))
+        if not matched and not classes:
+            warnings.append("treatment %r has no class; ignored by the rules" % (code[:60],))
+    return out
+
+
+# ---------------------------------------------------------------------- windows
+# A window is (lo_sure, lo_maybe, hi_sure, hi_maybe, text): a date t is inside for certain when
+# lo_sure <= t <= hi_sure, outside for certain when t < lo_maybe or t > hi_maybe, and unknown
+# in between (a duration that is only known to lie in an interval). None for a window whose
+# anchor is absent or unusable; its reason is in the text.
+
+
+def _days_floor(x):
+    if x == _INF:
+        return _NEVER_HI
+    return int(_math.floor(x))
+
+
+def _duration_days(anchor, dur):
+    """(lo, hi, why, missing) in days for a duration spec evaluated against an anchor date.
+
+    A spec is ("days", n) exact, ("months", n) calendar, ("range", lo, hi, why, missing) known
+    to lie in an interval, ("extreme", "shorter"|"longer", a, b) or ("if", condition, a, b).
+    The interval makes partial evaluation exact: the shorter of 28 d and an unknown number of
+    half-lives lies in [0, 28].
+    """
+    kind = dur[0]
+    if kind == "days":
+        return (dur[1], dur[1], "", ())
+    if kind == "months":
+        start = _shift_months(anchor, -dur[1])
+        if start is None:
+            return (0, _INF, "calendar date out of range", ())
+        n = anchor - start
+        return (n, n, "", ())
+    if kind == "range":
+        return (dur[1], dur[2], dur[3], dur[4])
+    if kind == "extreme":
+        alo, ahi, awhy, amiss = _duration_days(anchor, dur[2])
+        blo, bhi, bwhy, bmiss = _duration_days(anchor, dur[3])
+        if dur[1] == "shorter":
+            lo, hi = min(alo, blo), min(ahi, bhi)
+        else:
+            lo, hi = max(alo, blo), max(ahi, bhi)
+        if lo == hi:
+            return (lo, hi, "", ())
+        return (lo, hi, _join((awhy, bwhy)), tuple(dict.fromkeys(amiss + bmiss)))
+    # ("if", c, a, b)
+    c = dur[1]
+    if c[0] is True:
+        return _duration_days(anchor, dur[2])
+    if c[0] is False:
+        return _duration_days(anchor, dur[3])
+    alo, ahi, awhy, amiss = _duration_days(anchor, dur[2])
+    blo, bhi, bwhy, bmiss = _duration_days(anchor, dur[3])
+    return (min(alo, blo), max(ahi, bhi), _join((c[1], awhy, bwhy)), tuple(dict.fromkeys(c[2] + amiss + bmiss)))
+
+
+def _dur_extreme(which, a, b):
+    return ("extreme", which, a, b)
+
+
+def _dur_if(c, a, b):
+    return ("if", c, a, b)
+
+
+def _window(rec, kind, anchor_name, dur, text):
+    if kind == "ever":
+        return (_NEVER_LO, _NEVER_LO, _NEVER_HI, _NEVER_HI, text, "", ())
+    a = rec.anchors.get(anchor_name)
+    if a is None:
+        return (None, "%s date is not recorded" % anchor_name, (anchor_name,))
+    if isinstance(a, _Bad):
+        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,))
+    if kind == "on_or_before":
+        return (_NEVER_LO, _NEVER_LO, a, a, text, "", ())
+    if kind == "within_before" and dur[0] == "months":
+        # calendar months back from the anchor, clamped to month end
+        start = _shift_months(a, -dur[1])
+        if start is None:
+            return (None, "window start is outside the calendar", ())
+        return (start, start, a, a, text, "", ())
+    if kind == "within_after" and dur[0] == "months":
+        end = _shift_months(a, dur[1])
+        if end is None:
+            return (None, "window end is outside the calendar", ())
+        return (a, a, end, end, text, "", ())
+    lo, hi, why, miss = _duration_days(a, dur)
+    if kind == "within_before":
+        return (a - _days_floor(lo), a - _days_floor(hi), a, a, text, why, miss)
+    return (a, a, a + _days_floor(lo), a + _days_floor(hi), text, why, miss)
+
+
+def _date_in(w, t):
+    """Is date ordinal t inside window w: True, False or None."""
+    if w[0] <= t <= w[2]:
+        return True
+    if t < w[1] or t > w[3]:
+        return False
+    return None
+
+
+def _span_in(w, start, end):
+    """Does the span [start, end] overlap window w (both ends inclusive)."""
+    if start <= w[2] and end >= w[0]:
+        return True
+    if start > w[3] or end < w[1]:
+        return False
+    return None
+
+
+def _half_life_days(item, k):
+    """k half-lives of a treatment item, in days, as a duration spec."""
+    hl = item.half_life
+    if hl is None:
+        return ("range", 0, _INF, "half-life of %s is not recorded" % item.code, (item.code,))
+    if type(hl) is not dict:
+        return ("range", 0, _INF, "half-life of %s is unusable" % item.code, (item.code,))
+    v = _num(hl.get("value"))
+    unit = hl.get("unit")
+    per = _HALF_LIFE_UNITS.get(unit)
+    if isinstance(v, _Bad) or per is None or v < 0:
+        return ("range", 0, _INF, "half-life of %s is unusable (%s %s)" % (
+            item.code, _short(hl.get("value")), _short(unit)), (item.code,))
+    days = _exact(v) * per * k
+    return ("range", days, days, "", ())
+
+
+_HALF_LIFE_UNITS = {"d": _F(1), "h": _F(1, 24), "min": _F(1, 1440), "wk": _F(7), "s": _F(1, 86400),
+                    "mo": _F(487, 16), "a": _F(1461, 4)}
+
+
+# ---------------------------------------------------------------------- observations
+
+
+def _latest(rec, code, w):
+    """Most recent observation of code inside window w.
+
+    Returns (candidates, why, missing): candidates are the observations that could be the
+    selected one (the most recent dated one, and any whose date is unusable, since it could
+    lie anywhere); empty when nothing is there.
+    """
+    items = rec.obs.get(code)
+    if w[0] is None:
+        return ((), "%s: %s" % (code, w[1]), (code,) + w[2])
+    if not items:
+        return ((), "no %s %s" % (code, w[4]), (code,))
+    best = None
+    floating = []
+    maybe = False
+    for o in items:
+        d = o.date
+        if type(d) is not int:
+            floating.append(o)
+            continue
+        inside = _date_in(w, d)
+        if inside:
+            if best is None or d >= best.date:
+                best = o
+        elif inside is None:
+            maybe = True
+    if best is None:
+        if floating:
+            return ((), "%s has an unusable date (%s)" % (code, floating[0].date.why), (code,))
+        if maybe:
+            return ((), "whether a %s falls %s is unknown (%s)" % (code, w[4], w[5]), (code,) + tuple(w[6]))
+        return ((), "no %s %s" % (code, w[4]), (code,))
+    if floating:
+        return ((best,) + tuple(floating), "", ())
+    return ((best,), "", ())
+
+
+def _lim_const(table, text):
+    """A fixed limit: table maps each accepted unit to the limit in that unit (float, Fraction)."""
+    return ("const", table, text)
+
+
+def _lim_ref(which, kf, kq, text):
+    return ("ref", which, kf, kq, text)
+
+
+def _lim_if(c, a, b):
+    if c[0] is True:
+        return a
+    if c[0] is False:
+        return b
+    return ("either", c, a, b)
+
+
+def _lim_sex(rec, male, female):
+    sex = rec.sex
+    if sex == "male":
+        return male
+    if sex == "female":
+        return female
+    why = "sex is not recorded" if sex is None else sex.why
+    return ("either", (None, why, ("sex",), False), male, female)
+
+
+def _limit_values(o, spec):
+    """Alternatives [(float, Fraction, text) or (None, why, missing)] of a limit for observation o."""
+    kind = spec[0]
+    if kind == "const":
+        lim = spec[1].get(o.unit)
+        if lim is None:
+            return [(None, "no limit for unit %s" % o.unit, (o.code,))]
+        return [(lim[0], lim[1], spec[2])]
+    if kind == "ref":
+        which = spec[1]
+        raw = o.item.get(which)
+        if raw is None:
+            return [(None, "%s has no %s, so the %s limit is unknown" % (o.describe(), which, spec[4]), (o.code,))]
+        v = _num(raw)
+        if isinstance(v, _Bad):
+            return [(None, "%s has an unusable %s (%s)" % (o.describe(), which, v.why), (o.code,))]
+        try:
+            lf = spec[2] * v
+        except OverflowError:
+            lf = _INF
+        return [(lf, spec[3] * _exact(v), "%s (%s %s)" % (spec[4], which.upper(), _fmt(v)))]
+    # either: the condition is unknown; both limits are possible
+    return [(None, spec[1][1], spec[1][2]) + ("cond",)] + _limit_values(o, spec[2]) + _limit_values(o, spec[3])
+
+
+def _obs_cmp(rec, sel, op, spec):
+    """The selected observation compared with a limit in its own unit."""
+    cands, why, miss = sel
+    if not cands:
+        return (None, why, miss, False)
+    truths = []
+    whys = []
+    missing = []
+    for o in cands:
+        if isinstance(o.value, _Bad):
+            truths.append(None)
+            whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
+            missing.append(o.code)
+            continue
+        for alt in _limit_values(o, spec):
+            if len(alt) == 4:  # the unknown condition of an either-limit
+                whys.append(alt[1])
+                continue
+            if alt[0] is None:
+                truths.append(None)
+                whys.append(alt[1])
+                missing.extend(alt[2])
+                continue
+            t = _holds(op, _cmp3(o.value, alt[0], alt[1]))
+            truths.append(t)
+            whys.append("%s %s %s" % (o.describe(), op if t else _NEGATE[op], alt[2]))
+    if truths and all(t is True for t in truths):
+        return (True, _join(_dedupe(w for w in whys if " has " not in w or True)), (), False)
+    if truths and all(t is False for t in truths):
+        return (False, _join(_dedupe(whys)), (), False)
+    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing or [cands[0].code])), False)
+
+
+def _dedupe(parts):
+    out = []
+    for p in parts:
+        if p and p not in out:
+            out.append(p)
+    return out
+
+
+def _obs_between(rec, sel, lo_spec, hi_spec):
+    a = _obs_cmp(rec, sel, ">=", lo_spec)
+    b = _obs_cmp(rec, sel, "<=", hi_spec)
+    r = _and(a, b)
+    if r[0] is True:
+        o = sel[0][0]
+        return (True, "%s between %s and %s" % (o.describe(), lo_spec[2], hi_spec[2]), (), False)
+    return r
+
+
+def _obs_is(rec, sel, values, negated, text):
+    """A qualitative observation's value is (not) one of values."""
+    cands, why, miss = sel
+    if not cands:
+        return (None, why, miss, False)
+    truths, whys, missing = [], [], []
+    for o in cands:
+        if isinstance(o.value, _Bad):
+            truths.append(None)
+            whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
+            missing.append(o.code)
+            continue
+        t = (o.value in values) != negated
+        truths.append(t)
+        whys.append("most recent %s %s (%s)" % (o.code, o.value, _iso(o.date) if type(o.date) is int else "date unusable"))
+    if all(t is True for t in truths):
+        return (True, _join(_dedupe(whys)), (), False)
+    if all(t is False for t in truths):
+        return (False, _join(_dedupe(whys)), (), False)
+    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing or [cands[0].code])), False)
+
+
+def _obs_number(sel, conv, unit_text):
+    """The selected observation's value converted to a unit, as an exact number V=(value, why, missing)."""
+    cands, why, miss = sel
+    if not cands:
+        return (None, why, miss)
+    if len(cands) > 1:
+        o = cands[0]
+        return (None, "%s could be replaced by another %s whose date is unusable" % (o.describe(), o.code), (o.code,))
+    o = cands[0]
+    if isinstance(o.value, _Bad):
+        return (None, "%s has an unusable value (%s)" % (o.describe(), o.value.why), (o.code,))
+    c = conv.get(o.unit)
+    if c is None:
+        return (None, "%s cannot be converted to %s" % (o.describe(), unit_text), (o.code,))
+    v = _exact(o.value) * c[0] + c[1]
+    if o.unit == unit_text:
+        return (v, o.describe(), ())
+    return (v, "%s (= %s %s)" % (o.describe(), _fmt(v), unit_text), ())
+
+
+# ---------------------------------------------------------------------- numbers (exact)
+
+
+class _Alts(tuple):
+    """A number known to be one of a few values (a formula whose condition is unknown)."""
+
+    __slots__ = ()
+
+
+def _vals(x):
+    return tuple(x) if type(x) is _Alts else (x,)
+
+
+def _alts(values):
+    out = tuple(dict.fromkeys(values))
+    return out[0] if len(out) == 1 else _Alts(out)
+
+
+def _n_const(v, text=""):
+    return (v, text, ())
+
+
+def _n_arith(op, a, b):
+    if a[0] is None or b[0] is None:
+        bad = [x for x in (a, b) if x[0] is None]
+        return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])))
+    out = []
+    for x in _vals(a[0]):
+        for y in _vals(b[0]):
+            if op == "+":
+                out.append(x + y)
+            elif op == "-":
+                out.append(x - y)
+            elif op == "*":
+                out.append(x * y)
+            elif y == 0:
+                return (None, "division by zero (%s)" % b[1], ())
+            else:
+                out.append(x / y)
+    return (_alts(out), _join((a[1], b[1])), tuple(dict.fromkeys(a[2] + b[2])))
+
+
+def _n_scale(a, scale, offset):
+    if a[0] is None:
+        return a
+    return (_alts(x * scale + offset for x in _vals(a[0])), a[1], a[2])
+
+
+def _n_if(c, a, b):
+    if c[0] is True:
+        return (a[0], _join((c[1], a[1])), a[2])
+    if c[0] is False:
+        return (b[0], _join((c[1], b[1])), b[2])
+    if a[0] is None or b[0] is None:
+        bad = [x for x in (c, a, b) if x[0] is None]
+        return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])))
+    # the condition is unknown: the number is one of both branches
+    return (_alts(_vals(a[0]) + _vals(b[0])), _join((c[1], a[1], b[1])), tuple(c[2]))
+
+
+def _n_cmp(a, op, b, unit_text):
+    if a[0] is None or b[0] is None:
+        bad = [x for x in (a, b) if x[0] is None]
+        return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
+    u = (" " + unit_text) if unit_text else ""
+    truths = []
+    shown = []
+    for x in _vals(a[0]):
+        for y in _vals(b[0]):
+            d = x - y
+            t = _holds(op, (d > 0) - (d < 0))
+            truths.append(t)
+            shown.append("%s%s %s %s%s" % (_fmt(x), u, op if t else _NEGATE[op], _fmt(y), u))
+    head = " or ".join(shown)
+    why = "%s: %s" % (a[1], head) if a[1] else head
+    if all(truths):
+        return (True, why, (), False)
+    if not any(truths):
+        return (False, why, (), False)
+    return (None, why, tuple(dict.fromkeys(a[2] + b[2])), False)
+
+
+def _age(rec, anchor_name):
+    """Age in completed calendar years at the anchor, as V."""
+    b = rec.birth
+    if b is None:
+        return (None, "birth_date is not recorded", ("birth_date",))
+    if isinstance(b, _Bad):
+        return (None, "birth_date is unusable (%s)" % b.why, ("birth_date",))
+    a = rec.anchors.get(anchor_name)
+    if a is None:
+        return (None, "%s date is not recorded" % anchor_name, (anchor_name,))
+    if isinstance(a, _Bad):
+        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,))
+    bd = _dt.date.fromordinal(b)
+    ad = _dt.date.fromordinal(a)
+    years = ad.year - bd.year - ((ad.month, ad.day) < (bd.month, bd.day))
+    return (_F(years), "age %d years at %s %s (born %s)" % (years, anchor_name, ad.isoformat(), bd.isoformat()), ())
+
+
+# ---------------------------------------------------------------------- facts and sex
+
+
+def _fact(rec, name, judgment):
+    v = rec.facts.get(name)
+    if v is True:
+        return (True, "%s is true" % name, (), False)
+    if v is False:
+        return (False, "%s is false" % name, (), False)
+    if v is None:
+        if judgment:
+            return (None, "%s is not recorded (investigator judgment)" % name, (), True)
+        return (None, "%s is not recorded" % name, (name,), False)
+    return (None, "%s is unusable (%s)" % (name, v.why), (name,), False)
+
+
+def _sex_is(rec, values, negated):
+    s = rec.sex
+    if s is None:
+        return (None, "sex is not recorded", ("sex",), False)
+    if isinstance(s, _Bad):
+        return (None, s.why, ("sex",), False)
+    t = (s in values) != negated
+    return (t, "sex %s" % s, (), False)
+
+
+# ---------------------------------------------------------------------- items (closed world)
+
+
+def _occurs(it, w):
+    """Does item it fall in window w: True, False or None, with a reason when unknown."""
+    if w[0] == _NEVER_LO and w[2] == _NEVER_HI:
+        return (True, "")
+    s = it.start
+    if isinstance(s, _Bad):
+        return (None, "%s has an unusable date (%s)" % (it.code, s.why))
+    kind = it.kind
+    if kind == "procedure":
+        return (_date_in(w, s), "")
+    e = it.end
+    if isinstance(e, _Bad):
+        return (None, "%s has an unusable end date (%s)" % (it.code, e.why))
+    if e is None:
+        if kind == "treatment":
+            e = _NEVER_HI  # ongoing: extends to the anchor
+        else:
+            st = it.status
+            if st == "active":
+                e = _NEVER_HI
+            elif st == "resolved":
+                e = s  # a resolved condition without end ended on its onset
+            else:
+                return (None, "%s: %s" % (it.code, st.why))
+    return (_span_in(w, s, e), "")
+
+
+def _active(it):
+    st = it.status
+    if st == "active":
+        return (True, "")
+    if st == "resolved":
+        return (False, "")
+    return (None, "%s: %s" % (it.code, st.why if isinstance(st, _Bad) else "status is missing"))
+
+
+def _item_text(it):
+    kind = it.kind
+    if kind == "procedure":
+        d = it.start
+        return "%s on %s" % (it.code, _iso(d) if type(d) is int else "an unusable date")
+    if kind == "treatment":
+        s = it.start
+        e = it.end
+        st = _iso(s) if type(s) is int else "?"
+        en = "ongoing" if e is None else (_iso(e) if type(e) is int else "?")
+        return "%s (%s) %s to %s" % (it.code, ", ".join(it.classes), st, en)
+    s = it.start
+    st = _iso(s) if type(s) is int else "unusable onset"
+    extra = ""
+    if it.end is not None:
+        extra = ", ended %s" % (_iso(it.end) if type(it.end) is int else "?")
+    status = it.status if type(it.status) is str else "status unknown"
+    return "%s (%s, onset %s%s)" % (it.code, status, st, extra)
+
+
+def _query(rec, kind, codes, quant, active, w, wfn, pred, negate_pred, text):
+    """any / no / every over the closed-world items of codes.
+
+    w is a window (or None when the window depends on the item: then wfn(item) gives it);
+    pred(item) is the where/unless filter (negate_pred for unless).
+    """
+    if w is None and wfn is None:
+        w = _EVER
+    if w[0] is None if w is not None else False:
+        # the anchor is absent: any recorded item could fall in the window
+        items = _collect(rec, kind, codes)
+        if not items:
+            return _quant_empty(quant, text)
+        return (None, "%s recorded but %s" % (_item_text(items[0]), w[1]), _merge_codes(items, w[2]), False)
+    items = _collect(rec, kind, codes)
+    truths = []
+    whys = []
+    missing = []
+    for it in items:
+        parts = []
+        t = True
+        why = ""
+        if active:
+            a, awhy = _active(it)
+            if a is False:
+                continue
+            if a is None:
+                t, why = None, awhy
+        ww = w if w is not None else wfn(it)
+        if ww[0] is None:
+            inside, iwhy = None, ww[1]
+        else:
+            inside, iwhy = _occurs(it, ww)
+            if inside is None and not iwhy:
+                iwhy = "whether %s falls %s is unknown (%s)" % (_item_text(it), ww[4], ww[5] or "window unknown")
+        if inside is False:
+            continue
+        if inside is None:
+            t = None
+            why = _join((why, iwhy))
+        if pred is not None:
+            p = pred(it)
+            if negate_pred:
+                p = _not(p)
+            if p[0] is False:
+                whys.append("%s %s, excepted: %s" % (_item_text(it), ww[4], p[1]) if negate_pred
+                            else "")
+                continue
+            if p[0] is None:
+                t = None
+                why = _join((why, p[1]))
+                missing.extend(p[2] or (it.code,))
+            else:
+                parts.append(p[1])
+        if t is True:
+            truths.append(True)
+            whys.append("%s %s%s" % (_item_text(it), ww[4], (": " + _join(parts)) if _join(parts) else ""))
+        else:
+            truths.append(None)
+            whys.append("%s: %s" % (_item_text(it), why))
+            if not missing or it.code not in missing:
+                missing.append(it.code)
+    if True in truths:
+        found = (True, _join(w_ for w_, t_ in zip([x for x in whys if x], truths) if t_ is True) or _join(whys), (), False)
+    elif truths:
+        found = (None, _join(x for x in whys if x), tuple(dict.fromkeys(missing)), False)
+    else:
+        found = (False, _join(x for x in whys if x) or "no %s" % text, (), False)
+    if quant == "any":
+        return found
+    if quant == "no":
+        return _not(found)
+    return found
+
+
+def _merge_codes(items, extra):
+    return tuple(dict.fromkeys([it.code for it in items] + list(extra)))
+
+
+def _quant_empty(quant, text):
+    if quant == "no":
+        return (True, "no %s" % text, (), False)
+    return (False, "no %s" % text, (), False)
+
+
+def _collect(rec, kind, codes):
+    if kind == "condition":
+        src = rec.conds
+    elif kind == "procedure":
+        src = rec.procs
+    else:
+        src = rec.treats
+    if len(codes) == 1:
+        return src.get(codes[0], ())
+    seen = []
+    for c in codes:
+        for it in src.get(c, ()):
+            if it not in seen:
+                seen.append(it)
+    seen.sort(key=lambda it: it.index)
+    return seen
+
+
+def _every(rec, kind, codes, active, w, wfn, pred, text):
+    """every item in the window satisfies pred (vacuously true for no item: closed world)."""
+    neg = _query(rec, kind, codes, "any", active, w, wfn, pred, True, text)
+    r = _not(neg)
+    if r[0] is True and not neg[1].startswith("no "):
+        return (True, "every %s" % text, (), False)
+    return r
+
+
+def _obs_query(rec, code, quant, w, pred, text):
+    """any / no / every over observations of code in a window (open world: none is unknown)."""
+    if w[0] is None:
+        return (None, "%s: %s" % (code, w[1]), (code,) + w[2], False)
+    items = rec.obs.get(code, ())
+    results = []
+    inside_any = False
+    for o in items:
+        d = o.date
+        if type(d) is not int:
+            inside = None
+        else:
+            inside = _date_in(w, d)
+        if inside is False:
+            continue
+        p = pred(o)
+        if quant == "every":
+            p = _not(p)
+        if inside is None:
+            p = _and((None, "%s has an unusable date" % o.code if type(d) is not int else
+                      "whether %s falls %s is unknown" % (o.describe(), w[4]), (o.code,), False), p)
+        else:
+            inside_any = True
+        results.append(p)
+    if not results or not inside_any and all(r[0] is not True for r in results):
+        if not results:
+            return (None, "no %s %s" % (code, w[4]), (code,), False)
+    found = _or(*results) if results else (False, "", (), False)
+    n = sum(1 for o in items if type(o.date) is int and _date_in(w, o.date))
+    if found[0] is False:
+        found = (False, "%d %s reading(s) %s, none %s" % (n, code, w[4], text), (), False)
+    if quant == "any":
+        return found
+    if quant == "no":
+        return _not(found)
+    r = _not(found)
+    if r[0] is True:
+        return (True, "%d %s reading(s) %s, all %s" % (n, code, w[4], text), (), False)
+    return r
+
+
+def _obs_item_cmp(rec, o, op, spec):
+    return _obs_cmp(rec, ((o,), "", ()), op, spec)
+
+
+# ---------------------------------------------------------------------- item fields
+
+
+def _attr(it, name, kind, values=None):
+    """An attribute of a condition or procedure item as a V or boolean result."""
+    a = it.attrs
+    if isinstance(a, _Bad):
+        return _Bad("%s: %s" % (it.code, a.why))
+    if name not in a or a[name] is None:
+        return _Bad("%s: %s is not recorded" % (it.code, name))
+    v = a[name]
+    if kind == "boolean":
+        if type(v) is not bool:
+            return _Bad("%s: %s is %s, not true or false" % (it.code, name, _short(v)))
+        return v
+    if kind == "number":
+        n = _num(v)
+        if isinstance(n, _Bad):
+            return _Bad("%s: %s %s" % (it.code, name, n.why))
+        return n
+    if kind == "date":
+        d = _date(v)
+        if isinstance(d, _Bad):
+            return _Bad("%s: %s %s" % (it.code, name, d.why))
+        return d
+    if type(v) is not str:
+        return _Bad("%s: %s is %s, not text" % (it.code, name, _short(v)))
+    if values is not None and v not in values:
+        return _Bad("%s: %s %s is not one of %s" % (it.code, name, _short(v), ", ".join(values)))
+    return v
+
+
+def _status_is(it, tests, negated):
+    st = it.status
+    if isinstance(st, _Bad):
+        return (None, "%s: %s" % (it.code, st.why), (it.code,), False)
+    t = (st in tests) != negated
+    return (t, "status %s" % st, (), False)
+
+
+def _attr_bool(it, name):
+    v = _attr(it, name, "boolean")
+    if isinstance(v, _Bad):
+        return (None, v.why, (it.code,), False)
+    return (v, "%s %s" % (name, "yes" if v else "no") if v else "not %s" % name, (), False)
+
+
+def _attr_num(it, name):
+    v = _attr(it, name, "number")
+    if isinstance(v, _Bad):
+        return (None, v.why, (it.code,))
+    return (_exact(v), "%s %s" % (name, _fmt(v)), ())
+
+
+def _attr_date(it, name):
+    v = _attr(it, name, "date")
+    if isinstance(v, _Bad):
+        return (None, v.why, (it.code,))
+    return (v, "%s %s" % (name, _iso(v)), ())
+
+
+def _attr_is(it, name, kind, values, tests, negated):
+    v = _attr(it, name, kind, values)
+    if isinstance(v, _Bad):
+        return (None, v.why, (it.code,), False)
+    t = (v in tests) != negated
+    return (t, "%s %s" % (name, v), (), False)
+
+
+def _field_is(it, name, tests, negated):
+    """route / purpose of a treatment (free text in the record)."""
+    v = getattr(it, name)
+    if v is None:
+        return (None, "%s: %s is not recorded" % (it.code, name), (it.code,), False)
+    if type(v) is not str:
+        return (None, "%s: %s is %s, not text" % (it.code, name, _short(v)), (it.code,), False)
+    t = (v in tests) != negated
+    return (t, "%s %s" % (name, v), (), False)
+
+
+def _class_in(it, tests, negated):
+    t = any(c in tests for c in it.classes) != negated
+    return (t, "class %s" % ", ".join(it.classes), (), False)
+
+
+def _dose_equivalent(it, table, unit_text):
+    """The item's daily dose converted through an equivalence table, as V in the table's unit."""
+    factors, units = table
+    d = it.dose
+    if d is None:
+        return (None, "%s: daily dose is not recorded" % it.code, (it.code,))
+    if type(d) is not dict:
+        return (None, "%s: daily dose is unusable" % it.code, (it.code,))
+    v = _num(d.get("value"))
+    conv = units.get(d.get("unit"))
+    if isinstance(v, _Bad) or conv is None:
+        return (None, "%s: daily dose %s %s is unusable" % (it.code, _short(d.get("value")), _short(d.get("unit"))), (it.code,))
+    f = factors.get(it.code)
+    if f is None:
+        return (None, "%s has no %s equivalent in the table" % (it.code, unit_text), (it.code,))
+    x = (_exact(v) * conv) * f
+    return (x, "%s %s %s/day (= %s mg %s)" % (it.code, _fmt(v), d.get("unit"), _fmt(x), unit_text), ())
+
+
+def _course_days(it, rec, anchor_name):
+    """Length of a treatment course counting first and last day; ongoing counts to the anchor."""
+    s = it.start
+    if isinstance(s, _Bad):
+        return (None, "%s: start %s" % (it.code, s.why), (it.code,))
+    e = it.end
+    if e is None:
+        a = rec.anchors.get(anchor_name)
+        if type(a) is not int:
+            return (None, "%s is ongoing and %s is not recorded" % (it.code, anchor_name), (it.code, anchor_name))
+        e = a
+    elif isinstance(e, _Bad):
+        return (None, "%s: end %s" % (it.code, e.why), (it.code,))
+    n = e - s + 1
+    return (_F(n), "course of %d days" % n, ())
+
+
+def _half_life_value(it):
+    """half-life as a number of days V (for comparisons)."""
+    spec = _half_life_days(it, 1)
+    if spec[1] != spec[2]:
+        return (None, spec[3], spec[4])
+    return (spec[1], "half-life %s d" % _fmt(spec[1]), ())
+
+
+def _date_cmp(a, op, b):
+    if a[0] is None or b[0] is None:
+        bad = [x for x in (a, b) if x[0] is None]
+        return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
+    d = a[0] - b[0]
+    t = _holds(op, (d > 0) - (d < 0))
+    return (t, "%s %s %s" % (a[1], op if t else _NEGATE[op], b[1]), (), False)
+
+
+def _anchor_date(rec, name):
+    a = rec.anchors.get(name)
+    if a is None:
+        return (None, "%s date is not recorded" % name, (name,))
+    if isinstance(a, _Bad):
+        return (None, "%s date is unusable (%s)" % (name, a.why), (name,))
+    return (a, "%s %s" % (name, _iso(a)), ())
+
+
+def _date_shift(rec, d, sign, dur, text):
+    if d[0] is None:
+        return d
+    if dur[0] == "months":
+        s = _shift_months(d[0], sign * dur[1])
+        if s is None:
+            return (None, "date out of range", ())
+        return (s, "%s (%s)" % (_iso(s), text), ())
+    lo, hi, why, miss = _duration_days(d[0], dur)
+    if lo != hi:
+        return (None, why, miss)
+    return (d[0] + sign * _days_floor(lo) if sign < 0 else d[0] + _days_floor(lo), "%s (%s)" % (_iso(d[0] + sign * _days_floor(lo)), text), ())
+
+
+# ---------------------------------------------------------------------- results
+
+
+def _outcome(kind, r):
+    t = r[0]
+    if t is None:
+        return "review" if r[3] and not r[2] else "unknown"
+    if kind == "inclusion":
+        return "pass" if t else "fail"
+    return "fail" if t else "pass"
+
+
+def _run(record, vocab, trial, criteria):
+    """Evaluate one record: result format 1 (or an error result). Never raises."""
+    pid = None
+    try:
+        if type(record) is dict:
+            p = record.get("id")
+            pid = p if type(p) is str else None
+        rec = _prepare(record, vocab)
+    except _RecordError as exc:
+        return {"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}
+    except Exception as exc:  # a defect in this evaluator: report, never raise
+        return {"format": 1, "patient_id": pid, "status": "error",
+                "error": "internal error reading the record: %s" % (type(exc).__name__,)}
+    out = []
+    any_fail = False
+    all_pass = True
+    for cid, ref, kind, fn in criteria:
+        try:
+            r = fn(rec)
+        except Exception as exc:  # a defect in this evaluator: the criterion cannot be decided
+            r = (None, "internal error evaluating %s: %s" % (cid, type(exc).__name__), (), False)
+        outcome = _outcome(kind, r)
+        if outcome == "fail":
+            any_fail = True
+        if outcome != "pass":
+            all_pass = False
+        out.append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
+                    "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
+    status = "ineligible" if any_fail else ("eligible" if all_pass else "indeterminate")
+    return {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
+            "warnings": list(dict.fromkeys(rec.warnings))}
+# ---- end of runtime ----------------------------------------------------------------------

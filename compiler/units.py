@@ -1,0 +1,231 @@
+"""UCUM units at compile time, with pint 0.25 and ucumvert, folded to exact fractions.
+
+A conversion is an exact affine map ``to = from * scale + offset`` with ``fractions.Fraction``
+coefficients (38 Cel is exactly 100.4 [degF]). The generated evaluator receives only these
+numbers; pint is never imported at evaluation time.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+# Units a patient record may carry for a quantity, beyond those a vocabulary element names
+# itself. Each element accepts the ones of its own dimension (after molar-mass bridging).
+CATALOG: tuple[str, ...] = (
+    # mass concentration
+    "g/L", "g/dL", "g/mL", "mg/L", "mg/dL", "mg/mL", "ug/L", "ug/dL", "ug/mL", "ng/mL",
+    # substance concentration
+    "mol/L", "mmol/L", "umol/L", "nmol/L",
+    # number concentration
+    "10*12/L", "10*9/L", "10*6/L", "10*3/L", "10*3/uL", "10*6/uL", "10*3/mm3", "/uL", "/mm3", "/nL",
+    "/mL", "/L",
+    # catalytic concentration
+    "U/L", "U/mL", "mU/mL", "ukat/L",
+    # arbitrary (international) units
+    "[IU]/mL", "[IU]/L", "k[IU]/L", "[IU]/uL",
+    # flow
+    "mL/min", "mL/s", "L/h", "L/min",
+    # pressure
+    "mm[Hg]", "kPa", "Pa",
+    # temperature
+    "Cel", "[degF]", "K",
+    # time
+    "ms", "s", "min", "h", "d", "wk", "mo", "a",
+    # mass, length
+    "kg", "g", "[lb_av]", "m", "cm", "[in_i]",
+)
+
+# Spellings real data uses for UCUM units: alias -> UCUM code.
+ALIASES: dict[str, str] = {
+    "mmHg": "mm[Hg]", "mm Hg": "mm[Hg]", "mmhg": "mm[Hg]",
+    "x10^9/L": "10*9/L", "x10E9/L": "10*9/L", "10^9/L": "10*9/L", "×10^9/L": "10*9/L", "10E9/L": "10*9/L",
+    "x10^3/uL": "10*3/uL", "10^3/uL": "10*3/uL", "×10^3/uL": "10*3/uL", "K/uL": "10*3/uL",
+    "x10^12/L": "10*12/L", "10^12/L": "10*12/L",
+    "x10^6/L": "10*6/L", "10^6/L": "10*6/L",
+    "cells/uL": "/uL", "cells/µL": "/uL", "/µL": "/uL", "cells/mm3": "/mm3",
+    "IU/mL": "[IU]/mL", "IU/L": "[IU]/L", "kIU/L": "k[IU]/L",
+    "µmol/L": "umol/L", "µg/L": "ug/L", "µg/mL": "ug/mL",
+    "degC": "Cel", "°C": "Cel", "C": "Cel", "degF": "[degF]", "°F": "[degF]", "F": "[degF]",
+    "lb": "[lb_av]", "lbs": "[lb_av]",
+    "sec": "s", "msec": "ms", "day": "d", "days": "d", "week": "wk", "weeks": "wk",
+    "month": "mo", "months": "mo", "year": "a", "years": "a",
+    "IU": "[IU]", "U/l": "U/L", "g/l": "g/L", "g/dl": "g/dL", "mg/dl": "mg/dL", "umol/l": "umol/L",
+    "ml/min": "mL/min",
+}
+
+# Words a rule author may use for time units (normalised to UCUM).
+TIME_WORDS: dict[str, str] = {
+    "day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo",
+    "year": "a", "years": "a", "hour": "h", "hours": "h",
+}
+
+CALENDAR_UNITS = ("mo", "a")
+DAYS_PER: dict[str, Fraction] = {
+    "d": Fraction(1), "wk": Fraction(7), "h": Fraction(1, 24), "min": Fraction(1, 1440),
+    "s": Fraction(1, 86400), "ms": Fraction(1, 86400000),
+}
+
+
+@dataclass(frozen=True)
+class Conversion:
+    scale: Fraction
+    offset: Fraction = Fraction(0)
+
+    def apply(self, x: Fraction) -> Fraction:
+        return x * self.scale + self.offset
+
+    def invert(self) -> "Conversion":
+        return Conversion(1 / self.scale, -self.offset / self.scale)
+
+
+class UnitError(Exception):
+    pass
+
+
+_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _registry():
+    with _lock:
+        try:
+            from ucumvert import PintUcumRegistry
+        except ImportError as exc:  # pragma: no cover - installation problem
+            raise UnitError(f"the unit library is not installed ({exc}); install elig's dependencies") from exc
+        import logging
+        import warnings
+
+        logging.getLogger("pint").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return PintUcumRegistry(non_int_type=Fraction)
+
+
+def _is_arbitrary(code: str) -> bool:
+    return "[IU]" in code or "[iU]" in code or "[arb'U]" in code
+
+
+@functools.lru_cache(maxsize=None)
+def _quantity(code: str):
+    """A pint quantity of 1 ``code``; raises UnitError for what UCUM does not define."""
+    if code == "1":
+        ureg = _registry()
+        return ureg.Quantity(Fraction(1), ureg.dimensionless)
+    if not code or any(ch.isspace() for ch in code):
+        raise UnitError(f"unknown unit {code!r}")
+    ureg = _registry()
+    try:
+        q = ureg.from_ucum(code)
+    except Exception as exc:  # ucumvert raises lark / pint errors of several kinds
+        raise UnitError(f"unknown unit {code!r}") from exc
+    if not hasattr(q, "units"):
+        q = ureg.Quantity(Fraction(q), ureg.dimensionless)
+    mag = Fraction(q.magnitude)
+    base = ureg.Quantity(Fraction(1), q.units)
+    return base if mag == 1 else base * mag
+
+
+def check_unit(code: str) -> Optional[str]:
+    """None when ``code`` is a UCUM unit, else the error message."""
+    try:
+        _quantity(code)
+    except UnitError as exc:
+        return str(exc)
+    return None
+
+
+def dimension(code: str) -> str:
+    q = _quantity(code)
+    items = sorted((str(k), Fraction(v)) for k, v in dict(q.dimensionality).items() if v)
+    dims = " ".join(f"{k}^{v}" if v != 1 else k for k, v in items) or "dimensionless"
+    if _is_arbitrary(code):
+        dims += " [arbitrary]"
+    return dims
+
+
+def is_time(code: str) -> bool:
+    try:
+        return dimension(code) == "[time]"
+    except UnitError:
+        return False
+
+
+def is_dimensionless(code: str) -> bool:
+    try:
+        return dimension(code) == "dimensionless"
+    except UnitError:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def conversion(src: str, dst: str, molar_mass: Optional[Fraction] = None) -> Optional[Conversion]:
+    """The exact map from ``src`` to ``dst``, or None when they do not convert.
+
+    ``molar_mass`` (g/mol) bridges mass and substance concentrations.
+    """
+    if src == dst:
+        return Conversion(Fraction(1))
+    if _is_arbitrary(src) != _is_arbitrary(dst):
+        return None
+    try:
+        qs = _quantity(src)
+        qd = _quantity(dst)
+    except UnitError:
+        return None
+    ureg = _registry()
+    candidates = [qs]
+    if molar_mass is not None:
+        mm = ureg.Quantity(Fraction(molar_mass), ureg.from_ucum("g/mol").units)
+        try:
+            candidates += [qs / mm, qs * mm]
+        except Exception:  # offset units (Cel) have no molar form
+            pass
+    for q in candidates:
+        if q.dimensionality != qd.dimensionality:
+            continue
+        try:
+            one = q.to(qd.units).magnitude
+            if q is qs:
+                zero = (ureg.Quantity(Fraction(0), qs.units)).to(qd.units).magnitude
+            else:
+                zero = Fraction(0)
+        except Exception:
+            continue
+        # pint scales by the magnitude of 1 src; _quantity folded the prefix into the magnitude
+        scale = Fraction(one) - Fraction(zero)
+        offset = Fraction(zero)
+        return Conversion(scale, offset)
+    return None
+
+
+def accepted_units(unit: str, extra: tuple[str, ...] = (), molar_mass: Optional[Fraction] = None) -> dict[str, Conversion]:
+    """Every unit a patient value of an element may carry, mapped to the element's own unit.
+
+    A dimensionless element accepts only its own unit and the ones it names: a score read as a
+    percentage would be a wrong number.
+    """
+    out: dict[str, Conversion] = {unit: Conversion(Fraction(1))}
+    pool = list(extra)
+    if not is_dimensionless(unit):
+        pool += [u for u in CATALOG if u not in extra]
+    for u in pool:
+        if u in out:
+            continue
+        conv = conversion(u, unit, molar_mass)
+        if conv is not None:
+            out[u] = conv
+    return out
+
+
+def decimal_fraction(text: str) -> Fraction:
+    """A decimal literal as written in a rule file, exactly."""
+    return Fraction(text)
+
+
+def time_in_days(value: Fraction, unit: str) -> Optional[Fraction]:
+    """An exact duration in days for d/wk/h/min/s/ms; None for calendar units (mo, a)."""
+    return value * DAYS_PER[unit] if unit in DAYS_PER else None

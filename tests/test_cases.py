@@ -1,0 +1,52 @@
+"""Patient records with the outcomes the protocol and the spec demand (tests/cases/README.md).
+
+Each case names its ref and quote, so a failure reads as "the compiled rules do not say what
+this sentence of the protocol says".
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import CASES, build_record
+
+ORDER = {"fail": 3, "unknown": 2, "review": 1, "pass": 0}
+FILES = sorted(p for p in CASES.rglob("*.json") if p.parent.name != "_base")
+
+
+def _id(p: Path) -> str:
+    return f"{p.parent.name}/{p.stem}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[_id(p) for p in FILES])
+def test_case(path, sm3321):
+    case = json.loads(path.read_text(encoding="utf-8"))
+    record = build_record(case)
+    result = sm3321.evaluate(record)
+    expect = case["expect"]
+    where = f"[{case.get('ref')}] {case.get('name')}\n  quote: {case.get('quote')}"
+    if expect.get("error"):
+        assert result["status"] == "error", f"{where}\n  expected an error result, got {result['status']}"
+        assert result["error"]
+        return
+    assert result["status"] != "error", f"{where}\n  unexpected error result: {result.get('error')}"
+    by_ref = {}
+    for c in result["criteria"]:
+        by_ref.setdefault(c["ref"], []).append(c)
+    for ref, want in expect.get("outcomes", {}).items():
+        rules = by_ref.get(ref)
+        assert rules, f"{where}\n  no rule encodes {ref}"
+        got = max((c["outcome"] for c in rules), key=ORDER.__getitem__)
+        detail = "; ".join(f"{c['id']}: {c['outcome']} ({c['reason']})" for c in rules)
+        assert got == want, f"{where}\n  {ref}: expected {want}, got {got}\n  {detail}"
+    if "status" in expect:
+        bad = [f"{c['ref']} {c['id']}: {c['outcome']} ({c['reason']})" for c in result["criteria"] if c["outcome"] != "pass"]
+        assert result["status"] == expect["status"], f"{where}\n  status: expected {expect['status']}, got {result['status']}\n  " + "\n  ".join(bad)
+    for ref, frag in expect.get("reason_contains", {}).items():
+        reasons = " | ".join(c["reason"] for c in by_ref.get(ref, []))
+        assert frag in reasons, f"{where}\n  {ref}: reason {reasons!r} lacks {frag!r}"
+    for ref, codes in expect.get("missing_contains", {}).items():
+        missing = {m for c in by_ref.get(ref, []) for m in c["missing"]}
+        for code in codes:
+            assert code in missing, f"{where}\n  {ref}: missing {sorted(missing)} lacks {code!r}"

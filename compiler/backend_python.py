@@ -97,6 +97,12 @@ class PythonEmitter:
         self.consts: list[tuple[str, str, str]] = []  # (name, code, comment)
         self._const_index: dict[str, str] = {}
 
+    def lit(self, v) -> str:
+        """A literal in expression code; exact numbers are built once, as module constants."""
+        if isinstance(v, Fraction):
+            return self.const(_lit(v), "exact number")
+        return _lit(v)
+
     def const(self, code: str, comment: str = "") -> str:
         if code in self._const_index:
             return self._const_index[code]
@@ -128,25 +134,25 @@ class PythonEmitter:
         return _Call("_if", self.b(n.cond), self.b(n.then), self.b(n.otherwise))
 
     def b_BFact(self, n):
-        return _Call("_fact", "r", _lit(n.name), _lit(n.judgment))
+        return _Call("_fact", "r", self.lit(n.name), self.lit(n.judgment))
 
     def b_BSexIs(self, n):
-        return _Call("_sex_is", "r", _lit(tuple(n.values)), _lit(n.negated))
+        return _Call("_sex_is", "r", self.lit(tuple(n.values)), self.lit(n.negated))
 
     def b_BObsCmp(self, n):
-        return _Call("_obs_cmp", "r", self.sel(n.sel), _lit(n.op), self.lim(n.limit))
+        return _Call("_obs_cmp", "r", self.sel(n.sel), self.lit(n.op), self.lim(n.limit))
 
     def b_BObsBetween(self, n):
         return _Call("_obs_between", "r", self.sel(n.sel), self.lim(n.low), self.lim(n.high))
 
     def b_BObsIs(self, n):
-        return _Call("_obs_is", "r", self.sel(n.sel), _lit(tuple(n.values)), _lit(n.negated), _lit(n.text))
+        return _Call("_obs_is", "r", self.sel(n.sel), self.lit(tuple(n.values)), self.lit(n.negated), self.lit(n.text))
 
     def b_BNumCmp(self, n):
-        return _Call("_n_cmp", self.num(n.left), _lit(n.op), self.num(n.right), _lit(n.unit))
+        return _Call("_n_cmp", self.num(n.left), self.lit(n.op), self.num(n.right), self.lit(n.unit))
 
     def b_BDateCmp(self, n):
-        return _Call("_date_cmp", self.date(n.left), _lit(n.op), self.date(n.right))
+        return _Call("_date_cmp", self.date(n.left), self.lit(n.op), self.date(n.right))
 
     def b_BQuery(self, n):
         # a half-life in the window is the half-life of this query's item
@@ -161,39 +167,39 @@ class PythonEmitter:
         wfn = "None"
         if n.window is not None:
             if n.window.item_dependent:
-                wfn = _Lambda(n.var, self.win(n.window))
+                wfn = _Lambda(n.var, self.item_win(n.window))
             else:
                 win = self.win(n.window)
         pred = "None" if n.pred is None else _Lambda(n.var, self.b(n.pred))
         text = query_text(n)
         if n.quantifier == "every":
-            return _Call("_every", "r", _lit(n.kind), _lit(tuple(n.codes)), _lit(n.active), win, wfn, pred, _lit(text))
-        return _Call("_query", "r", _lit(n.kind), _lit(tuple(n.codes)), _lit(n.quantifier), _lit(n.active), win, wfn,
-                     pred, _lit(n.negate_pred), _lit(text))
+            return _Call("_every", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(n.active), win, wfn, pred, self.lit(text))
+        return _Call("_query", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(n.quantifier), self.lit(n.active), win, wfn,
+                     pred, self.lit(n.negate_pred), self.lit(text))
 
     def b_BObsQuery(self, n):
-        return _Call("_obs_query", "r", _lit(n.code), _lit(n.quantifier), self.win(n.window), _Lambda(n.var, self.b(n.pred)),
-                     _lit(query_text(n)))
+        return _Call("_obs_query", "r", self.lit(n.code), self.lit(n.quantifier), self.win(n.window), _Lambda(n.var, self.b(n.pred)),
+                     self.lit(query_text(n)))
 
     def b_BAttrBool(self, n):
-        return _Call("_attr_bool", n.var, _lit(n.name))
+        return _Call("_attr_bool", n.var, self.lit(n.name))
 
     def b_BAttrIs(self, n):
         if n.name == "status":
-            return _Call("_status_is", n.var, _lit(tuple(n.tests)), _lit(n.negated))
-        return _Call("_attr_is", n.var, _lit(n.name), _lit(n.type), _lit(tuple(n.values) or None) if n.values else "None",
-                     _lit(tuple(n.tests)), _lit(n.negated))
+            return _Call("_status_is", n.var, self.lit(tuple(n.tests)), self.lit(n.negated))
+        return _Call("_attr_is", n.var, self.lit(n.name), self.lit(n.type), self.lit(tuple(n.values) or None) if n.values else "None",
+                     self.lit(tuple(n.tests)), self.lit(n.negated))
 
     def b_BFieldIs(self, n):
-        return _Call("_field_is", n.var, _lit(n.field), _lit(tuple(n.tests)), _lit(n.negated))
+        return _Call("_field_is", n.var, self.lit(n.field), self.lit(tuple(n.tests)), self.lit(n.negated))
 
     def b_BClassIn(self, n):
-        return _Call("_class_in", n.var, _lit(tuple(n.tests)), _lit(n.negated))
+        return _Call("_class_in", n.var, self.lit(tuple(n.tests)), self.lit(n.negated))
 
     # -------------------------------------------------------------- selections, limits, windows
     def sel(self, s):
         if isinstance(s, I.SelLatest):
-            return _Call("_latest", "r", _lit(s.code), self.win(s.window))
+            return _Call("_latest", "r", self.lit(s.code), self.win(s.window))
         if isinstance(s, I.SelItem):
             return _Raw(f"(({s.var},), '', ())")
         raise BackendError(f"the Python backend has no emitter for {type(s).__name__}")
@@ -201,25 +207,31 @@ class PythonEmitter:
     def lim(self, l):
         if isinstance(l, I.LConst):
             table = "{" + ", ".join(f"{_lit(u)}: ({_lit(float(v))}, {_lit(v)})" for u, v in l.table) + "}"
-            return _Call("_lim_const", self.const(table, l.text), _lit(l.text))
+            return _Call("_lim_const", self.const(table, l.text), self.lit(l.text))
         if isinstance(l, I.LRef):
-            return _Call("_lim_ref", _lit(l.which), _lit(float(l.multiple)), _lit(l.multiple), _lit(l.text))
+            return _Call("_lim_ref", self.lit(l.which), self.lit(float(l.multiple)), self.lit(l.multiple), self.lit(l.text))
         if isinstance(l, I.LIf):
             return _Call("_lim_if", self.b(l.cond), self.lim(l.then), self.lim(l.otherwise))
         raise BackendError(f"the Python backend has no emitter for {type(l).__name__}")
 
     def win(self, w: I.Win):
+        """A window whose duration is fixed: a module constant, computed once per record."""
+        dur = "None" if w.duration is None else _fmt(self.dur(w.duration), 0, 10**9)
+        return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(w.text)})", "window")
+
+    def item_win(self, w: I.Win):
+        """A window whose duration depends on the item (its class, its half-life)."""
         dur = "None" if w.duration is None else self.dur(w.duration)
-        return _Call("_window", "r", _lit(w.kind), _lit(w.anchor), dur, _lit(w.text))
+        return _Call("_window", "r", self.lit(w.kind), self.lit(w.anchor), dur, self.lit(w.text))
 
     def dur(self, d):
         if isinstance(d, I.DConst):
             amount = int(d.amount) if d.amount.denominator == 1 else d.amount
-            return _Raw(f"({_lit(d.kind)}, {_lit(amount)})")
+            return _Raw(f"({self.lit(d.kind)}, {self.lit(amount)})")
         if isinstance(d, I.DHalfLife):
-            return _Call("_half_life_days", self._var_of_dur(), _lit(d.multiple))
+            return _Call("_half_life_days", self._var_of_dur(), self.lit(d.multiple))
         if isinstance(d, I.DExtreme):
-            return _Call("_dur_extreme", _lit(d.which), self.dur(d.left), self.dur(d.right))
+            return _Call("_dur_extreme", self.lit(d.which), self.dur(d.left), self.dur(d.right))
         if isinstance(d, I.DIf):
             return _Call("_dur_if", self.b(d.cond), self.dur(d.then), self.dur(d.otherwise))
         raise BackendError(f"the Python backend has no emitter for {type(d).__name__}")
@@ -239,17 +251,17 @@ class PythonEmitter:
         return m(n)
 
     def n_NConst(self, n):
-        return _Raw(f"({_lit(n.value)}, '', ())")
+        return _Raw(f"({self.lit(n.value)}, '', ())")
 
     def n_NObs(self, n):
         table = "{" + ", ".join(f"{_lit(u)}: ({_lit(c.scale)}, {_lit(c.offset)})" for u, c in n.table) + "}"
-        return _Call("_obs_number", self.sel(n.sel), self.const(table, f"to {n.unit}"), _lit(n.unit))
+        return _Call("_obs_number", self.sel(n.sel), self.const(table, f"to {n.unit}"), self.lit(n.unit))
 
     def n_NAge(self, n):
-        return _Call("_age", "r", _lit(n.anchor))
+        return _Call("_age", "r", self.lit(n.anchor))
 
     def n_NArith(self, n):
-        return _Call("_n_arith", _lit(n.op), self.num(n.left), self.num(n.right))
+        return _Call("_n_arith", self.lit(n.op), self.num(n.left), self.num(n.right))
 
     def n_NIf(self, n):
         return _Call("_n_if", self.b(n.cond), self.num(n.then), self.num(n.otherwise))
@@ -258,27 +270,27 @@ class PythonEmitter:
         return _Call(self.mod.derived_funcs[n.name], "r")
 
     def n_NScale(self, n):
-        return _Call("_n_scale", self.num(n.operand), _lit(n.scale), _lit(n.offset))
+        return _Call("_n_scale", self.num(n.operand), self.lit(n.scale), self.lit(n.offset))
 
     def n_NAttr(self, n):
-        return _Call("_attr_num", n.var, _lit(n.name))
+        return _Call("_attr_num", n.var, self.lit(n.name))
 
     def n_NDose(self, n):
-        return _Call("_dose_equivalent", n.var, self.mod.equiv_consts[n.table], _lit(n.table))
+        return _Call("_dose_equivalent", n.var, self.mod.equiv_consts[n.table], self.lit(n.table))
 
     def n_NCourse(self, n):
-        return _Call("_course_days", n.var, "r", _lit(n.anchor))
+        return _Call("_course_days", n.var, "r", self.lit(n.anchor))
 
     def n_NHalfLife(self, n):
         return _Call("_half_life_value", n.var)
 
     def date(self, d):
         if isinstance(d, I.DtAnchor):
-            return _Call("_anchor_date", "r", _lit(d.name))
+            return _Call("_anchor_date", "r", self.lit(d.name))
         if isinstance(d, I.DtAttr):
-            return _Call("_attr_date", d.var, _lit(d.name))
+            return _Call("_attr_date", d.var, self.lit(d.name))
         if isinstance(d, I.DtShift):
-            return _Call("_date_shift", "r", self.date(d.date), _lit(d.sign), self.dur(d.duration), _lit(d.text))
+            return _Call("_date_shift", "r", self.date(d.date), self.lit(d.sign), self.dur(d.duration), self.lit(d.text))
         raise BackendError(f"the Python backend has no emitter for {type(d).__name__}")
 
 

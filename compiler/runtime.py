@@ -138,6 +138,8 @@ def _cmp3(v, lf, lq):
             return 1
         if d < -tol:
             return -1
+    if type(lq) is tuple:  # k x a reference limit, made exact only when needed
+        lq = lq[0] * _exact(lq[1])
     e = _exact(v) - lq
     return (e > 0) - (e < 0)
 
@@ -226,7 +228,8 @@ def _if(c, a, b):
 
 
 class _Record:
-    __slots__ = ("id", "sex", "birth", "anchors", "obs", "conds", "treats", "procs", "facts", "warnings")
+    __slots__ = ("id", "sex", "birth", "anchors", "obs", "conds", "treats", "procs", "facts", "warnings", "vocab",
+                 "wcache")
 
 
 def _list_field(record, name):
@@ -261,6 +264,8 @@ def _prepare(record, vocab):
                            else "id must be a string, not %s" % (_json_type(pid),))
     rec = _Record()
     rec.id = pid
+    rec.vocab = vocab
+    rec.wcache = {}
     warnings = []
     rec.warnings = warnings
     sex = record.get("sex")
@@ -313,11 +318,13 @@ def _short(v):
 
 
 class _Obs:
+    """An observation selected by a rule; its value and unit are checked when it is selected."""
+
     __slots__ = ("code", "index", "date", "value", "unit", "item")
 
     def describe(self):
         d = _iso(self.date) if type(self.date) is int else "an unusable date"
-        if isinstance(self.value, _Bad):
+        if type(self.value) is _Bad:
             return "%s on %s" % (self.code, d)
         if self.unit is None or self.unit == "1":
             return "%s %s on %s" % (self.code, _fmt(self.value), d)
@@ -325,57 +332,67 @@ class _Obs:
 
 
 def _prepare_observations(items, vocab, warnings):
+    """Observations grouped by code as (date, index, item); values are read when selected."""
     elements = vocab["observations"]
-    aliases = vocab["aliases"]
     out = {}
     for i, it in enumerate(items):
         if type(it) is not dict:
             warnings.append("observations[%d] is not an object; ignored" % i)
             continue
         code = it.get("code")
-        if type(code) is not str:
+        if type(code) is str and code in elements:
+            entry = (_date(it.get("date")), i, it)
+            lst = out.get(code)
+            if lst is None:
+                out[code] = [entry]
+            else:
+                lst.append(entry)
+        elif type(code) is not str:
             warnings.append("observations[%d] has no code; ignored" % i)
-            continue
-        el = elements.get(code)
-        if el is None:
-            warnings.append("unknown observation code %r ignored" % (code[:60],))
-            continue
-        o = _Obs()
-        o.code = code
-        o.index = i
-        o.item = it
-        o.date = _date(it.get("date"))
-        raw = it.get("value")
-        if el[0] == "qualitative":
-            o.unit = None
-            if type(raw) is str and raw in el[1]:
-                o.value = raw
-            elif raw is None:
-                o.value = _Bad("no value")
-            else:
-                o.value = _Bad("value %s is not one of %s" % (_short(raw), ", ".join(el[1])))
         else:
-            units = el[1]
-            unit = it.get("unit")
-            if unit is None:
-                unit = "1" if "1" in units and el[2] == "1" else None
-            elif type(unit) is str:
-                unit = aliases.get(unit, unit)
-            v = _num(raw) if raw is not None else _Bad("no value")
-            if isinstance(v, _Bad):
-                o.value = v
-                o.unit = unit if type(unit) is str else None
-            elif unit is None:
-                o.value = _Bad("value %s has no unit (%s needs %s)" % (_fmt(v), code, el[2]))
-                o.unit = None
-            elif type(unit) is not str or unit not in units:
-                o.value = _Bad("unit %s cannot be converted to %s" % (_short(it.get("unit")), el[2]))
-                o.unit = None
-            else:
-                o.value = v
-                o.unit = unit
-        out.setdefault(code, []).append(o)
+            warnings.append("unknown observation code %r ignored" % (code[:60],))
     return out
+
+
+def _make_obs(rec, code, entry):
+    """The observation of an entry with its value and unit checked against the vocabulary."""
+    el = rec.vocab["observations"][code]
+    d, i, it = entry
+    o = _Obs()
+    o.code = code
+    o.index = i
+    o.item = it
+    o.date = d
+    raw = it.get("value")
+    if el[0] == "qualitative":
+        o.unit = None
+        if type(raw) is str and raw in el[1]:
+            o.value = raw
+        elif raw is None:
+            o.value = _Bad("no value")
+        else:
+            o.value = _Bad("value %s is not one of %s" % (_short(raw), ", ".join(sorted(el[1]))))
+        return o
+    units = el[1]
+    unit = it.get("unit")
+    if unit is None:
+        unit = "1" if el[2] == "1" else None
+    elif type(unit) is str:
+        unit = rec.vocab["aliases"].get(unit, unit)
+    v = _num(raw) if raw is not None else _Bad("no value")
+    if type(v) is _Bad:
+        o.value = v
+        o.unit = unit if type(unit) is str else None
+    elif unit is None:
+        o.value = _Bad("value %s has no unit (%s needs %s)" % (_fmt(v), code, el[2]))
+        o.unit = None
+    elif type(unit) is not str or unit not in units:
+        o.value = _Bad("unit %s cannot be converted to %s" % (_short(it.get("unit")), el[2]))
+        o.unit = None
+    else:
+        o.value = v
+        o.unit = unit
+    return o
 
 
 class _Item:
@@ -559,6 +576,15 @@ def _window(rec, kind, anchor_name, dur, text):
     return (a, a, a + _days_floor(lo), a + _days_floor(hi), text, why, miss)
 
 
+def _win(rec, spec):
+    """The window of a constant spec (kind, anchor, duration, text), computed once per record."""
+    key = id(spec)
+    w = rec.wcache.get(key)
+    if w is None:
+        w = rec.wcache[key] = _window(rec, spec[0], spec[1], spec[2], spec[3])
+    return w
+
+
 def _date_in(w, t):
     """Is date ordinal t inside window w: True, False or None."""
     if w[0] <= t <= w[2]:
@@ -601,41 +627,46 @@ _HALF_LIFE_UNITS = {"d": _F(1), "h": _F(1, 24), "min": _F(1, 1440), "wk": _F(7),
 # ---------------------------------------------------------------------- observations
 
 
-def _latest(rec, code, w):
-    """Most recent observation of code inside window w.
+def _latest(rec, code, wspec):
+    """Most recent observation of code inside a window.
 
     Returns (candidates, why, missing): candidates are the observations that could be the
-    selected one (the most recent dated one, and any whose date is unusable, since it could
-    lie anywhere); empty when nothing is there.
+    selected one (the most recent dated one, the last of those on its date, and any whose date
+    is unusable, since it could lie anywhere); empty when nothing is there.
     """
-    items = rec.obs.get(code)
+    w = _win(rec, wspec)
     if w[0] is None:
         return ((), "%s: %s" % (code, w[1]), (code,) + w[2])
+    items = rec.obs.get(code)
     if not items:
         return ((), "no %s %s" % (code, w[4]), (code,))
+    lo, lom, hi, him = w[0], w[1], w[2], w[3]
     best = None
-    floating = []
+    bd = 0
+    floating = None
     maybe = False
-    for o in items:
-        d = o.date
-        if type(d) is not int:
-            floating.append(o)
-            continue
-        inside = _date_in(w, d)
-        if inside:
-            if best is None or d >= best.date:
-                best = o
-        elif inside is None:
-            maybe = True
+    for e in items:
+        d = e[0]
+        if type(d) is int:
+            if lo <= d <= hi:
+                if best is None or d >= bd:
+                    best = e
+                    bd = d
+            elif lom <= d <= him:
+                maybe = True
+        elif floating is None:
+            floating = [e]
+        else:
+            floating.append(e)
     if best is None:
         if floating:
-            return ((), "%s has an unusable date (%s)" % (code, floating[0].date.why), (code,))
+            return ((), "%s has an unusable date (%s)" % (code, floating[0][0].why), (code,))
         if maybe:
             return ((), "whether a %s falls %s is unknown (%s)" % (code, w[4], w[5]), (code,) + tuple(w[6]))
         return ((), "no %s %s" % (code, w[4]), (code,))
     if floating:
-        return ((best,) + tuple(floating), "", ())
-    return ((best,), "", ())
+        return ((_make_obs(rec, code, best),) + tuple(_make_obs(rec, code, e) for e in floating), "", ())
+    return ((_make_obs(rec, code, best),), "", ())
 
 
 def _lim_const(table, text):
@@ -685,7 +716,7 @@ def _limit_values(o, spec):
             lf = spec[2] * v
         except OverflowError:
             lf = _INF
-        return [(lf, spec[3] * _exact(v), "%s (%s %s)" % (spec[4], which.upper(), _fmt(v)))]
+        return [(lf, (spec[3], v), "%s (%s %s)" % (spec[4], which.upper(), _fmt(v)))]
     # either: the condition is unknown; both limits are possible
     return [(None, spec[1][1], spec[1][2]) + ("cond",)] + _limit_values(o, spec[2]) + _limit_values(o, spec[3])
 
@@ -695,11 +726,18 @@ def _obs_cmp(rec, sel, op, spec):
     cands, why, miss = sel
     if not cands:
         return (None, why, miss, False)
+    if len(cands) == 1 and spec[0] == "const":
+        o = cands[0]
+        if type(o.value) is not _Bad:
+            lim = spec[1].get(o.unit)
+            if lim is not None:
+                t = _holds(op, _cmp3(o.value, lim[0], lim[1]))
+                return (t, "%s %s %s" % (o.describe(), op if t else _NEGATE[op], spec[2]), (), False)
     truths = []
     whys = []
     missing = []
     for o in cands:
-        if isinstance(o.value, _Bad):
+        if type(o.value) is _Bad:
             truths.append(None)
             whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
             missing.append(o.code)
@@ -748,7 +786,7 @@ def _obs_is(rec, sel, values, negated, text):
         return (None, why, miss, False)
     truths, whys, missing = [], [], []
     for o in cands:
-        if isinstance(o.value, _Bad):
+        if type(o.value) is _Bad:
             truths.append(None)
             whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
             missing.append(o.code)
@@ -772,7 +810,7 @@ def _obs_number(sel, conv, unit_text):
         o = cands[0]
         return (None, "%s could be replaced by another %s whose date is unusable" % (o.describe(), o.code), (o.code,))
     o = cands[0]
-    if isinstance(o.value, _Bad):
+    if type(o.value) is _Bad:
         return (None, "%s has an unusable value (%s)" % (o.describe(), o.value.why), (o.code,))
     c = conv.get(o.unit)
     if c is None:
@@ -968,21 +1006,25 @@ def _item_text(it):
     return "%s (%s, onset %s%s)" % (it.code, status, st, extra)
 
 
-def _query(rec, kind, codes, quant, active, w, wfn, pred, negate_pred, text):
+def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text):
     """any / no / every over the closed-world items of codes.
 
-    w is a window (or None when the window depends on the item: then wfn(item) gives it);
-    pred(item) is the where/unless filter (negate_pred for unless).
+    wspec is a constant window spec (or None when the window depends on the item: then
+    wfn(item) gives it, or when there is no window); pred(item) is the where/unless filter
+    (negate_pred for unless).
     """
-    if w is None and wfn is None:
-        w = _EVER
-    if w[0] is None if w is not None else False:
-        # the anchor is absent: any recorded item could fall in the window
-        items = _collect(rec, kind, codes)
-        if not items:
-            return _quant_empty(quant, text)
-        return (None, "%s recorded but %s" % (_item_text(items[0]), w[1]), _merge_codes(items, w[2]), False)
     items = _collect(rec, kind, codes)
+    if not items:
+        return _quant_empty(quant, text)
+    if wspec is not None:
+        w = _win(rec, wspec)
+    elif wfn is None:
+        w = _EVER
+    else:
+        w = None
+    if w is not None and w[0] is None:
+        # the anchor is absent: any recorded item could fall in the window
+        return (None, "%s recorded but %s" % (_item_text(items[0]), w[1]), _merge_codes(items, w[2]), False)
     truths = []
     whys = []
     missing = []
@@ -1071,44 +1113,39 @@ def _collect(rec, kind, codes):
     return seen
 
 
-def _every(rec, kind, codes, active, w, wfn, pred, text):
+def _every(rec, kind, codes, active, wspec, wfn, pred, text):
     """every item in the window satisfies pred (vacuously true for no item: closed world)."""
-    neg = _query(rec, kind, codes, "any", active, w, wfn, pred, True, text)
+    neg = _query(rec, kind, codes, "any", active, wspec, wfn, pred, True, text)
     r = _not(neg)
     if r[0] is True and not neg[1].startswith("no "):
         return (True, "every %s" % text, (), False)
     return r
 
 
-def _obs_query(rec, code, quant, w, pred, text):
+def _obs_query(rec, code, quant, wspec, pred, text):
     """any / no / every over observations of code in a window (open world: none is unknown)."""
+    w = _win(rec, wspec)
     if w[0] is None:
         return (None, "%s: %s" % (code, w[1]), (code,) + w[2], False)
-    items = rec.obs.get(code, ())
     results = []
-    inside_any = False
-    for o in items:
-        d = o.date
-        if type(d) is not int:
-            inside = None
-        else:
-            inside = _date_in(w, d)
+    n = 0
+    for e in rec.obs.get(code, ()):
+        d = e[0]
+        inside = _date_in(w, d) if type(d) is int else None
         if inside is False:
             continue
-        p = pred(o)
+        p = pred(_make_obs(rec, code, e))
         if quant == "every":
             p = _not(p)
         if inside is None:
-            p = _and((None, "%s has an unusable date" % o.code if type(d) is not int else
-                      "whether %s falls %s is unknown" % (o.describe(), w[4]), (o.code,), False), p)
+            p = _and((None, "%s has an unusable date" % code if type(d) is not int else
+                      "whether a %s falls %s is unknown" % (code, w[4]), (code,), False), p)
         else:
-            inside_any = True
+            n += 1
         results.append(p)
-    if not results or not inside_any and all(r[0] is not True for r in results):
-        if not results:
-            return (None, "no %s %s" % (code, w[4]), (code,), False)
-    found = _or(*results) if results else (False, "", (), False)
-    n = sum(1 for o in items if type(o.date) is int and _date_in(w, o.date))
+    if not results:
+        return (None, "no %s %s" % (code, w[4]), (code,), False)
+    found = _or(*results)
     if found[0] is False:
         found = (False, "%d %s reading(s) %s, none %s" % (n, code, w[4], text), (), False)
     if quant == "any":

@@ -319,6 +319,20 @@ class UncomputableDecl:
 
 
 @dataclass(frozen=True)
+class OutlineEntry:
+    ref: Ident
+    anchor: Text  # the verbatim protocol text the item starts with
+    heading: bool  # a heading whose numbered sub-items carry the criteria
+    span: Span
+
+
+@dataclass(frozen=True)
+class OutlineDecl:
+    entries: tuple[OutlineEntry, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Criterion:
     kind: str  # "inclusion" | "exclusion"
     name: Ident
@@ -334,7 +348,7 @@ class Criterion:
 
 Decl = Union[
     TrialDecl, ObservationDecl, ItemDecl, TreatmentClassDecl, FactDecl, DerivedDecl,
-    EquivalenceDecl, LetDecl, UncomputableDecl, Criterion,
+    EquivalenceDecl, LetDecl, UncomputableDecl, OutlineDecl, Criterion,
 ]
 
 

@@ -136,6 +136,40 @@ def compile_cmd(rules_dir, out_dir, check_only):
 
 
 @main.command()
+@click.argument("rules_dir", type=click.Path(file_okay=False))
+@click.option("--coverage", is_flag=True, help="Print which rules encode each numbered item of the protocol.")
+def verify(rules_dir, coverage):
+    """Prove that the rules of RULES_DIR say what the protocol text says.
+
+    \b
+    Example:
+      elig verify sm3321_rules
+      elig verify sm3321_rules --coverage
+    Exit status 1, with positioned messages, unless every quote is verbatim in the protocol,
+    every numbered protocol item is encoded by a rule (or declared uncomputable), and every
+    limit of a quote has its counterpart, same direction, in the compiled logic (and back).
+    """
+    from .verify import format_coverage, verify_program
+
+    res = _compile(rules_dir, emit=False)
+    _report(res)
+    if not res.ok:
+        sys.exit(1)
+    p = res.program
+    proto_path = (Path(rules_dir) / (p.trial.protocol or "")).as_posix()
+    sources = dict(res.sources)
+    diags, rows = verify_program(p, res.protocol_text, proto_path, sources)
+    if coverage and rows:
+        click.echo(format_coverage(rows))
+    if diags:
+        click.echo(render_all(diags, sources), err=True)
+        click.echo(f"verify: {len(diags)} problem{'s' if len(diags) != 1 else ''}", err=True)
+        sys.exit(1)
+    encoded = sum(1 for r in rows if r.status == "encoded")
+    click.echo(f"{p.trial.name}: {len(p.criteria)} rules, {encoded} protocol items encoded; quotes verbatim, limits match")
+
+
+@main.command()
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Compile these rules and evaluate with them.")
 @click.option("--module", "module_path", type=click.Path(dir_okay=False), help="A generated evaluator module (.py).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "text"]), default="jsonl", show_default=True,

@@ -438,12 +438,23 @@ class CriterionIR:
     line: int
     span: Span
     reads: tuple[str, ...]  # vocabulary elements the criterion reads
+    quote_spans: tuple[Span, ...] = ()
+    ref_span: Optional[Span] = None
+    body_span: Optional[Span] = None
 
 
 @dataclass(frozen=True)
 class Uncomputable:
     ref: str
     reason: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class OutlineItem:
+    ref: str
+    anchor: str
+    heading: bool
     span: Span
 
 
@@ -460,3 +471,4 @@ class Program:
     uncomputable: tuple[Uncomputable, ...]
     aliases: tuple[tuple[str, str], ...]
     files: tuple[str, ...] = field(default=())
+    outline: tuple[OutlineItem, ...] = field(default=())

@@ -299,6 +299,18 @@ class _ToAst(Transformer):
         return A.UncomputableDecl(self._id(c[0]), c[1], self._sp(meta))
 
     @v_args(meta=True)
+    def outline_item(self, meta, c):
+        return A.OutlineEntry(self._id(c[0]), c[1], False, self._sp(meta))
+
+    @v_args(meta=True)
+    def outline_heading(self, meta, c):
+        return A.OutlineEntry(self._id(c[0]), c[1], True, self._sp(meta))
+
+    @v_args(meta=True)
+    def outline_decl(self, meta, c):
+        return A.OutlineDecl(tuple(c), self._sp(meta))
+
+    @v_args(meta=True)
     def let_stmt(self, meta, c):
         return A.LetDecl(self._id(c[0]), c[1], self._sp(meta))
 

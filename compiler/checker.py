@@ -381,10 +381,26 @@ class Checker:
             except RecursionError:
                 self.error(d.span, "expression is nested too deeply")
         uncomputable = []
+        outline: list[I.OutlineItem] = []
+        outline_refs: dict[str, A.Span] = {}
+        outline_decls = []
         for f in self.files:
             for d in f.decls:
                 if isinstance(d, A.UncomputableDecl):
                     uncomputable.append(I.Uncomputable(d.ref.name, d.reason.value, d.span))
+                elif isinstance(d, A.OutlineDecl):
+                    outline_decls.append(d)
+        for extra in outline_decls[1:]:
+            self.error(extra.span, f"a second outline; the protocol's outline is already declared at {outline_decls[0].span}")
+        for d in outline_decls[:1]:
+            for e in d.entries:
+                if e.ref.name in outline_refs:
+                    self.error(e.ref.span, f"'{e.ref.name}' is already in the outline at {outline_refs[e.ref.name]}")
+                    continue
+                if not e.anchor.value.strip():
+                    self.error(e.anchor.span, "an outline item is anchored to the protocol text it starts with; this is empty")
+                outline_refs[e.ref.name] = e.ref.span
+                outline.append(I.OutlineItem(e.ref.name, e.anchor.value, e.heading, e.span))
         if any(x.severity == "error" for x in self.diags) or self.trial is None:
             return None
         t = self.trial
@@ -398,6 +414,7 @@ class Checker:
             trial, tuple(self.obs_ir.values()), tuple(items_ir), classes, facts, tuple(self.equiv_ir.values()),
             tuple(self.derived_ir[n] for n in self.derived if n in self.derived_ir), tuple(criteria),
             tuple(uncomputable), tuple(sorted(U.ALIASES.items())), tuple(f.path for f in self.files),
+            tuple(outline),
         )
 
     def _criteria(self) -> list:
@@ -491,7 +508,8 @@ class Checker:
         return I.CriterionIR(
             d.name.name, d.kind, tuple(r.name for r in d.refs[:1]), tuple(q.value for q in d.quotes),
             tuple(n.value for n in d.notes), body, _dedent(src), f.path, d.span.line, d.span,
-            tuple(dict.fromkeys(self.reads)),
+            tuple(dict.fromkeys(self.reads)), tuple(q.span for q in d.quotes),
+            d.refs[0].span if d.refs else None, d.body_span,
         )
 
     # ------------------------------------------------------------------ expressions
@@ -499,7 +517,9 @@ class Checker:
         k = ty[0]
         if k == "num":
             return f"a quantity in {ty[1]}" if ty[1] not in (None, "1") else "a number"
-        return {"bool": "a yes/no condition", "date": "a date", "cat": "a category", "obs": f"an observation ({ty[1]})",
+        if k == "obs":
+            return f"an observation ({ty[1]})"
+        return {"bool": "a yes/no condition", "date": "a date", "cat": "a category",
                 "classes": "treatment classes", "limit": "a limit relative to a reference limit", "dur": "a duration"}.get(k, k)
 
     def _enter(self, sc: Scope) -> Scope:

@@ -175,11 +175,18 @@ class Checker:
         return True
 
     def collect(self):
-        trials = []
+        trials = [d for f in self.files for d in f.decls if isinstance(d, A.TrialDecl)]
+        if trials:  # anchors are declared first, so a clash is reported at the later declaration
+            for a in trials[0].anchors:
+                if a.name in self.anchors:
+                    self.error(a.span, f"anchor '{a.name}' is listed twice")
+                else:
+                    self.anchors[a.name] = a
+                    self.names[a.name] = ("an anchor", a.span)
         for f in self.files:
             for d in f.decls:
                 if isinstance(d, A.TrialDecl):
-                    trials.append(d)
+                    pass
                 elif isinstance(d, A.ObservationDecl):
                     if self._declare(d.name, "an observation"):
                         self.obs[d.name.name] = d
@@ -217,13 +224,6 @@ class Checker:
                 self.error(t.name.span, "the trial header needs the protocol text file it cites (protocol \"...\")")
             if not t.anchors:
                 self.error(t.name.span, "the trial header needs its anchors (anchors screening, ...)")
-            for a in t.anchors:
-                if a.name in self.anchors:
-                    self.error(a.span, f"anchor '{a.name}' is listed twice")
-                elif a.name in self.names:
-                    self.error(a.span, f"anchor '{a.name}' clashes with {self.names[a.name][0]} of that name")
-                else:
-                    self.anchors[a.name] = a
 
     def check_observation(self, d: A.ObservationDecl) -> Optional[I.ObsElement]:
         seen = {}
@@ -296,6 +296,9 @@ class Checker:
 
     def _unit(self, u: A.UnitRef) -> Optional[str]:
         code = U.TIME_WORDS.get(u.code, u.code)
+        if code in ("ULN", "LLN", "LLOQ"):
+            self.error(u.span, f"a multiple of {code} is written with x: 2.5 x {code}")
+            return None
         err = U.check_unit(code)
         if err is not None:
             alias = U.ALIASES.get(code)
@@ -747,6 +750,18 @@ class Checker:
 
     def _unknown_name(self, e: A.Name, sc: Scope, expected: str):
         name = e.ident.name
+        if sc.item is None:
+            field = None
+            if name in TREATMENT_FIELDS:
+                field = "a treatment"
+            elif name == "value":
+                field = "an observation"
+            elif name == "status" or any(name in {a.name for a in el.attributes} for el in self.items_ir.values()):
+                field = "a condition or procedure"
+            if field:
+                self.fail(e.span, f"'{name}' is a field of {field} and is only known inside a query over one",
+                          hint="`where` and `unless` take one term: put a compound condition in parentheses, "
+                               "where (A and B)")
         cands = list(self.names) + list(sc.lets) + list(self.anchors) + ["sex"]
         if sc.item is not None:
             if sc.item.kind in ("condition", "procedure"):
@@ -854,6 +869,8 @@ class Checker:
         rir, rt = self.value(right, sc)
         if rt[0] != "num":
             self.fail(right.span, f"cannot compare {self._tname(lt)} with {self._tname(rt)}")
+        if isinstance(lir, I.NAge) and rt[1] != "a":
+            self.fail(right.span, "age is in completed years: compare it with years, such as 18 a")
         rir = self._to_unit(rir, rt[1], lt[1], right.span)
         return I.BNumCmp(lir, op, rir, _unit_text(lt[1]))
 
@@ -947,7 +964,8 @@ class Checker:
     def _ref_limit(self, ref: A.RefLimit, k: Fraction, el: I.ObsElement, text: str) -> I.Lim:
         which = ref.which.lower()
         if which not in el.limits:
-            self.fail(ref.span, f"observation '{el.name}' does not carry a {ref.which}",
+            article = "an" if ref.which in ("LLN", "LLOQ") else "a"
+            self.fail(ref.span, f"observation '{el.name}' does not carry {article} {ref.which}",
                       hint=f"declare it in the vocabulary: limits {ref.which}")
         return I.LRef(which, k, text)
 

@@ -7,6 +7,7 @@ no Lark exception or tree escapes this module.
 from __future__ import annotations
 
 import functools
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from . import ast as A
 from .diagnostics import Diagnostic
 
 GRAMMAR_PACKAGE = "compiler.grammar"
+_PARSE_LOCK = threading.Lock()
 GRAMMAR_FILE = "elig.lark"
 
 
@@ -30,15 +32,66 @@ def grammar_text() -> str:
         return here.read_text(encoding="utf-8")
 
 
+class _WordError(Exception):
+    """A keyword glued to a name (`in` of `informed_consent`), or a reserved word used as a name."""
+
+    def __init__(self, token, message):
+        self.token = token
+        self.message = message
+
+
+class _Words:
+    """Post-lexer: keywords are whole words, and no reserved word is read as a name.
+
+    The contextual lexer only tries the terminals a state accepts, so without this a keyword
+    could match the start of a longer name, and a keyword could be taken for a name where the
+    keyword itself is not expected.
+    """
+
+    always_accept = ()
+
+    def __init__(self):
+        self.text = ""
+        self.keywords: frozenset = frozenset()
+        self.keyword_types: frozenset = frozenset()
+
+    def process(self, stream):
+        text = self.text
+        for tok in stream:
+            if tok.type in self.keyword_types:
+                end = tok.end_pos
+                if end is not None and end < len(text) and (text[end].isalnum() or text[end] == "_"):
+                    j = end
+                    while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+                        j += 1
+                    word = text[tok.start_pos:j]
+                    raise _WordError(tok, f"unexpected {word!r}")
+            elif tok.type == "NAME" and str(tok) in self.keywords:
+                raise _WordError(tok, f"unexpected {str(tok)!r}; it is a keyword of the language, not a name")
+            yield tok
+
+
+_WORDS = _Words()
+
+
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
-    return Lark(
+    parser = Lark(
         grammar_text(),
         parser="lalr",
         strict=True,
         propagate_positions=True,
         maybe_placeholders=False,
+        postlex=_WORDS,
     )
+    kw = {}
+    for t in parser.terminals:
+        pat = t.pattern
+        if type(pat).__name__ == "PatternStr" and pat.value.isidentifier():
+            kw[t.name] = pat.value
+    _WORDS.keywords = frozenset(kw.values())
+    _WORDS.keyword_types = frozenset(kw)
+    return parser
 
 
 _OPS = {"≥": ">=", "≤": "<=", "≠": "!=", "×": "*", "x": "*"}
@@ -577,12 +630,21 @@ def parse_source(text: str, path: str) -> tuple[A.SourceFile | None, list[Diagno
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         return None, [Diagnostic(A.Span(path, line, col, line, col + 1), "NUL character in rule file")]
-    try:
-        tree = _lark().parse(text)
-    except UnexpectedInput as err:
-        return None, [_syntax_diagnostic(path, text, err)]
-    except RecursionError:
-        return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), "rule file is nested too deeply to parse")]
+    parser = _lark()
+    with _PARSE_LOCK:
+        _WORDS.text = text
+        try:
+            tree = parser.parse(text)
+        except _WordError as err:
+            tok = err.token
+            word_end = tok.column + len(err.message.split("'")[1]) if "'" in err.message else tok.end_column
+            return None, [Diagnostic(A.Span(path, tok.line, tok.column, tok.line, word_end), err.message)]
+        except UnexpectedInput as err:
+            return None, [_syntax_diagnostic(path, text, err)]
+        except RecursionError:
+            return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), "rule file is nested too deeply to parse")]
+        finally:
+            _WORDS.text = ""
     try:
         decls = _ToAst(path).transform(tree)
     except VisitError as err:  # a bug in the transformer, reported with a position rather than a traceback

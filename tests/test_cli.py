@@ -152,7 +152,7 @@ def test_evaluate_bad_invocations(runner, module_path, tmp_path):
     assert res.exit_code != 0 and "exactly one of" in res.output
     rules = tmp_path / "bad"
     rules.mkdir()
-    (rules / "a.elig").write_text("trial T { title \"t\" protocol \"p\" anchors a }\ninclusion x { ref I1 quote \"q\" require nope }\n")
+    (rules / "a.elig").write_text("trial T { title \"t\" protocol \"p\" anchors a }\ninclusion a1 { ref I1 quote \"q\" require nope }\n")
     src = tmp_path / "in.jsonl"
     src.write_text("{}\n")
     res = runner.invoke(main, ["evaluate", "--rules", str(rules), str(src)])

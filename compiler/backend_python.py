@@ -149,7 +149,10 @@ class PythonEmitter:
         return _Call("_obs_is", "r", self.sel(n.sel), self.lit(tuple(n.values)), self.lit(n.negated), self.lit(n.text))
 
     def b_BNumCmp(self, n):
-        return _Call("_n_cmp", self.num(n.left), self.lit(n.op), self.num(n.right), self.lit(n.unit))
+        # both sides are computed in floats, and again exactly (ex=True) only when the result lies
+        # within rounding of the limit
+        return _Call("_n_cmp", _Lambda("ex", self.num(n.left)), self.lit(n.op), _Lambda("ex", self.num(n.right)),
+                     self.lit(n.unit))
 
     def b_BDateCmp(self, n):
         return _Call("_date_cmp", self.date(n.left), self.lit(n.op), self.date(n.right))
@@ -250,12 +253,22 @@ class PythonEmitter:
             raise BackendError(f"the Python backend has no emitter for {type(n).__name__}")
         return m(n)
 
+    def exact_or_float(self, v: Fraction) -> str:
+        """A number in the evaluator's two modes: exact when ex, else a float."""
+        if v.denominator == 1:
+            return _lit(int(v))
+        return f"({self.lit(v)} if ex else {_lit(float(v))})"
+
     def n_NConst(self, n):
-        return _Raw(f"({self.lit(n.value)}, '', ())")
+        if n.value.denominator == 1:
+            return _Raw(self.const(f"({_lit(int(n.value))}, '', ())", "number"))
+        return _Raw(f"({self.const(f'({_lit(n.value)}, {_lit(chr(39) * 0)}, ())', 'exact number')} if ex else "
+                    f"{self.const(f'({_lit(float(n.value))}, {_lit(chr(39) * 0)}, ())', 'number')})")
 
     def n_NObs(self, n):
-        table = "{" + ", ".join(f"{_lit(u)}: ({_lit(c.scale)}, {_lit(c.offset)})" for u, c in n.table) + "}"
-        return _Call("_obs_number", self.sel(n.sel), self.const(table, f"to {n.unit}"), self.lit(n.unit))
+        table = "{" + ", ".join(f"{_lit(u)}: ({_lit(c.scale)}, {_lit(c.offset)}, {_lit(float(c.scale))}, {_lit(float(c.offset))})"
+                                for u, c in n.table) + "}"
+        return _Call("_obs_number", self.sel(n.sel), self.const(table, f"to {n.unit}"), self.lit(n.unit), "ex")
 
     def n_NAge(self, n):
         return _Call("_age", "r", self.lit(n.anchor))
@@ -267,10 +280,10 @@ class PythonEmitter:
         return _Call("_n_if", self.b(n.cond), self.num(n.then), self.num(n.otherwise))
 
     def n_NDerived(self, n):
-        return _Call(self.mod.derived_funcs[n.name], "r")
+        return _Call(self.mod.derived_funcs[n.name], "r", "ex")
 
     def n_NScale(self, n):
-        return _Call("_n_scale", self.num(n.operand), self.lit(n.scale), self.lit(n.offset))
+        return _Call("_n_scale", self.num(n.operand), _Raw(self.exact_or_float(n.scale)), _Raw(self.exact_or_float(n.offset)))
 
     def n_NAttr(self, n):
         return _Call("_attr_num", n.var, self.lit(n.name))

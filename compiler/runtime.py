@@ -801,8 +801,11 @@ def _obs_is(rec, sel, values, negated, text):
     return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing or [cands[0].code])), False)
 
 
-def _obs_number(sel, conv, unit_text):
-    """The selected observation's value converted to a unit, as an exact number V=(value, why, missing)."""
+def _obs_number(sel, conv, unit_text, ex):
+    """The selected observation's value converted to a unit, as V=(value, why, missing).
+
+    ex: exactly (Fractions), else in floats (the first, fast pass of a comparison).
+    """
     cands, why, miss = sel
     if not cands:
         return (None, why, miss)
@@ -815,10 +818,16 @@ def _obs_number(sel, conv, unit_text):
     c = conv.get(o.unit)
     if c is None:
         return (None, "%s cannot be converted to %s" % (o.describe(), unit_text), (o.code,))
-    v = _exact(o.value) * c[0] + c[1]
     if o.unit == unit_text:
-        return (v, o.describe(), ())
-    return (v, "%s (= %s %s)" % (o.describe(), _fmt(v), unit_text), ())
+        return (_exact(o.value) if ex else o.value, o.describe(), ())
+    if ex:
+        v = _exact(o.value) * c[0] + c[1]
+    else:
+        try:
+            v = o.value * c[2] + c[3]
+        except OverflowError:
+            v = _INF
+    return (v, "%s (= %s %s)" % (o.describe(), _fmt_calc(v), unit_text), ())
 
 
 # ---------------------------------------------------------------------- numbers (exact)
@@ -844,6 +853,21 @@ def _n_const(v, text=""):
 
 
 def _n_arith(op, a, b):
+    x = a[0]
+    y = b[0]
+    if x is not None and y is not None and type(x) is not _Alts and type(y) is not _Alts:
+        if op == "*":
+            v = x * y
+        elif op == "-":
+            v = x - y
+        elif op == "+":
+            v = x + y
+        elif y == 0:
+            return (None, "division by zero (%s)" % b[1], ())
+        else:
+            v = x / y
+        why = a[1] + "; " + b[1] if a[1] and b[1] else a[1] or b[1]
+        return (v, why, a[2] + b[2] if b[2] else a[2])
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])))
@@ -881,7 +905,40 @@ def _n_if(c, a, b):
     return (_alts(_vals(a[0]) + _vals(b[0])), _join((c[1], a[1], b[1])), tuple(c[2]))
 
 
-def _n_cmp(a, op, b, unit_text):
+def _fmt_calc(x):
+    """A computed number for a reason sentence (six significant digits)."""
+    if type(x) is int:
+        return str(x)
+    if isinstance(x, _F) and x.denominator == 1:
+        return str(x.numerator)
+    f = float(x)
+    if f.is_integer() and abs(f) < 1e15:
+        return str(int(f))
+    return "%.6g" % f
+
+
+def _n_cmp(left, op, right, unit_text):
+    """A comparison of two computed numbers: in floats, and exactly when they are within
+    rounding of each other (so a clearance of exactly 50 mL/min is at the limit)."""
+    a = left(False)
+    b = right(False)
+    if a[0] is not None and b[0] is not None:
+        close = False
+        for x in _vals(a[0]):
+            for y in _vals(b[0]):
+                try:
+                    d = float(x) - float(y)
+                except OverflowError:
+                    d = None
+                if d is None or d != d or abs(d) <= 1e-9 * (abs(float(y)) + 1.0):
+                    close = True
+        if close:
+            a = left(True)
+            b = right(True)
+    return _n_cmp_values(a, op, b, unit_text)
+
+
+def _n_cmp_values(a, op, b, unit_text):
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
@@ -893,7 +950,7 @@ def _n_cmp(a, op, b, unit_text):
             d = x - y
             t = _holds(op, (d > 0) - (d < 0))
             truths.append(t)
-            shown.append("%s%s %s %s%s" % (_fmt(x), u, op if t else _NEGATE[op], _fmt(y), u))
+            shown.append("%s%s %s %s%s" % (_fmt_calc(x), u, op if t else _NEGATE[op], _fmt_calc(y), u))
     head = " or ".join(shown)
     why = "%s: %s" % (a[1], head) if a[1] else head
     if all(truths):
@@ -918,7 +975,7 @@ def _age(rec, anchor_name):
     bd = _dt.date.fromordinal(b)
     ad = _dt.date.fromordinal(a)
     years = ad.year - bd.year - ((ad.month, ad.day) < (bd.month, bd.day))
-    return (_F(years), "age %d years at %s %s (born %s)" % (years, anchor_name, ad.isoformat(), bd.isoformat()), ())
+    return (years, "age %d years at %s %s (born %s)" % (years, anchor_name, ad.isoformat(), bd.isoformat()), ())
 
 
 # ---------------------------------------------------------------------- facts and sex

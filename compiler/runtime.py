@@ -378,7 +378,11 @@ def _make_obs(rec, code, entry):
     if unit is None:
         unit = "1" if el[2] == "1" else None
     elif type(unit) is str:
-        unit = rec.vocab["aliases"].get(unit, unit)
+        alias = rec.vocab["aliases"].get(unit)
+        if type(alias) is tuple:  # a spelling that means different units: the one this element accepts
+            unit = next((a for a in alias if a in units), alias[0])
+        elif alias is not None:
+            unit = alias
     v = _num(raw) if raw is not None else _Bad("no value")
     if type(v) is _Bad:
         o.value = v
@@ -736,6 +740,7 @@ def _obs_cmp(rec, sel, op, spec):
     truths = []
     whys = []
     missing = []
+    cond_missing = []
     for o in cands:
         if type(o.value) is _Bad:
             truths.append(None)
@@ -743,8 +748,9 @@ def _obs_cmp(rec, sel, op, spec):
             missing.append(o.code)
             continue
         for alt in _limit_values(o, spec):
-            if len(alt) == 4:  # the unknown condition of an either-limit
+            if len(alt) == 4:  # the unknown condition of an either-limit: it is what is missing
                 whys.append(alt[1])
+                cond_missing.extend(alt[2])
                 continue
             if alt[0] is None:
                 truths.append(None)
@@ -758,7 +764,7 @@ def _obs_cmp(rec, sel, op, spec):
         return (True, _join(_dedupe(w for w in whys if " has " not in w or True)), (), False)
     if truths and all(t is False for t in truths):
         return (False, _join(_dedupe(whys)), (), False)
-    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing or [cands[0].code])), False)
+    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing + cond_missing or [cands[0].code])), False)
 
 
 def _dedupe(parts):

@@ -40,14 +40,16 @@ CATALOG: tuple[str, ...] = (
 )
 
 # Spellings real data uses for UCUM units: alias -> UCUM code.
-ALIASES: dict[str, str] = {
+ALIASES: dict[str, object] = {
     "mmHg": "mm[Hg]", "mm Hg": "mm[Hg]", "mmhg": "mm[Hg]",
     "x10^9/L": "10*9/L", "x10E9/L": "10*9/L", "10^9/L": "10*9/L", "×10^9/L": "10*9/L", "10E9/L": "10*9/L",
     "x10^3/uL": "10*3/uL", "10^3/uL": "10*3/uL", "×10^3/uL": "10*3/uL", "K/uL": "10*3/uL",
     "x10^12/L": "10*12/L", "10^12/L": "10*12/L",
     "x10^6/L": "10*6/L", "10^6/L": "10*6/L",
     "cells/uL": "/uL", "cells/µL": "/uL", "/µL": "/uL", "cells/mm3": "/mm3",
-    "IU/mL": "[IU]/mL", "IU/L": "[IU]/L", "kIU/L": "k[IU]/L",
+    # IU/L is an enzyme's U/L on many lab reports, and international units of an antigen or a
+    # viral load elsewhere: the element's own units decide (the first of these it accepts)
+    "IU/mL": ("[IU]/mL", "U/mL"), "IU/L": ("[IU]/L", "U/L"), "kIU/L": "k[IU]/L",
     "µmol/L": "umol/L", "µg/L": "ug/L", "µg/mL": "ug/mL",
     "degC": "Cel", "°C": "Cel", "C": "Cel", "degF": "[degF]", "°F": "[degF]", "F": "[degF]",
     "lb": "[lb_av]", "lbs": "[lb_av]",

@@ -47,8 +47,12 @@ _OPS = {"≥": ">=", "≤": "<=", ">": ">", "<": "<", "\\>": ">", "\\<": "<", ">
         "at most": "<="}
 _OP_RE = r"(?P<op>≥|≤|\\>|\\<|>=|<=|>|<|no more than|greater than|more than|less than|at least|at most)?\s*"
 _UNIT_RE = (
-    r"(?P<unit>\s*[×x]\s*ULN|\s*[×x]\s*10\\?\^(?P<exp>\d+)\s*/\s*L|\s*g/L|\s*mL/min|\s*ms\b|\s*%|\s*mmHg|"
-    r"\s*°\s*C\b|\s*cells\s*/\s*µL|\s*mg\b|\s*days?\b|\s*weeks?\b|\s*months?\b|\s*years?\b|\s*half-lives\b)"
+    r"(?P<unit>\s*[×x]\s*(?:ULN|LLN|LLOQ)|\s*[×x]\s*10\\?\^(?P<exp>\d+)\s*/\s*(?:L|µL|uL)|"
+    r"\s*(?:g|mg|µg|ug|ng|pg)/(?:dL|L|mL)\b|\s*(?:mol|mmol|µmol|umol|nmol)/L\b|\s*(?:m|meq|mEq)/L\b|"
+    r"\s*(?:IU|U|mU|kIU)/(?:L|mL)\b|\s*mL/min(?:/1\.73\s*m²|/1\.73\s*m2)?|\s*kg/m[²2]|\s*kg\b|\s*cm\b|"
+    r"\s*ms\b|\s*%|\s*mmHg|\s*kPa\b|\s*bpm\b|"
+    r"\s*°\s*[CF]\b|\s*cells\s*/\s*[µu]L|\s*mg\b|\s*hours?\b|\s*days?\b|\s*weeks?\b|\s*months?\b|\s*years?\b|"
+    r"\s*half-lives\b)"
 )
 _NUM_RE = r"(?<![\w.\-])(?P<num>\d+(?:\.\d+)?)"
 _LIMIT = re.compile(_OP_RE + _NUM_RE + _UNIT_RE, re.IGNORECASE)
@@ -57,8 +61,8 @@ _RANGE = re.compile(r"(?<![\w.])(?P<lo>\d+)\s*-\s*(?P<hi>\d+)\s*points", re.IGNO
 _OR_MORE = re.compile(r"^\s*(or older|or more|or greater)", re.IGNORECASE)
 
 _UNIT_WORDS = {"day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo", "year": "a",
-               "years": "a", "half-lives": "half-life", "g/l": "g/L", "ml/min": "mL/min", "ms": "ms", "%": "%",
-               "mmhg": "mm[Hg]", "mg": "mg"}
+               "years": "a", "hour": "h", "hours": "h", "half-lives": "half-life", "mmhg": "mm[Hg]", "bpm": "/min",
+               "kg/m²": "kg/m2", "µmol/l": "umol/L", "µg/l": "ug/L", "µg/ml": "ug/mL", "meq/l": "meq/L"}
 
 
 def _norm_unit(raw: str, exp: Optional[str]) -> str:
@@ -68,10 +72,18 @@ def _norm_unit(raw: str, exp: Optional[str]) -> str:
     if exp is not None:
         return f"10*{exp}/L"
     if u.startswith("°"):
-        return "Cel"
+        return "Cel" if u.endswith("C") else "[degF]"
     if u.lower().startswith("cells"):
         return "/uL"
-    return _UNIT_WORDS.get(u.lower(), u)
+    m = re.fullmatch(r"mL/min/1\.73m[²2]", u)
+    if m:
+        return "mL/min/{1.73_m2}"
+    if u.lower() in _UNIT_WORDS:
+        return _UNIT_WORDS[u.lower()]
+    alias = U.ALIASES.get(u)
+    if isinstance(alias, tuple):
+        return alias[0]
+    return alias or u
 
 
 def limits_in_text(text: str) -> list[tuple[Limit, int]]:
@@ -276,10 +288,11 @@ def verify_program(program: I.Program, protocol_text: Optional[str], protocol_pa
         return diags, []
     sources[protocol_path] = protocol_text
 
-    # 1. quotes verbatim
+    # 1. quotes verbatim (a run of white space matches any run: a quote may cross a line break)
+    flat = _flat(protocol_text)
     for c in program.criteria:
         for q, span in zip(c.quotes, c.quote_spans):
-            if q not in protocol_text:
+            if _flat(q) not in flat:
                 diags.append(Diagnostic(span, f"the quote of '{c.id}' does not appear verbatim in {t.protocol}",
                                         hint=_closest_hint(q, protocol_text)))
 
@@ -323,6 +336,10 @@ def verify_program(program: I.Program, protocol_text: Optional[str], protocol_pa
     return sorted(diags, key=Diagnostic.sort_key), rows
 
 
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _closest_hint(q: str, text: str) -> Optional[str]:
     words = q.split()
     best = 0
@@ -335,7 +352,11 @@ def _closest_hint(q: str, text: str) -> Optional[str]:
     return None
 
 
-_MARKER = re.compile(r"(?:^- (?:• )?(?P<num>\d+)\. )|(?:(?:^- |(?<=[\s;:]))(?P<let>[a-z])\) )", re.MULTILINE)
+# a numbered item: "1." or "1)" at the start of a line (after list marks such as "-", "•", "*"),
+# or a lettered sub-item "a)" at a line start or after white space, ';' or ':'
+_MARKER = re.compile(
+    r"(?:^[ \t]*(?:[-•*·][ \t]*)*(?P<num>\d+)[.)][ \t])|(?:(?:^[ \t]*(?:[-•*·][ \t]*)*|(?<=[\s;:]))(?P<let>[a-z])\)[ \t])",
+    re.MULTILINE)
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:

@@ -1,7 +1,772 @@
-"""HTML backend (placeholder until the page template lands)."""
+"""HTML backend: the published criteria page for reviewers, ethics committees and sites.
+
+Everything the page shows is prepared here as a plain "view model" (frozen dataclasses of
+strings, tuples and booleans); the Jinja2 template ``criteria.html.j2`` only loops over it and
+prints it, with autoescaping on. The page is one self-contained file: the stylesheet
+``criteria.css`` is inlined, there are no scripts, and every link is a fragment of the page.
+
+The output is deterministic: iteration follows the program's order (or an explicit sort) and
+nothing depends on the clock, the machine or absolute paths.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import PurePath
+from typing import Iterable, Optional, Sequence
 
-def emit_html(mod, protocol_text):
+from . import ir as I
+from .lower import LoweredCriterion, LoweredModule, Words, num_words
+from .templates import render_template
+
+# ---------------------------------------------------------------------- view model
+
+
+@dataclass(frozen=True)
+class Link:
+    """Text that links to a fragment of the page (href is "" when there is no target)."""
+
+    text: str
+    href: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class WordNode:
+    """One node of a criterion's plain-words tree: a sentence, or a lead-in with children."""
+
+    text: str
+    children: tuple["WordNode", ...] = ()
+
+
+@dataclass(frozen=True)
+class QuoteView:
+    text: str
+    status: str  # "found" | "missing" | "" (no protocol text to check against)
+    status_text: str
+
+
+@dataclass(frozen=True)
+class CriterionView:
+    id: str
+    anchor: str
+    refs: tuple[str, ...]
+    kind: str
+    kind_label: str
+    kind_class: str
+    quotes: tuple[QuoteView, ...]
+    lead_head: str
+    lead: str
+    words: tuple[WordNode, ...]
+    notes: tuple[str, ...]
+    reads: tuple[Link, ...]
+    body_source: str
+    location: str
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    ref: str
+    rules: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
+class KindGroup:
+    kind: str
+    title: str
+    anchor: str
+    intro: str
+    toc: tuple[TocEntry, ...]
+    criteria: tuple[CriterionView, ...]
+
+
+@dataclass(frozen=True)
+class AnchorView:
+    name: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class ConversionView:
+    unit: str
+    formula: str
+    approx: str
+
+
+@dataclass(frozen=True)
+class ObservationView:
+    anchor: str
+    name: str
+    label: str
+    codes: tuple[str, ...]
+    kind: str
+    unit: str
+    unit_note: str
+    conversions: tuple[ConversionView, ...]
+    molar_mass: str
+    limits: tuple[str, ...]
+    values: tuple[str, ...]
+    used_by: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
+class AttributeView:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class ItemView:
+    anchor: str
+    name: str
+    label: str
+    codes: tuple[str, ...]
+    attributes: tuple[AttributeView, ...]
+    used_by: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
+class ItemSection:
+    anchor: str
+    title: str
+    items: tuple[ItemView, ...]
+
+
+@dataclass(frozen=True)
+class SimpleView:
+    """A treatment class, a fact or a judgment, or a field of the patient record."""
+
+    anchor: str
+    name: str
+    label: str
+    codes: tuple[str, ...]
+    note: str
+    is_judgment: bool
+    used_by: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
+class EquivalenceRow:
+    agent: str
+    amount: str
+    factor: str
+    is_reference: bool
+
+
+@dataclass(frozen=True)
+class EquivalenceView:
+    anchor: str
+    name: str
+    label: str
+    unit: str
+    reference: str
+    rows: tuple[EquivalenceRow, ...]
+    dose_units: tuple[ConversionView, ...]
+    used_by: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
+class DerivedView:
+    anchor: str
+    name: str
+    label: str
+    unit: str
+    formula: str
+    inputs: tuple[Link, ...]
+    used_by: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """One protocol reference and how the rules cover it.
+
+    ``elig verify`` may pass its own rows (any status, e.g. "verified" or "missing") to
+    :func:`emit_html`; without them the rows are derived from the program.
+    """
+
+    ref: str
+    status: str  # "encoded" | "uncomputable" | any other word a later tool reports
+    rules: tuple[str, ...]  # criterion ids
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CoverageView:
+    ref: str
+    status: str
+    status_class: str
+    rules: tuple[Link, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class TextSegment:
+    text: str
+    quoted: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    lang: str
+    doc_title: str
+    trial_id: str
+    title: str
+    protocol_file: str
+    protocol_available: bool
+    protocol_segments: tuple[TextSegment, ...]
+    anchors: tuple[AnchorView, ...]
+    counts: str
+    groups: tuple[KindGroup, ...]
+    observations: tuple[ObservationView, ...]
+    item_sections: tuple[ItemSection, ...]
+    classes: tuple[SimpleView, ...]
+    facts: tuple[SimpleView, ...]
+    record_fields: tuple[SimpleView, ...]
+    equivalences: tuple[EquivalenceView, ...]
+    derived: tuple[DerivedView, ...]
+    aliases: tuple[tuple[str, str], ...]
+    coverage: tuple[CoverageView, ...]
+    coverage_summary: str
+    source_files: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------- numbers
+
+
+def frac_text(x: Fraction) -> str:
+    """An exact number: an integer, a terminating decimal, or a/b."""
+    x = Fraction(x)
+    if x.denominator == 1:
+        return str(x.numerator)
+    d = x.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d //= 2
+        twos += 1
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d != 1:
+        sign = "−" if x < 0 else ""
+        return f"{sign}{abs(x.numerator)}/{x.denominator}"
+    places = max(twos, fives)
+    n = abs(x) * 10 ** places
+    assert n.denominator == 1
+    digits = str(n.numerator).rjust(places + 1, "0")
+    s = digits[:-places] + "." + digits[-places:]
+    return ("−" if x < 0 else "") + s
+
+
+def approx_text(x: Fraction) -> str:
+    """A short decimal approximation of a non-terminating fraction, else ""."""
+    exact = frac_text(x)
+    if "/" not in exact:
+        return ""
+    return "≈ " + _sig(x, 6)
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _sig(x: Fraction, digits: int) -> str:
+    """x to `digits` significant digits: positional, or "m × 10ⁿ" when very large or small."""
+    from decimal import Decimal
+
+    f = float(x)
+    if f != 0 and not (1e-4 <= abs(f) < 1e9):
+        mant, exp = format(f, f".{digits - 1}e").split("e")
+        mant = mant.rstrip("0").rstrip(".")
+        return f"{mant} × 10{str(int(exp)).translate(_SUPERSCRIPT)}".replace("-", "−")
+    s = format(Decimal(format(f, f".{digits}g")), "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s.replace("-", "−")
+
+
+def conversion_formula(scale: Fraction, offset: Fraction) -> str:
+    """to = x * scale + offset, as "x × 10" or "(x − 32) × 5/9"."""
+    scale, offset = Fraction(scale), Fraction(offset)
+    if offset == 0:
+        return f"x × {frac_text(scale)}"
+    shift = offset / scale
+    sign = "+" if shift > 0 else "−"
+    inner = f"x {sign} {frac_text(abs(shift))}"
+    return inner if scale == 1 else f"({inner}) × {frac_text(scale)}"
+
+
+def _conversions(units: Iterable[tuple[str, object]], target: str) -> tuple[ConversionView, ...]:
+    out = []
+    for unit, conv in units:
+        scale = getattr(conv, "scale", conv)
+        offset = getattr(conv, "offset", Fraction(0))
+        if unit == target and scale == 1 and offset == 0:
+            continue
+        approx = approx_text(Fraction(scale)) if offset == 0 else ""
+        out.append(ConversionView(unit, conversion_formula(scale, offset), approx))
+    return tuple(out)
+
+
+def _unit_note(unit: Optional[str]) -> str:
+    return "a pure number (count, score or ratio)" if unit == "1" else ""
+
+
+# ---------------------------------------------------------------------- ids and links
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class _Ids:
+    """Allocates page-unique element ids."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def make(self, prefix: str, name: str) -> str:
+        base = prefix + (_ID_UNSAFE.sub("_", name) or "x")
+        cand, n = base, 2
+        while cand in self.used:
+            cand = f"{base}-{n}"
+            n += 1
+        self.used.add(cand)
+        return cand
+
+
+def _codes(codes: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    names = {"loinc": "LOINC", "icd10": "ICD-10", "snomed": "SNOMED CT", "atc": "ATC", "rxnorm": "RxNorm"}
+    return tuple(f"{names.get(sys.lower(), sys)} {code}" for sys, code in codes)
+
+
+# ---------------------------------------------------------------------- anchors, record fields
+
+_ANCHOR_MEANINGS = {
+    "screening": "the date of the screening visit.",
+    "enrollment": "the date the subject is enrolled in the study.",
+    "first_dose": "the planned Day 1 of study treatment (first administration of the study drug).",
+}
+
+_RECORD_FIELDS = {
+    "sex": "Sex, from the patient record.",
+    "birth_date": "Date of birth, from the patient record; age is counted in completed years at an anchor date.",
+}
+
+
+# ---------------------------------------------------------------------- walking the IR
+
+
+def _walk_reads(node, out: list[str]) -> None:
+    """Names a formula (or any IR fragment) reads, in order of first appearance."""
+
+    def add(name: str) -> None:
+        if name not in out:
+            out.append(name)
+
+    if isinstance(node, (I.SelLatest, I.SelItem)):
+        add(node.code)
+    elif isinstance(node, I.NDerived):
+        add(node.name)
+    elif isinstance(node, I.NAge):
+        add("birth_date")
+    elif isinstance(node, I.BSexIs):
+        add("sex")
+    elif isinstance(node, I.BFact):
+        add(node.name)
+    elif isinstance(node, (I.BQuery,)):
+        for c in node.codes:
+            add(c)
+    elif isinstance(node, I.BObsQuery):
+        add(node.code)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            _walk_reads(getattr(node, f.name), out)
+    elif isinstance(node, tuple):
+        for x in node:
+            _walk_reads(x, out)
+
+
+# ---------------------------------------------------------------------- plain words
+
+
+def _group(w: Words) -> tuple[str, tuple[Words, ...]]:
+    """The lead-in words and children of a joined Words node."""
+    if w.joiner == "none of" and len(w.items) == 1 and w.items[0].joiner == "all of":
+        return "not all of", w.items[0].items
+    return w.joiner, w.items
+
+
+def _word_nodes(items: Sequence[Words]) -> tuple[WordNode, ...]:
+    out = []
+    for w in items:
+        if w.joiner and w.items:
+            lead, kids = _group(w)
+            out.append(WordNode(lead + ":", _word_nodes(kids)))
+        else:
+            out.append(WordNode(w.text))
+    return tuple(out)
+
+
+def criterion_words(c: LoweredCriterion) -> tuple[str, str, tuple[WordNode, ...]]:
+    """The lead-in ("Eligible when" / "Excluded when"), the rest of its sentence, and the list under it."""
+    head = {"inclusion": "Eligible when", "exclusion": "Excluded when"}.get(c.kind, "Applies when")
+    w = c.words
+    if w.joiner and w.items:
+        lead, kids = _group(w)
+        return head, f"{lead} the following:", _word_nodes(kids)
+    text = w.text.rstrip()
+    if not text.endswith("."):
+        text += "."
+    return head, text, ()
+
+
+# ---------------------------------------------------------------------- coverage
+
+
+def coverage_rows(program: I.Program) -> list[CoverageRow]:
+    """Every ref the rules cite (in rule order) with the rules citing it, then declared gaps."""
+    rows: dict[str, list[str]] = {}
+    for c in _ordered_criteria(program.criteria):
+        for r in c.refs:
+            rows.setdefault(r, [])
+            if c.id not in rows[r]:
+                rows[r].append(c.id)
+    out = [CoverageRow(r, "encoded", tuple(ids)) for r, ids in rows.items()]
+    for u in program.uncomputable:
+        out.append(CoverageRow(u.ref, "uncomputable", tuple(rows.get(u.ref, ())), u.reason))
+    return out
+
+
+def _ordered_criteria(criteria):
+    """Inclusion criteria first, then exclusion, each in rule order (a stable partition)."""
+    order = {"inclusion": 0, "exclusion": 1}
+    return sorted(criteria, key=lambda c: order.get(c.kind, 2))
+
+
+_STATUS_CLASSES = {
+    "encoded": "ok", "verified": "ok", "covered": "ok",
+    "uncomputable": "warn", "partial": "warn", "review": "warn",
+    "missing": "bad", "uncovered": "bad", "failed": "bad",
+}
+
+
+# ---------------------------------------------------------------------- building the page
+
+
+def _rel_map(mod: LoweredModule) -> dict[str, str]:
+    return dict(zip(mod.program.files, mod.source_files))
+
+
+def build_page(mod: LoweredModule, protocol_text: Optional[str],
+               coverage: Optional[Sequence[CoverageRow]] = None) -> Page:
+    prog = mod.program
+    trial = mod.trial
+    ids = _Ids()
+    # fixed section ids first, so nothing from the rules can take them
+    for fixed in ("top", "about", "contents", "contents-title", "criteria", "dictionary", "coverage", "protocol",
+                  "inclusion", "exclusion", "dict-observations", "dict-conditions",
+                  "dict-procedures", "dict-classes", "dict-equivalences", "dict-facts",
+                  "dict-derived", "dict-record", "dict-units", "anchors"):
+        ids.used.add(fixed)
+
+    criteria = _ordered_criteria(mod.criteria)
+    for c in criteria:
+        ids.used.add(c.anchor_id)
+
+    # -- data dictionary anchors (one per element name; first kind wins on a clash)
+    data_anchor: dict[str, str] = {}
+
+    def data_id(name: str) -> str:
+        a = ids.make("data-", name)
+        data_anchor.setdefault(name, a)
+        return a
+
+    obs_ids = [data_id(o.name) for o in prog.observations]
+    item_ids = [data_id(x.name) for x in prog.items]
+    class_ids = [data_id(x.name) for x in prog.classes]
+    eq_ids = [data_id(x.name) for x in prog.equivalences]
+    fact_ids = [data_id(x.name) for x in prog.facts]
+    derived_ids = [data_id(x.name) for x in prog.derived]
+    known = set(data_anchor)
+    extra_fields: list[str] = []
+    for c in criteria:
+        for r in c.reads:
+            if r not in known and r not in extra_fields:
+                extra_fields.append(r)
+    derived_inputs: dict[str, list[str]] = {}
+    for d in prog.derived:
+        ins: list[str] = []
+        _walk_reads(d.formula, ins)
+        derived_inputs[d.name] = ins
+        for r in ins:
+            if r not in known and r not in extra_fields:
+                extra_fields.append(r)
+    field_ids = [data_id(n) for n in extra_fields]
+
+    def data_link(name: str) -> Link:
+        return Link(name, "#" + data_anchor[name] if name in data_anchor else "")
+
+    # -- who uses each element: direct readers, and readers of a derived value through it
+    used: dict[str, list[LoweredCriterion]] = {}
+    for c in criteria:
+        for r in c.reads:
+            lst = used.setdefault(r, [])
+            if c not in lst:
+                lst.append(c)
+    for d in prog.derived:
+        for r in derived_inputs[d.name]:
+            lst = used.setdefault(r, [])
+            for c in used.get(d.name, ()):
+                if c not in lst:
+                    lst.append(c)
+    # equivalence tables are used by the criteria that convert doses with them
+    for c in criteria:
+        for node_table in _dose_tables(c.ir.body):
+            lst = used.setdefault(node_table, [])
+            if c not in lst:
+                lst.append(c)
+
+    def used_by(name: str) -> tuple[Link, ...]:
+        cs = used.get(name, ())
+        refs = [c.ref for c in cs]
+        return tuple(Link(c.ref if c.ref and refs.count(c.ref) == 1 else f"{c.ref} ({c.id})" if c.ref else c.id,
+                          "#" + c.anchor_id, c.id) for c in cs)
+
+    # -- criteria
+    found_label = f"Found verbatim in {trial.protocol}" if trial.protocol else "Found verbatim in the protocol"
+    groups = []
+    for kind, title, intro in (
+        ("inclusion", "Inclusion criteria",
+         "A subject must meet every inclusion criterion."),
+        ("exclusion", "Exclusion criteria",
+         "A subject who meets any exclusion criterion is not eligible."),
+    ):
+        views = []
+        toc: dict[str, list[Link]] = {}
+        for c in criteria:
+            if c.kind != kind:
+                continue
+            refs = c.ir.refs or ((c.ref,) if c.ref else ())
+            for r in refs:
+                toc.setdefault(r, []).append(Link(c.id, "#" + c.anchor_id))
+            quotes = []
+            for q in c.quotes:
+                if protocol_text is None:
+                    quotes.append(QuoteView(q, "", ""))
+                elif _normalise(q) in _normalise(protocol_text):
+                    quotes.append(QuoteView(q, "found", found_label))
+                else:
+                    quotes.append(QuoteView(q, "missing", "Not found verbatim in the protocol text"))
+            head, lead, words = criterion_words(c)
+            views.append(CriterionView(
+                c.id, c.anchor_id, tuple(refs), c.kind, kind.capitalize(),
+                "inc" if kind == "inclusion" else "exc", tuple(quotes), head, lead, words, tuple(c.notes),
+                tuple(data_link(r) for r in c.reads), c.body_source, f"{c.file}:{c.line}",
+            ))
+        if views:
+            groups.append(KindGroup(kind, title, kind, intro,
+                                    tuple(TocEntry(r, tuple(ls)) for r, ls in toc.items()), tuple(views)))
+    # criteria of any other kind (not expected, but never dropped)
+    others = [c for c in criteria if c.kind not in ("inclusion", "exclusion")]
+    if others:
+        views, toc = [], {}
+        for c in others:
+            refs = c.ir.refs or ((c.ref,) if c.ref else ())
+            for r in refs:
+                toc.setdefault(r, []).append(Link(c.id, "#" + c.anchor_id))
+            head, lead, words = criterion_words(c)
+            views.append(CriterionView(
+                c.id, c.anchor_id, tuple(refs), c.kind, c.kind.capitalize(), "other",
+                tuple(QuoteView(q, "", "") for q in c.quotes), head, lead, words, tuple(c.notes),
+                tuple(data_link(r) for r in c.reads), c.body_source, f"{c.file}:{c.line}",
+            ))
+        groups.append(KindGroup("other", "Other criteria", ids.make("", "other-criteria"), "",
+                                tuple(TocEntry(r, tuple(ls)) for r, ls in toc.items()), tuple(views)))
+
+    # -- vocabulary
+    observations = []
+    for o, a in zip(prog.observations, obs_ids):
+        limits = tuple({"uln": "ULN (upper limit of normal)", "lln": "LLN (lower limit of normal)",
+                        "lloq": "LLOQ (lower limit of quantification)"}.get(x, x.upper()) for x in o.limits)
+        observations.append(ObservationView(
+            a, o.name, o.label, _codes(o.codes), o.kind, o.unit or "", _unit_note(o.unit),
+            _conversions(o.units, o.unit) if o.unit is not None else (),
+            f"{frac_text(o.molar_mass)} g/mol" if o.molar_mass is not None else "",
+            limits, tuple(o.values), used_by(o.name),
+        ))
+
+    def item_view(x: I.ItemElement, a: str) -> ItemView:
+        attrs = []
+        for at in x.attributes:
+            if at.type == "enum":
+                t = " | ".join(at.values)
+            elif at.type == "boolean":
+                t = "yes / no"
+            else:
+                t = at.type
+            attrs.append(AttributeView(at.name, t))
+        return ItemView(a, x.name, x.label, _codes(x.codes), tuple(attrs), used_by(x.name))
+
+    conditions = tuple(item_view(x, a) for x, a in zip(prog.items, item_ids) if x.kind == "condition")
+    procedures = tuple(item_view(x, a) for x, a in zip(prog.items, item_ids) if x.kind == "procedure")
+    classes = tuple(SimpleView(a, x.name, x.label, _codes(x.codes), "", False, used_by(x.name))
+                    for x, a in zip(prog.classes, class_ids))
+    facts = tuple(SimpleView(a, x.name, x.label, _codes(x.codes),
+                             "Judgment: review when not recorded" if x.judgment
+                             else "Fact: unknown when not recorded",
+                             x.judgment, used_by(x.name))
+                  for x, a in zip(prog.facts, fact_ids))
+    record_fields = tuple(SimpleView(a, n, _RECORD_FIELDS.get(n, "Field of the patient record."), (), "",
+                                     False, used_by(n))
+                          for n, a in zip(extra_fields, field_ids))
+    equivalences = []
+    for t, a in zip(prog.equivalences, eq_ids):
+        rows = tuple(EquivalenceRow(agent, f"{frac_text(amount)} {t.unit}", _factor_text(t, agent),
+                                    agent == t.name)
+                     for agent, amount in t.entries)
+        equivalences.append(EquivalenceView(
+            a, t.name, t.label, t.unit, f"{frac_text(t.reference)} {t.unit} of {t.name}", rows,
+            _conversions(t.units, t.unit), used_by(t.name),
+        ))
+    derived = tuple(DerivedView(a, d.name, d.label, d.unit, _formula_text(d.formula),
+                                tuple(data_link(n) for n in derived_inputs[d.name]), used_by(d.name))
+                    for d, a in zip(prog.derived, derived_ids))
+
+    # -- anchors
+    anchors = tuple(AnchorView(n, _ANCHOR_MEANINGS.get(n, "")) for n in trial.anchors)
+
+    # -- coverage
+    rows = list(coverage) if coverage is not None else coverage_rows(prog)
+    by_id = {c.id: c for c in mod.criteria}
+    cov = []
+    for r in rows:
+        links = tuple(Link(i, "#" + by_id[i].anchor_id) if i in by_id else Link(i) for i in r.rules)
+        cov.append(CoverageView(r.ref, r.status, _STATUS_CLASSES.get(r.status, "other"), links, r.reason))
+    n_enc = sum(1 for r in rows if r.status == "encoded")
+    n_unc = sum(1 for r in rows if r.status == "uncomputable")
+    coverage_summary = (f"{n_enc} protocol reference{'s' if n_enc != 1 else ''} encoded by rules; "
+                        f"{n_unc} declared uncomputable.")
+
+    n_inc = sum(1 for c in mod.criteria if c.kind == "inclusion")
+    n_exc = sum(1 for c in mod.criteria if c.kind == "exclusion")
+    counts = (f"{n_inc} inclusion rule{'s' if n_inc != 1 else ''} and {n_exc} exclusion "
+              f"rule{'s' if n_exc != 1 else ''}, citing {len(mod.refs_in_order)} protocol "
+              f"reference{'s' if len(mod.refs_in_order) != 1 else ''}.")
+
+    protocol_file = PurePath(trial.protocol).name if trial.protocol else ""
+    return Page(
+        lang="en",
+        doc_title=f"{trial.name} eligibility criteria",
+        trial_id=trial.name,
+        title=trial.title or trial.name,
+        protocol_file=protocol_file,
+        protocol_available=protocol_text is not None,
+        protocol_segments=_protocol_segments(protocol_text, [q for c in mod.criteria for q in c.quotes])
+        if protocol_text is not None else (),
+        anchors=anchors,
+        counts=counts,
+        groups=tuple(groups),
+        observations=tuple(observations),
+        item_sections=tuple(sec for sec in (ItemSection("dict-conditions", "Conditions", conditions),
+                                            ItemSection("dict-procedures", "Procedures", procedures))
+                            if sec.items),
+        classes=classes,
+        facts=facts,
+        record_fields=record_fields,
+        equivalences=tuple(equivalences),
+        derived=derived,
+        aliases=tuple(prog.aliases),
+        coverage=tuple(cov),
+        coverage_summary=coverage_summary,
+        source_files=tuple(mod.source_files),
+    )
+
+
+def _dose_tables(node) -> list[str]:
+    out: list[str] = []
+
+    def walk(n) -> None:
+        if isinstance(n, I.NDose) and n.table not in out:
+            out.append(n.table)
+        if dataclasses.is_dataclass(n) and not isinstance(n, type):
+            for f in dataclasses.fields(n):
+                walk(getattr(n, f.name))
+        elif isinstance(n, tuple):
+            for x in n:
+                walk(x)
+
+    walk(node)
+    return out
+
+
+def _factor_text(t: I.EquivalenceTable, agent: str) -> str:
+    for a, f in t.factors:
+        if a == agent:
+            return f"dose × {frac_text(f)}"
     return ""
+
+
+def _formula_text(n) -> str:
+    s = num_words(n)
+    if s.startswith("(") and s.endswith(")") and _balanced(s[1:-1]):
+        s = s[1:-1]
+    return s
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+_WS = re.compile(r"\s+")
+
+
+def _normalise(s: str) -> str:
+    return _WS.sub(" ", s).strip()
+
+
+def _clean_protocol(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
+
+
+def _protocol_segments(text: str, quotes: Sequence[str]) -> tuple[TextSegment, ...]:
+    """The protocol text cut into runs, marking every passage some rule quotes exactly."""
+    text = _clean_protocol(text)
+    spans = []
+    for q in sorted(set(quotes)):
+        if not q:
+            continue
+        start = text.find(q)
+        while start >= 0:
+            spans.append((start, start + len(q)))
+            start = text.find(q, start + 1)
+    spans.sort()
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out = []
+    pos = 0
+    for a, b in merged:
+        if a > pos:
+            out.append(TextSegment(text[pos:a], False))
+        out.append(TextSegment(text[a:b], True))
+        pos = b
+    if pos < len(text):
+        out.append(TextSegment(text[pos:], False))
+    return tuple(out)
+
+
+def emit_html(mod: LoweredModule, protocol_text: Optional[str],
+              coverage: Optional[Sequence[CoverageRow]] = None) -> str:
+    """The criteria page as one self-contained HTML5 document."""
+    page = build_page(mod, protocol_text, coverage)
+    return render_template("criteria.html.j2", page=page)

@@ -120,6 +120,18 @@ def _q(x: Fraction) -> str:
     return s
 
 
+_UNIT_NAMES = {"a": "years", "d": "days", "wk": "weeks", "mo": "months", "h": "hours"}
+
+
+def _amount(number: str, unit: str) -> str:
+    if not unit:
+        return number
+    name = _UNIT_NAMES.get(unit, unit)
+    if number == "1" and name.endswith("s") and unit in _UNIT_NAMES:
+        name = name[:-1]
+    return f"{number} {name}"
+
+
 def window_words(w: Optional[I.Win]) -> str:
     if w is None:
         return "at any time"
@@ -236,6 +248,10 @@ def bool_words(b) -> Words:
     if isinstance(b, I.BOr):
         items = _flatten("any of", [bool_words(x) for x in b.items])
         return Words("; or ".join(w.text for w in items), "any of", items)
+    if isinstance(b, I.BNot) and isinstance(b.operand, I.BFact):
+        f = b.operand
+        tail = " (investigator judgment; review when not recorded)" if f.judgment else ""
+        return Words(f"{f.name.replace('_', ' ')} is recorded as no{tail}")
     if isinstance(b, I.BNot):
         inner = bool_words(b.operand)
         return Words(f"not ({inner.text})" if inner.joiner else f"not {inner.text}", "none of" if inner.joiner else "",
@@ -258,8 +274,7 @@ def bool_words(b) -> Words:
     if isinstance(b, I.BObsIs):
         return Words(f"{sel_words(b.sel)} is {'not ' if b.negated else ''}{' or '.join(b.values)}")
     if isinstance(b, I.BNumCmp):
-        u = f" {b.unit}" if b.unit else ""
-        return Words(f"{num_words(b.left)} is {_OPS[b.op]} {num_words(b.right)}{u}")
+        return Words(f"{num_words(b.left)} is {_OPS[b.op]} {_amount(num_words(b.right), b.unit)}")
     if isinstance(b, I.BDateCmp):
         return Words(f"{date_words(b.left)} is {_DATE_OPS[b.op]} {date_words(b.right)}")
     if isinstance(b, I.BQuery):

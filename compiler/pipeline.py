@@ -81,7 +81,13 @@ def compile_sources(sources: dict[str, str], rules_root: Optional[str] = None, e
 
     result.lowered = lower(program, rules_root)
     result.python = emit_python(result.lowered)
-    result.html = emit_html(result.lowered, result.protocol_text)
+    coverage = None
+    if result.protocol_text is not None:
+        from .verify import verify_program
+
+        # the page shows verify's coverage table; verify's own verdict is `elig verify`'s
+        _, coverage = verify_program(program, result.protocol_text, program.trial.protocol or "", dict(sources))
+    result.html = emit_html(result.lowered, result.protocol_text, coverage or None)
     return result
 
 

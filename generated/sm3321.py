@@ -147,6 +147,8 @@ def _cmp3(v, lf, lq):
             return 1
         if d < -tol:
             return -1
+    if type(lq) is tuple:  # k x a reference limit, made exact only when needed
+        lq = lq[0] * _exact(lq[1])
     e = _exact(v) - lq
     return (e > 0) - (e < 0)
 
@@ -235,7 +237,8 @@ def _if(c, a, b):
 
 
 class _Record:
-    __slots__ = ("id", "sex", "birth", "anchors", "obs", "conds", "treats", "procs", "facts", "warnings")
+    __slots__ = ("id", "sex", "birth", "anchors", "obs", "conds", "treats", "procs", "facts", "warnings", "vocab",
+                 "wcache")
 
 
 def _list_field(record, name):
@@ -270,6 +273,8 @@ def _prepare(record, vocab):
                            else "id must be a string, not %s" % (_json_type(pid),))
     rec = _Record()
     rec.id = pid
+    rec.vocab = vocab
+    rec.wcache = {}
     warnings = []
     rec.warnings = warnings
     sex = record.get("sex")
@@ -322,11 +327,13 @@ def _short(v):
 
 
 class _Obs:
+    """An observation selected by a rule; its value and unit are checked when it is selected."""
+
     __slots__ = ("code", "index", "date", "value", "unit", "item")
 
     def describe(self):
         d = _iso(self.date) if type(self.date) is int else "an unusable date"
-        if isinstance(self.value, _Bad):
+        if type(self.value) is _Bad:
             return "%s on %s" % (self.code, d)
         if self.unit is None or self.unit == "1":
             return "%s %s on %s" % (self.code, _fmt(self.value), d)
@@ -334,57 +341,71 @@ class _Obs:
 
 
 def _prepare_observations(items, vocab, warnings):
+    """Observations grouped by code as (date, index, item); values are read when selected."""
     elements = vocab["observations"]
-    aliases = vocab["aliases"]
     out = {}
     for i, it in enumerate(items):
         if type(it) is not dict:
             warnings.append("observations[%d] is not an object; ignored" % i)
             continue
         code = it.get("code")
-        if type(code) is not str:
+        if type(code) is str and code in elements:
+            entry = (_date(it.get("date")), i, it)
+            lst = out.get(code)
+            if lst is None:
+                out[code] = [entry]
+            else:
+                lst.append(entry)
+        elif type(code) is not str:
             warnings.append("observations[%d] has no code; ignored" % i)
-            continue
-        el = elements.get(code)
-        if el is None:
-            warnings.append("unknown observation code %r ignored" % (code[:60],))
-            continue
-        o = _Obs()
-        o.code = code
-        o.index = i
-        o.item = it
-        o.date = _date(it.get("date"))
-        raw = it.get("value")
-        if el[0] == "qualitative":
-            o.unit = None
-            if type(raw) is str and raw in el[1]:
-                o.value = raw
-            elif raw is None:
-                o.value = _Bad("no value")
-            else:
-                o.value = _Bad("value %s is not one of %s" % (_short(raw), ", ".join(el[1])))
         else:
-            units = el[1]
-            unit = it.get("unit")
-            if unit is None:
-                unit = "1" if "1" in units and el[2] == "1" else None
-            elif type(unit) is str:
-                unit = aliases.get(unit, unit)
-            v = _num(raw) if raw is not None else _Bad("no value")
-            if isinstance(v, _Bad):
-                o.value = v
-                o.unit = unit if type(unit) is str else None
-            elif unit is None:
-                o.value = _Bad("value %s has no unit (%s needs %s)" % (_fmt(v), code, el[2]))
-                o.unit = None
-            elif type(unit) is not str or unit not in units:
-                o.value = _Bad("unit %s cannot be converted to %s" % (_short(it.get("unit")), el[2]))
-                o.unit = None
-            else:
-                o.value = v
-                o.unit = unit
-        out.setdefault(code, []).append(o)
+            warnings.append("unknown observation code %r ignored" % (code[:60],))
     return out
+
+
+def _make_obs(rec, code, entry):
+    """The observation of an entry with its value and unit checked against the vocabulary."""
+    el = rec.vocab["observations"][code]
+    d, i, it = entry
+    o = _Obs()
+    o.code = code
+    o.index = i
+    o.item = it
+    o.date = d
+    raw = it.get("value")
+    if el[0] == "qualitative":
+        o.unit = None
+        if type(raw) is str and raw in el[1]:
+            o.value = raw
+        elif raw is None:
+            o.value = _Bad("no value")
+        else:
+            o.value = _Bad("value %s is not one of %s" % (_short(raw), ", ".join(sorted(el[1]))))
+        return o
+    units = el[1]
+    unit = it.get("unit")
+    if unit is None:
+        unit = "1" if el[2] == "1" else None
+    elif type(unit) is str:
+        alias = rec.vocab["aliases"].get(unit)
+        if type(alias) is tuple:  # a spelling that means different units: the one this element accepts
+            unit = next((a for a in alias if a in units), alias[0])
+        elif alias is not None:
+            unit = alias
+    v = _num(raw) if raw is not None else _Bad("no value")
+    if type(v) is _Bad:
+        o.value = v
+        o.unit = unit if type(unit) is str else None
+    elif unit is None:
+        o.value = _Bad("value %s has no unit (%s needs %s)" % (_fmt(v), code, el[2]))
+        o.unit = None
+    elif type(unit) is not str or unit not in units:
+        o.value = _Bad("unit %s cannot be converted to %s" % (_short(it.get("unit")), el[2]))
+        o.unit = None
+    else:
+        o.value = v
+        o.unit = unit
+    return o
 
 
 class _Item:
@@ -568,6 +589,15 @@ def _window(rec, kind, anchor_name, dur, text):
     return (a, a, a + _days_floor(lo), a + _days_floor(hi), text, why, miss)
 
 
+def _win(rec, spec):
+    """The window of a constant spec (kind, anchor, duration, text), computed once per record."""
+    key = id(spec)
+    w = rec.wcache.get(key)
+    if w is None:
+        w = rec.wcache[key] = _window(rec, spec[0], spec[1], spec[2], spec[3])
+    return w
+
+
 def _date_in(w, t):
     """Is date ordinal t inside window w: True, False or None."""
     if w[0] <= t <= w[2]:
@@ -610,41 +640,46 @@ _HALF_LIFE_UNITS = {"d": _F(1), "h": _F(1, 24), "min": _F(1, 1440), "wk": _F(7),
 # ---------------------------------------------------------------------- observations
 
 
-def _latest(rec, code, w):
-    """Most recent observation of code inside window w.
+def _latest(rec, code, wspec):
+    """Most recent observation of code inside a window.
 
     Returns (candidates, why, missing): candidates are the observations that could be the
-    selected one (the most recent dated one, and any whose date is unusable, since it could
-    lie anywhere); empty when nothing is there.
+    selected one (the most recent dated one, the last of those on its date, and any whose date
+    is unusable, since it could lie anywhere); empty when nothing is there.
     """
-    items = rec.obs.get(code)
+    w = _win(rec, wspec)
     if w[0] is None:
         return ((), "%s: %s" % (code, w[1]), (code,) + w[2])
+    items = rec.obs.get(code)
     if not items:
         return ((), "no %s %s" % (code, w[4]), (code,))
+    lo, lom, hi, him = w[0], w[1], w[2], w[3]
     best = None
-    floating = []
+    bd = 0
+    floating = None
     maybe = False
-    for o in items:
-        d = o.date
-        if type(d) is not int:
-            floating.append(o)
-            continue
-        inside = _date_in(w, d)
-        if inside:
-            if best is None or d >= best.date:
-                best = o
-        elif inside is None:
-            maybe = True
+    for e in items:
+        d = e[0]
+        if type(d) is int:
+            if lo <= d <= hi:
+                if best is None or d >= bd:
+                    best = e
+                    bd = d
+            elif lom <= d <= him:
+                maybe = True
+        elif floating is None:
+            floating = [e]
+        else:
+            floating.append(e)
     if best is None:
         if floating:
-            return ((), "%s has an unusable date (%s)" % (code, floating[0].date.why), (code,))
+            return ((), "%s has an unusable date (%s)" % (code, floating[0][0].why), (code,))
         if maybe:
             return ((), "whether a %s falls %s is unknown (%s)" % (code, w[4], w[5]), (code,) + tuple(w[6]))
         return ((), "no %s %s" % (code, w[4]), (code,))
     if floating:
-        return ((best,) + tuple(floating), "", ())
-    return ((best,), "", ())
+        return ((_make_obs(rec, code, best),) + tuple(_make_obs(rec, code, e) for e in floating), "", ())
+    return ((_make_obs(rec, code, best),), "", ())
 
 
 def _lim_const(table, text):
@@ -694,7 +729,7 @@ def _limit_values(o, spec):
             lf = spec[2] * v
         except OverflowError:
             lf = _INF
-        return [(lf, spec[3] * _exact(v), "%s (%s %s)" % (spec[4], which.upper(), _fmt(v)))]
+        return [(lf, (spec[3], v), "%s (%s %s)" % (spec[4], which.upper(), _fmt(v)))]
     # either: the condition is unknown; both limits are possible
     return [(None, spec[1][1], spec[1][2]) + ("cond",)] + _limit_values(o, spec[2]) + _limit_values(o, spec[3])
 
@@ -704,18 +739,27 @@ def _obs_cmp(rec, sel, op, spec):
     cands, why, miss = sel
     if not cands:
         return (None, why, miss, False)
+    if len(cands) == 1 and spec[0] == "const":
+        o = cands[0]
+        if type(o.value) is not _Bad:
+            lim = spec[1].get(o.unit)
+            if lim is not None:
+                t = _holds(op, _cmp3(o.value, lim[0], lim[1]))
+                return (t, "%s %s %s" % (o.describe(), op if t else _NEGATE[op], spec[2]), (), False)
     truths = []
     whys = []
     missing = []
+    cond_missing = []
     for o in cands:
-        if isinstance(o.value, _Bad):
+        if type(o.value) is _Bad:
             truths.append(None)
             whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
             missing.append(o.code)
             continue
         for alt in _limit_values(o, spec):
-            if len(alt) == 4:  # the unknown condition of an either-limit
+            if len(alt) == 4:  # the unknown condition of an either-limit: it is what is missing
                 whys.append(alt[1])
+                cond_missing.extend(alt[2])
                 continue
             if alt[0] is None:
                 truths.append(None)
@@ -729,7 +773,7 @@ def _obs_cmp(rec, sel, op, spec):
         return (True, _join(_dedupe(w for w in whys if " has " not in w or True)), (), False)
     if truths and all(t is False for t in truths):
         return (False, _join(_dedupe(whys)), (), False)
-    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing or [cands[0].code])), False)
+    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing + cond_missing or [cands[0].code])), False)
 
 
 def _dedupe(parts):
@@ -757,7 +801,7 @@ def _obs_is(rec, sel, values, negated, text):
         return (None, why, miss, False)
     truths, whys, missing = [], [], []
     for o in cands:
-        if isinstance(o.value, _Bad):
+        if type(o.value) is _Bad:
             truths.append(None)
             whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
             missing.append(o.code)
@@ -772,8 +816,11 @@ def _obs_is(rec, sel, values, negated, text):
     return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing or [cands[0].code])), False)
 
 
-def _obs_number(sel, conv, unit_text):
-    """The selected observation's value converted to a unit, as an exact number V=(value, why, missing)."""
+def _obs_number(sel, conv, unit_text, ex):
+    """The selected observation's value converted to a unit, as V=(value, why, missing).
+
+    ex: exactly (Fractions), else in floats (the first, fast pass of a comparison).
+    """
     cands, why, miss = sel
     if not cands:
         return (None, why, miss)
@@ -781,15 +828,21 @@ def _obs_number(sel, conv, unit_text):
         o = cands[0]
         return (None, "%s could be replaced by another %s whose date is unusable" % (o.describe(), o.code), (o.code,))
     o = cands[0]
-    if isinstance(o.value, _Bad):
+    if type(o.value) is _Bad:
         return (None, "%s has an unusable value (%s)" % (o.describe(), o.value.why), (o.code,))
     c = conv.get(o.unit)
     if c is None:
         return (None, "%s cannot be converted to %s" % (o.describe(), unit_text), (o.code,))
-    v = _exact(o.value) * c[0] + c[1]
     if o.unit == unit_text:
-        return (v, o.describe(), ())
-    return (v, "%s (= %s %s)" % (o.describe(), _fmt(v), unit_text), ())
+        return (_exact(o.value) if ex else o.value, o.describe(), ())
+    if ex:
+        v = _exact(o.value) * c[0] + c[1]
+    else:
+        try:
+            v = o.value * c[2] + c[3]
+        except OverflowError:
+            v = _INF
+    return (v, "%s (= %s %s)" % (o.describe(), _fmt_calc(v), unit_text), ())
 
 
 # ---------------------------------------------------------------------- numbers (exact)
@@ -815,6 +868,21 @@ def _n_const(v, text=""):
 
 
 def _n_arith(op, a, b):
+    x = a[0]
+    y = b[0]
+    if x is not None and y is not None and type(x) is not _Alts and type(y) is not _Alts:
+        if op == "*":
+            v = x * y
+        elif op == "-":
+            v = x - y
+        elif op == "+":
+            v = x + y
+        elif y == 0:
+            return (None, "division by zero (%s)" % b[1], ())
+        else:
+            v = x / y
+        why = a[1] + "; " + b[1] if a[1] and b[1] else a[1] or b[1]
+        return (v, why, a[2] + b[2] if b[2] else a[2])
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])))
@@ -852,7 +920,40 @@ def _n_if(c, a, b):
     return (_alts(_vals(a[0]) + _vals(b[0])), _join((c[1], a[1], b[1])), tuple(c[2]))
 
 
-def _n_cmp(a, op, b, unit_text):
+def _fmt_calc(x):
+    """A computed number for a reason sentence (six significant digits)."""
+    if type(x) is int:
+        return str(x)
+    if isinstance(x, _F) and x.denominator == 1:
+        return str(x.numerator)
+    f = float(x)
+    if f.is_integer() and abs(f) < 1e15:
+        return str(int(f))
+    return "%.6g" % f
+
+
+def _n_cmp(left, op, right, unit_text):
+    """A comparison of two computed numbers: in floats, and exactly when they are within
+    rounding of each other (so a clearance of exactly 50 mL/min is at the limit)."""
+    a = left(False)
+    b = right(False)
+    if a[0] is not None and b[0] is not None:
+        close = False
+        for x in _vals(a[0]):
+            for y in _vals(b[0]):
+                try:
+                    d = float(x) - float(y)
+                except OverflowError:
+                    d = None
+                if d is None or d != d or abs(d) <= 1e-9 * (abs(float(y)) + 1.0):
+                    close = True
+        if close:
+            a = left(True)
+            b = right(True)
+    return _n_cmp_values(a, op, b, unit_text)
+
+
+def _n_cmp_values(a, op, b, unit_text):
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
@@ -864,7 +965,7 @@ def _n_cmp(a, op, b, unit_text):
             d = x - y
             t = _holds(op, (d > 0) - (d < 0))
             truths.append(t)
-            shown.append("%s%s %s %s%s" % (_fmt(x), u, op if t else _NEGATE[op], _fmt(y), u))
+            shown.append("%s%s %s %s%s" % (_fmt_calc(x), u, op if t else _NEGATE[op], _fmt_calc(y), u))
     head = " or ".join(shown)
     why = "%s: %s" % (a[1], head) if a[1] else head
     if all(truths):
@@ -889,7 +990,7 @@ def _age(rec, anchor_name):
     bd = _dt.date.fromordinal(b)
     ad = _dt.date.fromordinal(a)
     years = ad.year - bd.year - ((ad.month, ad.day) < (bd.month, bd.day))
-    return (_F(years), "age %d years at %s %s (born %s)" % (years, anchor_name, ad.isoformat(), bd.isoformat()), ())
+    return (years, "age %d years at %s %s (born %s)" % (years, anchor_name, ad.isoformat(), bd.isoformat()), ())
 
 
 # ---------------------------------------------------------------------- facts and sex
@@ -977,21 +1078,25 @@ def _item_text(it):
     return "%s (%s, onset %s%s)" % (it.code, status, st, extra)
 
 
-def _query(rec, kind, codes, quant, active, w, wfn, pred, negate_pred, text):
+def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text):
     """any / no / every over the closed-world items of codes.
 
-    w is a window (or None when the window depends on the item: then wfn(item) gives it);
-    pred(item) is the where/unless filter (negate_pred for unless).
+    wspec is a constant window spec (or None when the window depends on the item: then
+    wfn(item) gives it, or when there is no window); pred(item) is the where/unless filter
+    (negate_pred for unless).
     """
-    if w is None and wfn is None:
-        w = _EVER
-    if w[0] is None if w is not None else False:
-        # the anchor is absent: any recorded item could fall in the window
-        items = _collect(rec, kind, codes)
-        if not items:
-            return _quant_empty(quant, text)
-        return (None, "%s recorded but %s" % (_item_text(items[0]), w[1]), _merge_codes(items, w[2]), False)
     items = _collect(rec, kind, codes)
+    if not items:
+        return _quant_empty(quant, text)
+    if wspec is not None:
+        w = _win(rec, wspec)
+    elif wfn is None:
+        w = _EVER
+    else:
+        w = None
+    if w is not None and w[0] is None:
+        # the anchor is absent: any recorded item could fall in the window
+        return (None, "%s recorded but %s" % (_item_text(items[0]), w[1]), _merge_codes(items, w[2]), False)
     truths = []
     whys = []
     missing = []
@@ -1080,44 +1185,39 @@ def _collect(rec, kind, codes):
     return seen
 
 
-def _every(rec, kind, codes, active, w, wfn, pred, text):
+def _every(rec, kind, codes, active, wspec, wfn, pred, text):
     """every item in the window satisfies pred (vacuously true for no item: closed world)."""
-    neg = _query(rec, kind, codes, "any", active, w, wfn, pred, True, text)
+    neg = _query(rec, kind, codes, "any", active, wspec, wfn, pred, True, text)
     r = _not(neg)
     if r[0] is True and not neg[1].startswith("no "):
         return (True, "every %s" % text, (), False)
     return r
 
 
-def _obs_query(rec, code, quant, w, pred, text):
+def _obs_query(rec, code, quant, wspec, pred, text):
     """any / no / every over observations of code in a window (open world: none is unknown)."""
+    w = _win(rec, wspec)
     if w[0] is None:
         return (None, "%s: %s" % (code, w[1]), (code,) + w[2], False)
-    items = rec.obs.get(code, ())
     results = []
-    inside_any = False
-    for o in items:
-        d = o.date
-        if type(d) is not int:
-            inside = None
-        else:
-            inside = _date_in(w, d)
+    n = 0
+    for e in rec.obs.get(code, ()):
+        d = e[0]
+        inside = _date_in(w, d) if type(d) is int else None
         if inside is False:
             continue
-        p = pred(o)
+        p = pred(_make_obs(rec, code, e))
         if quant == "every":
             p = _not(p)
         if inside is None:
-            p = _and((None, "%s has an unusable date" % o.code if type(d) is not int else
-                      "whether %s falls %s is unknown" % (o.describe(), w[4]), (o.code,), False), p)
+            p = _and((None, "%s has an unusable date" % code if type(d) is not int else
+                      "whether a %s falls %s is unknown" % (code, w[4]), (code,), False), p)
         else:
-            inside_any = True
+            n += 1
         results.append(p)
-    if not results or not inside_any and all(r[0] is not True for r in results):
-        if not results:
-            return (None, "no %s %s" % (code, w[4]), (code,), False)
-    found = _or(*results) if results else (False, "", (), False)
-    n = sum(1 for o in items if type(o.date) is int and _date_in(w, o.date))
+    if not results:
+        return (None, "no %s %s" % (code, w[4]), (code,), False)
+    found = _or(*results)
     if found[0] is False:
         found = (False, "%d %s reading(s) %s, none %s" % (n, code, w[4], text), (), False)
     if quant == "any":
@@ -1348,7 +1448,7 @@ TRIAL = {
     "title": 'Clinical Study of SM3321 With Solid Tumors',
     "protocol": 'protocol.txt',
     "anchors": ('screening', 'enrollment', 'first_dose'),
-    "rule_files": ('sm3321_rules/exclusion.elig', 'sm3321_rules/inclusion.elig', 'sm3321_rules/trial.elig', 'sm3321_rules/vocabulary.elig'),
+    "rule_files": ('sm3321_rules/exclusion.elig', 'sm3321_rules/inclusion.elig', 'sm3321_rules/outline.elig', 'sm3321_rules/trial.elig', 'sm3321_rules/vocabulary.elig'),
 }
 
 _VOCAB = {
@@ -1392,8 +1492,8 @@ _VOCAB = {
         'C': 'Cel',
         'F': '[degF]',
         'IU': '[IU]',
-        'IU/L': '[IU]/L',
-        'IU/mL': '[IU]/mL',
+        'IU/L': ('[IU]/L', 'U/L'),
+        'IU/mL': ('[IU]/mL', 'U/mL'),
         'K/uL': '10*3/uL',
         'U/l': 'U/L',
         'cells/mm3': '/mm3',
@@ -1445,72 +1545,71 @@ _EQ_prednisone = (
 
 # ---- limits folded to every accepted unit: unit -> (float, exact) ------------------------------
 
-_K1 = {'kg': (_F(1), _F(0)), '[lb_av]': (_F(45359237, 100000000), _F(0)), 'g': (_F(1, 1000), _F(0))}
-_K2 = {'umol/L': (_F(707, 62500), _F(0)), 'mg/dL': (_F(1), _F(0)), 'g/L': (_F(100), _F(0)), 'g/dL': (_F(1000), _F(0)), 'g/mL': (_F(100000), _F(0)), 'mg/L': (_F(1, 10), _F(0)), 'mg/mL': (_F(100), _F(0)), 'ug/L': (_F(1, 10000), _F(0)), 'ug/dL': (_F(1, 1000), _F(0)), 'ug/mL': (_F(1, 10), _F(0)), 'ng/mL': (_F(1, 10000), _F(0)), 'mol/L': (_F(11312), _F(0)), 'mmol/L': (_F(1414, 125), _F(0)), 'nmol/L': (_F(707, 62500000), _F(0))}
-_K3 = {'ms': (450.0, _F(450)), 's': (0.45, _F(9, 20)), 'min': (0.0075, _F(3, 400)), 'h': (0.000125, _F(1, 8000)), 'd': (5.208333333333333e-06, _F(1, 192000)), 'wk': (7.440476190476191e-07, _F(1, 1344000)), 'mo': (1.7111567419575632e-07, _F(1, 5844000)), 'a': (1.4259639516313028e-08, _F(1, 70128000))}
-_K4 = {'ms': (470.0, _F(470)), 's': (0.47, _F(47, 100)), 'min': (0.007833333333333333, _F(47, 6000)), 'h': (0.00013055555555555555, _F(47, 360000)), 'd': (5.439814814814815e-06, _F(47, 8640000)), 'wk': (7.771164021164022e-07, _F(47, 60480000)), 'mo': (1.7872081527112328e-07, _F(47, 262980000)), 'a': (1.4893401272593607e-08, _F(47, 3155760000))}
-_K5 = {'%': (50.0, _F(50))}
-_K6 = {'mm[Hg]': (160.0, _F(160)), 'kPa': (21.3315819864, _F(26664477483, 1250000000)), 'Pa': (21331.5819864, _F(26664477483, 1250000))}
-_K7 = {'mm[Hg]': (100.0, _F(100)), 'kPa': (13.3322387415, _F(26664477483, 2000000000)), 'Pa': (13332.2387415, _F(26664477483, 2000000))}
-_K8 = {'/uL': (350.0, _F(350)), '10*6/L': (350.0, _F(350)), '10*9/L': (0.35, _F(7, 20)), '10*12/L': (0.00035, _F(7, 20000)), '10*3/L': (350000.0, _F(350000)), '10*3/uL': (0.35, _F(7, 20)), '10*6/uL': (0.00035, _F(7, 20000)), '10*3/mm3': (0.35, _F(7, 20)), '/mm3': (350.0, _F(350)), '/nL': (0.35, _F(7, 20)), '/mL': (350000.0, _F(350000)), '/L': (350000000.0, _F(350000000))}
-_K9 = {'Cel': (38.0, _F(38)), '[degF]': (100.4, _F(502, 5)), 'K': (311.15, _F(6223, 20))}
-_K10 = {'1': (1.0, _F(1))}
-_K11 = {'wk': (12.0, _F(12)), 'mo': (2.759753593429158, _F(1344, 487)), 'd': (84.0, _F(84)), 'ms': (7257600000.0, _F(7257600000)), 's': (7257600.0, _F(7257600)), 'min': (120960.0, _F(120960)), 'h': (2016.0, _F(2016)), 'a': (0.2299794661190965, _F(112, 487))}
-_K12 = {'1': (0.0, _F(0))}
-_K13 = {'1': (2.0, _F(2))}
-_K14 = {'g/L': (90.0, _F(90)), 'g/dL': (9.0, _F(9)), 'g/mL': (0.09, _F(9, 100)), 'mg/L': (90000.0, _F(90000)), 'mg/dL': (9000.0, _F(9000)), 'mg/mL': (90.0, _F(90)), 'ug/L': (90000000.0, _F(90000000)), 'ug/dL': (9000000.0, _F(9000000)), 'ug/mL': (90000.0, _F(90000)), 'ng/mL': (90000000.0, _F(90000000))}
-_K15 = {'10*9/L': (100.0, _F(100)), '10*3/uL': (100.0, _F(100)), '/uL': (100000.0, _F(100000)), '10*12/L': (0.1, _F(1, 10)), '10*6/L': (100000.0, _F(100000)), '10*3/L': (100000000.0, _F(100000000)), '10*6/uL': (0.1, _F(1, 10)), '10*3/mm3': (100.0, _F(100)), '/mm3': (100000.0, _F(100000)), '/nL': (100.0, _F(100)), '/mL': (100000000.0, _F(100000000)), '/L': (100000000000.0, _F(100000000000))}
-_K16 = {'10*9/L': (1.5, _F(3, 2)), '10*3/uL': (1.5, _F(3, 2)), '/uL': (1500.0, _F(1500)), '10*12/L': (0.0015, _F(3, 2000)), '10*6/L': (1500.0, _F(1500)), '10*3/L': (1500000.0, _F(1500000)), '10*6/uL': (0.0015, _F(3, 2000)), '10*3/mm3': (1.5, _F(3, 2)), '/mm3': (1500.0, _F(1500)), '/nL': (1.5, _F(3, 2)), '/mL': (1500000.0, _F(1500000)), '/L': (1500000000.0, _F(1500000000))}
+_K1 = (140, '', ())
+_K2 = ('on_or_before', 'first_dose', None, 'on or before first_dose')
+_K3 = {'kg': (_F(1), _F(0), 1.0, 0.0), '[lb_av]': (_F(45359237, 100000000), _F(0), 0.45359237, 0.0), 'g': (_F(1, 1000), _F(0), 0.001, 0.0)}
+_K4 = (72, '', ())
+_K5 = ('within_before', 'first_dose', ('days', 7), 'within 7 d before first_dose')
+_K6 = {'umol/L': (_F(707, 62500), _F(0), 0.011312, 0.0), 'mg/dL': (_F(1), _F(0), 1.0, 0.0), 'g/L': (_F(100), _F(0), 100.0, 0.0), 'g/dL': (_F(1000), _F(0), 1000.0, 0.0), 'g/mL': (_F(100000), _F(0), 100000.0, 0.0), 'mg/L': (_F(1, 10), _F(0), 0.1, 0.0), 'mg/mL': (_F(100), _F(0), 100.0, 0.0), 'ug/L': (_F(1, 10000), _F(0), 0.0001, 0.0), 'ug/dL': (_F(1, 1000), _F(0), 0.001, 0.0), 'ug/mL': (_F(1, 10), _F(0), 0.1, 0.0), 'ng/mL': (_F(1, 10000), _F(0), 0.0001, 0.0), 'mol/L': (_F(11312), _F(0), 11312.0, 0.0), 'mmol/L': (_F(1414, 125), _F(0), 11.312, 0.0), 'nmol/L': (_F(707, 62500000), _F(0), 1.1312e-05, 0.0)}
+_K7 = (_F(17, 20), '', ())
+_K8 = (0.85, '', ())
+_K9 = (1, '', ())
+_K10 = _F(5)
+_K11 = ('within_before', 'first_dose', ('days', 28), 'within 4 wk before first_dose')
+_K12 = ('within_before', 'first_dose', ('days', 28), 'within 28 d before first_dose')
+_K13 = (2, '', ())
+_K14 = {'ms': (450.0, _F(450)), 's': (0.45, _F(9, 20)), 'min': (0.0075, _F(3, 400)), 'h': (0.000125, _F(1, 8000)), 'd': (5.208333333333333e-06, _F(1, 192000)), 'wk': (7.440476190476191e-07, _F(1, 1344000)), 'mo': (1.7111567419575632e-07, _F(1, 5844000)), 'a': (1.4259639516313028e-08, _F(1, 70128000))}
+_K15 = {'ms': (470.0, _F(470)), 's': (0.47, _F(47, 100)), 'min': (0.007833333333333333, _F(47, 6000)), 'h': (0.00013055555555555555, _F(47, 360000)), 'd': (5.439814814814815e-06, _F(47, 8640000)), 'wk': (7.771164021164022e-07, _F(47, 60480000)), 'mo': (1.7872081527112328e-07, _F(47, 262980000)), 'a': (1.4893401272593607e-08, _F(47, 3155760000))}
+_K16 = {'%': (50.0, _F(50))}
+_K17 = ('within_before', 'screening', ('months', 6), 'within 6 mo before screening')
+_K18 = (3, '', ())
+_K19 = {'mm[Hg]': (160.0, _F(160)), 'kPa': (21.3315819864, _F(26664477483, 1250000000)), 'Pa': (21331.5819864, _F(26664477483, 1250000))}
+_K20 = {'mm[Hg]': (100.0, _F(100)), 'kPa': (13.3322387415, _F(26664477483, 2000000000)), 'Pa': (13332.2387415, _F(26664477483, 2000000))}
+_K21 = _F(1)
+_K22 = {'/uL': (350.0, _F(350)), '10*6/L': (350.0, _F(350)), '10*9/L': (0.35, _F(7, 20)), '10*12/L': (0.00035, _F(7, 20000)), '10*3/L': (350000.0, _F(350000)), '10*3/uL': (0.35, _F(7, 20)), '10*6/uL': (0.00035, _F(7, 20000)), '10*3/mm3': (0.35, _F(7, 20)), '/mm3': (350.0, _F(350)), '/nL': (0.35, _F(7, 20)), '/mL': (350000.0, _F(350000)), '/L': (350000000.0, _F(350000000))}
+_K23 = {'Cel': (38.0, _F(38)), '[degF]': (100.4, _F(502, 5)), 'K': (311.15, _F(6223, 20))}
+_K24 = ('within_before', 'screening', ('months', 60), 'within 5 a before screening')
+_K25 = ('within_before', 'enrollment', ('months', 6), 'within 6 mo before enrollment')
+_K26 = ('within_before', 'first_dose', ('days', 14), 'within 14 d before first_dose')
+_K27 = (10, '', ())
+_K28 = (7, '', ())
+_K29 = ('within_before', 'first_dose', ('days', 30), 'within 30 d before first_dose')
+_K30 = (18, '', ())
+_K31 = {'1': (1.0, _F(1))}
+_K32 = {'wk': (12.0, _F(12)), 'mo': (2.759753593429158, _F(1344, 487)), 'd': (84.0, _F(84)), 'ms': (7257600000.0, _F(7257600000)), 's': (7257600.0, _F(7257600)), 'min': (120960.0, _F(120960)), 'h': (2016.0, _F(2016)), 'a': (0.2299794661190965, _F(112, 487))}
+_K33 = {'1': (0.0, _F(0))}
+_K34 = {'1': (2.0, _F(2))}
+_K35 = _F(5, 2)
+_K36 = _F(3)
+_K37 = _F(3, 2)
+_K38 = {'g/L': (90.0, _F(90)), 'g/dL': (9.0, _F(9)), 'g/mL': (0.09, _F(9, 100)), 'mg/L': (90000.0, _F(90000)), 'mg/dL': (9000.0, _F(9000)), 'mg/mL': (90.0, _F(90)), 'ug/L': (90000000.0, _F(90000000)), 'ug/dL': (9000000.0, _F(9000000)), 'ug/mL': (90000.0, _F(90000)), 'ng/mL': (90000000.0, _F(90000000))}
+_K39 = {'10*9/L': (100.0, _F(100)), '10*3/uL': (100.0, _F(100)), '/uL': (100000.0, _F(100000)), '10*12/L': (0.1, _F(1, 10)), '10*6/L': (100000.0, _F(100000)), '10*3/L': (100000000.0, _F(100000000)), '10*6/uL': (0.1, _F(1, 10)), '10*3/mm3': (100.0, _F(100)), '/mm3': (100000.0, _F(100000)), '/nL': (100.0, _F(100)), '/mL': (100000000.0, _F(100000000)), '/L': (100000000000.0, _F(100000000000))}
+_K40 = {'10*9/L': (1.5, _F(3, 2)), '10*3/uL': (1.5, _F(3, 2)), '/uL': (1500.0, _F(1500)), '10*12/L': (0.0015, _F(3, 2000)), '10*6/L': (1500.0, _F(1500)), '10*3/L': (1500000.0, _F(1500000)), '10*6/uL': (0.0015, _F(3, 2000)), '10*3/mm3': (1.5, _F(3, 2)), '/mm3': (1500.0, _F(1500)), '/nL': (1.5, _F(3, 2)), '/mL': (1500000.0, _F(1500000)), '/L': (1500000000.0, _F(1500000000))}
+_K41 = ('within_before', 'enrollment', ('days', 14), 'within 2 wk before enrollment')
+_K42 = (50, '', ())
+_K43 = ('within_before', 'first_dose', ('days', 3), 'within 3 d before first_dose')
 
 # ---- derived values ----------------------------------------------------------------------------
 
 
-def _d_creatinine_clearance(r):
-    # derived value 'creatinine_clearance' in 'mL/min'
+def _d_creatinine_clearance(r, ex):
+    # derived value 'creatinine_clearance' in 'mL/min'; ex: exact arithmetic, else floats
     return _n_arith(
         '*',
         _n_arith(
             '/',
             _n_arith(
                 '*',
-                _n_arith('-', (_F(140), '', ()), _age(r, 'screening')),
-                _obs_number(
-                    _latest(
-                        r,
-                        'weight',
-                        _window(
-                            r,
-                            'on_or_before',
-                            'first_dose',
-                            None,
-                            'on or before first_dose',
-                        ),
-                    ),
-                    _K1,
-                    'kg',
-                ),
+                _n_arith('-', _K1, _age(r, 'screening')),
+                _obs_number(_latest(r, 'weight', _K2), _K3, 'kg', ex),
             ),
             _n_arith(
                 '*',
-                (_F(72), '', ()),
-                _obs_number(
-                    _latest(
-                        r,
-                        'serum_creatinine',
-                        _window(
-                            r,
-                            'within_before',
-                            'first_dose',
-                            ('days', 7),
-                            'within 7 d before first_dose',
-                        ),
-                    ),
-                    _K2,
-                    'mg/dL',
-                ),
+                _K4,
+                _obs_number(_latest(r, 'serum_creatinine', _K5), _K6, 'mg/dL', ex),
             ),
         ),
-        _n_if(_sex_is(r, ('female',), False), (_F(17, 20), '', ()), (_F(1), '', ())),
+        _n_if(_sex_is(r, ('female',), False), (_K7 if ex else _K8), _K9),
     )
 
 # ---- criteria: one function per rule, named after its id ---------------------------------------
@@ -1553,11 +1652,11 @@ def c_anticancer_washout(r):
                     ('days', 42),
                     _dur_if(
                         _class_in(it2, ('fluoropyrimidine', 'small_molecule_targeted'), False),
-                        _dur_extreme('longer', _half_life_days(it2, _F(5)), ('days', 14)),
+                        _dur_extreme('longer', _half_life_days(it2, _K10), ('days', 14)),
                         _dur_if(
                             _class_in(it2, ('herbal_anticancer',), False),
                             ('days', 14),
-                            _dur_extreme('shorter', ('days', 28), _half_life_days(it2, _F(5))),
+                            _dur_extreme('shorter', ('days', 28), _half_life_days(it2, _K10)),
                         ),
                     ),
                 ),
@@ -1578,10 +1677,10 @@ def c_recent_radiotherapy(r):
         ('radiotherapy',),
         'any',
         False,
-        _window(r, 'within_before', 'first_dose', ('days', 28), 'within 4 wk before first_dose'),
+        _K11,
         None,
         lambda it3: _and(
-            _n_cmp(_attr_num(it3, 'fractions'), '=', (_F(1), '', ()), ''),
+            _n_cmp(lambda ex: _attr_num(it3, 'fractions'), '=', lambda ex: _K9, ''),
             _attr_is(it3, 'intent', 'enum', ('palliative', 'curative'), ('palliative',), False),
         ),
         True,
@@ -1597,7 +1696,7 @@ def c_recent_investigational_drug(r):
         ('investigational_drug',),
         'any',
         False,
-        _window(r, 'within_before', 'first_dose', ('days', 28), 'within 28 d before first_dose'),
+        _K12,
         None,
         None,
         False,
@@ -1614,13 +1713,7 @@ def c_major_surgery(r):
             ('major_surgery',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 28),
-                'within 28 d before first_dose',
-            ),
+            _K12,
             None,
             None,
             False,
@@ -1640,7 +1733,7 @@ def c_unresolved_toxicity(r):
         True,
         None,
         None,
-        lambda it6: _n_cmp(_attr_num(it6, 'grade'), '>=', (_F(2), '', ()), ''),
+        lambda it6: _n_cmp(lambda ex: _attr_num(it6, 'grade'), '>=', lambda ex: _K13, ''),
         False,
         'active unresolved_toxicity recorded',
     )
@@ -1651,16 +1744,12 @@ def c_qtcf_prolonged(r):
     return _or(
         _obs_cmp(
             r,
-            _latest(
-                r,
-                'qtcf',
-                _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-            ),
+            _latest(r, 'qtcf', _K2),
             '>',
             _lim_if(
                 _sex_is(r, ('male',), False),
-                _lim_const(_K3, '450 ms'),
-                _lim_const(_K4, '470 ms'),
+                _lim_const(_K14, '450 ms'),
+                _lim_const(_K15, '470 ms'),
             ),
         ),
         _query(
@@ -1680,16 +1769,7 @@ def c_qtcf_prolonged(r):
 
 def c_lvef_low(r):
     # 'E5.2' exclusion 'lvef_low', from 'sm3321_rules/exclusion.elig' line 70
-    return _obs_cmp(
-        r,
-        _latest(
-            r,
-            'lvef',
-            _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-        ),
-        '<',
-        _lim_const(_K5, '50 %'),
-    )
+    return _obs_cmp(r, _latest(r, 'lvef', _K2), '<', _lim_const(_K16, '50 %'))
 
 
 def c_recent_cardiovascular_event(r):
@@ -1701,15 +1781,9 @@ def c_recent_cardiovascular_event(r):
             ('ventricular_arrhythmia',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'screening',
-                ('months', 6),
-                'within 6 mo before screening',
-            ),
+            _K17,
             None,
-            lambda it8: _n_cmp(_attr_num(it8, 'grade'), '>=', (_F(3), '', ()), ''),
+            lambda it8: _n_cmp(lambda ex: _attr_num(it8, 'grade'), '>=', lambda ex: _K18, ''),
             False,
             'ventricular_arrhythmia within 6 mo before screening',
         ),
@@ -1719,15 +1793,9 @@ def c_recent_cardiovascular_event(r):
             ('congestive_heart_failure',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'screening',
-                ('months', 6),
-                'within 6 mo before screening',
-            ),
+            _K17,
             None,
-            lambda it9: _n_cmp(_attr_num(it9, 'nyha_class'), '>=', (_F(3), '', ()), ''),
+            lambda it9: _n_cmp(lambda ex: _attr_num(it9, 'nyha_class'), '>=', lambda ex: _K18, ''),
             False,
             'congestive_heart_failure within 6 mo before screening',
         ),
@@ -1737,13 +1805,7 @@ def c_recent_cardiovascular_event(r):
             ('unstable_angina', 'myocardial_infarction', 'cerebrovascular_accident', 'transient_ischemic_attack'),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'screening',
-                ('months', 6),
-                'within 6 mo before screening',
-            ),
+            _K17,
             None,
             None,
             False,
@@ -1755,13 +1817,7 @@ def c_recent_cardiovascular_event(r):
             ('coronary_artery_bypass_graft',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'screening',
-                ('months', 6),
-                'within 6 mo before screening',
-            ),
+            _K17,
             None,
             None,
             False,
@@ -1773,26 +1829,8 @@ def c_recent_cardiovascular_event(r):
 def c_uncontrolled_hypertension(r):
     # 'E5.4' exclusion 'uncontrolled_hypertension', from 'sm3321_rules/exclusion.elig' line 88
     return _or(
-        _obs_cmp(
-            r,
-            _latest(
-                r,
-                'systolic_bp',
-                _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-            ),
-            '>',
-            _lim_const(_K6, '160 mm[Hg]'),
-        ),
-        _obs_cmp(
-            r,
-            _latest(
-                r,
-                'diastolic_bp',
-                _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-            ),
-            '>',
-            _lim_const(_K7, '100 mm[Hg]'),
-        ),
+        _obs_cmp(r, _latest(r, 'systolic_bp', _K2), '>', _lim_const(_K19, '160 mm[Hg]')),
+        _obs_cmp(r, _latest(r, 'diastolic_bp', _K2), '>', _lim_const(_K20, '100 mm[Hg]')),
     )
 
 
@@ -1801,25 +1839,12 @@ def c_active_hepatitis_b(r):
     return _and(
         _obs_is(
             r,
-            _latest(
-                r,
-                'hbsag',
-                _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-            ),
+            _latest(r, 'hbsag', _K2),
             ('positive',),
             False,
             'latest hbsag on or before first_dose is positive',
         ),
-        _obs_cmp(
-            r,
-            _latest(
-                r,
-                'hbv_dna',
-                _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-            ),
-            '>',
-            _lim_ref('lloq', 1.0, _F(1), 'LLOQ'),
-        ),
+        _obs_cmp(r, _latest(r, 'hbv_dna', _K2), '>', _lim_ref('lloq', 1.0, _K21, 'LLOQ')),
     )
 
 
@@ -1828,22 +1853,14 @@ def c_active_hepatitis_c(r):
     return _and(
         _obs_is(
             r,
-            _latest(
-                r,
-                'hcv_antibody',
-                _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-            ),
+            _latest(r, 'hcv_antibody', _K2),
             ('positive',),
             False,
             'latest hcv_antibody on or before first_dose is positive',
         ),
         _obs_is(
             r,
-            _latest(
-                r,
-                'hcv_rna',
-                _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-            ),
+            _latest(r, 'hcv_rna', _K2),
             ('positive',),
             False,
             'latest hcv_rna on or before first_dose is positive',
@@ -1881,22 +1898,7 @@ def c_hiv_aids(r):
             ),
             _not(
                 _and(
-                    _obs_cmp(
-                        r,
-                        _latest(
-                            r,
-                            'cd4_count',
-                            _window(
-                                r,
-                                'on_or_before',
-                                'first_dose',
-                                None,
-                                'on or before first_dose',
-                            ),
-                        ),
-                        '>=',
-                        _lim_const(_K8, '350 /uL'),
-                    ),
+                    _obs_cmp(r, _latest(r, 'cd4_count', _K2), '>=', _lim_const(_K22, '350 /uL')),
                     _query(
                         r,
                         'condition',
@@ -1924,13 +1926,7 @@ def c_recent_serious_infection_or_fever(r):
             ('infection_hospitalization', 'bacteremia', 'severe_pneumonia', 'active_tuberculosis'),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 28),
-                'within 4 wk before first_dose',
-            ),
+            _K11,
             None,
             None,
             False,
@@ -1942,13 +1938,7 @@ def c_recent_serious_infection_or_fever(r):
             ('active_infection',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
+            _K5,
             None,
             lambda it16: _not(_attr_bool(it16, 'controlled')),
             False,
@@ -1959,14 +1949,8 @@ def c_recent_serious_infection_or_fever(r):
                 r,
                 'body_temperature',
                 'any',
-                _window(
-                    r,
-                    'within_before',
-                    'first_dose',
-                    ('days', 7),
-                    'within 7 d before first_dose',
-                ),
-                lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _lim_const(_K9, '38 Cel')),
+                _K5,
+                lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _lim_const(_K23, '38 Cel')),
                 '> 38 Cel',
             ),
             _not(_fact(r, 'fever_explained', False)),
@@ -2027,7 +2011,7 @@ def c_other_malignancy(r):
         ('other_malignancy',),
         'any',
         False,
-        _window(r, 'within_before', 'screening', ('months', 60), 'within 5 a before screening'),
+        _K24,
         None,
         lambda it20: _attr_bool(it20, 'exempt'),
         True,
@@ -2044,13 +2028,7 @@ def c_recent_dvt_pe(r):
             ('deep_vein_thrombosis',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'enrollment',
-                ('months', 6),
-                'within 6 mo before enrollment',
-            ),
+            _K25,
             None,
             lambda it21: _attr_bool(it21, 'symptomatic'),
             False,
@@ -2062,13 +2040,7 @@ def c_recent_dvt_pe(r):
             ('pulmonary_embolism',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'enrollment',
-                ('months', 6),
-                'within 6 mo before enrollment',
-            ),
+            _K25,
             None,
             None,
             False,
@@ -2085,7 +2057,7 @@ def c_malnutrition_iv(r):
         ('malnutrition',),
         'any',
         False,
-        _window(r, 'within_before', 'first_dose', ('days', 28), 'within 4 wk before first_dose'),
+        _K11,
         None,
         lambda it23: _attr_bool(it23, 'requires_iv_nutrition'),
         False,
@@ -2138,19 +2110,13 @@ def c_autoimmune_or_immunosuppression(r):
             ('systemic_corticosteroid',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 14),
-                'within 14 d before first_dose',
-            ),
+            _K26,
             None,
             lambda it26: _and(
                 _n_cmp(
-                    _dose_equivalent(it26, _EQ_prednisone, 'prednisone'),
+                    lambda ex: _dose_equivalent(it26, _EQ_prednisone, 'prednisone'),
                     '>',
-                    (_F(10), '', ()),
+                    lambda ex: _K27,
                     'mg',
                 ),
                 _field_is(
@@ -2163,7 +2129,12 @@ def c_autoimmune_or_immunosuppression(r):
                 _not(
                     _and(
                         _field_is(it26, 'purpose', ('prophylaxis',), False),
-                        _n_cmp(_course_days(it26, r, 'first_dose'), '<=', (_F(7), '', ()), 'd'),
+                        _n_cmp(
+                            lambda ex: _course_days(it26, r, 'first_dose'),
+                            '<=',
+                            lambda ex: _K28,
+                            'd',
+                        ),
                     ),
                 ),
             ),
@@ -2176,13 +2147,7 @@ def c_autoimmune_or_immunosuppression(r):
             ('immunosuppressant',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 14),
-                'within 14 d before first_dose',
-            ),
+            _K26,
             None,
             lambda it27: _field_is(it27, 'purpose', ('replacement',), False),
             True,
@@ -2215,7 +2180,7 @@ def c_recent_immunomodulator(r):
         ('immunomodulator',),
         'any',
         False,
-        _window(r, 'within_before', 'first_dose', ('days', 14), 'within 14 d before first_dose'),
+        _K26,
         None,
         None,
         False,
@@ -2264,13 +2229,7 @@ def c_live_vaccine(r):
             ('live_vaccine',),
             'any',
             False,
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 30),
-                'within 30 d before first_dose',
-            ),
+            _K29,
             None,
             None,
             False,
@@ -2287,7 +2246,7 @@ def c_investigator_approval(r):
 
 def c_age_18_or_over(r):
     # 'I1' inclusion 'age_18_or_over', from 'sm3321_rules/inclusion.elig' line 3
-    return _n_cmp(_age(r, 'screening'), '>=', (_F(18), '', ()), 'a')
+    return _n_cmp(lambda ex: _age(r, 'screening'), '>=', lambda ex: _K30, 'a')
 
 
 def c_confirmed_advanced_solid_tumor(r):
@@ -2331,61 +2290,24 @@ def c_standard_therapy_exhausted(r):
 
 def c_evaluable_lesion(r):
     # 'I4' inclusion 'evaluable_lesion', from 'sm3321_rules/inclusion.elig' line 27
-    return _obs_cmp(
-        r,
-        _latest(
-            r,
-            'recist_evaluable_lesions',
-            _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-        ),
-        '>=',
-        _lim_const(_K10, '1'),
-    )
+    return _obs_cmp(r, _latest(r, 'recist_evaluable_lesions', _K2), '>=', _lim_const(_K31, '1'))
 
 
 def c_life_expectancy_12_weeks(r):
     # 'I5' inclusion 'life_expectancy_12_weeks', from 'sm3321_rules/inclusion.elig' line 34
-    return _obs_cmp(
-        r,
-        _latest(
-            r,
-            'life_expectancy',
-            _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-        ),
-        '>=',
-        _lim_const(_K11, '12 wk'),
-    )
+    return _obs_cmp(r, _latest(r, 'life_expectancy', _K2), '>=', _lim_const(_K32, '12 wk'))
 
 
 def c_ecog_0_to_2(r):
     # 'I6' inclusion 'ecog_0_to_2', from 'sm3321_rules/inclusion.elig' line 41
-    return _obs_between(
-        r,
-        _latest(
-            r,
-            'ecog',
-            _window(r, 'on_or_before', 'first_dose', None, 'on or before first_dose'),
-        ),
-        _lim_const(_K12, '0'),
-        _lim_const(_K13, '2'),
-    )
+    return _obs_between(r, _latest(r, 'ecog', _K2), _lim_const(_K33, '0'), _lim_const(_K34, '2'))
 
 
 def c_ast_limit(r):
     # 'I7a' inclusion 'ast_limit', from 'sm3321_rules/inclusion.elig' line 53
     return _obs_cmp(
         r,
-        _latest(
-            r,
-            'ast',
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
-        ),
+        _latest(r, 'ast', _K5),
         '<=',
         _lim_if(
             _query(
@@ -2400,8 +2322,8 @@ def c_ast_limit(r):
                 False,
                 'active liver_metastasis recorded',
             ),
-            _lim_ref('uln', 5.0, _F(5), '5 x ULN'),
-            _lim_ref('uln', 2.5, _F(5, 2), '2.5 x ULN'),
+            _lim_ref('uln', 5.0, _K10, '5 x ULN'),
+            _lim_ref('uln', 2.5, _K35, '2.5 x ULN'),
         ),
     )
 
@@ -2410,17 +2332,7 @@ def c_alt_limit(r):
     # 'I7a' inclusion 'alt_limit', from 'sm3321_rules/inclusion.elig' line 62
     return _obs_cmp(
         r,
-        _latest(
-            r,
-            'alt',
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
-        ),
+        _latest(r, 'alt', _K5),
         '<=',
         _lim_if(
             _query(
@@ -2435,8 +2347,8 @@ def c_alt_limit(r):
                 False,
                 'active liver_metastasis recorded',
             ),
-            _lim_ref('uln', 5.0, _F(5), '5 x ULN'),
-            _lim_ref('uln', 2.5, _F(5, 2), '2.5 x ULN'),
+            _lim_ref('uln', 5.0, _K10, '5 x ULN'),
+            _lim_ref('uln', 2.5, _K35, '2.5 x ULN'),
         ),
     )
 
@@ -2445,17 +2357,7 @@ def c_bilirubin_limit(r):
     # 'I7a' inclusion 'bilirubin_limit', from 'sm3321_rules/inclusion.elig' line 71
     return _obs_cmp(
         r,
-        _latest(
-            r,
-            'total_bilirubin',
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
-        ),
+        _latest(r, 'total_bilirubin', _K5),
         '<=',
         _lim_if(
             _query(
@@ -2470,70 +2372,25 @@ def c_bilirubin_limit(r):
                 False,
                 'active gilbert_syndrome recorded',
             ),
-            _lim_ref('uln', 3.0, _F(3), '3 x ULN'),
-            _lim_ref('uln', 1.5, _F(3, 2), '1.5 x ULN'),
+            _lim_ref('uln', 3.0, _K36, '3 x ULN'),
+            _lim_ref('uln', 1.5, _K37, '1.5 x ULN'),
         ),
     )
 
 
 def c_hemoglobin(r):
     # 'I7b' inclusion 'hemoglobin', from 'sm3321_rules/inclusion.elig' line 80
-    return _obs_cmp(
-        r,
-        _latest(
-            r,
-            'hemoglobin',
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
-        ),
-        '>=',
-        _lim_const(_K14, '90 g/L'),
-    )
+    return _obs_cmp(r, _latest(r, 'hemoglobin', _K5), '>=', _lim_const(_K38, '90 g/L'))
 
 
 def c_platelets(r):
     # 'I7b' inclusion 'platelets', from 'sm3321_rules/inclusion.elig' line 87
-    return _obs_cmp(
-        r,
-        _latest(
-            r,
-            'platelets',
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
-        ),
-        '>=',
-        _lim_const(_K15, '100 10*9/L'),
-    )
+    return _obs_cmp(r, _latest(r, 'platelets', _K5), '>=', _lim_const(_K39, '100 10*9/L'))
 
 
 def c_neutrophils(r):
     # 'I7b' inclusion 'neutrophils', from 'sm3321_rules/inclusion.elig' line 95
-    return _obs_cmp(
-        r,
-        _latest(
-            r,
-            'neutrophils',
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
-        ),
-        '>=',
-        _lim_const(_K16, '1.5 10*9/L'),
-    )
+    return _obs_cmp(r, _latest(r, 'neutrophils', _K5), '>=', _lim_const(_K40, '1.5 10*9/L'))
 
 
 def c_no_recent_growth_factor_or_transfusion(r):
@@ -2544,7 +2401,7 @@ def c_no_recent_growth_factor_or_transfusion(r):
         ('hematopoietic_growth_factor', 'blood_transfusion'),
         'no',
         False,
-        _window(r, 'within_before', 'enrollment', ('days', 14), 'within 2 wk before enrollment'),
+        _K41,
         None,
         None,
         False,
@@ -2554,27 +2411,12 @@ def c_no_recent_growth_factor_or_transfusion(r):
 
 def c_creatinine_clearance(r):
     # 'I7c' inclusion 'creatinine_clearance', from 'sm3321_rules/inclusion.elig' line 109
-    return _n_cmp(_d_creatinine_clearance(r), '>=', (_F(50), '', ()), 'mL/min')
+    return _n_cmp(lambda ex: _d_creatinine_clearance(r, ex), '>=', lambda ex: _K42, 'mL/min')
 
 
 def c_inr_limit(r):
     # 'I7d' inclusion 'inr_limit', from 'sm3321_rules/inclusion.elig' line 117
-    return _obs_cmp(
-        r,
-        _latest(
-            r,
-            'inr',
-            _window(
-                r,
-                'within_before',
-                'first_dose',
-                ('days', 7),
-                'within 7 d before first_dose',
-            ),
-        ),
-        '<=',
-        _lim_ref('uln', 1.5, _F(3, 2), '1.5 x ULN'),
-    )
+    return _obs_cmp(r, _latest(r, 'inr', _K5), '<=', _lim_ref('uln', 1.5, _K37, '1.5 x ULN'))
 
 
 def c_pregnancy_test_and_contraception(r):
@@ -2584,17 +2426,7 @@ def c_pregnancy_test_and_contraception(r):
             _and(_fact(r, 'fertile', False), _sex_is(r, ('female',), False)),
             _obs_is(
                 r,
-                _latest(
-                    r,
-                    'serum_pregnancy_test',
-                    _window(
-                        r,
-                        'within_before',
-                        'first_dose',
-                        ('days', 3),
-                        'within 3 d before first_dose',
-                    ),
-                ),
+                _latest(r, 'serum_pregnancy_test', _K43),
                 ('negative',),
                 False,
                 'latest serum_pregnancy_test within 3 d before first_dose is negative',
@@ -2633,7 +2465,7 @@ CRITERIA = (
         "ref": 'E2.2',
         "kind": 'exclusion',
         "quote": ('Radiotherapy received within 4 weeks prior to the first dosing of the study treatment, allowing a single fractionated radiotherapy for symptom relief.',),
-        "notes": ('"A single fractionated radiotherapy for symptom relief" is read as one fraction with palliative intent.',),
+        "notes": ('"A single fractionated radiotherapy for symptom relief" is read as one fraction (fractions = 1) with palliative intent.',),
         "file": 'sm3321_rules/exclusion.elig',
         "line": 33,
     },
@@ -2660,7 +2492,7 @@ CRITERIA = (
         "ref": 'E4',
         "kind": 'exclusion',
         "quote": ('There was acute toxicity from prior antitumor therapy that had not returned to ≤ grade 1 or baseline levels specified by the inclusion criteria prior to first administration (based on NCI-CTCAE v5.0).',),
-        "notes": ('An active unresolved toxicity of CTCAE grade 2 or more.',),
+        "notes": ('"Not returned to ≤ grade 1" is read as an active unresolved toxicity of CTCAE grade 2 or more.',),
         "file": 'sm3321_rules/exclusion.elig',
         "line": 53,
     },
@@ -2885,7 +2717,7 @@ CRITERIA = (
         "ref": 'I4',
         "kind": 'inclusion',
         "quote": ('Subjects in this study must have at least one evaluable lesion (based on RECIST v1.1).',),
-        "notes": ('The most recent count on or before first dose, any date.',),
+        "notes": ('At least one evaluable lesion: a count of 1 or more, the most recent on or before first dose, any date.',),
         "file": 'sm3321_rules/inclusion.elig',
         "line": 27,
     },

@@ -7,6 +7,7 @@ no Lark exception or tree escapes this module.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from importlib import resources
 from pathlib import Path
@@ -83,6 +84,7 @@ def _lark() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         postlex=_WORDS,
+        cache=os.environ.get("ELIG_NO_CACHE") != "1",  # parse tables cached in the temp directory
     )
     kw = {}
     for t in parser.terminals:

@@ -7,7 +7,10 @@ numbers; pint is never imported at evaluation time.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import json
+import os
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -91,6 +94,70 @@ class UnitError(Exception):
 _lock = threading.Lock()
 
 
+class _DiskCache:
+    """Unit facts folded by pint, kept between runs in the user's cache directory.
+
+    Keyed by the versions of pint and ucumvert, so a warm `elig compile` never loads the unit
+    registry. Set ELIG_NO_CACHE=1 to bypass it; an unwritable directory just means no cache.
+    """
+
+    def __init__(self):
+        self.data: Optional[dict] = None
+        self.dirty = False
+        self.path = None
+
+    def _load(self):
+        if self.data is not None:
+            return
+        self.data = {}
+        if os.environ.get("ELIG_NO_CACHE") == "1":
+            return
+        try:
+            from importlib.metadata import version
+
+            tag = f"pint{version('pint')}-ucumvert{version('ucumvert')}-v1"
+        except Exception:
+            return
+        base = os.environ.get("ELIG_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "elig")
+        self.path = os.path.join(base, f"units-{tag}.json")
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            if isinstance(data, dict):
+                self.data = data
+        except (OSError, ValueError):
+            pass
+        atexit.register(self.save)
+
+    def get(self, key):
+        self._load()
+        return self.data.get(key, _MISS)
+
+    def put(self, key, value):
+        self._load()
+        if self.data.get(key, _MISS) != value:
+            self.data[key] = value
+            self.dirty = True
+
+    def save(self):
+        if not self.dirty or self.path is None:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(self.data, f, sort_keys=True)
+            os.replace(tmp, self.path)
+            self.dirty = False
+        except OSError:
+            pass
+
+
+_MISS = object()
+_CACHE = _DiskCache()
+
+
 @functools.lru_cache(maxsize=1)
 def _registry():
     with _lock:
@@ -133,14 +200,34 @@ def _quantity(code: str):
 
 def check_unit(code: str) -> Optional[str]:
     """None when ``code`` is a UCUM unit, else the error message."""
+    hit = _CACHE.get("check:" + code)
+    if hit is not _MISS:
+        return hit
     try:
         _quantity(code)
+        err = None
     except UnitError as exc:
-        return str(exc)
-    return None
+        err = str(exc)
+    _CACHE.put("check:" + code, err)
+    return err
 
 
 def dimension(code: str) -> str:
+    hit = _CACHE.get("dim:" + code)
+    if hit is not _MISS:
+        if hit is None:
+            raise UnitError(f"unknown unit {code!r}")
+        return hit
+    try:
+        dims = _dimension(code)
+    except UnitError:
+        _CACHE.put("dim:" + code, None)
+        raise
+    _CACHE.put("dim:" + code, dims)
+    return dims
+
+
+def _dimension(code: str) -> str:
     q = _quantity(code)
     items = sorted((str(k), Fraction(v)) for k, v in dict(q.dimensionality).items() if v)
     dims = " ".join(f"{k}^{v}" if v != 1 else k for k, v in items) or "dimensionless"
@@ -171,6 +258,16 @@ def conversion(src: str, dst: str, molar_mass: Optional[Fraction] = None) -> Opt
     """
     if src == dst:
         return Conversion(Fraction(1))
+    key = f"conv:{src}|{dst}|{molar_mass}"
+    hit = _CACHE.get(key)
+    if hit is not _MISS:
+        return None if hit is None else Conversion(Fraction(hit[0]), Fraction(hit[1]))
+    conv = _conversion(src, dst, molar_mass)
+    _CACHE.put(key, None if conv is None else [str(conv.scale), str(conv.offset)])
+    return conv
+
+
+def _conversion(src: str, dst: str, molar_mass: Optional[Fraction]) -> Optional[Conversion]:
     if _is_arbitrary(src) != _is_arbitrary(dst):
         return None
     try:

@@ -61,8 +61,17 @@ def _date(value):
     return _Bad("date is not a string")
 
 
+_ISO = {}
+
+
 def _iso(ordinal):
-    return _dt.date.fromordinal(ordinal).isoformat()
+    s = _ISO.get(ordinal)
+    if s is None:
+        s = _dt.date.fromordinal(ordinal).isoformat()
+        if len(_ISO) > 200000:
+            _ISO.clear()
+        _ISO[ordinal] = s
+    return s
 
 
 def _shift_months(ordinal, months):
@@ -165,7 +174,7 @@ _NEGATE = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "=": "!=", "!=": "="}
 
 
 def _join(parts):
-    return "; ".join(p for p in parts if p)
+    return "; ".join(filter(None, parts))
 
 
 def _merge_missing(results):
@@ -341,7 +350,9 @@ def _prepare_observations(items, vocab, warnings):
             continue
         code = it.get("code")
         if type(code) is str and code in elements:
-            entry = (_date(it.get("date")), i, it)
+            ds = it.get("date")
+            d = _DATE_CACHE.get(ds) if type(ds) is str else None
+            entry = (d if d is not None else _date(ds), i, it)
             lst = out.get(code)
             if lst is None:
                 out[code] = [entry]
@@ -1152,10 +1163,15 @@ def _merge_codes(items, extra):
     return tuple(dict.fromkeys([it.code for it in items] + list(extra)))
 
 
+_EMPTY = {}
+
+
 def _quant_empty(quant, text):
-    if quant == "no":
-        return (True, "no %s" % text, (), False)
-    return (False, "no %s" % text, (), False)
+    """The result of a query that finds nothing (closed world), built once per query."""
+    r = _EMPTY.get((quant, text))
+    if r is None:
+        r = _EMPTY[(quant, text)] = (quant == "no", "no %s" % text, (), False)
+    return r
 
 
 def _collect(rec, kind, codes):
@@ -1412,21 +1428,26 @@ def _run(record, vocab, trial, criteria):
         return {"format": 1, "patient_id": pid, "status": "error",
                 "error": "internal error reading the record: %s" % (type(exc).__name__,)}
     out = []
-    any_fail = False
-    all_pass = True
+    append = out.append
+    n_fail = 0
+    n_pass = 0
     for cid, ref, kind, fn in criteria:
         try:
             r = fn(rec)
         except Exception as exc:  # a defect in this evaluator: the criterion cannot be decided
             r = (None, "internal error evaluating %s: %s" % (cid, type(exc).__name__), (), False)
-        outcome = _outcome(kind, r)
-        if outcome == "fail":
-            any_fail = True
-        if outcome != "pass":
-            all_pass = False
-        out.append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
-                    "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
-    status = "ineligible" if any_fail else ("eligible" if all_pass else "indeterminate")
+        t = r[0]
+        if t is None:
+            outcome = "review" if r[3] and not r[2] else "unknown"
+        elif (t is True) == (kind == "inclusion"):
+            outcome = "pass"
+            n_pass += 1
+        else:
+            outcome = "fail"
+            n_fail += 1
+        append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
+                "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
+    status = "ineligible" if n_fail else ("eligible" if n_pass == len(out) else "indeterminate")
     return {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
             "warnings": list(dict.fromkeys(rec.warnings))}
 # ---- end of runtime ----------------------------------------------------------------------

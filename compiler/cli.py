@@ -216,7 +216,7 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
     except OSError as exc:
         _die(f"cannot open {input_path}: {exc.strerror or exc}")
     try:
-        out = open(output, "w", encoding="utf-8", newline="\n") if output else sys.stdout
+        out = open(output, "w", encoding="utf-8", errors="surrogateescape", newline="\n") if output else sys.stdout
     except OSError as exc:
         _die(f"cannot write {output}: {exc.strerror or exc}")
     show_progress = sys.stderr.isatty() and input_path != "-"

@@ -228,6 +228,7 @@ class TrialDecl:
     protocol: Optional[Text]
     anchors: tuple[Ident, ...]
     span: Span
+    repeats: tuple[tuple[str, Span], ...] = ()  # fields given more than once
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,7 @@ class ItemDecl:
     codes: tuple[TerminologyCode, ...]
     attributes: tuple[AttributeDecl, ...]
     span: Span
+    repeats: tuple[tuple[str, Span], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,8 @@ class Checker:
         if trials:
             self.trial = trials[0]
             t = self.trial
+            for kind, sp in t.repeats:
+                self.error(sp, f"'{kind}' is given twice in the trial header")
             if t.title is None:
                 self.error(t.name.span, "the trial header needs a title")
             if t.protocol is None:
@@ -308,6 +310,8 @@ class Checker:
         return code
 
     def check_item(self, d: A.ItemDecl) -> I.ItemElement:
+        for kind, sp in d.repeats:
+            self.error(sp, f"'{kind}' is given twice for {d.kind} '{d.name.name}'")
         attrs = []
         seen = set()
         for a in d.attributes:

@@ -183,22 +183,29 @@ class _ToAst(Transformer):
         return A.UnitRef(str(t), self._sp(t))
 
     # header --------------------------------------------------------------------
-    def title(self, c):
-        return ("title", c[0])
+    @v_args(meta=True)
+    def title(self, meta, c):
+        return ("title", c[0], self._sp(meta))
 
-    def protocol(self, c):
-        return ("protocol", c[0])
+    @v_args(meta=True)
+    def protocol(self, meta, c):
+        return ("protocol", c[0], self._sp(meta))
 
-    def anchors(self, c):
-        return ("anchors", self._names(c))
+    @v_args(meta=True)
+    def anchors(self, meta, c):
+        return ("anchors", self._names(c), self._sp(meta))
 
     @v_args(meta=True)
     def trial(self, meta, c):
         fields = {}
-        for item in c[1:]:
-            fields.setdefault(item[0], item[1])
+        repeats = []
+        for kind, value, sp in c[1:]:
+            if kind in fields:
+                repeats.append((kind, sp))
+            fields.setdefault(kind, value)
         return A.TrialDecl(
-            self._id(c[0]), fields.get("title"), fields.get("protocol"), fields.get("anchors", ()), self._sp(meta)
+            self._id(c[0]), fields.get("title"), fields.get("protocol"), fields.get("anchors", ()), self._sp(meta),
+            tuple(repeats),
         )
 
     # vocabulary ----------------------------------------------------------------
@@ -278,15 +285,17 @@ class _ToAst(Transformer):
 
     def _item(self, kind, meta, c):
         name = self._id(c[0])
-        label, codes, attrs = None, [], []
+        label, codes, attrs, repeats = None, [], [], []
         for x in c[1:]:
             if isinstance(x, A.AttributeDecl):
                 attrs.append(x)
             elif x[0] == "label":
+                if label is not None:
+                    repeats.append(("label", x[2]))
                 label = label or x[1]
             elif x[0] == "code":
                 codes.append(x[1])
-        return A.ItemDecl(kind, name, label, tuple(codes), tuple(attrs), self._sp(meta))
+        return A.ItemDecl(kind, name, label, tuple(codes), tuple(attrs), self._sp(meta), tuple(repeats))
 
     @v_args(meta=True)
     def condition_decl(self, meta, c):

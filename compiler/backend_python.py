@@ -66,20 +66,37 @@ class _Raw:
         self.code = code
 
 
-def _fmt(node, indent=0, width=96) -> str:
-    """Pretty-print nested calls: on one line when short, else one argument per line."""
+def _flat(node, memo) -> str:
+    """A node on one line (memoised: formatting stays linear in the size of the tree)."""
+    key = id(node)
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
     if isinstance(node, _Raw):
-        return node.code
-    if isinstance(node, str):
-        return node
-    if isinstance(node, _Lambda):
-        body = _fmt(node.body, indent)
-        return f"lambda {node.var}: {body}"
-    flat = f"{node.fn}({', '.join(_fmt(a, 0, 10**9) for a in node.args)})"
-    if len(flat) + indent <= width and "\n" not in flat:
+        out = node.code
+    elif isinstance(node, str):
+        out = node
+    elif isinstance(node, _Lambda):
+        out = f"lambda {node.var}: {_flat(node.body, memo)}"
+    else:
+        out = f"{node.fn}({', '.join(_flat(a, memo) for a in node.args)})"
+    memo[key] = out
+    return out
+
+
+def _fmt(node, indent=0, width=96, memo=None) -> str:
+    """Pretty-print nested calls: on one line when short, else one argument per line."""
+    if memo is None:
+        memo = {}
+    flat = _flat(node, memo)
+    if len(flat) + indent <= width:
         return flat
+    if isinstance(node, (_Raw, str)):
+        return flat
+    if isinstance(node, _Lambda):
+        return f"lambda {node.var}: {_fmt(node.body, indent, width, memo)}"
     pad = " " * (indent + 4)
-    parts = [pad + _fmt(a, indent + 4, width) for a in node.args]
+    parts = [pad + _fmt(a, indent + 4, width, memo) for a in node.args]
     return f"{node.fn}(\n" + ",\n".join(parts) + ",\n" + " " * indent + ")"
 
 
@@ -176,7 +193,8 @@ class PythonEmitter:
         pred = "None" if n.pred is None else _Lambda(n.var, self.b(n.pred))
         text = query_text(n)
         if n.quantifier == "every":
-            return _Call("_every", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(n.active), win, wfn, pred, self.lit(text))
+            return _Call("_every", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(n.active), win, wfn, pred,
+                         self.lit(n.negate_pred), self.lit(text))
         return _Call("_query", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(n.quantifier), self.lit(n.active), win, wfn,
                      pred, self.lit(n.negate_pred), self.lit(text))
 
@@ -219,7 +237,7 @@ class PythonEmitter:
 
     def win(self, w: I.Win):
         """A window whose duration is fixed: a module constant, computed once per record."""
-        dur = "None" if w.duration is None else _fmt(self.dur(w.duration), 0, 10**9)
+        dur = "None" if w.duration is None else _flat(self.dur(w.duration), {})
         return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(w.text)})", "window")
 
     def item_win(self, w: I.Win):

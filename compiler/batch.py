@@ -48,10 +48,27 @@ def iter_records(stream) -> Iterator[str]:
         if not chunk.isspace():
             head = chunk
             break
-    if head == "[":
-        yield from _iter_array(stream)
-        return
     first_line = head + stream.readline()
+    if head == "[":
+        # a JSON array, unless its first line is complete JSON followed by more lines: then it is
+        # JSON Lines whose first record happens to be an array (an error result, not the batch)
+        if _parses(first_line):
+            rest_first = stream.readline()
+            while rest_first and not rest_first.strip():
+                rest_first = stream.readline()
+            if not rest_first:
+                doc = json.loads(first_line)
+                for item in doc:
+                    yield json.dumps(item)
+                return
+            yield first_line
+            yield rest_first
+            for line in stream:
+                if line.strip():
+                    yield line
+            return
+        yield from _iter_array(_Chain(first_line[1:], stream))
+        return
     if _parses(first_line):
         if first_line.strip():
             yield first_line
@@ -73,9 +90,23 @@ def iter_records(stream) -> Iterator[str]:
             return
         yield whole
         return
-    for line in whole.splitlines():
+    for line in whole.split("\n"):  # JSON Lines: records end at LF only (U+2028 may sit in a string)
         if line.strip():
             yield line
+
+
+class _Chain:
+    """A text already read, then the rest of a stream."""
+
+    def __init__(self, head: str, stream):
+        self.head = head
+        self.stream = stream
+
+    def read(self, n: int = -1) -> str:
+        if self.head:
+            out, self.head = self.head, ""
+            return out
+        return self.stream.read(n)
 
 
 def _parses(text: str) -> bool:
@@ -153,7 +184,8 @@ def _eval_chunk(lines, module=None, collect=False, fmt="jsonl"):
     out = []
     for line in lines:
         result = m.evaluate_json(line)
-        text = json.dumps(result, ensure_ascii=False) if fmt == "jsonl" else format_text(result)
+        # ASCII JSON: every line is valid UTF-8 whatever the input held (lone surrogates, bad bytes)
+        text = json.dumps(result) if fmt == "jsonl" else format_text(result)
         if collect:
             out.append((text, _outcomes(result)))
         else:
@@ -253,14 +285,16 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
 def format_text(result) -> str:
     pid = result.get("patient_id")
     if result.get("status") == "error":
-        return f"{pid or '(no id)'}: error: {result.get('error')}\n"
+        text = f"{pid or '(no id)'}: error: {result.get('error')}\n"
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
     lines = [f"{pid}: {result['status']}"]
     for c in result["criteria"]:
         miss = f" [missing: {', '.join(c['missing'])}]" if c["missing"] else ""
         lines.append(f"  {c['ref']:<6} {c['id']:<40} {c['outcome']:<8} {c['reason']}{miss}")
     for w in result.get("warnings", ()):
         lines.append(f"  warning: {w}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def format_summary(stats: Stats, module) -> str:

@@ -510,7 +510,7 @@ class Checker:
                 self.error(l.span, "expression is nested too deeply")
         if body is None:
             return None
-        lines = f.text.splitlines()
+        lines = f.text.split("\n")
         src = "\n".join(lines[d.body_span.line - 1: d.body_span.end_line])
         return I.CriterionIR(
             d.name.name, d.kind, tuple(r.name for r in d.refs[:1]), tuple(q.value for q in d.quotes),
@@ -701,6 +701,8 @@ class Checker:
                 raise _Fail()
             if not U.is_time(unit):
                 self.fail(e.unit.span, f"a duration needs a unit of time (d, wk, mo, a), not {unit}")
+            if unit not in U.DAYS_PER and unit not in U.CALENDAR_UNITS:
+                self.fail(e.unit.span, f"a duration is written in d, wk, h, min, s, ms, or calendar mo or a, not {unit}")
             amount = U.decimal_fraction(e.value)
             if unit in U.CALENDAR_UNITS:
                 if amount.denominator != 1:
@@ -1239,7 +1241,7 @@ def _bool_uses_item(b) -> bool:
 
 
 def _dedent(src: str) -> str:
-    lines = src.splitlines()
+    lines = src.split("\n")
     if not lines:
         return src
     first = lines[0].lstrip()

@@ -23,7 +23,7 @@ class Diagnostic:
         out = [head]
         text = sources.get(self.span.file)
         if text is not None:
-            lines = text.splitlines()
+            lines = text.split("\n")
             if 1 <= self.span.line <= len(lines):
                 line = lines[self.span.line - 1].expandtabs(1)
                 out.append("    " + line)

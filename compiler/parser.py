@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from importlib import resources
 from pathlib import Path
@@ -69,9 +70,16 @@ class _Words:
                     raise _WordError(tok, f"unexpected {word!r}")
             elif tok.type == "NAME" and str(tok) in self.keywords:
                 raise _WordError(tok, f"unexpected {str(tok)!r}; it is a keyword of the language, not a name")
+            elif tok.type == "NUMBER" and len(tok) > MAX_NUMBER_LENGTH:
+                raise _WordError(tok, f"number too long: at most {MAX_NUMBER_LENGTH} characters")
+            elif tok.type == "UNIT" and _HUGE_POWER.search(str(tok)):
+                raise _WordError(tok, f"power of ten too large in unit {str(tok)[:40]!r}: at most 10*{MAX_POWER}")
             yield tok
 
 
+MAX_NUMBER_LENGTH = 40
+MAX_POWER = 30
+_HUGE_POWER = re.compile(r"10[*^][+-]?0*(?:[1-9][0-9]{2,}|3[1-9]|[4-9][0-9])")
 _WORDS = _Words()
 
 
@@ -603,7 +611,7 @@ def _syntax_diagnostic(path: str, text: str, err: UnexpectedInput) -> Diagnostic
     line = getattr(err, "line", None)
     col = getattr(err, "column", None)
     if not isinstance(line, int) or line < 1:
-        lines = text.splitlines() or [""]
+        lines = text.split("\n") or [""]
         line, col = len(lines), len(lines[-1]) + 1
     if not isinstance(col, int) or col < 1:
         col = 1
@@ -634,8 +642,14 @@ def _syntax_diagnostic(path: str, text: str, err: UnexpectedInput) -> Diagnostic
     return Diagnostic(span, "syntax error")
 
 
+def normalise_newlines(text: str) -> str:
+    """CRLF and lone CR become LF: lines are counted at LF only, everywhere."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def parse_source(text: str, path: str) -> tuple[A.SourceFile | None, list[Diagnostic]]:
-    """Parse one rule file. Returns the AST (or None) and its syntax diagnostics."""
+    """Parse one rule file (newlines already normalised). Returns the AST (or None) and its
+    syntax diagnostics."""
     if "\x00" in text:
         pos = text.index("\x00")
         line = text.count("\n", 0, pos) + 1
@@ -648,7 +662,8 @@ def parse_source(text: str, path: str) -> tuple[A.SourceFile | None, list[Diagno
             tree = parser.parse(text)
         except _WordError as err:
             tok = err.token
-            word_end = tok.column + len(err.message.split("'")[1]) if "'" in err.message else tok.end_column
+            word = err.message.split("'")[1] if err.message.startswith("unexpected '") else str(tok)
+            word_end = tok.column + len(word)
             return None, [Diagnostic(A.Span(path, tok.line, tok.column, tok.line, word_end), err.message)]
         except UnexpectedInput as err:
             return None, [_syntax_diagnostic(path, text, err)]

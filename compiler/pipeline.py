@@ -9,7 +9,7 @@ from typing import Optional
 from . import ast as A
 from .checker import check_program
 from .diagnostics import Diagnostic
-from .parser import parse_source
+from .parser import normalise_newlines, parse_source
 
 RULE_SUFFIX = ".elig"
 
@@ -54,6 +54,8 @@ def read_rules(rules_dir: Path) -> tuple[dict[str, str], list[Diagnostic]]:
 def compile_sources(sources: dict[str, str], rules_root: Optional[str] = None, emit: bool = True,
                     protocol_loader=None) -> CompileResult:
     """parse -> check -> lower -> emit over in-memory rule texts (path -> text)."""
+    sources = {path: normalise_newlines(text[1:] if text.startswith("\ufeff") else text)
+               for path, text in sources.items()}
     result = CompileResult(dict(sources), [])
     files = []
     for path in sorted(sources):

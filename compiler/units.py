@@ -11,6 +11,7 @@ import atexit
 import functools
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -184,8 +185,10 @@ def _quantity(code: str):
     if code == "1":
         ureg = _registry()
         return ureg.Quantity(Fraction(1), ureg.dimensionless)
-    if not code or any(ch.isspace() for ch in code):
+    if not code or any(ch.isspace() for ch in code) or len(code) > 60:
         raise UnitError(f"unknown unit {code!r}")
+    if re.search(r"10[*^][+-]?0*[0-9]{3,}", code):  # pint would build the power exactly, for minutes
+        raise UnitError(f"unit {code!r} has a power of ten beyond 10*99")
     ureg = _registry()
     try:
         q = ureg.from_ucum(code)

@@ -53,8 +53,8 @@ def _date(value):
         hit = _DATE_CACHE.get(value)
         if hit is not None:
             return hit
-        if len(value) == 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit() \
-                and value[5:7].isdigit() and value[8:].isdigit():
+        if len(value) == 10 and value.isascii() and value[4] == "-" and value[7] == "-" \
+                and value[:4].isdigit() and value[5:7].isdigit() and value[8:].isdigit():
             try:
                 out = _dt.date(int(value[:4]), int(value[5:7]), int(value[8:])).toordinal()
             except ValueError:
@@ -251,21 +251,24 @@ class _Record:
 
 
 def _list_field(record, name):
-    v = record.get(name, [])
-    if v is None:
-        return []
+    v = record.get(name, _ABSENT)
+    if v is _ABSENT:
+        return []  # an absent list: nothing recorded
     if type(v) is not list:
-        raise _RecordError("%s must be a list, not %s" % (name, type(v).__name__))
+        raise _RecordError("%s must be a list, not %s" % (name, _json_type(v)))
     return v
 
 
 def _object_field(record, name):
-    v = record.get(name, {})
-    if v is None:
+    v = record.get(name, _ABSENT)
+    if v is _ABSENT:
         return {}
     if type(v) is not dict:
-        raise _RecordError("%s must be an object, not %s" % (name, type(v).__name__))
+        raise _RecordError("%s must be an object, not %s" % (name, _json_type(v)))
     return v
+
+
+_ABSENT = object()
 
 
 def _prepare(record, vocab):
@@ -481,7 +484,23 @@ def _prepare_treatments(items, vocab, warnings):
             code = "treatments[%d]" % i
             warnings.append("treatments[%d] has no code" % i)
         if type(classes) is not list or not all(type(c) is str for c in classes):
-            warnings.append("treatment %r has no list of classes; ignored" % (code[:60],))
+            # unusable classes: the treatment could be of any class, so every class query sees it
+            x = _Item()
+            x.code = code
+            x.index = i
+            x.kind = "treatment"
+            x.item = it
+            x.classes = None
+            x.start = _date(it.get("start"))
+            end = it.get("end")
+            x.end = None if end is None else _date(end)
+            x.status = None
+            x.attrs = _attrs_of(it)
+            x.half_life = it.get("half_life")
+            x.dose = it.get("daily_dose")
+            x.route = it.get("route")
+            x.purpose = it.get("purpose")
+            out.setdefault(None, []).append(x)
             continue
         x = _Item()
         x.code = code
@@ -538,8 +557,8 @@ def _duration_days(anchor, dur):
         return (dur[1], dur[1], "", ())
     if kind == "months":
         start = _shift_months(anchor, -dur[1])
-        if start is None:
-            return (0, _INF, "calendar date out of range", ())
+        if start is None:  # reaches before year 1: longer than any span of recorded dates
+            return (_INF, _INF, "", ())
         n = anchor - start
         return (n, n, "", ())
     if kind == "range":
@@ -584,15 +603,15 @@ def _window(rec, kind, anchor_name, dur, text):
     if kind == "on_or_before":
         return (_NEVER_LO, _NEVER_LO, a, a, text, "", ())
     if kind == "within_before" and dur[0] == "months":
-        # calendar months back from the anchor, clamped to month end
+        # calendar months back from the anchor, clamped to month end (before year 1: every date)
         start = _shift_months(a, -dur[1])
         if start is None:
-            return (None, "window start is outside the calendar", ())
+            start = _NEVER_LO
         return (start, start, a, a, text, "", ())
     if kind == "within_after" and dur[0] == "months":
         end = _shift_months(a, dur[1])
         if end is None:
-            return (None, "window end is outside the calendar", ())
+            end = _NEVER_HI
         return (a, a, end, end, text, "", ())
     lo, hi, why, miss = _duration_days(a, dur)
     if kind == "within_before":
@@ -636,7 +655,9 @@ def _half_life_days(item, k):
         return ("range", 0, _INF, "half-life of %s is unusable" % item.code, (item.code,))
     v = _num(hl.get("value"))
     unit = hl.get("unit")
-    per = _HALF_LIFE_UNITS.get(unit)
+    per = _HALF_LIFE_UNITS.get(unit) if type(unit) is str else None
+    if per is None and type(unit) is str:
+        per = _HALF_LIFE_UNITS.get(_TIME_ALIASES.get(unit.strip().lower(), ""))
     if isinstance(v, _Bad) or per is None or v < 0:
         return ("range", 0, _INF, "half-life of %s is unusable (%s %s)" % (
             item.code, _short(hl.get("value")), _short(unit)), (item.code,))
@@ -644,6 +665,9 @@ def _half_life_days(item, k):
     return ("range", days, days, "", ())
 
 
+_TIME_ALIASES = {"day": "d", "days": "d", "hr": "h", "hrs": "h", "hour": "h", "hours": "h", "week": "wk",
+                 "weeks": "wk", "minute": "min", "minutes": "min", "month": "mo", "months": "mo", "year": "a",
+                 "years": "a", "yr": "a", "d": "d", "h": "h", "wk": "wk"}
 _HALF_LIFE_UNITS = {"d": _F(1), "h": _F(1, 24), "min": _F(1, 1440), "wk": _F(7), "s": _F(1, 86400),
                     "mo": _F(487, 16), "a": _F(1461, 4)}
 
@@ -688,6 +712,10 @@ def _latest(rec, code, wspec):
         if maybe:
             return ((), "whether a %s falls %s is unknown (%s)" % (code, w[4], w[5]), (code,) + tuple(w[6]))
         return ((), "no %s %s" % (code, w[4]), (code,))
+    if floating and bd >= him:
+        # the best is on the window's last day: an undated item beats it only on that same day,
+        # later in the list (the tie rule)
+        floating = [e for e in floating if e[1] > best[1]]
     if floating:
         return ((_make_obs(rec, code, best),) + tuple(_make_obs(rec, code, e) for e in floating), "", ())
     return ((_make_obs(rec, code, best),), "", ())
@@ -836,8 +864,16 @@ def _obs_number(sel, conv, unit_text, ex):
     if not cands:
         return (None, why, miss)
     if len(cands) > 1:
-        o = cands[0]
-        return (None, "%s could be replaced by another %s whose date is unusable" % (o.describe(), o.code), (o.code,))
+        # an undated observation could be the most recent: the number is one of the candidates'
+        vals = []
+        whys = []
+        for o in cands:
+            v = _obs_number(((o,), "", ()), conv, unit_text, ex)
+            if v[0] is None:
+                return (None, "%s; it could be the most recent %s (its date is unusable)" % (v[1], o.code), (o.code,))
+            vals.extend(_vals(v[0]))
+            whys.append(v[1])
+        return (_alts(vals), " or ".join(whys), ())
     o = cands[0]
     if type(o.value) is _Bad:
         return (None, "%s has an unusable value (%s)" % (o.describe(), o.value.why), (o.code,))
@@ -1034,19 +1070,26 @@ def _sex_is(rec, values, negated):
 
 
 def _occurs(it, w):
-    """Does item it fall in window w: True, False or None, with a reason when unknown."""
+    """Does item it fall in window w: True, False or None, with a reason when unknown.
+
+    An unusable date could be any date, so it decides nothing by itself; the other end of the
+    item may still decide (a treatment whose last administration is before the window).
+    """
     if w[0] == _NEVER_LO and w[2] == _NEVER_HI:
         return (True, "")
     s = it.start
-    if isinstance(s, _Bad):
-        return (None, "%s has an unusable date (%s)" % (it.code, s.why))
     kind = it.kind
     if kind == "procedure":
+        if type(s) is _Bad:
+            return (None, "%s has an unusable date (%s)" % (it.code, s.why))
         return (_date_in(w, s), "")
     e = it.end
-    if isinstance(e, _Bad):
-        return (None, "%s has an unusable end date (%s)" % (it.code, e.why))
-    if e is None:
+    why = ""
+    if type(e) is _Bad:
+        why = "%s has an unusable end date (%s)" % (it.code, e.why)
+        e = None  # unknown: [start, forever]
+        e_known = False
+    elif e is None:
         if kind == "treatment":
             e = _NEVER_HI  # ongoing: extends to the anchor
         else:
@@ -1056,7 +1099,19 @@ def _occurs(it, w):
             elif st == "resolved":
                 e = s  # a resolved condition without end ended on its onset
             else:
-                return (None, "%s: %s" % (it.code, st.why))
+                why = "%s: %s" % (it.code, st.why)
+        e_known = e is not None
+    else:
+        e_known = True
+    if type(s) is _Bad:
+        why = _join((why, "%s has an unusable date (%s)" % (it.code, s.why)))
+        if e_known and type(e) is int and e < w[1]:
+            return (False, "")  # whatever its start, it was over before the window
+        return (None, why)
+    if not e_known:
+        if s > w[3]:
+            return (False, "")  # it began after the window
+        return (None, why)
     return (_span_in(w, s, e), "")
 
 
@@ -1079,7 +1134,7 @@ def _item_text(it):
         e = it.end
         st = _iso(s) if type(s) is int else "?"
         en = "ongoing" if e is None else (_iso(e) if type(e) is int else "?")
-        return "%s (%s) %s to %s" % (it.code, ", ".join(it.classes), st, en)
+        return "%s (%s) %s to %s" % (it.code, ", ".join(it.classes) if it.classes is not None else "classes unusable", st, en)
     s = it.start
     st = _iso(s) if type(s) is int else "unusable onset"
     extra = ""
@@ -1094,7 +1149,8 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
 
     wspec is a constant window spec (or None when the window depends on the item: then
     wfn(item) gives it, or when there is no window); pred(item) is the where/unless filter
-    (negate_pred for unless).
+    (negate_pred for unless). An item counts when it is active (if asked), falls in the window,
+    and passes the filter; each of these can be unknown, and the item then counts as unknown.
     """
     items = _collect(rec, kind, codes)
     if not items:
@@ -1105,62 +1161,70 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
         w = _EVER
     else:
         w = None
-    if w is not None and w[0] is None:
-        # the anchor is absent: any recorded item could fall in the window
-        return (None, "%s recorded but %s" % (_item_text(items[0]), w[1]), _merge_codes(items, w[2]), False)
-    truths = []
-    whys = []
+    found_whys = []
+    unknown_whys = []
+    excepted = []
     missing = []
     for it in items:
-        parts = []
         t = True
-        why = ""
+        whys = []
+        miss = []
+        if kind == "treatment" and it.classes is None:
+            # its classes are unusable: it could be of any class
+            t = None
+            whys.append("the classes of %s are unusable" % it.code)
+            miss.append(it.code)
         if active:
             a, awhy = _active(it)
             if a is False:
                 continue
             if a is None:
-                t, why = None, awhy
+                t = None
+                whys.append(awhy)
+                miss.append(it.code)
         ww = w if w is not None else wfn(it)
-        if ww[0] is None:
+        if ww[0] is None:  # the window's anchor is absent: the item could fall anywhere in it
             inside, iwhy = None, ww[1]
+            wtext = ""
+            miss.extend(ww[2])
         else:
+            wtext = ww[4]
             inside, iwhy = _occurs(it, ww)
             if inside is None and not iwhy:
-                iwhy = "whether %s falls %s is unknown (%s)" % (_item_text(it), ww[4], ww[5] or "window unknown")
+                iwhy = "whether %s falls %s is unknown (%s)" % (_item_text(it), wtext, ww[5] or "window unknown")
+                miss.extend(ww[6])
         if inside is False:
             continue
         if inside is None:
             t = None
-            why = _join((why, iwhy))
+            whys.append(iwhy)
+            miss.append(it.code)
+        parts = ""
         if pred is not None:
             p = pred(it)
             if negate_pred:
                 p = _not(p)
             if p[0] is False:
-                whys.append("%s %s, excepted: %s" % (_item_text(it), ww[4], p[1]) if negate_pred
-                            else "")
+                if negate_pred:
+                    excepted.append("%s %s, excepted: %s" % (_item_text(it), wtext, p[1]))
                 continue
             if p[0] is None:
                 t = None
-                why = _join((why, p[1]))
-                missing.extend(p[2] or (it.code,))
+                whys.append(p[1])
+                miss.extend(p[2] or (it.code,))
             else:
-                parts.append(p[1])
+                parts = p[1]
         if t is True:
-            truths.append(True)
-            whys.append("%s %s%s" % (_item_text(it), ww[4], (": " + _join(parts)) if _join(parts) else ""))
+            found_whys.append("%s %s%s" % (_item_text(it), wtext, (": " + parts) if parts else ""))
         else:
-            truths.append(None)
-            whys.append("%s: %s" % (_item_text(it), why))
-            if not missing or it.code not in missing:
-                missing.append(it.code)
-    if True in truths:
-        found = (True, _join(w_ for w_, t_ in zip([x for x in whys if x], truths) if t_ is True) or _join(whys), (), False)
-    elif truths:
-        found = (None, _join(x for x in whys if x), tuple(dict.fromkeys(missing)), False)
+            unknown_whys.append("%s: %s" % (_item_text(it), _join(whys)))
+            missing.extend(miss or (it.code,))
+    if found_whys:
+        found = (True, _join(found_whys), (), False)
+    elif unknown_whys:
+        found = (None, _join(unknown_whys), tuple(dict.fromkeys(missing)), False)
     else:
-        found = (False, _join(x for x in whys if x) or "no %s" % text, (), False)
+        found = (False, _join(excepted) or "no %s" % text, (), False)
     if quant == "any":
         return found
     if quant == "no":
@@ -1190,6 +1254,8 @@ def _collect(rec, kind, codes):
         src = rec.procs
     else:
         src = rec.treats
+        if None in src:  # treatments whose classes are unusable belong to every class query
+            codes = tuple(codes) + (None,)
     if len(codes) == 1:
         return src.get(codes[0], ())
     seen = []
@@ -1201,8 +1267,12 @@ def _collect(rec, kind, codes):
     return seen
 
 
-def _every(rec, kind, codes, active, wspec, wfn, pred, text):
-    """every item in the window satisfies pred (vacuously true for no item: closed world)."""
+def _every(rec, kind, codes, active, wspec, wfn, pred, negate_pred, text):
+    """every item in the window satisfies pred (vacuously true for no item: closed world);
+    with negate_pred (unless), every item fails pred."""
+    if negate_pred:
+        inner = pred
+        pred = lambda it: _not(inner(it))
     neg = _query(rec, kind, codes, "any", active, wspec, wfn, pred, True, text)
     r = _not(neg)
     if r[0] is True and not neg[1].startswith("no "):
@@ -1234,7 +1304,10 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     if not results:
         return (None, "no %s %s" % (code, w[4]), (code,), False)
     found = _or(*results)
-    if found[0] is False:
+    if found[0] is False and n == 0:
+        # open world: no reading is known to lie in the window
+        found = (None, "no %s known to lie %s (only readings with unusable dates)" % (code, w[4]), (code,), False)
+    elif found[0] is False:
         found = (False, "%d %s reading(s) %s, none %s" % (n, code, w[4], text), (), False)
     if quant == "any":
         return found
@@ -1331,6 +1404,8 @@ def _field_is(it, name, tests, negated):
 
 
 def _class_in(it, tests, negated):
+    if it.classes is None:
+        return (None, "the classes of %s are unusable" % it.code, (it.code,), False)
     t = any(c in tests for c in it.classes) != negated
     return (t, "class %s" % ", ".join(it.classes), (), False)
 
@@ -2920,10 +2995,16 @@ def evaluate_many(records):
         yield evaluate(record)
 
 
+def _parse_int(digits):
+    # an integer too long for Python's int parsing is still a number: read it as unusable
+    # (infinite) rather than refusing the whole record
+    return int(digits) if len(digits) <= 4000 else float("inf") if digits[0] != "-" else float("-inf")
+
+
 def evaluate_json(text):
     """One record as JSON text -> its result; text that is not JSON gives an error result."""
     try:
-        record = _json.loads(text)
+        record = _json.loads(text, parse_int=_parse_int)
     except (ValueError, RecursionError) as exc:
         return {"format": 1, "patient_id": None, "status": "error", "error": "not JSON: %s" % (str(exc)[:200],)}
     return evaluate(record)
@@ -2935,4 +3016,4 @@ if __name__ == "__main__":
     _src = open(_sys.argv[1], encoding="utf-8") if len(_sys.argv) > 1 and _sys.argv[1] != "-" else _sys.stdin
     for _line in _src:
         if _line.strip():
-            _sys.stdout.write(_json.dumps(evaluate_json(_line), ensure_ascii=False) + "\n")
+            _sys.stdout.write(_json.dumps(evaluate_json(_line)) + "\n")

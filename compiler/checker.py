@@ -224,6 +224,9 @@ class Checker:
                 self.error(t.name.span, "the trial header needs a title")
             if t.protocol is None:
                 self.error(t.name.span, "the trial header needs the protocol text file it cites (protocol \"...\")")
+            elif not _safe_relative(t.protocol.value):
+                self.error(t.protocol.span, "the protocol text is a file inside the rules directory: a relative path "
+                                            "without '..' (it is published on the criteria page)")
             if not t.anchors:
                 self.error(t.name.span, "the trial header needs its anchors (anchors screening, ...)")
 
@@ -1224,6 +1227,14 @@ def _dur_text(d) -> str:
     if isinstance(d, I.DExtreme):
         return f"{d.which} of {_dur_text(d.left)} and {_dur_text(d.right)}"
     return d.text
+
+
+def _safe_relative(path: str) -> bool:
+    import posixpath
+
+    if not path or "\\" in path or ":" in path or "\x00" in path or path.startswith("/"):
+        return False
+    return ".." not in posixpath.normpath(path).split("/") and not posixpath.isabs(path)
 
 
 def _unit_text(u) -> str:

@@ -100,8 +100,12 @@ def compile_rules(rules_dir: Path, emit: bool = True) -> CompileResult:
         d = Diagnostic(A.Span(rules_dir.as_posix(), 1, 1, 1, 2), f"no {RULE_SUFFIX} rule files in {rules_dir.as_posix()}")
         return CompileResult({}, [d])
 
+    root = rules_dir.resolve()
+
     def load_protocol(name: str) -> Optional[str]:
-        p = rules_dir / name
+        p = (rules_dir / name).resolve()
+        if root not in p.parents:  # only a file inside the rules directory is read and published
+            return None
         try:
             return p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):

@@ -25,6 +25,7 @@ import math as _math
 from fractions import Fraction as _F
 
 _INF = float("inf")
+_NAN = float("nan")
 _NEVER_LO = -(10 ** 9)
 _NEVER_HI = 10 ** 9
 _DATE_CACHE = {}
@@ -707,6 +708,9 @@ def _latest(rec, code, wspec):
         else:
             floating.append(e)
     if best is None:
+        if floating and lo == _NEVER_LO and hi == _NEVER_HI:
+            # `ever` holds every reading: each undated one could be the most recent
+            return (tuple(_make_obs(rec, code, e) for e in floating), "", ())
         if floating:
             return ((), "%s has an unusable date (%s)" % (code, floating[0][0].why), (code,))
         if maybe:
@@ -881,7 +885,12 @@ def _obs_number(sel, conv, unit_text, ex):
     if c is None:
         return (None, "%s cannot be converted to %s" % (o.describe(), unit_text), (o.code,))
     if o.unit == unit_text:
-        return (_exact(o.value) if ex else o.value, o.describe(), ())
+        if ex:
+            return (_exact(o.value), o.describe(), ())
+        try:
+            return (float(o.value), o.describe(), ())
+        except OverflowError:  # an integer beyond floats: infinite in the fast pass, exact later
+            return (_INF if o.value > 0 else -_INF, o.describe(), ())
     if ex:
         v = _exact(o.value) * c[0] + c[1]
     else:
@@ -925,9 +934,15 @@ def _n_arith(op, a, b):
         elif op == "+":
             v = x + y
         elif y == 0:
-            return (None, "division by zero (%s)" % b[1], ())
+            if type(y) is float:  # may be a tiny number rounded to 0.0: the exact pass decides
+                v = _NAN
+            else:
+                return (None, "division by zero (%s)" % b[1], ())
         else:
-            v = x / y
+            try:
+                v = x / y
+            except OverflowError:
+                v = _NAN
         why = a[1] + "; " + b[1] if a[1] and b[1] else a[1] or b[1]
         return (v, why, a[2] + b[2] if b[2] else a[2])
     if a[0] is None or b[0] is None:
@@ -971,9 +986,12 @@ def _fmt_calc(x):
     """A computed number for a reason sentence (six significant digits)."""
     if type(x) is int:
         return str(x)
-    if isinstance(x, _F) and x.denominator == 1:
+    if isinstance(x, _F) and x.denominator == 1 and abs(x.numerator) < 10 ** 15:
         return str(x.numerator)
-    f = float(x)
+    try:
+        f = float(x)
+    except OverflowError:  # an exact value beyond floats
+        return "-1e308+" if x < 0 else "1e308+"
     if f.is_integer() and abs(f) < 1e15:
         return str(int(f))
     return "%.6g" % f
@@ -1111,6 +1129,8 @@ def _occurs(it, w):
     if not e_known:
         if s > w[3]:
             return (False, "")  # it began after the window
+        if w[0] <= s <= w[2]:
+            return (True, "")  # present on its first date, which lies in the window
         return (None, why)
     return (_span_in(w, s, e), "")
 

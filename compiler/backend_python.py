@@ -8,17 +8,13 @@ validated identifiers.
 from __future__ import annotations
 
 import ast as pyast
-import keyword
-import re
 from fractions import Fraction
 from importlib import resources
-from pathlib import Path
 
 from . import ir as I
 from .lower import LoweredModule
 from .templates import render_template
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class BackendError(Exception):
@@ -43,12 +39,6 @@ def _lit(v) -> str:
         inner = ", ".join(_lit(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     raise BackendError(f"no literal for {type(v).__name__}")
-
-
-def safe_ident(name: str, prefix: str) -> str:
-    if not _IDENT.match(name) or keyword.iskeyword(name):
-        raise BackendError(f"{name!r} is not a valid identifier")
-    return prefix + name
 
 
 class _Call:
@@ -357,12 +347,12 @@ def emit_python(mod: LoweredModule) -> str:
     for d in mod.derived:
         em._dur_var = None
         body = _fmt(em.num(d.formula), 4)
-        funcs.append({"name": mod.derived_funcs[d.name], "doc": f"Derived value {d.name} in {d.unit}.", "body": body,
+        funcs.append({"name": mod.derived_funcs[d.name], "body": body,
                       "derived": d.name, "unit": d.unit})
     criteria = []
     for c in mod.criteria:
         em._dur_var = None
-        code = _fmt(_emit_body(em, c.ir.body), 4)
+        code = _fmt(em.b(c.ir.body), 4)
         criteria.append({"c": c, "body": code})
     consts = [{"name": n, "code": code, "comment": comment} for n, code, comment in em.consts]
     text = render_template(
@@ -378,7 +368,3 @@ def emit_python(mod: LoweredModule) -> str:
     except SyntaxError as exc:  # a backend or template defect: never write such a module
         raise BackendError(f"generated Python does not parse: {exc}") from exc
     return text
-
-
-def _emit_body(em: PythonEmitter, body):
-    return em.b(body)

@@ -12,7 +12,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator
 
 CHUNK = 256
 PARALLEL_THRESHOLD = 2000

@@ -6,7 +6,7 @@ never stops at the first.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Optional
 
@@ -15,9 +15,7 @@ from . import ir as I
 from . import units as U
 from .diagnostics import Diagnostic
 
-BUILTIN_ANCHORS = ()
 TREATMENT_FIELDS = ("half_life", "daily_dose", "route", "purpose", "course", "class")
-CONDITION_FIELDS = ("status",)
 MAX_DEPTH = 60
 
 
@@ -56,9 +54,6 @@ def _suggest(name: str, candidates) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _text_of(e) -> str:
-    """The expression written back as text (for reasons and the HTML page)."""
-    return render(e)
 
 
 def render(e) -> str:
@@ -825,9 +820,9 @@ class Checker:
             if e.active:
                 self.fail(e.span, "`active` applies to conditions, not observations")
             if e.window is None:
-                self.fail(e.span, f"a query over observations needs a window (within ... before ANCHOR, on or before ANCHOR, or ever)")
+                self.fail(e.span, "a query over observations needs a window (within ... before ANCHOR, on or before ANCHOR, or ever)")
             if e.filter is None:
-                self.fail(e.span, f"a query over observations needs a condition on the value: where value ...")
+                self.fail(e.span, "a query over observations needs a condition on the value: where value ...")
             item = ItemCtx("observation", tuple(codes), var, e.window.anchor.name if e.window.anchor else None)
             win, pred = self._both(lambda: self.window(e.window, sc), lambda: self.bool_(e.filter, replace(sc, item=item)))
             if e.filter_kind == "unless":

@@ -13,7 +13,7 @@ import threading
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast as A
@@ -678,7 +678,3 @@ def parse_source(text: str, path: str) -> tuple[A.SourceFile | None, list[Diagno
     except RecursionError:
         return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), "rule file is nested too deeply to parse")]
     return A.SourceFile(path, text, tuple(decls)), []
-
-
-def is_tree(x) -> bool:  # used by tests to prove no Lark tree leaks into the AST
-    return isinstance(x, (Tree, Token))

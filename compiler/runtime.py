@@ -733,14 +733,6 @@ def _lim_if(c, a, b):
     return ("either", c, a, b)
 
 
-def _lim_sex(rec, male, female):
-    sex = rec.sex
-    if sex == "male":
-        return male
-    if sex == "female":
-        return female
-    why = "sex is not recorded" if sex is None else sex.why
-    return ("either", (None, why, ("sex",), False), male, female)
 
 
 def _limit_values(o, spec):
@@ -804,7 +796,7 @@ def _obs_cmp(rec, sel, op, spec):
             truths.append(t)
             whys.append("%s %s %s" % (o.describe(), op if t else _NEGATE[op], alt[2]))
     if truths and all(t is True for t in truths):
-        return (True, _join(_dedupe(w for w in whys if " has " not in w or True)), (), False)
+        return (True, _join(_dedupe(whys)), (), False)
     if truths and all(t is False for t in truths):
         return (False, _join(_dedupe(whys)), (), False)
     return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing + cond_missing or [cands[0].code])), False)
@@ -910,8 +902,6 @@ def _alts(values):
     return out[0] if len(out) == 1 else _Alts(out)
 
 
-def _n_const(v, text=""):
-    return (v, text, ())
 
 
 def _n_arith(op, a, b):
@@ -1243,8 +1233,6 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
     return found
 
 
-def _merge_codes(items, extra):
-    return tuple(dict.fromkeys([it.code for it in items] + list(extra)))
 
 
 _EMPTY = {}
@@ -1330,8 +1318,6 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     return r
 
 
-def _obs_item_cmp(rec, o, op, spec):
-    return _obs_cmp(rec, ((o,), "", ()), op, spec)
 
 
 # ---------------------------------------------------------------------- item fields
@@ -1494,19 +1480,13 @@ def _date_shift(rec, d, sign, dur, text):
     lo, hi, why, miss = _duration_days(d[0], dur)
     if lo != hi:
         return (None, why, miss)
-    return (d[0] + sign * _days_floor(lo) if sign < 0 else d[0] + _days_floor(lo), "%s (%s)" % (_iso(d[0] + sign * _days_floor(lo)), text), ())
+    shifted = d[0] + sign * _days_floor(lo)
+    return (shifted, "%s (%s)" % (_iso(shifted), text), ())
 
 
 # ---------------------------------------------------------------------- results
 
 
-def _outcome(kind, r):
-    t = r[0]
-    if t is None:
-        return "review" if r[3] and not r[2] else "unknown"
-    if kind == "inclusion":
-        return "pass" if t else "fail"
-    return "fail" if t else "pass"
 
 
 def _run(record, vocab, trial, criteria):

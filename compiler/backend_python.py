@@ -218,9 +218,11 @@ class PythonEmitter:
     def lim(self, l):
         if isinstance(l, I.LConst):
             table = "{" + ", ".join(f"{_lit(u)}: ({_lit(float(v))}, {_lit(v)})" for u, v in l.table) + "}"
-            return _Call("_lim_const", self.const(table, l.text), self.lit(l.text))
+            # a fixed limit is a module constant, built once: ("const", unit -> limit, text)
+            return _Raw(self.const(f"('const', {self.const(table, l.text)}, {_lit(l.text)})", "limit"))
         if isinstance(l, I.LRef):
-            return _Call("_lim_ref", self.lit(l.which), self.lit(float(l.multiple)), self.lit(l.multiple), self.lit(l.text))
+            return _Raw(self.const(f"('ref', {_lit(l.which)}, {_lit(float(l.multiple))}, {self.lit(l.multiple)}, "
+                                   f"{_lit(l.text)})", "limit"))
         if isinstance(l, I.LIf):
             return _Call("_lim_if", self.b(l.cond), self.lim(l.then), self.lim(l.otherwise))
         raise BackendError(f"the Python backend has no emitter for {type(l).__name__}")

@@ -716,15 +716,6 @@ def _latest(rec, code, wspec):
     return ((_make_obs(rec, code, best),), "", ())
 
 
-def _lim_const(table, text):
-    """A fixed limit: table maps each accepted unit to the limit in that unit (float, Fraction)."""
-    return ("const", table, text)
-
-
-def _lim_ref(which, kf, kq, text):
-    return ("ref", which, kf, kq, text)
-
-
 def _lim_if(c, a, b):
     if c[0] is True:
         return a
@@ -736,7 +727,12 @@ def _lim_if(c, a, b):
 
 
 def _limit_values(o, spec):
-    """Alternatives [(float, Fraction, text) or (None, why, missing)] of a limit for observation o."""
+    """Alternatives [(float, Fraction, text) or (None, why, missing)] of a limit for observation o.
+
+    A spec is ("const", {unit: (float, Fraction)}, text): a fixed limit folded to every accepted
+    unit; ("ref", "uln"|"lln"|"lloq", k float, k Fraction, text): k times the observation's own
+    reference limit; or ("either", condition, spec, spec) from _lim_if when the condition is unknown.
+    """
     kind = spec[0]
     if kind == "const":
         lim = spec[1].get(o.unit)

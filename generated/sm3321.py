@@ -725,15 +725,6 @@ def _latest(rec, code, wspec):
     return ((_make_obs(rec, code, best),), "", ())
 
 
-def _lim_const(table, text):
-    """A fixed limit: table maps each accepted unit to the limit in that unit (float, Fraction)."""
-    return ("const", table, text)
-
-
-def _lim_ref(which, kf, kq, text):
-    return ("ref", which, kf, kq, text)
-
-
 def _lim_if(c, a, b):
     if c[0] is True:
         return a
@@ -745,7 +736,12 @@ def _lim_if(c, a, b):
 
 
 def _limit_values(o, spec):
-    """Alternatives [(float, Fraction, text) or (None, why, missing)] of a limit for observation o."""
+    """Alternatives [(float, Fraction, text) or (None, why, missing)] of a limit for observation o.
+
+    A spec is ("const", {unit: (float, Fraction)}, text): a fixed limit folded to every accepted
+    unit; ("ref", "uln"|"lln"|"lloq", k float, k Fraction, text): k times the observation's own
+    reference limit; or ("either", condition, spec, spec) from _lim_if when the condition is unknown.
+    """
     kind = spec[0]
     if kind == "const":
         lim = spec[1].get(o.unit)
@@ -1655,35 +1651,54 @@ _K11 = ('within_before', 'first_dose', ('days', 28), 'within 4 wk before first_d
 _K12 = ('within_before', 'first_dose', ('days', 28), 'within 28 d before first_dose')
 _K13 = (2, '', ())
 _K14 = {'ms': (450.0, _F(450)), 's': (0.45, _F(9, 20)), 'min': (0.0075, _F(3, 400)), 'h': (0.000125, _F(1, 8000)), 'd': (5.208333333333333e-06, _F(1, 192000)), 'wk': (7.440476190476191e-07, _F(1, 1344000)), 'mo': (1.7111567419575632e-07, _F(1, 5844000)), 'a': (1.4259639516313028e-08, _F(1, 70128000))}
-_K15 = {'ms': (470.0, _F(470)), 's': (0.47, _F(47, 100)), 'min': (0.007833333333333333, _F(47, 6000)), 'h': (0.00013055555555555555, _F(47, 360000)), 'd': (5.439814814814815e-06, _F(47, 8640000)), 'wk': (7.771164021164022e-07, _F(47, 60480000)), 'mo': (1.7872081527112328e-07, _F(47, 262980000)), 'a': (1.4893401272593607e-08, _F(47, 3155760000))}
-_K16 = {'%': (50.0, _F(50))}
-_K17 = ('within_before', 'screening', ('months', 6), 'within 6 mo before screening')
-_K18 = (3, '', ())
-_K19 = {'mm[Hg]': (160.0, _F(160)), 'kPa': (21.3315819864, _F(26664477483, 1250000000)), 'Pa': (21331.5819864, _F(26664477483, 1250000))}
-_K20 = {'mm[Hg]': (100.0, _F(100)), 'kPa': (13.3322387415, _F(26664477483, 2000000000)), 'Pa': (13332.2387415, _F(26664477483, 2000000))}
-_K21 = _F(1)
-_K22 = {'/uL': (350.0, _F(350)), '10*6/L': (350.0, _F(350)), '10*9/L': (0.35, _F(7, 20)), '10*12/L': (0.00035, _F(7, 20000)), '10*3/L': (350000.0, _F(350000)), '10*3/uL': (0.35, _F(7, 20)), '10*6/uL': (0.00035, _F(7, 20000)), '10*3/mm3': (0.35, _F(7, 20)), '/mm3': (350.0, _F(350)), '/nL': (0.35, _F(7, 20)), '/mL': (350000.0, _F(350000)), '/L': (350000000.0, _F(350000000))}
-_K23 = {'Cel': (38.0, _F(38)), '[degF]': (100.4, _F(502, 5)), 'K': (311.15, _F(6223, 20))}
-_K24 = ('within_before', 'screening', ('months', 60), 'within 5 a before screening')
-_K25 = ('within_before', 'enrollment', ('months', 6), 'within 6 mo before enrollment')
-_K26 = ('within_before', 'first_dose', ('days', 14), 'within 14 d before first_dose')
-_K27 = (10, '', ())
-_K28 = (7, '', ())
-_K29 = ('within_before', 'first_dose', ('days', 30), 'within 30 d before first_dose')
-_K30 = (18, '', ())
-_K31 = {'1': (1.0, _F(1))}
-_K32 = {'wk': (12.0, _F(12)), 'mo': (2.759753593429158, _F(1344, 487)), 'd': (84.0, _F(84)), 'ms': (7257600000.0, _F(7257600000)), 's': (7257600.0, _F(7257600)), 'min': (120960.0, _F(120960)), 'h': (2016.0, _F(2016)), 'a': (0.2299794661190965, _F(112, 487))}
-_K33 = {'1': (0.0, _F(0))}
-_K34 = {'1': (2.0, _F(2))}
-_K35 = _F(5, 2)
-_K36 = _F(3)
-_K37 = _F(3, 2)
-_K38 = {'g/L': (90.0, _F(90)), 'g/dL': (9.0, _F(9)), 'g/mL': (0.09, _F(9, 100)), 'mg/L': (90000.0, _F(90000)), 'mg/dL': (9000.0, _F(9000)), 'mg/mL': (90.0, _F(90)), 'ug/L': (90000000.0, _F(90000000)), 'ug/dL': (9000000.0, _F(9000000)), 'ug/mL': (90000.0, _F(90000)), 'ng/mL': (90000000.0, _F(90000000))}
-_K39 = {'10*9/L': (100.0, _F(100)), '10*3/uL': (100.0, _F(100)), '/uL': (100000.0, _F(100000)), '10*12/L': (0.1, _F(1, 10)), '10*6/L': (100000.0, _F(100000)), '10*3/L': (100000000.0, _F(100000000)), '10*6/uL': (0.1, _F(1, 10)), '10*3/mm3': (100.0, _F(100)), '/mm3': (100000.0, _F(100000)), '/nL': (100.0, _F(100)), '/mL': (100000000.0, _F(100000000)), '/L': (100000000000.0, _F(100000000000))}
-_K40 = {'10*9/L': (1.5, _F(3, 2)), '10*3/uL': (1.5, _F(3, 2)), '/uL': (1500.0, _F(1500)), '10*12/L': (0.0015, _F(3, 2000)), '10*6/L': (1500.0, _F(1500)), '10*3/L': (1500000.0, _F(1500000)), '10*6/uL': (0.0015, _F(3, 2000)), '10*3/mm3': (1.5, _F(3, 2)), '/mm3': (1500.0, _F(1500)), '/nL': (1.5, _F(3, 2)), '/mL': (1500000.0, _F(1500000)), '/L': (1500000000.0, _F(1500000000))}
-_K41 = ('within_before', 'enrollment', ('days', 14), 'within 2 wk before enrollment')
-_K42 = (50, '', ())
-_K43 = ('within_before', 'first_dose', ('days', 3), 'within 3 d before first_dose')
+_K15 = ('const', _K14, '450 ms')
+_K16 = {'ms': (470.0, _F(470)), 's': (0.47, _F(47, 100)), 'min': (0.007833333333333333, _F(47, 6000)), 'h': (0.00013055555555555555, _F(47, 360000)), 'd': (5.439814814814815e-06, _F(47, 8640000)), 'wk': (7.771164021164022e-07, _F(47, 60480000)), 'mo': (1.7872081527112328e-07, _F(47, 262980000)), 'a': (1.4893401272593607e-08, _F(47, 3155760000))}
+_K17 = ('const', _K16, '470 ms')
+_K18 = {'%': (50.0, _F(50))}
+_K19 = ('const', _K18, '50 %')
+_K20 = ('within_before', 'screening', ('months', 6), 'within 6 mo before screening')
+_K21 = (3, '', ())
+_K22 = {'mm[Hg]': (160.0, _F(160)), 'kPa': (21.3315819864, _F(26664477483, 1250000000)), 'Pa': (21331.5819864, _F(26664477483, 1250000))}
+_K23 = ('const', _K22, '160 mm[Hg]')
+_K24 = {'mm[Hg]': (100.0, _F(100)), 'kPa': (13.3322387415, _F(26664477483, 2000000000)), 'Pa': (13332.2387415, _F(26664477483, 2000000))}
+_K25 = ('const', _K24, '100 mm[Hg]')
+_K26 = _F(1)
+_K27 = ('ref', 'lloq', 1.0, _K26, 'LLOQ')
+_K28 = {'/uL': (350.0, _F(350)), '10*6/L': (350.0, _F(350)), '10*9/L': (0.35, _F(7, 20)), '10*12/L': (0.00035, _F(7, 20000)), '10*3/L': (350000.0, _F(350000)), '10*3/uL': (0.35, _F(7, 20)), '10*6/uL': (0.00035, _F(7, 20000)), '10*3/mm3': (0.35, _F(7, 20)), '/mm3': (350.0, _F(350)), '/nL': (0.35, _F(7, 20)), '/mL': (350000.0, _F(350000)), '/L': (350000000.0, _F(350000000))}
+_K29 = ('const', _K28, '350 /uL')
+_K30 = {'Cel': (38.0, _F(38)), '[degF]': (100.4, _F(502, 5)), 'K': (311.15, _F(6223, 20))}
+_K31 = ('const', _K30, '38 Cel')
+_K32 = ('within_before', 'screening', ('months', 60), 'within 5 a before screening')
+_K33 = ('within_before', 'enrollment', ('months', 6), 'within 6 mo before enrollment')
+_K34 = ('within_before', 'first_dose', ('days', 14), 'within 14 d before first_dose')
+_K35 = (10, '', ())
+_K36 = (7, '', ())
+_K37 = ('within_before', 'first_dose', ('days', 30), 'within 30 d before first_dose')
+_K38 = (18, '', ())
+_K39 = {'1': (1.0, _F(1))}
+_K40 = ('const', _K39, '1')
+_K41 = {'wk': (12.0, _F(12)), 'mo': (2.759753593429158, _F(1344, 487)), 'd': (84.0, _F(84)), 'ms': (7257600000.0, _F(7257600000)), 's': (7257600.0, _F(7257600)), 'min': (120960.0, _F(120960)), 'h': (2016.0, _F(2016)), 'a': (0.2299794661190965, _F(112, 487))}
+_K42 = ('const', _K41, '12 wk')
+_K43 = {'1': (0.0, _F(0))}
+_K44 = ('const', _K43, '0')
+_K45 = {'1': (2.0, _F(2))}
+_K46 = ('const', _K45, '2')
+_K47 = ('ref', 'uln', 5.0, _K10, '5 x ULN')
+_K48 = _F(5, 2)
+_K49 = ('ref', 'uln', 2.5, _K48, '2.5 x ULN')
+_K50 = _F(3)
+_K51 = ('ref', 'uln', 3.0, _K50, '3 x ULN')
+_K52 = _F(3, 2)
+_K53 = ('ref', 'uln', 1.5, _K52, '1.5 x ULN')
+_K54 = {'g/L': (90.0, _F(90)), 'g/dL': (9.0, _F(9)), 'g/mL': (0.09, _F(9, 100)), 'mg/L': (90000.0, _F(90000)), 'mg/dL': (9000.0, _F(9000)), 'mg/mL': (90.0, _F(90)), 'ug/L': (90000000.0, _F(90000000)), 'ug/dL': (9000000.0, _F(9000000)), 'ug/mL': (90000.0, _F(90000)), 'ng/mL': (90000000.0, _F(90000000))}
+_K55 = ('const', _K54, '90 g/L')
+_K56 = {'10*9/L': (100.0, _F(100)), '10*3/uL': (100.0, _F(100)), '/uL': (100000.0, _F(100000)), '10*12/L': (0.1, _F(1, 10)), '10*6/L': (100000.0, _F(100000)), '10*3/L': (100000000.0, _F(100000000)), '10*6/uL': (0.1, _F(1, 10)), '10*3/mm3': (100.0, _F(100)), '/mm3': (100000.0, _F(100000)), '/nL': (100.0, _F(100)), '/mL': (100000000.0, _F(100000000)), '/L': (100000000000.0, _F(100000000000))}
+_K57 = ('const', _K56, '100 10*9/L')
+_K58 = {'10*9/L': (1.5, _F(3, 2)), '10*3/uL': (1.5, _F(3, 2)), '/uL': (1500.0, _F(1500)), '10*12/L': (0.0015, _F(3, 2000)), '10*6/L': (1500.0, _F(1500)), '10*3/L': (1500000.0, _F(1500000)), '10*6/uL': (0.0015, _F(3, 2000)), '10*3/mm3': (1.5, _F(3, 2)), '/mm3': (1500.0, _F(1500)), '/nL': (1.5, _F(3, 2)), '/mL': (1500000.0, _F(1500000)), '/L': (1500000000.0, _F(1500000000))}
+_K59 = ('const', _K58, '1.5 10*9/L')
+_K60 = ('within_before', 'enrollment', ('days', 14), 'within 2 wk before enrollment')
+_K61 = (50, '', ())
+_K62 = ('within_before', 'first_dose', ('days', 3), 'within 3 d before first_dose')
 
 # ---- derived values ----------------------------------------------------------------------------
 
@@ -1842,11 +1857,7 @@ def c_qtcf_prolonged(r):
             r,
             _latest(r, 'qtcf', _K2),
             '>',
-            _lim_if(
-                _sex_is(r, ('male',), False),
-                _lim_const(_K14, '450 ms'),
-                _lim_const(_K15, '470 ms'),
-            ),
+            _lim_if(_sex_is(r, ('male',), False), _K15, _K17),
         ),
         _query(
             r,
@@ -1865,7 +1876,7 @@ def c_qtcf_prolonged(r):
 
 def c_lvef_low(r):
     # 'E5.2' exclusion 'lvef_low', from 'sm3321_rules/exclusion.elig' line 70
-    return _obs_cmp(r, _latest(r, 'lvef', _K2), '<', _lim_const(_K16, '50 %'))
+    return _obs_cmp(r, _latest(r, 'lvef', _K2), '<', _K19)
 
 
 def c_recent_cardiovascular_event(r):
@@ -1877,9 +1888,9 @@ def c_recent_cardiovascular_event(r):
             ('ventricular_arrhythmia',),
             'any',
             False,
-            _K17,
+            _K20,
             None,
-            lambda it8: _n_cmp(lambda ex: _attr_num(it8, 'grade'), '>=', lambda ex: _K18, ''),
+            lambda it8: _n_cmp(lambda ex: _attr_num(it8, 'grade'), '>=', lambda ex: _K21, ''),
             False,
             'ventricular_arrhythmia within 6 mo before screening',
         ),
@@ -1889,9 +1900,9 @@ def c_recent_cardiovascular_event(r):
             ('congestive_heart_failure',),
             'any',
             False,
-            _K17,
+            _K20,
             None,
-            lambda it9: _n_cmp(lambda ex: _attr_num(it9, 'nyha_class'), '>=', lambda ex: _K18, ''),
+            lambda it9: _n_cmp(lambda ex: _attr_num(it9, 'nyha_class'), '>=', lambda ex: _K21, ''),
             False,
             'congestive_heart_failure within 6 mo before screening',
         ),
@@ -1901,7 +1912,7 @@ def c_recent_cardiovascular_event(r):
             ('unstable_angina', 'myocardial_infarction', 'cerebrovascular_accident', 'transient_ischemic_attack'),
             'any',
             False,
-            _K17,
+            _K20,
             None,
             None,
             False,
@@ -1913,7 +1924,7 @@ def c_recent_cardiovascular_event(r):
             ('coronary_artery_bypass_graft',),
             'any',
             False,
-            _K17,
+            _K20,
             None,
             None,
             False,
@@ -1925,8 +1936,8 @@ def c_recent_cardiovascular_event(r):
 def c_uncontrolled_hypertension(r):
     # 'E5.4' exclusion 'uncontrolled_hypertension', from 'sm3321_rules/exclusion.elig' line 88
     return _or(
-        _obs_cmp(r, _latest(r, 'systolic_bp', _K2), '>', _lim_const(_K19, '160 mm[Hg]')),
-        _obs_cmp(r, _latest(r, 'diastolic_bp', _K2), '>', _lim_const(_K20, '100 mm[Hg]')),
+        _obs_cmp(r, _latest(r, 'systolic_bp', _K2), '>', _K23),
+        _obs_cmp(r, _latest(r, 'diastolic_bp', _K2), '>', _K25),
     )
 
 
@@ -1940,7 +1951,7 @@ def c_active_hepatitis_b(r):
             False,
             'latest hbsag on or before first_dose is positive',
         ),
-        _obs_cmp(r, _latest(r, 'hbv_dna', _K2), '>', _lim_ref('lloq', 1.0, _K21, 'LLOQ')),
+        _obs_cmp(r, _latest(r, 'hbv_dna', _K2), '>', _K27),
     )
 
 
@@ -1994,7 +2005,7 @@ def c_hiv_aids(r):
             ),
             _not(
                 _and(
-                    _obs_cmp(r, _latest(r, 'cd4_count', _K2), '>=', _lim_const(_K22, '350 /uL')),
+                    _obs_cmp(r, _latest(r, 'cd4_count', _K2), '>=', _K29),
                     _query(
                         r,
                         'condition',
@@ -2046,7 +2057,7 @@ def c_recent_serious_infection_or_fever(r):
                 'body_temperature',
                 'any',
                 _K5,
-                lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _lim_const(_K23, '38 Cel')),
+                lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _K31),
                 '> 38 Cel',
             ),
             _not(_fact(r, 'fever_explained', False)),
@@ -2107,7 +2118,7 @@ def c_other_malignancy(r):
         ('other_malignancy',),
         'any',
         False,
-        _K24,
+        _K32,
         None,
         lambda it20: _attr_bool(it20, 'exempt'),
         True,
@@ -2124,7 +2135,7 @@ def c_recent_dvt_pe(r):
             ('deep_vein_thrombosis',),
             'any',
             False,
-            _K25,
+            _K33,
             None,
             lambda it21: _attr_bool(it21, 'symptomatic'),
             False,
@@ -2136,7 +2147,7 @@ def c_recent_dvt_pe(r):
             ('pulmonary_embolism',),
             'any',
             False,
-            _K25,
+            _K33,
             None,
             None,
             False,
@@ -2206,13 +2217,13 @@ def c_autoimmune_or_immunosuppression(r):
             ('systemic_corticosteroid',),
             'any',
             False,
-            _K26,
+            _K34,
             None,
             lambda it26: _and(
                 _n_cmp(
                     lambda ex: _dose_equivalent(it26, _EQ_prednisone, 'prednisone'),
                     '>',
-                    lambda ex: _K27,
+                    lambda ex: _K35,
                     'mg',
                 ),
                 _field_is(
@@ -2228,7 +2239,7 @@ def c_autoimmune_or_immunosuppression(r):
                         _n_cmp(
                             lambda ex: _course_days(it26, r, 'first_dose'),
                             '<=',
-                            lambda ex: _K28,
+                            lambda ex: _K36,
                             'd',
                         ),
                     ),
@@ -2243,7 +2254,7 @@ def c_autoimmune_or_immunosuppression(r):
             ('immunosuppressant',),
             'any',
             False,
-            _K26,
+            _K34,
             None,
             lambda it27: _field_is(it27, 'purpose', ('replacement',), False),
             True,
@@ -2276,7 +2287,7 @@ def c_recent_immunomodulator(r):
         ('immunomodulator',),
         'any',
         False,
-        _K26,
+        _K34,
         None,
         None,
         False,
@@ -2325,7 +2336,7 @@ def c_live_vaccine(r):
             ('live_vaccine',),
             'any',
             False,
-            _K29,
+            _K37,
             None,
             None,
             False,
@@ -2342,7 +2353,7 @@ def c_investigator_approval(r):
 
 def c_age_18_or_over(r):
     # 'I1' inclusion 'age_18_or_over', from 'sm3321_rules/inclusion.elig' line 3
-    return _n_cmp(lambda ex: _age(r, 'screening'), '>=', lambda ex: _K30, 'a')
+    return _n_cmp(lambda ex: _age(r, 'screening'), '>=', lambda ex: _K38, 'a')
 
 
 def c_confirmed_advanced_solid_tumor(r):
@@ -2386,17 +2397,17 @@ def c_standard_therapy_exhausted(r):
 
 def c_evaluable_lesion(r):
     # 'I4' inclusion 'evaluable_lesion', from 'sm3321_rules/inclusion.elig' line 27
-    return _obs_cmp(r, _latest(r, 'recist_evaluable_lesions', _K2), '>=', _lim_const(_K31, '1'))
+    return _obs_cmp(r, _latest(r, 'recist_evaluable_lesions', _K2), '>=', _K40)
 
 
 def c_life_expectancy_12_weeks(r):
     # 'I5' inclusion 'life_expectancy_12_weeks', from 'sm3321_rules/inclusion.elig' line 34
-    return _obs_cmp(r, _latest(r, 'life_expectancy', _K2), '>=', _lim_const(_K32, '12 wk'))
+    return _obs_cmp(r, _latest(r, 'life_expectancy', _K2), '>=', _K42)
 
 
 def c_ecog_0_to_2(r):
     # 'I6' inclusion 'ecog_0_to_2', from 'sm3321_rules/inclusion.elig' line 41
-    return _obs_between(r, _latest(r, 'ecog', _K2), _lim_const(_K33, '0'), _lim_const(_K34, '2'))
+    return _obs_between(r, _latest(r, 'ecog', _K2), _K44, _K46)
 
 
 def c_ast_limit(r):
@@ -2418,8 +2429,8 @@ def c_ast_limit(r):
                 False,
                 'active liver_metastasis recorded',
             ),
-            _lim_ref('uln', 5.0, _K10, '5 x ULN'),
-            _lim_ref('uln', 2.5, _K35, '2.5 x ULN'),
+            _K47,
+            _K49,
         ),
     )
 
@@ -2443,8 +2454,8 @@ def c_alt_limit(r):
                 False,
                 'active liver_metastasis recorded',
             ),
-            _lim_ref('uln', 5.0, _K10, '5 x ULN'),
-            _lim_ref('uln', 2.5, _K35, '2.5 x ULN'),
+            _K47,
+            _K49,
         ),
     )
 
@@ -2468,25 +2479,25 @@ def c_bilirubin_limit(r):
                 False,
                 'active gilbert_syndrome recorded',
             ),
-            _lim_ref('uln', 3.0, _K36, '3 x ULN'),
-            _lim_ref('uln', 1.5, _K37, '1.5 x ULN'),
+            _K51,
+            _K53,
         ),
     )
 
 
 def c_hemoglobin(r):
     # 'I7b' inclusion 'hemoglobin', from 'sm3321_rules/inclusion.elig' line 80
-    return _obs_cmp(r, _latest(r, 'hemoglobin', _K5), '>=', _lim_const(_K38, '90 g/L'))
+    return _obs_cmp(r, _latest(r, 'hemoglobin', _K5), '>=', _K55)
 
 
 def c_platelets(r):
     # 'I7b' inclusion 'platelets', from 'sm3321_rules/inclusion.elig' line 87
-    return _obs_cmp(r, _latest(r, 'platelets', _K5), '>=', _lim_const(_K39, '100 10*9/L'))
+    return _obs_cmp(r, _latest(r, 'platelets', _K5), '>=', _K57)
 
 
 def c_neutrophils(r):
     # 'I7b' inclusion 'neutrophils', from 'sm3321_rules/inclusion.elig' line 95
-    return _obs_cmp(r, _latest(r, 'neutrophils', _K5), '>=', _lim_const(_K40, '1.5 10*9/L'))
+    return _obs_cmp(r, _latest(r, 'neutrophils', _K5), '>=', _K59)
 
 
 def c_no_recent_growth_factor_or_transfusion(r):
@@ -2497,7 +2508,7 @@ def c_no_recent_growth_factor_or_transfusion(r):
         ('hematopoietic_growth_factor', 'blood_transfusion'),
         'no',
         False,
-        _K41,
+        _K60,
         None,
         None,
         False,
@@ -2507,12 +2518,12 @@ def c_no_recent_growth_factor_or_transfusion(r):
 
 def c_creatinine_clearance(r):
     # 'I7c' inclusion 'creatinine_clearance', from 'sm3321_rules/inclusion.elig' line 109
-    return _n_cmp(lambda ex: _d_creatinine_clearance(r, ex), '>=', lambda ex: _K42, 'mL/min')
+    return _n_cmp(lambda ex: _d_creatinine_clearance(r, ex), '>=', lambda ex: _K61, 'mL/min')
 
 
 def c_inr_limit(r):
     # 'I7d' inclusion 'inr_limit', from 'sm3321_rules/inclusion.elig' line 117
-    return _obs_cmp(r, _latest(r, 'inr', _K5), '<=', _lim_ref('uln', 1.5, _K37, '1.5 x ULN'))
+    return _obs_cmp(r, _latest(r, 'inr', _K5), '<=', _K53)
 
 
 def c_pregnancy_test_and_contraception(r):
@@ -2522,7 +2533,7 @@ def c_pregnancy_test_and_contraception(r):
             _and(_fact(r, 'fertile', False), _sex_is(r, ('female',), False)),
             _obs_is(
                 r,
-                _latest(r, 'serum_pregnancy_test', _K43),
+                _latest(r, 'serum_pregnancy_test', _K62),
                 ('negative',),
                 False,
                 'latest serum_pregnancy_test within 3 d before first_dose is negative',

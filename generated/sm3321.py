@@ -117,11 +117,17 @@ def _num(value):
 
 def _exact(x):
     """The exact value of a record number as written (its shortest decimal)."""
-    if type(x) is int:
-        return _F(x)
     if type(x) is float:
-        return _F(repr(x))
+        f = _EXACT.get(x)
+        if f is None:
+            if len(_EXACT) > 100000:
+                _EXACT.clear()
+            f = _EXACT[x] = _F(repr(x))
+        return f
     return _F(x)
+
+
+_EXACT = {}
 
 
 def _fmt(x):
@@ -356,21 +362,25 @@ class _Obs:
 def _prepare_observations(items, vocab, warnings):
     """Observations grouped by code as (date, index, item); values are read when selected."""
     elements = vocab["observations"]
+    dates = _DATE_CACHE
     out = {}
-    for i, it in enumerate(items):
+    i = -1
+    for it in items:
+        i += 1
         if type(it) is not dict:
             warnings.append("observations[%d] is not an object; ignored" % i)
             continue
         code = it.get("code")
         if type(code) is str and code in elements:
             ds = it.get("date")
-            d = _DATE_CACHE.get(ds) if type(ds) is str else None
-            entry = (d if d is not None else _date(ds), i, it)
+            d = dates.get(ds) if type(ds) is str else None
+            if d is None:
+                d = _date(ds)
             lst = out.get(code)
             if lst is None:
-                out[code] = [entry]
+                out[code] = [(d, i, it)]
             else:
-                lst.append(entry)
+                lst.append((d, i, it))
         elif type(code) is not str:
             warnings.append("observations[%d] has no code; ignored" % i)
         else:
@@ -425,7 +435,7 @@ def _make_obs(rec, code, entry):
 
 class _Item:
     __slots__ = ("code", "index", "kind", "start", "end", "status", "attrs", "item", "classes",
-                 "half_life", "dose", "route", "purpose")
+                 "half_life", "dose", "route", "purpose", "class_text")
 
 
 def _attrs_of(it):
@@ -492,6 +502,7 @@ def _prepare_treatments(items, vocab, warnings):
             x.kind = "treatment"
             x.item = it
             x.classes = None
+            x.class_text = None
             x.start = _date(it.get("start"))
             end = it.get("end")
             x.end = None if end is None else _date(end)
@@ -509,6 +520,7 @@ def _prepare_treatments(items, vocab, warnings):
         x.kind = "treatment"
         x.item = it
         x.classes = tuple(classes)
+        x.class_text = None
         x.start = _date(it.get("start"))
         end = it.get("end")
         x.end = None if end is None else _date(end)
@@ -654,8 +666,16 @@ def _half_life_days(item, k):
         return ("range", 0, _INF, "half-life of %s is not recorded" % item.code, (item.code,))
     if type(hl) is not dict:
         return ("range", 0, _INF, "half-life of %s is unusable" % item.code, (item.code,))
-    v = _num(hl.get("value"))
+    v = hl.get("value")
     unit = hl.get("unit")
+    key = (v, unit, k.numerator, k.denominator)
+    try:
+        r = _HL_DAYS.get(key)  # the same half-lives recur across a registry
+    except TypeError:  # an unhashable value or unit: unusable, said below
+        r = None
+    if r is not None and type(v) in (int, float):
+        return r
+    v = _num(v)
     per = _HALF_LIFE_UNITS.get(unit) if type(unit) is str else None
     if per is None and type(unit) is str:
         per = _HALF_LIFE_UNITS.get(_TIME_ALIASES.get(unit.strip().lower(), ""))
@@ -663,7 +683,14 @@ def _half_life_days(item, k):
         return ("range", 0, _INF, "half-life of %s is unusable (%s %s)" % (
             item.code, _short(hl.get("value")), _short(unit)), (item.code,))
     days = _exact(v) * per * k
-    return ("range", days, days, "", ())
+    r = ("range", days, days, "", ())
+    if len(_HL_DAYS) > 10000:
+        _HL_DAYS.clear()
+    _HL_DAYS[key] = r
+    return r
+
+
+_HL_DAYS = {}
 
 
 _TIME_ALIASES = {"day": "d", "days": "d", "hr": "h", "hrs": "h", "hour": "h", "hours": "h", "week": "wk",
@@ -1408,8 +1435,15 @@ def _field_is(it, name, tests, negated):
 def _class_in(it, tests, negated):
     if it.classes is None:
         return (None, "the classes of %s are unusable" % it.code, (it.code,), False)
-    t = any(c in tests for c in it.classes) != negated
-    return (t, "class %s" % ", ".join(it.classes), (), False)
+    t = False
+    for c in it.classes:
+        if c in tests:
+            t = True
+            break
+    text = it.class_text
+    if text is None:
+        text = it.class_text = "class " + ", ".join(it.classes)
+    return (t != negated, text, (), False)
 
 
 def _dose_equivalent(it, table, unit_text):
@@ -3007,15 +3041,23 @@ def evaluate_many(records):
 
 
 def _parse_int(digits):
-    # an integer too long for Python's int parsing is still a number: read it as unusable
-    # (infinite) rather than refusing the whole record
-    return int(digits) if len(digits) <= 4000 else float("inf") if digits[0] != "-" else float("-inf")
+    # an integer beyond Python's int-string limit (4300 digits) is still a number: read it as
+    # unusable (infinite) rather than refusing the whole record
+    try:
+        return int(digits)
+    except ValueError:
+        return float("inf") if digits[0] != "-" else float("-inf")
 
 
 def evaluate_json(text):
     """One record as JSON text -> its result; text that is not JSON gives an error result."""
     try:
-        record = _json.loads(text, parse_int=_parse_int)
+        try:
+            record = _json.loads(text)
+        except ValueError as exc:
+            if "integer string conversion" not in str(exc):
+                raise
+            record = _json.loads(text, parse_int=_parse_int)  # rare: an integer of thousands of digits
     except (ValueError, RecursionError) as exc:
         return {"format": 1, "patient_id": None, "status": "error", "error": "not JSON: %s" % (str(exc)[:200],)}
     return evaluate(record)

@@ -179,8 +179,39 @@ def test_parallel_batch_keeps_every_record_in_order(module_path, tmp_path):
     ids_in = []
     for line in src.read_text(encoding="utf-8").splitlines():
         try:
-            rec = json.loads(line, parse_int=lambda d: 0 if len(d) > 4000 else int(d))  # as the evaluator reads it
+            rec = json.loads(line, parse_int=lambda d: 0 if len(d.lstrip("-")) > 4300 else int(d))  # as the evaluator reads it
             ids_in.append(rec.get("id") if isinstance(rec, dict) and isinstance(rec.get("id"), str) else None)
         except ValueError:
             ids_in.append(None)
     assert [json.loads(l)["patient_id"] for l in outputs[2]] == ids_in
+
+
+def test_batch_output_is_exactly_json_dumps_of_each_result(sm3321):
+    """The batch writes results through a serializer that encodes the fixed parts once; its text
+    must be byte for byte json.dumps(result), including strange strings (non-ASCII, line
+    separators, lone surrogates, control characters, quotes) in ids, reasons and warnings."""
+    from cohort import generate
+
+    from compiler.batch import ResultWriter
+
+    writer = ResultWriter(sm3321.CRITERIA)
+    records = list(generate(400, seed=77, corrupt_rate=0.05))
+    odd = ["Zoë \u2028 \"quoted\" \\ back", "\ud800 lone", "tab\there\x01", "日本語", "\U0001F600"]
+    for i, text in enumerate(odd):
+        rec = next(r for r in records if isinstance(r, dict))
+        rec = json.loads(json.dumps(rec))
+        rec["id"] = text
+        rec["observations"] = rec["observations"] + [{"code": text, "date": "2026-01-01", "value": 1}]
+        rec["facts"] = {text: True}
+        records.append(rec)
+    fast = 0
+    for rec in records:
+        result = sm3321.evaluate_json(rec) if isinstance(rec, str) else sm3321.evaluate(rec)
+        assert writer.dumps(result) == json.dumps(result)
+        if result["status"] != "error":
+            assert writer._fast(result) == json.dumps(result)  # the fast path itself, not its fallback
+            fast += 1
+    assert fast > 350
+    # a result of another shape is still written correctly
+    assert writer.dumps({"format": 1, "patient_id": None, "status": "error", "error": "x\u2028"}) == \
+        json.dumps({"format": 1, "patient_id": None, "status": "error", "error": "x\u2028"})

@@ -285,14 +285,50 @@ class Stats:
     only_fail: list = None
 
 
+class Progress:
+    """A progress line on a terminal: a bar with the share of the input read when its size is
+    known (a file), else a count; records per second; refreshed at most twice a second."""
+
+    def __init__(self, sink, total_bytes=None, position=None, width=30):
+        self.sink = sink
+        self.total = total_bytes if total_bytes else None
+        self.position = position
+        self.width = width
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def line(self, records: int, now: float) -> str:
+        rate = records / max(now - self.start, 1e-9)
+        tail = f"{records:,} records, {rate:,.0f}/s"
+        if self.total is None or self.position is None:
+            return tail
+        try:
+            done = min(max(self.position() / self.total, 0.0), 1.0)
+        except (OSError, ValueError):
+            return tail
+        fill = int(done * self.width)
+        eta = ""
+        if 0 < done < 1:
+            left = int((now - self.start) * (1 - done) / done)
+            eta = f", {left // 60}:{left % 60:02d} left"
+        return f"[{'#' * fill}{'.' * (self.width - fill)}] {done:4.0%} {tail}{eta}"
+
+    def update(self, records: int, final: bool = False):
+        now = time.monotonic()
+        if not final and now - self.last < 0.5:
+            return
+        self.last = now
+        self.sink.write("\r" + self.line(records, now) + ("\n" if final else ""))
+        self.sink.flush()
+
+
 def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, collect=False, jobs=0,
-        progress=False) -> Stats:
+        progress: Progress | None = None) -> Stats:
     """Evaluate every record of stream, writing results to out in input order."""
     n_crit = len(module.CRITERIA)
     stats = Stats(0, collections.Counter(), [collections.Counter() for _ in range(n_crit)], [0] * n_crit)
     records = iter_records(stream)
     chunks = _chunks(records, CHUNK)
-    last = [time.monotonic()]
 
     def consume(results):
         text, outcomes, n = results
@@ -307,10 +343,8 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
                     stats.per_criterion[i][o] += 1
                 if len(fails) == 1:
                     stats.only_fail[fails[0]] += 1
-        if progress and time.monotonic() - last[0] > 0.5:
-            last[0] = time.monotonic()
-            sys.stderr.write(f"\r{stats.records:,} records")
-            sys.stderr.flush()
+        if progress is not None:
+            progress.update(stats.records)
 
     # small batches run here; large ones on every core, in order, with bounded memory
     first = []
@@ -341,8 +375,8 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
                     consume(pending.popleft().get())
             while pending:
                 consume(pending.popleft().get())
-    if progress:
-        sys.stderr.write(f"\r{stats.records:,} records\n")
+    if progress is not None:
+        progress.update(stats.records, final=True)
     return stats
 
 

@@ -218,10 +218,12 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
         out = open(output, "w", encoding="utf-8", errors="surrogateescape", newline="\n") if output else sys.stdout
     except OSError as exc:
         _die(f"cannot write {output}: {exc.strerror or exc}")
-    show_progress = sys.stderr.isatty() and input_path != "-"
+    progress = None
+    if sys.stderr.isatty() and input_path != "-":
+        progress = _progress(batch, stream)
     try:
         stats = batch.run(source, module, stream, out, fmt=fmt, summary=summary and not output,
-                          collect=summary, jobs=jobs, progress=show_progress)
+                          collect=summary, jobs=jobs, progress=progress)
     except batch.InputError as exc:
         _die(str(exc))
     finally:
@@ -232,6 +234,21 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
     if summary:
         text = batch.format_summary(stats, module)
         click.echo(text)
+
+
+def _progress(batch, stream):
+    """A progress line for a terminal; with a bar when the input is a regular file."""
+    import os
+    import stat
+
+    try:
+        raw = stream.buffer.raw
+        st = os.fstat(raw.fileno())
+        if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+            return batch.Progress(sys.stderr, st.st_size, raw.tell)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return batch.Progress(sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

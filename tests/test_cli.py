@@ -215,3 +215,45 @@ def test_batch_output_is_exactly_json_dumps_of_each_result(sm3321):
     # a result of another shape is still written correctly
     assert writer.dumps({"format": 1, "patient_id": None, "status": "error", "error": "x\u2028"}) == \
         json.dumps({"format": 1, "patient_id": None, "status": "error", "error": "x\u2028"})
+
+
+def test_progress_bar_on_a_terminal_for_a_file(module_path, tmp_path):
+    """On a terminal, `elig evaluate FILE` draws a bar of the share of the file read; the records
+    still go to standard output, complete and in order."""
+    import os
+    import pty
+    import subprocess
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in _records(40)) + "\n", encoding="utf-8")
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "compiler.cli", "evaluate", "--module", str(module_path), str(src)],
+                              cwd=str(ROOT), stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert len(proc.stdout.decode().splitlines()) == 40
+    text = seen.decode()
+    assert "[" + "#" * 30 + "] 100% 40 records" in text, text
+
+
+def test_progress_line_without_a_known_size():
+    from compiler.batch import Progress
+
+    out = io.StringIO()
+    p = Progress(out)
+    assert p.line(1234, p.start + 2).startswith("1,234 records, 617/s")
+    half = Progress(out, 1000, lambda: 500, width=10)
+    line = half.line(10, half.start + 4)
+    assert line.startswith("[#####.....]  50% 10 records") and line.endswith("0:04 left"), line

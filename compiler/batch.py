@@ -245,7 +245,7 @@ def _writer(m) -> ResultWriter:
 
 def _eval_chunk(lines, module=None, collect=False, fmt="jsonl"):
     """Evaluate a chunk of record texts: the chunk's output text (one line per record) and, when
-    collecting, each record's outcomes, and the number of records."""
+    collecting, each record's outcomes; the number of records and of input characters."""
     m = module if module is not None else _WORKER_MODULE
     dumps = _writer(m).dumps if fmt == "jsonl" else format_text
     texts = []
@@ -257,7 +257,7 @@ def _eval_chunk(lines, module=None, collect=False, fmt="jsonl"):
             outcomes.append(_outcomes(result))
     n = len(texts)
     texts.append("")
-    return "\n".join(texts), outcomes, n
+    return "\n".join(texts), outcomes, n, sum(map(len, lines)) + n
 
 
 def _outcomes(result):
@@ -286,26 +286,23 @@ class Stats:
 
 
 class Progress:
-    """A progress line on a terminal: a bar with the share of the input read when its size is
+    """A progress line on a terminal: a bar with the share of the input done when its size is
     known (a file), else a count; records per second; refreshed at most twice a second."""
 
-    def __init__(self, sink, total_bytes=None, position=None, width=30):
+    def __init__(self, sink, total_bytes=None, width=30):
         self.sink = sink
         self.total = total_bytes if total_bytes else None
-        self.position = position
+        self.done = 0  # characters of the records whose results are out (about their bytes)
         self.width = width
         self.start = time.monotonic()
         self.last = 0.0
 
-    def line(self, records: int, now: float) -> str:
+    def line(self, records: int, now: float, final: bool = False) -> str:
         rate = records / max(now - self.start, 1e-9)
         tail = f"{records:,} records, {rate:,.0f}/s"
-        if self.total is None or self.position is None:
+        if self.total is None:
             return tail
-        try:
-            done = min(max(self.position() / self.total, 0.0), 1.0)
-        except (OSError, ValueError):
-            return tail
+        done = 1.0 if final else min(self.done / self.total, 0.99)
         fill = int(done * self.width)
         eta = ""
         if 0 < done < 1:
@@ -318,7 +315,7 @@ class Progress:
         if not final and now - self.last < 0.5:
             return
         self.last = now
-        self.sink.write("\r" + self.line(records, now) + ("\n" if final else ""))
+        self.sink.write("\r" + self.line(records, now, final) + ("\n" if final else ""))
         self.sink.flush()
 
 
@@ -331,7 +328,7 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
     chunks = _chunks(records, CHUNK)
 
     def consume(results):
-        text, outcomes, n = results
+        text, outcomes, n, size = results
         if not summary:
             out.write(text)
         stats.records += n
@@ -344,6 +341,7 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
                 if len(fails) == 1:
                     stats.only_fail[fails[0]] += 1
         if progress is not None:
+            progress.done += size
             progress.update(stats.records)
 
     # small batches run here; large ones on every core, in order, with bounded memory

@@ -245,7 +245,7 @@ def _progress(batch, stream):
         raw = stream.buffer.raw
         st = os.fstat(raw.fileno())
         if stat.S_ISREG(st.st_mode) and st.st_size > 0:
-            return batch.Progress(sys.stderr, st.st_size, raw.tell)
+            return batch.Progress(sys.stderr, st.st_size)
     except (AttributeError, OSError, ValueError):
         pass
     return batch.Progress(sys.stderr)

@@ -254,6 +254,7 @@ def test_progress_line_without_a_known_size():
     out = io.StringIO()
     p = Progress(out)
     assert p.line(1234, p.start + 2).startswith("1,234 records, 617/s")
-    half = Progress(out, 1000, lambda: 500, width=10)
+    half = Progress(out, 1000, width=10)
+    half.done = 500
     line = half.line(10, half.start + 4)
     assert line.startswith("[#####.....]  50% 10 records") and line.endswith("0:04 left"), line

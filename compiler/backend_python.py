@@ -339,8 +339,10 @@ def _limit_text(l) -> str:
 
 
 def runtime_source() -> str:
-    text = resources.files("compiler").joinpath("runtime.py").read_text(encoding="utf-8")
-    return text
+    """The evaluator runtime and the record-stream reader, copied into every generated module."""
+    pkg = resources.files("compiler")
+    return "\n\n".join(pkg.joinpath(name).read_text(encoding="utf-8").rstrip() + "\n"
+                        for name in ("runtime.py", "records.py"))
 
 
 def emit_python(mod: LoweredModule) -> str:

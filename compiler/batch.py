@@ -14,12 +14,13 @@ import types
 from dataclasses import dataclass
 from typing import Iterator
 
+from .records import RecordStreamError, iter_records
+
 CHUNK = 256
 PARALLEL_THRESHOLD = 2000
 
 
-class InputError(Exception):
-    pass
+InputError = RecordStreamError  # the input itself cannot be read
 
 
 @dataclass(frozen=True)
@@ -33,140 +34,6 @@ class ModuleSource:
         code = compile(self.text, f"<{self.name}.py>", "exec")
         exec(code, mod.__dict__)
         return mod
-
-
-# ---------------------------------------------------------------------- reading records
-
-
-def iter_records(stream) -> Iterator[str]:
-    """The records of a stream as JSON texts: JSON Lines, a JSON array, or one JSON object."""
-    head = ""
-    while True:
-        chunk = stream.read(1)
-        if not chunk:
-            return
-        if not chunk.isspace():
-            head = chunk
-            break
-    first_line = head + stream.readline()
-    if head == "[":
-        # a JSON array, unless its first line is complete JSON followed by more lines: then it is
-        # JSON Lines whose first record happens to be an array (an error result, not the batch)
-        if _parses(first_line):
-            rest_first = stream.readline()
-            while rest_first and not rest_first.strip():
-                rest_first = stream.readline()
-            if not rest_first:
-                doc = json.loads(first_line)
-                for item in doc:
-                    yield json.dumps(item)
-                return
-            yield first_line
-            yield rest_first
-            for line in stream:
-                if line.strip():
-                    yield line
-            return
-        yield from _iter_array(_Chain(first_line[1:], stream))
-        return
-    if _parses(first_line):
-        if first_line.strip():
-            yield first_line
-        for line in stream:
-            if line.strip():
-                yield line
-        return
-    # not one record per line: perhaps one pretty-printed object
-    rest = stream.read()
-    whole = first_line + rest
-    try:
-        doc = json.loads(whole)
-    except (ValueError, RecursionError):
-        doc = None
-    else:
-        if isinstance(doc, list):
-            for item in doc:
-                yield json.dumps(item)
-            return
-        yield whole
-        return
-    for line in whole.split("\n"):  # JSON Lines: records end at LF only (U+2028 may sit in a string)
-        if line.strip():
-            yield line
-
-
-class _Chain:
-    """A text already read, then the rest of a stream."""
-
-    def __init__(self, head: str, stream):
-        self.head = head
-        self.stream = stream
-
-    def read(self, n: int = -1) -> str:
-        if self.head:
-            out, self.head = self.head, ""
-            return out
-        return self.stream.read(n)
-
-
-def _parses(text: str) -> bool:
-    try:
-        json.loads(text)
-        return True
-    except (ValueError, RecursionError):
-        return False
-
-
-def _iter_array(stream) -> Iterator[str]:
-    """Elements of a JSON array read incrementally (the '[' is already consumed)."""
-    dec = json.JSONDecoder()
-    buf = ""
-    pos = 0
-    eof = False
-    index = 0
-    expect_value = True
-    while True:
-        # skip whitespace and one comma
-        while True:
-            while pos < len(buf) and buf[pos].isspace():
-                pos += 1
-            if pos < len(buf) or eof:
-                break
-            more = stream.read(1 << 16)
-            if not more:
-                eof = True
-            buf = buf[pos:] + more
-            pos = 0
-        if pos >= len(buf):
-            raise InputError(f"the JSON array ends without ']' after element {index}")
-        ch = buf[pos]
-        if ch == "]":
-            return
-        if ch == "," and not expect_value:
-            pos += 1
-            expect_value = True
-            continue
-        while True:
-            try:
-                obj, end = dec.raw_decode(buf, pos)
-                if end == len(buf) and not eof:
-                    raise ValueError("maybe truncated")
-                break
-            except (ValueError, RecursionError):
-                if eof:
-                    raise InputError(f"the JSON array is not valid JSON at element {index + 1}")
-                more = stream.read(1 << 16)
-                if not more:
-                    eof = True
-                buf = buf[pos:] + more
-                pos = 0
-        yield buf[pos:end]
-        index += 1
-        pos = end
-        expect_value = False
-        if pos > (1 << 20):
-            buf = buf[pos:]
-            pos = 0
 
 
 # ---------------------------------------------------------------------- evaluating

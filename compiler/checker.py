@@ -434,7 +434,9 @@ class Checker:
                     c = self.criterion(d, f)
                     if c is not None:
                         criteria.append(c)
-        return criteria
+        # inclusion criteria first, then exclusion, as protocols list them (stable: file order,
+        # then order inside each file)
+        return sorted(criteria, key=lambda c: c.kind != "inclusion")
 
     def _derived(self, name: str, use_span: A.Span) -> Optional[I.DerivedElement]:
         state = self.derived_state.get(name)

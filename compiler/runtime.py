@@ -600,10 +600,16 @@ def _window(rec, kind, anchor_name, dur, text):
     if kind == "ever":
         return (_NEVER_LO, _NEVER_LO, _NEVER_HI, _NEVER_HI, text, "", ())
     a = rec.anchors.get(anchor_name)
-    if a is None:
-        return (None, "%s date is not recorded" % anchor_name, (anchor_name,))
-    if isinstance(a, _Bad):
-        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,))
+    if a is None or type(a) is _Bad:
+        why = ("%s date is not recorded" % anchor_name if a is None
+               else "%s date is unusable (%s)" % (anchor_name, a.why))
+        miss = (anchor_name,)
+        if dur is not None and kind in ("within_before", "within_after") and dur[0] != "months":
+            # what else the window needs once the anchor is known (a half-life, say)
+            lo, hi, dwhy, dmiss = _duration_days(0, dur)
+            if lo != hi:
+                miss += tuple(m for m in dmiss if m != anchor_name)
+        return (None, why, miss)
     if kind == "on_or_before":
         return (_NEVER_LO, _NEVER_LO, a, a, text, "", ())
     if kind == "within_before" and dur[0] == "months":
@@ -702,9 +708,9 @@ def _latest(rec, code, wspec):
     is unusable, since it could lie anywhere); empty when nothing is there.
     """
     w = _win(rec, wspec)
-    if w[0] is None:
-        return ((), "%s: %s" % (code, w[1]), (code,) + w[2])
     items = rec.obs.get(code)
+    if w[0] is None:  # the anchor is missing (and the readings too, if there are none)
+        return ((), "%s: %s" % (code, w[1]), w[2] if items else (code,) + w[2])
     if not items:
         return ((), "no %s %s" % (code, w[4]), (code,))
     lo, lom, hi, him = w[0], w[1], w[2], w[3]
@@ -1127,8 +1133,11 @@ def _occurs(it, w):
         e_known = True
     if type(s) is _Bad:
         why = _join((why, "%s has an unusable date (%s)" % (it.code, s.why)))
-        if e_known and type(e) is int and e < w[1]:
-            return (False, "")  # whatever its start, it was over before the window
+        if e_known and type(e) is int:
+            if e < w[1]:
+                return (False, "")  # whatever its start, it was over before the window
+            if w[0] <= e <= w[2]:
+                return (True, "")  # whatever its start, it was there on its last date, in the window
         return (None, why)
     if not e_known:
         if s > w[3]:
@@ -1207,10 +1216,13 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
                 whys.append(awhy)
                 miss.append(it.code)
         ww = w if w is not None else wfn(it)
+        own_dates = True  # whether the item's own dates are missing from what decides it
         if ww[0] is None:  # the window's anchor is absent: the item could fall anywhere in it
             inside, iwhy = None, ww[1]
             wtext = ""
             miss.extend(ww[2])
+            own_dates = type(it.start) is _Bad or type(it.end) is _Bad or (
+                it.kind == "condition" and it.end is None and type(it.status) is _Bad)
         else:
             wtext = ww[4]
             inside, iwhy = _occurs(it, ww)
@@ -1222,7 +1234,8 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
         if inside is None:
             t = None
             whys.append(iwhy)
-            miss.append(it.code)
+            if own_dates:
+                miss.append(it.code)
         parts = ""
         if pred is not None:
             p = pred(it)
@@ -1306,7 +1319,7 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     """any / no / every over observations of code in a window (open world: none is unknown)."""
     w = _win(rec, wspec)
     if w[0] is None:
-        return (None, "%s: %s" % (code, w[1]), (code,) + w[2], False)
+        return (None, "%s: %s" % (code, w[1]), w[2] if rec.obs.get(code) else (code,) + w[2], False)
     results = []
     n = 0
     for e in rec.obs.get(code, ()):

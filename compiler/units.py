@@ -116,7 +116,7 @@ class _DiskCache:
         try:
             from importlib.metadata import version
 
-            tag = f"pint{version('pint')}-ucumvert{version('ucumvert')}-v1"
+            tag = f"pint{version('pint')}-ucumvert{version('ucumvert')}-v2"
         except Exception:
             return
         base = os.environ.get("ELIG_CACHE_DIR") or os.path.join(
@@ -196,9 +196,33 @@ def _quantity(code: str):
         raise UnitError(f"unknown unit {code!r}") from exc
     if not hasattr(q, "units"):
         q = ureg.Quantity(Fraction(q), ureg.dimensionless)
-    mag = Fraction(q.magnitude)
+    mag = Fraction(q.magnitude) * _ucum_correction(q)
     base = ureg.Quantity(Fraction(1), q.units)
     return base if mag == 1 else base * mag
+
+
+# Atoms that pint defines otherwise than UCUM does: pint unit name -> (UCUM's value, its unit).
+# UCUM (ucum-essence.xml): m[Hg] = 133.3220 kPa exactly; pint derives it from the density of
+# mercury (133.322387415 kPa), which would put 160 mm[Hg] at 21.3315819864 kPa, not 21.33152.
+UCUM_VALUES: dict[str, tuple[Fraction, str]] = {
+    "meter_Hg": (Fraction("133.3220"), "kilopascal"),
+}
+
+
+def _ucum_correction(q) -> Fraction:
+    """The factor that turns pint's value of q's units into UCUM's (1 for almost every unit)."""
+    factor = Fraction(1)
+    for name, exp in q.unit_items():
+        for atom, (value, unit) in UCUM_VALUES.items():
+            if name == atom or name.endswith(atom) and name[:-len(atom)] in _PREFIXES:
+                ureg = _registry()
+                pint_value = Fraction(ureg.Quantity(Fraction(1), atom).to(unit).magnitude)
+                factor *= (value / pint_value) ** Fraction(exp)
+    return factor
+
+
+_PREFIXES = frozenset(("yotta", "zetta", "exa", "peta", "tera", "giga", "mega", "kilo", "hecto", "deca", "deci",
+                       "centi", "milli", "micro", "nano", "pico", "femto", "atto", "zepto", "yocto"))
 
 
 def check_unit(code: str) -> Optional[str]:
@@ -290,9 +314,10 @@ def _conversion(src: str, dst: str, molar_mass: Optional[Fraction]) -> Optional[
         if q.dimensionality != qd.dimensionality:
             continue
         try:
-            one = q.to(qd.units).magnitude
+            per = Fraction(qd.magnitude)  # 1 dst in pint's dst units (a UCUM correction, say)
+            one = Fraction(q.to(qd.units).magnitude) / per
             if q is qs:
-                zero = (ureg.Quantity(Fraction(0), qs.units)).to(qd.units).magnitude
+                zero = Fraction((ureg.Quantity(Fraction(0), qs.units)).to(qd.units).magnitude) / per
             else:
                 zero = Fraction(0)
         except Exception:

@@ -4,8 +4,10 @@
 # A screening evaluator that imports only the Python standard library:
 #   evaluate(record) -> result        (patient-record format 1 in, result format 1 out)
 #   evaluate_many(records) -> iterator of results, one per record, in order
+#   evaluate_stream(text_stream) -> iterator of results for JSON Lines, a JSON array or one object
 #   TRIAL, CRITERIA                   metadata: ids, refs, quotes, notes, rule file and line
-# Run as a script: python this_file.py RECORDS.jsonl  (JSON Lines in, JSON Lines out)
+# Run as a script: python this_file.py RECORDS  (JSON Lines, a JSON array or one JSON object in;
+# JSON Lines out, one result per record; - or nothing reads standard input)
 
 # ---- Elig evaluator runtime (standard library only) ------------------------------------
 # This text is copied verbatim into every generated evaluator module by the Python backend.
@@ -609,10 +611,16 @@ def _window(rec, kind, anchor_name, dur, text):
     if kind == "ever":
         return (_NEVER_LO, _NEVER_LO, _NEVER_HI, _NEVER_HI, text, "", ())
     a = rec.anchors.get(anchor_name)
-    if a is None:
-        return (None, "%s date is not recorded" % anchor_name, (anchor_name,))
-    if isinstance(a, _Bad):
-        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,))
+    if a is None or type(a) is _Bad:
+        why = ("%s date is not recorded" % anchor_name if a is None
+               else "%s date is unusable (%s)" % (anchor_name, a.why))
+        miss = (anchor_name,)
+        if dur is not None and kind in ("within_before", "within_after") and dur[0] != "months":
+            # what else the window needs once the anchor is known (a half-life, say)
+            lo, hi, dwhy, dmiss = _duration_days(0, dur)
+            if lo != hi:
+                miss += tuple(m for m in dmiss if m != anchor_name)
+        return (None, why, miss)
     if kind == "on_or_before":
         return (_NEVER_LO, _NEVER_LO, a, a, text, "", ())
     if kind == "within_before" and dur[0] == "months":
@@ -711,9 +719,9 @@ def _latest(rec, code, wspec):
     is unusable, since it could lie anywhere); empty when nothing is there.
     """
     w = _win(rec, wspec)
-    if w[0] is None:
-        return ((), "%s: %s" % (code, w[1]), (code,) + w[2])
     items = rec.obs.get(code)
+    if w[0] is None:  # the anchor is missing (and the readings too, if there are none)
+        return ((), "%s: %s" % (code, w[1]), w[2] if items else (code,) + w[2])
     if not items:
         return ((), "no %s %s" % (code, w[4]), (code,))
     lo, lom, hi, him = w[0], w[1], w[2], w[3]
@@ -1136,8 +1144,11 @@ def _occurs(it, w):
         e_known = True
     if type(s) is _Bad:
         why = _join((why, "%s has an unusable date (%s)" % (it.code, s.why)))
-        if e_known and type(e) is int and e < w[1]:
-            return (False, "")  # whatever its start, it was over before the window
+        if e_known and type(e) is int:
+            if e < w[1]:
+                return (False, "")  # whatever its start, it was over before the window
+            if w[0] <= e <= w[2]:
+                return (True, "")  # whatever its start, it was there on its last date, in the window
         return (None, why)
     if not e_known:
         if s > w[3]:
@@ -1216,10 +1227,13 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
                 whys.append(awhy)
                 miss.append(it.code)
         ww = w if w is not None else wfn(it)
+        own_dates = True  # whether the item's own dates are missing from what decides it
         if ww[0] is None:  # the window's anchor is absent: the item could fall anywhere in it
             inside, iwhy = None, ww[1]
             wtext = ""
             miss.extend(ww[2])
+            own_dates = type(it.start) is _Bad or type(it.end) is _Bad or (
+                it.kind == "condition" and it.end is None and type(it.status) is _Bad)
         else:
             wtext = ww[4]
             inside, iwhy = _occurs(it, ww)
@@ -1231,7 +1245,8 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
         if inside is None:
             t = None
             whys.append(iwhy)
-            miss.append(it.code)
+            if own_dates:
+                miss.append(it.code)
         parts = ""
         if pred is not None:
             p = pred(it)
@@ -1315,7 +1330,7 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     """any / no / every over observations of code in a window (open world: none is unknown)."""
     w = _win(rec, wspec)
     if w[0] is None:
-        return (None, "%s: %s" % (code, w[1]), (code,) + w[2], False)
+        return (None, "%s: %s" % (code, w[1]), w[2] if rec.obs.get(code) else (code,) + w[2], False)
     results = []
     n = 0
     for e in rec.obs.get(code, ()):
@@ -1567,6 +1582,149 @@ def _run(record, vocab, trial, criteria):
 # ---- end of runtime ----------------------------------------------------------------------
 
 
+# ---- Elig record streams (standard library only) ---------------------------------------
+# This text is copied verbatim into every generated evaluator module (after the runtime), and
+# `elig evaluate` imports it: both read a batch the same way. patient-record.md: a batch is JSON
+# Lines (one record a line) or a JSON array of records; a single record is a JSON object.
+
+import json as _json
+
+
+class RecordStreamError(Exception):
+    """The stream itself cannot be read as records (a JSON array that never ends, say)."""
+
+
+def iter_records(stream):
+    """The records of a stream as JSON texts: JSON Lines, a JSON array, or one JSON object."""
+    head = ""
+    while True:
+        chunk = stream.read(1)
+        if not chunk:
+            return
+        if not chunk.isspace():
+            head = chunk
+            break
+    first_line = head + stream.readline()
+    if head == "[":
+        # a JSON array, unless its first line is complete JSON followed by more lines: then it is
+        # JSON Lines whose first record happens to be an array (an error result, not the batch)
+        if _parses(first_line):
+            rest_first = stream.readline()
+            while rest_first and not rest_first.strip():
+                rest_first = stream.readline()
+            if not rest_first:
+                doc = _json.loads(first_line)
+                for item in doc:
+                    yield _json.dumps(item)
+                return
+            yield first_line
+            yield rest_first
+            for line in stream:
+                if line.strip():
+                    yield line
+            return
+        yield from _iter_array(_Chain(first_line[1:], stream))
+        return
+    if _parses(first_line):
+        if first_line.strip():
+            yield first_line
+        for line in stream:
+            if line.strip():
+                yield line
+        return
+    # not one record per line: perhaps one pretty-printed object
+    rest = stream.read()
+    whole = first_line + rest
+    try:
+        doc = _json.loads(whole)
+    except (ValueError, RecursionError):
+        doc = None
+    else:
+        if isinstance(doc, list):
+            for item in doc:
+                yield _json.dumps(item)
+            return
+        yield whole
+        return
+    for line in whole.split("\n"):  # JSON Lines: records end at LF only (U+2028 may sit in a string)
+        if line.strip():
+            yield line
+
+
+class _Chain:
+    """A text already read, then the rest of a stream."""
+
+    def __init__(self, head, stream):
+        self.head = head
+        self.stream = stream
+
+    def read(self, n=-1):
+        if self.head:
+            out, self.head = self.head, ""
+            return out
+        return self.stream.read(n)
+
+
+def _parses(text):
+    try:
+        _json.loads(text)
+        return True
+    except (ValueError, RecursionError):
+        return False
+
+
+def _iter_array(stream):
+    """Elements of a JSON array read incrementally (the '[' is already consumed)."""
+    dec = _json.JSONDecoder()
+    buf = ""
+    pos = 0
+    eof = False
+    index = 0
+    expect_value = True
+    while True:
+        # skip whitespace and one comma
+        while True:
+            while pos < len(buf) and buf[pos].isspace():
+                pos += 1
+            if pos < len(buf) or eof:
+                break
+            more = stream.read(1 << 16)
+            if not more:
+                eof = True
+            buf = buf[pos:] + more
+            pos = 0
+        if pos >= len(buf):
+            raise RecordStreamError(f"the JSON array ends without ']' after element {index}")
+        ch = buf[pos]
+        if ch == "]":
+            return
+        if ch == "," and not expect_value:
+            pos += 1
+            expect_value = True
+            continue
+        while True:
+            try:
+                obj, end = dec.raw_decode(buf, pos)
+                if end == len(buf) and not eof:
+                    raise ValueError("maybe truncated")
+                break
+            except (ValueError, RecursionError):
+                if eof:
+                    raise RecordStreamError(f"the JSON array is not valid JSON at element {index + 1}")
+                more = stream.read(1 << 16)
+                if not more:
+                    eof = True
+                buf = buf[pos:] + more
+                pos = 0
+        yield buf[pos:end]
+        index += 1
+        pos = end
+        expect_value = False
+        if pos > (1 << 20):
+            buf = buf[pos:]
+            pos = 0
+
+
 # ---- trial and vocabulary ------------------------------------------------------------------
 
 TRIAL = {
@@ -1680,59 +1838,59 @@ _K6 = {'umol/L': (_F(707, 62500), _F(0), 0.011312, 0.0), 'mg/dL': (_F(1), _F(0),
 _K7 = (_F(17, 20), '', ())
 _K8 = (0.85, '', ())
 _K9 = (1, '', ())
-_K10 = _F(5)
-_K11 = ('within_before', 'first_dose', ('days', 28), 'within 4 wk before first_dose')
-_K12 = ('within_before', 'first_dose', ('days', 28), 'within 28 d before first_dose')
-_K13 = (2, '', ())
-_K14 = {'ms': (450.0, _F(450)), 's': (0.45, _F(9, 20)), 'min': (0.0075, _F(3, 400)), 'h': (0.000125, _F(1, 8000)), 'd': (5.208333333333333e-06, _F(1, 192000)), 'wk': (7.440476190476191e-07, _F(1, 1344000)), 'mo': (1.7111567419575632e-07, _F(1, 5844000)), 'a': (1.4259639516313028e-08, _F(1, 70128000))}
-_K15 = ('const', _K14, '450 ms')
-_K16 = {'ms': (470.0, _F(470)), 's': (0.47, _F(47, 100)), 'min': (0.007833333333333333, _F(47, 6000)), 'h': (0.00013055555555555555, _F(47, 360000)), 'd': (5.439814814814815e-06, _F(47, 8640000)), 'wk': (7.771164021164022e-07, _F(47, 60480000)), 'mo': (1.7872081527112328e-07, _F(47, 262980000)), 'a': (1.4893401272593607e-08, _F(47, 3155760000))}
-_K17 = ('const', _K16, '470 ms')
-_K18 = {'%': (50.0, _F(50))}
-_K19 = ('const', _K18, '50 %')
-_K20 = ('within_before', 'screening', ('months', 6), 'within 6 mo before screening')
-_K21 = (3, '', ())
-_K22 = {'mm[Hg]': (160.0, _F(160)), 'kPa': (21.3315819864, _F(26664477483, 1250000000)), 'Pa': (21331.5819864, _F(26664477483, 1250000))}
-_K23 = ('const', _K22, '160 mm[Hg]')
-_K24 = {'mm[Hg]': (100.0, _F(100)), 'kPa': (13.3322387415, _F(26664477483, 2000000000)), 'Pa': (13332.2387415, _F(26664477483, 2000000))}
-_K25 = ('const', _K24, '100 mm[Hg]')
-_K26 = _F(1)
-_K27 = ('ref', 'lloq', 1.0, _K26, 'LLOQ')
-_K28 = {'/uL': (350.0, _F(350)), '10*6/L': (350.0, _F(350)), '10*9/L': (0.35, _F(7, 20)), '10*12/L': (0.00035, _F(7, 20000)), '10*3/L': (350000.0, _F(350000)), '10*3/uL': (0.35, _F(7, 20)), '10*6/uL': (0.00035, _F(7, 20000)), '10*3/mm3': (0.35, _F(7, 20)), '/mm3': (350.0, _F(350)), '/nL': (0.35, _F(7, 20)), '/mL': (350000.0, _F(350000)), '/L': (350000000.0, _F(350000000))}
-_K29 = ('const', _K28, '350 /uL')
-_K30 = {'Cel': (38.0, _F(38)), '[degF]': (100.4, _F(502, 5)), 'K': (311.15, _F(6223, 20))}
-_K31 = ('const', _K30, '38 Cel')
-_K32 = ('within_before', 'screening', ('months', 60), 'within 5 a before screening')
-_K33 = ('within_before', 'enrollment', ('months', 6), 'within 6 mo before enrollment')
-_K34 = ('within_before', 'first_dose', ('days', 14), 'within 14 d before first_dose')
-_K35 = (10, '', ())
-_K36 = (7, '', ())
-_K37 = ('within_before', 'first_dose', ('days', 30), 'within 30 d before first_dose')
-_K38 = (18, '', ())
-_K39 = {'1': (1.0, _F(1))}
-_K40 = ('const', _K39, '1')
-_K41 = {'wk': (12.0, _F(12)), 'mo': (2.759753593429158, _F(1344, 487)), 'd': (84.0, _F(84)), 'ms': (7257600000.0, _F(7257600000)), 's': (7257600.0, _F(7257600)), 'min': (120960.0, _F(120960)), 'h': (2016.0, _F(2016)), 'a': (0.2299794661190965, _F(112, 487))}
-_K42 = ('const', _K41, '12 wk')
-_K43 = {'1': (0.0, _F(0))}
-_K44 = ('const', _K43, '0')
-_K45 = {'1': (2.0, _F(2))}
-_K46 = ('const', _K45, '2')
-_K47 = ('ref', 'uln', 5.0, _K10, '5 x ULN')
-_K48 = _F(5, 2)
-_K49 = ('ref', 'uln', 2.5, _K48, '2.5 x ULN')
-_K50 = _F(3)
-_K51 = ('ref', 'uln', 3.0, _K50, '3 x ULN')
-_K52 = _F(3, 2)
-_K53 = ('ref', 'uln', 1.5, _K52, '1.5 x ULN')
-_K54 = {'g/L': (90.0, _F(90)), 'g/dL': (9.0, _F(9)), 'g/mL': (0.09, _F(9, 100)), 'mg/L': (90000.0, _F(90000)), 'mg/dL': (9000.0, _F(9000)), 'mg/mL': (90.0, _F(90)), 'ug/L': (90000000.0, _F(90000000)), 'ug/dL': (9000000.0, _F(9000000)), 'ug/mL': (90000.0, _F(90000)), 'ng/mL': (90000000.0, _F(90000000))}
-_K55 = ('const', _K54, '90 g/L')
-_K56 = {'10*9/L': (100.0, _F(100)), '10*3/uL': (100.0, _F(100)), '/uL': (100000.0, _F(100000)), '10*12/L': (0.1, _F(1, 10)), '10*6/L': (100000.0, _F(100000)), '10*3/L': (100000000.0, _F(100000000)), '10*6/uL': (0.1, _F(1, 10)), '10*3/mm3': (100.0, _F(100)), '/mm3': (100000.0, _F(100000)), '/nL': (100.0, _F(100)), '/mL': (100000000.0, _F(100000000)), '/L': (100000000000.0, _F(100000000000))}
-_K57 = ('const', _K56, '100 10*9/L')
-_K58 = {'10*9/L': (1.5, _F(3, 2)), '10*3/uL': (1.5, _F(3, 2)), '/uL': (1500.0, _F(1500)), '10*12/L': (0.0015, _F(3, 2000)), '10*6/L': (1500.0, _F(1500)), '10*3/L': (1500000.0, _F(1500000)), '10*6/uL': (0.0015, _F(3, 2000)), '10*3/mm3': (1.5, _F(3, 2)), '/mm3': (1500.0, _F(1500)), '/nL': (1.5, _F(3, 2)), '/mL': (1500000.0, _F(1500000)), '/L': (1500000000.0, _F(1500000000))}
-_K59 = ('const', _K58, '1.5 10*9/L')
-_K60 = ('within_before', 'enrollment', ('days', 14), 'within 2 wk before enrollment')
-_K61 = (50, '', ())
-_K62 = ('within_before', 'first_dose', ('days', 3), 'within 3 d before first_dose')
+_K10 = (18, '', ())
+_K11 = {'1': (1.0, _F(1))}
+_K12 = ('const', _K11, '1')
+_K13 = {'wk': (12.0, _F(12)), 'mo': (2.759753593429158, _F(1344, 487)), 'd': (84.0, _F(84)), 'ms': (7257600000.0, _F(7257600000)), 's': (7257600.0, _F(7257600)), 'min': (120960.0, _F(120960)), 'h': (2016.0, _F(2016)), 'a': (0.2299794661190965, _F(112, 487))}
+_K14 = ('const', _K13, '12 wk')
+_K15 = {'1': (0.0, _F(0))}
+_K16 = ('const', _K15, '0')
+_K17 = {'1': (2.0, _F(2))}
+_K18 = ('const', _K17, '2')
+_K19 = _F(5)
+_K20 = ('ref', 'uln', 5.0, _K19, '5 x ULN')
+_K21 = _F(5, 2)
+_K22 = ('ref', 'uln', 2.5, _K21, '2.5 x ULN')
+_K23 = _F(3)
+_K24 = ('ref', 'uln', 3.0, _K23, '3 x ULN')
+_K25 = _F(3, 2)
+_K26 = ('ref', 'uln', 1.5, _K25, '1.5 x ULN')
+_K27 = {'g/L': (90.0, _F(90)), 'g/dL': (9.0, _F(9)), 'g/mL': (0.09, _F(9, 100)), 'mg/L': (90000.0, _F(90000)), 'mg/dL': (9000.0, _F(9000)), 'mg/mL': (90.0, _F(90)), 'ug/L': (90000000.0, _F(90000000)), 'ug/dL': (9000000.0, _F(9000000)), 'ug/mL': (90000.0, _F(90000)), 'ng/mL': (90000000.0, _F(90000000))}
+_K28 = ('const', _K27, '90 g/L')
+_K29 = {'10*9/L': (100.0, _F(100)), '10*3/uL': (100.0, _F(100)), '/uL': (100000.0, _F(100000)), '10*12/L': (0.1, _F(1, 10)), '10*6/L': (100000.0, _F(100000)), '10*3/L': (100000000.0, _F(100000000)), '10*6/uL': (0.1, _F(1, 10)), '10*3/mm3': (100.0, _F(100)), '/mm3': (100000.0, _F(100000)), '/nL': (100.0, _F(100)), '/mL': (100000000.0, _F(100000000)), '/L': (100000000000.0, _F(100000000000))}
+_K30 = ('const', _K29, '100 10*9/L')
+_K31 = {'10*9/L': (1.5, _F(3, 2)), '10*3/uL': (1.5, _F(3, 2)), '/uL': (1500.0, _F(1500)), '10*12/L': (0.0015, _F(3, 2000)), '10*6/L': (1500.0, _F(1500)), '10*3/L': (1500000.0, _F(1500000)), '10*6/uL': (0.0015, _F(3, 2000)), '10*3/mm3': (1.5, _F(3, 2)), '/mm3': (1500.0, _F(1500)), '/nL': (1.5, _F(3, 2)), '/mL': (1500000.0, _F(1500000)), '/L': (1500000000.0, _F(1500000000))}
+_K32 = ('const', _K31, '1.5 10*9/L')
+_K33 = ('within_before', 'enrollment', ('days', 14), 'within 2 wk before enrollment')
+_K34 = (50, '', ())
+_K35 = ('within_before', 'first_dose', ('days', 3), 'within 3 d before first_dose')
+_K36 = ('within_before', 'first_dose', ('days', 28), 'within 4 wk before first_dose')
+_K37 = ('within_before', 'first_dose', ('days', 28), 'within 28 d before first_dose')
+_K38 = (2, '', ())
+_K39 = {'ms': (450.0, _F(450)), 's': (0.45, _F(9, 20)), 'min': (0.0075, _F(3, 400)), 'h': (0.000125, _F(1, 8000)), 'd': (5.208333333333333e-06, _F(1, 192000)), 'wk': (7.440476190476191e-07, _F(1, 1344000)), 'mo': (1.7111567419575632e-07, _F(1, 5844000)), 'a': (1.4259639516313028e-08, _F(1, 70128000))}
+_K40 = ('const', _K39, '450 ms')
+_K41 = {'ms': (470.0, _F(470)), 's': (0.47, _F(47, 100)), 'min': (0.007833333333333333, _F(47, 6000)), 'h': (0.00013055555555555555, _F(47, 360000)), 'd': (5.439814814814815e-06, _F(47, 8640000)), 'wk': (7.771164021164022e-07, _F(47, 60480000)), 'mo': (1.7872081527112328e-07, _F(47, 262980000)), 'a': (1.4893401272593607e-08, _F(47, 3155760000))}
+_K42 = ('const', _K41, '470 ms')
+_K43 = {'%': (50.0, _F(50))}
+_K44 = ('const', _K43, '50 %')
+_K45 = ('within_before', 'screening', ('months', 6), 'within 6 mo before screening')
+_K46 = (3, '', ())
+_K47 = {'mm[Hg]': (160.0, _F(160)), 'kPa': (21.33152, _F(66661, 3125)), 'Pa': (21331.52, _F(533288, 25))}
+_K48 = ('const', _K47, '160 mm[Hg]')
+_K49 = {'mm[Hg]': (100.0, _F(100)), 'kPa': (13.3322, _F(66661, 5000)), 'Pa': (13332.2, _F(66661, 5))}
+_K50 = ('const', _K49, '100 mm[Hg]')
+_K51 = _F(1)
+_K52 = ('ref', 'lloq', 1.0, _K51, 'LLOQ')
+_K53 = {'/uL': (350.0, _F(350)), '10*6/L': (350.0, _F(350)), '10*9/L': (0.35, _F(7, 20)), '10*12/L': (0.00035, _F(7, 20000)), '10*3/L': (350000.0, _F(350000)), '10*3/uL': (0.35, _F(7, 20)), '10*6/uL': (0.00035, _F(7, 20000)), '10*3/mm3': (0.35, _F(7, 20)), '/mm3': (350.0, _F(350)), '/nL': (0.35, _F(7, 20)), '/mL': (350000.0, _F(350000)), '/L': (350000000.0, _F(350000000))}
+_K54 = ('const', _K53, '350 /uL')
+_K55 = {'Cel': (38.0, _F(38)), '[degF]': (100.4, _F(502, 5)), 'K': (311.15, _F(6223, 20))}
+_K56 = ('const', _K55, '38 Cel')
+_K57 = ('within_before', 'screening', ('months', 60), 'within 5 a before screening')
+_K58 = ('within_before', 'enrollment', ('months', 6), 'within 6 mo before enrollment')
+_K59 = ('within_before', 'first_dose', ('days', 14), 'within 14 d before first_dose')
+_K60 = (10, '', ())
+_K61 = (7, '', ())
+_K62 = ('within_before', 'first_dose', ('days', 30), 'within 30 d before first_dose')
 
 # ---- derived values ----------------------------------------------------------------------------
 
@@ -1758,6 +1916,203 @@ def _d_creatinine_clearance(r, ex):
     )
 
 # ---- criteria: one function per rule, named after its id ---------------------------------------
+
+
+def c_age_18_or_over(r):
+    # 'I1' inclusion 'age_18_or_over', from 'sm3321_rules/inclusion.elig' line 3
+    return _n_cmp(lambda ex: _age(r, 'screening'), '>=', lambda ex: _K10, 'a')
+
+
+def c_confirmed_advanced_solid_tumor(r):
+    # 'I2' inclusion 'confirmed_advanced_solid_tumor', from 'sm3321_rules/inclusion.elig' line 10
+    return _query(
+        r,
+        'condition',
+        ('solid_tumor',),
+        'any',
+        True,
+        None,
+        None,
+        lambda it33: _and(
+            _attr_is(
+                it33,
+                'confirmation',
+                'enum',
+                ('histological', 'cytological'),
+                ('histological', 'cytological'),
+                False,
+            ),
+            _attr_is(
+                it33,
+                'extent',
+                'enum',
+                ('locally_advanced', 'metastatic', 'localized'),
+                ('locally_advanced', 'metastatic'),
+                False,
+            ),
+            _not(_attr_bool(it33, 'resectable')),
+        ),
+        False,
+        'active solid_tumor recorded',
+    )
+
+
+def c_standard_therapy_exhausted(r):
+    # 'I3' inclusion 'standard_therapy_exhausted', from 'sm3321_rules/inclusion.elig' line 20
+    return _fact(r, 'standard_therapy_exhausted', False)
+
+
+def c_evaluable_lesion(r):
+    # 'I4' inclusion 'evaluable_lesion', from 'sm3321_rules/inclusion.elig' line 27
+    return _obs_cmp(r, _latest(r, 'recist_evaluable_lesions', _K2), '>=', _K12)
+
+
+def c_life_expectancy_12_weeks(r):
+    # 'I5' inclusion 'life_expectancy_12_weeks', from 'sm3321_rules/inclusion.elig' line 34
+    return _obs_cmp(r, _latest(r, 'life_expectancy', _K2), '>=', _K14)
+
+
+def c_ecog_0_to_2(r):
+    # 'I6' inclusion 'ecog_0_to_2', from 'sm3321_rules/inclusion.elig' line 41
+    return _obs_between(r, _latest(r, 'ecog', _K2), _K16, _K18)
+
+
+def c_ast_limit(r):
+    # 'I7a' inclusion 'ast_limit', from 'sm3321_rules/inclusion.elig' line 53
+    return _obs_cmp(
+        r,
+        _latest(r, 'ast', _K5),
+        '<=',
+        _lim_if(
+            _query(
+                r,
+                'condition',
+                ('liver_metastasis',),
+                'any',
+                True,
+                None,
+                None,
+                None,
+                False,
+                'active liver_metastasis recorded',
+            ),
+            _K20,
+            _K22,
+        ),
+    )
+
+
+def c_alt_limit(r):
+    # 'I7a' inclusion 'alt_limit', from 'sm3321_rules/inclusion.elig' line 62
+    return _obs_cmp(
+        r,
+        _latest(r, 'alt', _K5),
+        '<=',
+        _lim_if(
+            _query(
+                r,
+                'condition',
+                ('liver_metastasis',),
+                'any',
+                True,
+                None,
+                None,
+                None,
+                False,
+                'active liver_metastasis recorded',
+            ),
+            _K20,
+            _K22,
+        ),
+    )
+
+
+def c_bilirubin_limit(r):
+    # 'I7a' inclusion 'bilirubin_limit', from 'sm3321_rules/inclusion.elig' line 71
+    return _obs_cmp(
+        r,
+        _latest(r, 'total_bilirubin', _K5),
+        '<=',
+        _lim_if(
+            _query(
+                r,
+                'condition',
+                ('gilbert_syndrome',),
+                'any',
+                True,
+                None,
+                None,
+                None,
+                False,
+                'active gilbert_syndrome recorded',
+            ),
+            _K24,
+            _K26,
+        ),
+    )
+
+
+def c_hemoglobin(r):
+    # 'I7b' inclusion 'hemoglobin', from 'sm3321_rules/inclusion.elig' line 80
+    return _obs_cmp(r, _latest(r, 'hemoglobin', _K5), '>=', _K28)
+
+
+def c_platelets(r):
+    # 'I7b' inclusion 'platelets', from 'sm3321_rules/inclusion.elig' line 87
+    return _obs_cmp(r, _latest(r, 'platelets', _K5), '>=', _K30)
+
+
+def c_neutrophils(r):
+    # 'I7b' inclusion 'neutrophils', from 'sm3321_rules/inclusion.elig' line 95
+    return _obs_cmp(r, _latest(r, 'neutrophils', _K5), '>=', _K32)
+
+
+def c_no_recent_growth_factor_or_transfusion(r):
+    # 'I7b' inclusion 'no_recent_growth_factor_or_transfusion', from 'sm3321_rules/inclusion.elig' line 103
+    return _query(
+        r,
+        'treatment',
+        ('hematopoietic_growth_factor', 'blood_transfusion'),
+        'no',
+        False,
+        _K33,
+        None,
+        None,
+        False,
+        'hematopoietic_growth_factor / blood_transfusion within 2 wk before enrollment',
+    )
+
+
+def c_creatinine_clearance(r):
+    # 'I7c' inclusion 'creatinine_clearance', from 'sm3321_rules/inclusion.elig' line 109
+    return _n_cmp(lambda ex: _d_creatinine_clearance(r, ex), '>=', lambda ex: _K34, 'mL/min')
+
+
+def c_inr_limit(r):
+    # 'I7d' inclusion 'inr_limit', from 'sm3321_rules/inclusion.elig' line 117
+    return _obs_cmp(r, _latest(r, 'inr', _K5), '<=', _K26)
+
+
+def c_pregnancy_test_and_contraception(r):
+    # 'I8' inclusion 'pregnancy_test_and_contraception', from 'sm3321_rules/inclusion.elig' line 126
+    return _and(
+        _implies(
+            _and(_fact(r, 'fertile', False), _sex_is(r, ('female',), False)),
+            _obs_is(
+                r,
+                _latest(r, 'serum_pregnancy_test', _K35),
+                ('negative',),
+                False,
+                'latest serum_pregnancy_test within 3 d before first_dose is negative',
+            ),
+        ),
+        _implies(_fact(r, 'fertile', False), _fact(r, 'contraception_agreement', False)),
+    )
+
+
+def c_informed_consent(r):
+    # 'I9' inclusion 'informed_consent', from 'sm3321_rules/inclusion.elig' line 136
+    return _fact(r, 'informed_consent', False)
 
 
 def c_sm3321_allergy(r):
@@ -1797,11 +2152,11 @@ def c_anticancer_washout(r):
                     ('days', 42),
                     _dur_if(
                         _class_in(it2, ('fluoropyrimidine', 'small_molecule_targeted'), False),
-                        _dur_extreme('longer', _half_life_days(it2, _K10), ('days', 14)),
+                        _dur_extreme('longer', _half_life_days(it2, _K19), ('days', 14)),
                         _dur_if(
                             _class_in(it2, ('herbal_anticancer',), False),
                             ('days', 14),
-                            _dur_extreme('shorter', ('days', 28), _half_life_days(it2, _K10)),
+                            _dur_extreme('shorter', ('days', 28), _half_life_days(it2, _K19)),
                         ),
                     ),
                 ),
@@ -1822,7 +2177,7 @@ def c_recent_radiotherapy(r):
         ('radiotherapy',),
         'any',
         False,
-        _K11,
+        _K36,
         None,
         lambda it3: _and(
             _n_cmp(lambda ex: _attr_num(it3, 'fractions'), '=', lambda ex: _K9, ''),
@@ -1841,7 +2196,7 @@ def c_recent_investigational_drug(r):
         ('investigational_drug',),
         'any',
         False,
-        _K12,
+        _K37,
         None,
         None,
         False,
@@ -1858,7 +2213,7 @@ def c_major_surgery(r):
             ('major_surgery',),
             'any',
             False,
-            _K12,
+            _K37,
             None,
             None,
             False,
@@ -1878,7 +2233,7 @@ def c_unresolved_toxicity(r):
         True,
         None,
         None,
-        lambda it6: _n_cmp(lambda ex: _attr_num(it6, 'grade'), '>=', lambda ex: _K13, ''),
+        lambda it6: _n_cmp(lambda ex: _attr_num(it6, 'grade'), '>=', lambda ex: _K38, ''),
         False,
         'active unresolved_toxicity recorded',
     )
@@ -1891,7 +2246,7 @@ def c_qtcf_prolonged(r):
             r,
             _latest(r, 'qtcf', _K2),
             '>',
-            _lim_if(_sex_is(r, ('male',), False), _K15, _K17),
+            _lim_if(_sex_is(r, ('male',), False), _K40, _K42),
         ),
         _query(
             r,
@@ -1910,7 +2265,7 @@ def c_qtcf_prolonged(r):
 
 def c_lvef_low(r):
     # 'E5.2' exclusion 'lvef_low', from 'sm3321_rules/exclusion.elig' line 70
-    return _obs_cmp(r, _latest(r, 'lvef', _K2), '<', _K19)
+    return _obs_cmp(r, _latest(r, 'lvef', _K2), '<', _K44)
 
 
 def c_recent_cardiovascular_event(r):
@@ -1922,9 +2277,9 @@ def c_recent_cardiovascular_event(r):
             ('ventricular_arrhythmia',),
             'any',
             False,
-            _K20,
+            _K45,
             None,
-            lambda it8: _n_cmp(lambda ex: _attr_num(it8, 'grade'), '>=', lambda ex: _K21, ''),
+            lambda it8: _n_cmp(lambda ex: _attr_num(it8, 'grade'), '>=', lambda ex: _K46, ''),
             False,
             'ventricular_arrhythmia within 6 mo before screening',
         ),
@@ -1934,9 +2289,9 @@ def c_recent_cardiovascular_event(r):
             ('congestive_heart_failure',),
             'any',
             False,
-            _K20,
+            _K45,
             None,
-            lambda it9: _n_cmp(lambda ex: _attr_num(it9, 'nyha_class'), '>=', lambda ex: _K21, ''),
+            lambda it9: _n_cmp(lambda ex: _attr_num(it9, 'nyha_class'), '>=', lambda ex: _K46, ''),
             False,
             'congestive_heart_failure within 6 mo before screening',
         ),
@@ -1946,7 +2301,7 @@ def c_recent_cardiovascular_event(r):
             ('unstable_angina', 'myocardial_infarction', 'cerebrovascular_accident', 'transient_ischemic_attack'),
             'any',
             False,
-            _K20,
+            _K45,
             None,
             None,
             False,
@@ -1958,7 +2313,7 @@ def c_recent_cardiovascular_event(r):
             ('coronary_artery_bypass_graft',),
             'any',
             False,
-            _K20,
+            _K45,
             None,
             None,
             False,
@@ -1970,8 +2325,8 @@ def c_recent_cardiovascular_event(r):
 def c_uncontrolled_hypertension(r):
     # 'E5.4' exclusion 'uncontrolled_hypertension', from 'sm3321_rules/exclusion.elig' line 88
     return _or(
-        _obs_cmp(r, _latest(r, 'systolic_bp', _K2), '>', _K23),
-        _obs_cmp(r, _latest(r, 'diastolic_bp', _K2), '>', _K25),
+        _obs_cmp(r, _latest(r, 'systolic_bp', _K2), '>', _K48),
+        _obs_cmp(r, _latest(r, 'diastolic_bp', _K2), '>', _K50),
     )
 
 
@@ -1985,7 +2340,7 @@ def c_active_hepatitis_b(r):
             False,
             'latest hbsag on or before first_dose is positive',
         ),
-        _obs_cmp(r, _latest(r, 'hbv_dna', _K2), '>', _K27),
+        _obs_cmp(r, _latest(r, 'hbv_dna', _K2), '>', _K52),
     )
 
 
@@ -2039,7 +2394,7 @@ def c_hiv_aids(r):
             ),
             _not(
                 _and(
-                    _obs_cmp(r, _latest(r, 'cd4_count', _K2), '>=', _K29),
+                    _obs_cmp(r, _latest(r, 'cd4_count', _K2), '>=', _K54),
                     _query(
                         r,
                         'condition',
@@ -2067,7 +2422,7 @@ def c_recent_serious_infection_or_fever(r):
             ('infection_hospitalization', 'bacteremia', 'severe_pneumonia', 'active_tuberculosis'),
             'any',
             False,
-            _K11,
+            _K36,
             None,
             None,
             False,
@@ -2091,7 +2446,7 @@ def c_recent_serious_infection_or_fever(r):
                 'body_temperature',
                 'any',
                 _K5,
-                lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _K31),
+                lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _K56),
                 '> 38 Cel',
             ),
             _not(_fact(r, 'fever_explained', False)),
@@ -2152,7 +2507,7 @@ def c_other_malignancy(r):
         ('other_malignancy',),
         'any',
         False,
-        _K32,
+        _K57,
         None,
         lambda it20: _attr_bool(it20, 'exempt'),
         True,
@@ -2169,7 +2524,7 @@ def c_recent_dvt_pe(r):
             ('deep_vein_thrombosis',),
             'any',
             False,
-            _K33,
+            _K58,
             None,
             lambda it21: _attr_bool(it21, 'symptomatic'),
             False,
@@ -2181,7 +2536,7 @@ def c_recent_dvt_pe(r):
             ('pulmonary_embolism',),
             'any',
             False,
-            _K33,
+            _K58,
             None,
             None,
             False,
@@ -2198,7 +2553,7 @@ def c_malnutrition_iv(r):
         ('malnutrition',),
         'any',
         False,
-        _K11,
+        _K36,
         None,
         lambda it23: _attr_bool(it23, 'requires_iv_nutrition'),
         False,
@@ -2251,13 +2606,13 @@ def c_autoimmune_or_immunosuppression(r):
             ('systemic_corticosteroid',),
             'any',
             False,
-            _K34,
+            _K59,
             None,
             lambda it26: _and(
                 _n_cmp(
                     lambda ex: _dose_equivalent(it26, _EQ_prednisone, 'prednisone'),
                     '>',
-                    lambda ex: _K35,
+                    lambda ex: _K60,
                     'mg',
                 ),
                 _field_is(
@@ -2273,7 +2628,7 @@ def c_autoimmune_or_immunosuppression(r):
                         _n_cmp(
                             lambda ex: _course_days(it26, r, 'first_dose'),
                             '<=',
-                            lambda ex: _K36,
+                            lambda ex: _K61,
                             'd',
                         ),
                     ),
@@ -2288,7 +2643,7 @@ def c_autoimmune_or_immunosuppression(r):
             ('immunosuppressant',),
             'any',
             False,
-            _K34,
+            _K59,
             None,
             lambda it27: _field_is(it27, 'purpose', ('replacement',), False),
             True,
@@ -2321,7 +2676,7 @@ def c_recent_immunomodulator(r):
         ('immunomodulator',),
         'any',
         False,
-        _K34,
+        _K59,
         None,
         None,
         False,
@@ -2370,7 +2725,7 @@ def c_live_vaccine(r):
             ('live_vaccine',),
             'any',
             False,
-            _K37,
+            _K62,
             None,
             None,
             False,
@@ -2385,204 +2740,160 @@ def c_investigator_approval(r):
     return _not(_fact(r, 'investigator_approval', True))
 
 
-def c_age_18_or_over(r):
-    # 'I1' inclusion 'age_18_or_over', from 'sm3321_rules/inclusion.elig' line 3
-    return _n_cmp(lambda ex: _age(r, 'screening'), '>=', lambda ex: _K38, 'a')
-
-
-def c_confirmed_advanced_solid_tumor(r):
-    # 'I2' inclusion 'confirmed_advanced_solid_tumor', from 'sm3321_rules/inclusion.elig' line 10
-    return _query(
-        r,
-        'condition',
-        ('solid_tumor',),
-        'any',
-        True,
-        None,
-        None,
-        lambda it33: _and(
-            _attr_is(
-                it33,
-                'confirmation',
-                'enum',
-                ('histological', 'cytological'),
-                ('histological', 'cytological'),
-                False,
-            ),
-            _attr_is(
-                it33,
-                'extent',
-                'enum',
-                ('locally_advanced', 'metastatic', 'localized'),
-                ('locally_advanced', 'metastatic'),
-                False,
-            ),
-            _not(_attr_bool(it33, 'resectable')),
-        ),
-        False,
-        'active solid_tumor recorded',
-    )
-
-
-def c_standard_therapy_exhausted(r):
-    # 'I3' inclusion 'standard_therapy_exhausted', from 'sm3321_rules/inclusion.elig' line 20
-    return _fact(r, 'standard_therapy_exhausted', False)
-
-
-def c_evaluable_lesion(r):
-    # 'I4' inclusion 'evaluable_lesion', from 'sm3321_rules/inclusion.elig' line 27
-    return _obs_cmp(r, _latest(r, 'recist_evaluable_lesions', _K2), '>=', _K40)
-
-
-def c_life_expectancy_12_weeks(r):
-    # 'I5' inclusion 'life_expectancy_12_weeks', from 'sm3321_rules/inclusion.elig' line 34
-    return _obs_cmp(r, _latest(r, 'life_expectancy', _K2), '>=', _K42)
-
-
-def c_ecog_0_to_2(r):
-    # 'I6' inclusion 'ecog_0_to_2', from 'sm3321_rules/inclusion.elig' line 41
-    return _obs_between(r, _latest(r, 'ecog', _K2), _K44, _K46)
-
-
-def c_ast_limit(r):
-    # 'I7a' inclusion 'ast_limit', from 'sm3321_rules/inclusion.elig' line 53
-    return _obs_cmp(
-        r,
-        _latest(r, 'ast', _K5),
-        '<=',
-        _lim_if(
-            _query(
-                r,
-                'condition',
-                ('liver_metastasis',),
-                'any',
-                True,
-                None,
-                None,
-                None,
-                False,
-                'active liver_metastasis recorded',
-            ),
-            _K47,
-            _K49,
-        ),
-    )
-
-
-def c_alt_limit(r):
-    # 'I7a' inclusion 'alt_limit', from 'sm3321_rules/inclusion.elig' line 62
-    return _obs_cmp(
-        r,
-        _latest(r, 'alt', _K5),
-        '<=',
-        _lim_if(
-            _query(
-                r,
-                'condition',
-                ('liver_metastasis',),
-                'any',
-                True,
-                None,
-                None,
-                None,
-                False,
-                'active liver_metastasis recorded',
-            ),
-            _K47,
-            _K49,
-        ),
-    )
-
-
-def c_bilirubin_limit(r):
-    # 'I7a' inclusion 'bilirubin_limit', from 'sm3321_rules/inclusion.elig' line 71
-    return _obs_cmp(
-        r,
-        _latest(r, 'total_bilirubin', _K5),
-        '<=',
-        _lim_if(
-            _query(
-                r,
-                'condition',
-                ('gilbert_syndrome',),
-                'any',
-                True,
-                None,
-                None,
-                None,
-                False,
-                'active gilbert_syndrome recorded',
-            ),
-            _K51,
-            _K53,
-        ),
-    )
-
-
-def c_hemoglobin(r):
-    # 'I7b' inclusion 'hemoglobin', from 'sm3321_rules/inclusion.elig' line 80
-    return _obs_cmp(r, _latest(r, 'hemoglobin', _K5), '>=', _K55)
-
-
-def c_platelets(r):
-    # 'I7b' inclusion 'platelets', from 'sm3321_rules/inclusion.elig' line 87
-    return _obs_cmp(r, _latest(r, 'platelets', _K5), '>=', _K57)
-
-
-def c_neutrophils(r):
-    # 'I7b' inclusion 'neutrophils', from 'sm3321_rules/inclusion.elig' line 95
-    return _obs_cmp(r, _latest(r, 'neutrophils', _K5), '>=', _K59)
-
-
-def c_no_recent_growth_factor_or_transfusion(r):
-    # 'I7b' inclusion 'no_recent_growth_factor_or_transfusion', from 'sm3321_rules/inclusion.elig' line 103
-    return _query(
-        r,
-        'treatment',
-        ('hematopoietic_growth_factor', 'blood_transfusion'),
-        'no',
-        False,
-        _K60,
-        None,
-        None,
-        False,
-        'hematopoietic_growth_factor / blood_transfusion within 2 wk before enrollment',
-    )
-
-
-def c_creatinine_clearance(r):
-    # 'I7c' inclusion 'creatinine_clearance', from 'sm3321_rules/inclusion.elig' line 109
-    return _n_cmp(lambda ex: _d_creatinine_clearance(r, ex), '>=', lambda ex: _K61, 'mL/min')
-
-
-def c_inr_limit(r):
-    # 'I7d' inclusion 'inr_limit', from 'sm3321_rules/inclusion.elig' line 117
-    return _obs_cmp(r, _latest(r, 'inr', _K5), '<=', _K53)
-
-
-def c_pregnancy_test_and_contraception(r):
-    # 'I8' inclusion 'pregnancy_test_and_contraception', from 'sm3321_rules/inclusion.elig' line 126
-    return _and(
-        _implies(
-            _and(_fact(r, 'fertile', False), _sex_is(r, ('female',), False)),
-            _obs_is(
-                r,
-                _latest(r, 'serum_pregnancy_test', _K62),
-                ('negative',),
-                False,
-                'latest serum_pregnancy_test within 3 d before first_dose is negative',
-            ),
-        ),
-        _implies(_fact(r, 'fertile', False), _fact(r, 'contraception_agreement', False)),
-    )
-
-
-def c_informed_consent(r):
-    # 'I9' inclusion 'informed_consent', from 'sm3321_rules/inclusion.elig' line 136
-    return _fact(r, 'informed_consent', False)
-
-
 CRITERIA = (
+    {
+        "id": 'age_18_or_over',
+        "ref": 'I1',
+        "kind": 'inclusion',
+        "quote": ('Male or female aged 18 years or older.',),
+        "notes": ('Age in completed years at the screening visit.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 3,
+    },
+    {
+        "id": 'confirmed_advanced_solid_tumor',
+        "ref": 'I2',
+        "kind": 'inclusion',
+        "quote": ('Subjects with histologically or cytologically confirmed unrespectable locally advanced or metastatic solid tumors.',),
+        "notes": ('"unrespectable" is read as "unresectable" (sponsor\'s reading): an active solid tumour that is confirmed, locally advanced or metastatic, and not resectable.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 10,
+    },
+    {
+        "id": 'standard_therapy_exhausted',
+        "ref": 'I3',
+        "kind": 'inclusion',
+        "quote": ("The subject's disease progresses after receiving adequate standard treatment or is intolerant to standard treatment or has no effective standard treatment options available.",),
+        "notes": ('Recorded by the investigator as the fact standard_therapy_exhausted.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 20,
+    },
+    {
+        "id": 'evaluable_lesion',
+        "ref": 'I4',
+        "kind": 'inclusion',
+        "quote": ('Subjects in this study must have at least one evaluable lesion (based on RECIST v1.1).',),
+        "notes": ('At least one evaluable lesion: a count of 1 or more, the most recent on or before first dose, any date.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 27,
+    },
+    {
+        "id": 'life_expectancy_12_weeks',
+        "ref": 'I5',
+        "kind": 'inclusion',
+        "quote": ('Expected survival ≥12 weeks',),
+        "notes": ("The most recent assessment on or before first dose, any date. A survival given in months converts by UCUM's mean month (30.4375 days).",),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 34,
+    },
+    {
+        "id": 'ecog_0_to_2',
+        "ref": 'I6',
+        "kind": 'inclusion',
+        "quote": ('ECOG PS score 0-2 points',),
+        "notes": ('The most recent score on or before first dose, any date.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 41,
+    },
+    {
+        "id": 'ast_limit',
+        "ref": 'I7a',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'AST/ALT ≤ 2.5 × ULN (ULN= upper limit of normal);If liver metastasis occurs, AST/ALT≤5×ULN;'),
+        "notes": ('The most recent AST within 7 days before first dose; the 5 × ULN limit applies while a liver metastasis is active.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 53,
+    },
+    {
+        "id": 'alt_limit',
+        "ref": 'I7a',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'AST/ALT ≤ 2.5 × ULN (ULN= upper limit of normal);If liver metastasis occurs, AST/ALT≤5×ULN;'),
+        "notes": ('The most recent ALT within 7 days before first dose; the 5 × ULN limit applies while a liver metastasis is active.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 62,
+    },
+    {
+        "id": 'bilirubin_limit',
+        "ref": 'I7a',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'Serum total bilirubin ≤ 1.5 × ULN;Or in cases of Gilbert syndrome ≤3×ULN;'),
+        "notes": ('The most recent total bilirubin within 7 days before first dose; the 3 × ULN limit applies while Gilbert syndrome is active.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 71,
+    },
+    {
+        "id": 'hemoglobin',
+        "ref": 'I7b',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'Hemoglobin ≥ 90 g/L;'),
+        "notes": (),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 80,
+    },
+    {
+        "id": 'platelets',
+        "ref": 'I7b',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'Platelet count ≥100×10\\^9/L;'),
+        "notes": ('10^9/L is written 10*9/L in UCUM.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 87,
+    },
+    {
+        "id": 'neutrophils',
+        "ref": 'I7b',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'Absolute neutrophil count ≥1.5×10\\^9/L.'),
+        "notes": ('10^9/L is written 10*9/L in UCUM.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 95,
+    },
+    {
+        "id": 'no_recent_growth_factor_or_transfusion',
+        "ref": 'I7b',
+        "kind": 'inclusion',
+        "quote": ('no hematopoietic growth factor or blood transfusion was used within 2 weeks before enrollment',),
+        "notes": (),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 103,
+    },
+    {
+        "id": 'creatinine_clearance',
+        "ref": 'I7c',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'Creatinine clearance ≥50 mL/min (calculated by Cockcroft-Gault formula).'),
+        "notes": ('Cockcroft-Gault: (140 − age in years) × weight in kg / (72 × serum creatinine in mg/dL), × 0.85 for women; age as in I1, weight the most recent on or before first dose, creatinine the most recent within 7 days before first dose.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 109,
+    },
+    {
+        "id": 'inr_limit',
+        "ref": 'I7d',
+        "kind": 'inclusion',
+        "quote": ('within 7 days or less before the first administration', 'International normalized ratio (INR) ≤1.5×ULN.'),
+        "notes": (),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 117,
+    },
+    {
+        "id": 'pregnancy_test_and_contraception',
+        "ref": 'I8',
+        "kind": 'inclusion',
+        "quote": ('Female subjects of reproductive age must have a negative blood pregnancy test within 3 days prior to the first use of the study drug', 'Eligible subjects (men and women) who are fertile (defined as sexually mature and biologically fertile) must agree to use a reliable contraceptive method'),
+        "notes": ('"Reproductive age" is read as the fact fertile (sponsor\'s reading); the pregnancy test applies to fertile women, the contraception agreement to fertile subjects of either sex.',),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 126,
+    },
+    {
+        "id": 'informed_consent',
+        "ref": 'I9',
+        "kind": 'inclusion',
+        "quote": ('Willing to participate in clinical research, understand and sign informed consent, and follow up and abide by research procedures on time.',),
+        "notes": (),
+        "file": 'sm3321_rules/inclusion.elig',
+        "line": 136,
+    },
     {
         "id": 'sm3321_allergy',
         "ref": 'E1',
@@ -2826,162 +3137,26 @@ CRITERIA = (
         "file": 'sm3321_rules/exclusion.elig',
         "line": 232,
     },
-    {
-        "id": 'age_18_or_over',
-        "ref": 'I1',
-        "kind": 'inclusion',
-        "quote": ('Male or female aged 18 years or older.',),
-        "notes": ('Age in completed years at the screening visit.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 3,
-    },
-    {
-        "id": 'confirmed_advanced_solid_tumor',
-        "ref": 'I2',
-        "kind": 'inclusion',
-        "quote": ('Subjects with histologically or cytologically confirmed unrespectable locally advanced or metastatic solid tumors.',),
-        "notes": ('"unrespectable" is read as "unresectable" (sponsor\'s reading): an active solid tumour that is confirmed, locally advanced or metastatic, and not resectable.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 10,
-    },
-    {
-        "id": 'standard_therapy_exhausted',
-        "ref": 'I3',
-        "kind": 'inclusion',
-        "quote": ("The subject's disease progresses after receiving adequate standard treatment or is intolerant to standard treatment or has no effective standard treatment options available.",),
-        "notes": ('Recorded by the investigator as the fact standard_therapy_exhausted.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 20,
-    },
-    {
-        "id": 'evaluable_lesion',
-        "ref": 'I4',
-        "kind": 'inclusion',
-        "quote": ('Subjects in this study must have at least one evaluable lesion (based on RECIST v1.1).',),
-        "notes": ('At least one evaluable lesion: a count of 1 or more, the most recent on or before first dose, any date.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 27,
-    },
-    {
-        "id": 'life_expectancy_12_weeks',
-        "ref": 'I5',
-        "kind": 'inclusion',
-        "quote": ('Expected survival ≥12 weeks',),
-        "notes": ("The most recent assessment on or before first dose, any date. A survival given in months converts by UCUM's mean month (30.4375 days).",),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 34,
-    },
-    {
-        "id": 'ecog_0_to_2',
-        "ref": 'I6',
-        "kind": 'inclusion',
-        "quote": ('ECOG PS score 0-2 points',),
-        "notes": ('The most recent score on or before first dose, any date.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 41,
-    },
-    {
-        "id": 'ast_limit',
-        "ref": 'I7a',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'AST/ALT ≤ 2.5 × ULN (ULN= upper limit of normal);If liver metastasis occurs, AST/ALT≤5×ULN;'),
-        "notes": ('The most recent AST within 7 days before first dose; the 5 × ULN limit applies while a liver metastasis is active.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 53,
-    },
-    {
-        "id": 'alt_limit',
-        "ref": 'I7a',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'AST/ALT ≤ 2.5 × ULN (ULN= upper limit of normal);If liver metastasis occurs, AST/ALT≤5×ULN;'),
-        "notes": ('The most recent ALT within 7 days before first dose; the 5 × ULN limit applies while a liver metastasis is active.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 62,
-    },
-    {
-        "id": 'bilirubin_limit',
-        "ref": 'I7a',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'Serum total bilirubin ≤ 1.5 × ULN;Or in cases of Gilbert syndrome ≤3×ULN;'),
-        "notes": ('The most recent total bilirubin within 7 days before first dose; the 3 × ULN limit applies while Gilbert syndrome is active.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 71,
-    },
-    {
-        "id": 'hemoglobin',
-        "ref": 'I7b',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'Hemoglobin ≥ 90 g/L;'),
-        "notes": (),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 80,
-    },
-    {
-        "id": 'platelets',
-        "ref": 'I7b',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'Platelet count ≥100×10\\^9/L;'),
-        "notes": ('10^9/L is written 10*9/L in UCUM.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 87,
-    },
-    {
-        "id": 'neutrophils',
-        "ref": 'I7b',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'Absolute neutrophil count ≥1.5×10\\^9/L.'),
-        "notes": ('10^9/L is written 10*9/L in UCUM.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 95,
-    },
-    {
-        "id": 'no_recent_growth_factor_or_transfusion',
-        "ref": 'I7b',
-        "kind": 'inclusion',
-        "quote": ('no hematopoietic growth factor or blood transfusion was used within 2 weeks before enrollment',),
-        "notes": (),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 103,
-    },
-    {
-        "id": 'creatinine_clearance',
-        "ref": 'I7c',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'Creatinine clearance ≥50 mL/min (calculated by Cockcroft-Gault formula).'),
-        "notes": ('Cockcroft-Gault: (140 − age in years) × weight in kg / (72 × serum creatinine in mg/dL), × 0.85 for women; age as in I1, weight the most recent on or before first dose, creatinine the most recent within 7 days before first dose.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 109,
-    },
-    {
-        "id": 'inr_limit',
-        "ref": 'I7d',
-        "kind": 'inclusion',
-        "quote": ('within 7 days or less before the first administration', 'International normalized ratio (INR) ≤1.5×ULN.'),
-        "notes": (),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 117,
-    },
-    {
-        "id": 'pregnancy_test_and_contraception',
-        "ref": 'I8',
-        "kind": 'inclusion',
-        "quote": ('Female subjects of reproductive age must have a negative blood pregnancy test within 3 days prior to the first use of the study drug', 'Eligible subjects (men and women) who are fertile (defined as sexually mature and biologically fertile) must agree to use a reliable contraceptive method'),
-        "notes": ('"Reproductive age" is read as the fact fertile (sponsor\'s reading); the pregnancy test applies to fertile women, the contraception agreement to fertile subjects of either sex.',),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 126,
-    },
-    {
-        "id": 'informed_consent',
-        "ref": 'I9',
-        "kind": 'inclusion',
-        "quote": ('Willing to participate in clinical research, understand and sign informed consent, and follow up and abide by research procedures on time.',),
-        "notes": (),
-        "file": 'sm3321_rules/inclusion.elig',
-        "line": 136,
-    },
 )
 
 _CRITERIA_RUN = (
+    ('age_18_or_over', 'I1', 'inclusion', c_age_18_or_over),
+    ('confirmed_advanced_solid_tumor', 'I2', 'inclusion', c_confirmed_advanced_solid_tumor),
+    ('standard_therapy_exhausted', 'I3', 'inclusion', c_standard_therapy_exhausted),
+    ('evaluable_lesion', 'I4', 'inclusion', c_evaluable_lesion),
+    ('life_expectancy_12_weeks', 'I5', 'inclusion', c_life_expectancy_12_weeks),
+    ('ecog_0_to_2', 'I6', 'inclusion', c_ecog_0_to_2),
+    ('ast_limit', 'I7a', 'inclusion', c_ast_limit),
+    ('alt_limit', 'I7a', 'inclusion', c_alt_limit),
+    ('bilirubin_limit', 'I7a', 'inclusion', c_bilirubin_limit),
+    ('hemoglobin', 'I7b', 'inclusion', c_hemoglobin),
+    ('platelets', 'I7b', 'inclusion', c_platelets),
+    ('neutrophils', 'I7b', 'inclusion', c_neutrophils),
+    ('no_recent_growth_factor_or_transfusion', 'I7b', 'inclusion', c_no_recent_growth_factor_or_transfusion),
+    ('creatinine_clearance', 'I7c', 'inclusion', c_creatinine_clearance),
+    ('inr_limit', 'I7d', 'inclusion', c_inr_limit),
+    ('pregnancy_test_and_contraception', 'I8', 'inclusion', c_pregnancy_test_and_contraception),
+    ('informed_consent', 'I9', 'inclusion', c_informed_consent),
     ('sm3321_allergy', 'E1', 'exclusion', c_sm3321_allergy),
     ('anticancer_washout', 'E2.1', 'exclusion', c_anticancer_washout),
     ('recent_radiotherapy', 'E2.2', 'exclusion', c_recent_radiotherapy),
@@ -3009,23 +3184,6 @@ _CRITERIA_RUN = (
     ('substance_abuse', 'E13', 'exclusion', c_substance_abuse),
     ('live_vaccine', 'E14', 'exclusion', c_live_vaccine),
     ('investigator_approval', 'E15', 'exclusion', c_investigator_approval),
-    ('age_18_or_over', 'I1', 'inclusion', c_age_18_or_over),
-    ('confirmed_advanced_solid_tumor', 'I2', 'inclusion', c_confirmed_advanced_solid_tumor),
-    ('standard_therapy_exhausted', 'I3', 'inclusion', c_standard_therapy_exhausted),
-    ('evaluable_lesion', 'I4', 'inclusion', c_evaluable_lesion),
-    ('life_expectancy_12_weeks', 'I5', 'inclusion', c_life_expectancy_12_weeks),
-    ('ecog_0_to_2', 'I6', 'inclusion', c_ecog_0_to_2),
-    ('ast_limit', 'I7a', 'inclusion', c_ast_limit),
-    ('alt_limit', 'I7a', 'inclusion', c_alt_limit),
-    ('bilirubin_limit', 'I7a', 'inclusion', c_bilirubin_limit),
-    ('hemoglobin', 'I7b', 'inclusion', c_hemoglobin),
-    ('platelets', 'I7b', 'inclusion', c_platelets),
-    ('neutrophils', 'I7b', 'inclusion', c_neutrophils),
-    ('no_recent_growth_factor_or_transfusion', 'I7b', 'inclusion', c_no_recent_growth_factor_or_transfusion),
-    ('creatinine_clearance', 'I7c', 'inclusion', c_creatinine_clearance),
-    ('inr_limit', 'I7d', 'inclusion', c_inr_limit),
-    ('pregnancy_test_and_contraception', 'I8', 'inclusion', c_pregnancy_test_and_contraception),
-    ('informed_consent', 'I9', 'inclusion', c_informed_consent),
 )
 
 
@@ -3063,10 +3221,23 @@ def evaluate_json(text):
     return evaluate(record)
 
 
+def evaluate_stream(stream):
+    """Results for every record of a text stream (JSON Lines, a JSON array, or one JSON object),
+    one per record, in order; RecordStreamError when the stream itself cannot be read."""
+    for text in iter_records(stream):
+        yield evaluate_json(text)
+
+
 if __name__ == "__main__":
     import sys as _sys
 
-    _src = open(_sys.argv[1], encoding="utf-8") if len(_sys.argv) > 1 and _sys.argv[1] != "-" else _sys.stdin
-    for _line in _src:
-        if _line.strip():
-            _sys.stdout.write(_json.dumps(evaluate_json(_line)) + "\n")
+    try:
+        _src = open(_sys.argv[1], encoding="utf-8", errors="surrogateescape") \
+            if len(_sys.argv) > 1 and _sys.argv[1] != "-" else _sys.stdin
+    except OSError as _exc:
+        _sys.exit("cannot open %s: %s" % (_sys.argv[1], _exc.strerror or _exc))
+    try:
+        for _result in evaluate_stream(_src):
+            _sys.stdout.write(_json.dumps(_result) + "\n")
+    except RecordStreamError as _exc:
+        _sys.exit("error: %s" % (_exc,))

@@ -673,7 +673,8 @@ class Interpreter:
             elif e < lo:
                 answers.add(False)
             elif isinstance(start, Bad):
-                answers.add(None)
+                # present on its last date: inside the window, whatever its unusable start
+                answers.add(True if e <= hi else None)
             else:
                 answers.add(True)
         if answers == {True}:

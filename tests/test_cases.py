@@ -46,6 +46,9 @@ def test_case(path, sm3321):
     for ref, frag in expect.get("reason_contains", {}).items():
         reasons = " | ".join(c["reason"] for c in by_ref.get(ref, []))
         assert frag in reasons, f"{where}\n  {ref}: reason {reasons!r} lacks {frag!r}"
+    for ref, codes in expect.get("missing_equals", {}).items():
+        missing = [m for c in by_ref.get(ref, []) for m in c["missing"]]
+        assert sorted(set(missing)) == sorted(codes), f"{where}\n  {ref}: missing {missing}, not exactly {codes}"
     for ref, codes in expect.get("missing_contains", {}).items():
         missing = {m for c in by_ref.get(ref, []) for m in c["missing"]}
         for code in codes:

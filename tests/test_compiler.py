@@ -94,6 +94,32 @@ def test_checked_in_module_evaluates_the_spec_examples(tmp_path):
     assert [g["status"] for g in got] == [w["status"] for w in want]
     for g, w in zip(got, want):
         assert _worst_by_ref(g) == _worst_by_ref(w), g["patient_id"]
+        # the criteria come in the protocol's order, as in the spec's results: I1 ... I9, E1 ... E15
+        assert [c["ref"] for c in g["criteria"]] == [c["ref"] for c in w["criteria"]]
+
+
+def test_checked_in_module_as_a_script_reads_arrays_and_pretty_printed_objects(tmp_path):
+    """patient-record.md: every generated evaluator accepts a batch as JSON Lines or a JSON array,
+    and a single record as a JSON object (pretty-printed too): one result per record."""
+    examples = sorted((ROOT.parent / "shared" / "spec" / "examples").glob("*.record.json"))
+    if not examples:
+        pytest.skip("shared/spec/examples is not beside the repository")
+    records = [json.loads(p.read_text()) for p in examples]
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONNOUSERSITE": "1"}
+
+    def run(text, *, check=True):
+        src = tmp_path / "in.json"
+        src.write_text(text, encoding="utf-8")
+        return subprocess.run([sys.executable, "-S", "-I", str(GENERATED / "sm3321.py"), str(src)],
+                              capture_output=True, text=True, env=env, check=check)
+
+    for text in (json.dumps(records), json.dumps(records, indent=2), "\n".join(json.dumps(r) for r in records)):
+        out = [json.loads(line) for line in run(text).stdout.splitlines()]
+        assert [r["patient_id"] for r in out] == [r["id"] for r in records]
+    one = run(examples[0].read_text()).stdout.splitlines()  # the pretty-printed file itself
+    assert len(one) == 1 and json.loads(one[0])["patient_id"] == records[0]["id"]
+    bad = run("[" + json.dumps(records[0]) + ",", check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "array" in bad.stderr
 
 
 def _worst_by_ref(result):

@@ -186,7 +186,8 @@ def test_payloads_compile_and_the_module_is_inert(tmp_path, clean_builtins):
     _assert_nothing_ran(marker, mod)
     assert result["status"] in ("eligible", "ineligible", "indeterminate"), result
     assert result["patient_id"] == RECORD["id"]
-    assert [c["id"] for c in result["criteria"]] == EVIL_IDS
+    # inclusion criteria (the even ones) first, then exclusion, each in the order written
+    assert [c["id"] for c in result["criteria"]] == EVIL_IDS[0::2] + EVIL_IDS[1::2]
     for c in result["criteria"]:
         assert c["outcome"] in ("pass", "fail", "unknown", "review")
         assert "internal error" not in c["reason"], c

@@ -13,6 +13,7 @@
 import datetime as _dt
 import json as _json
 import math as _math
+import re as _re
 from fractions import Fraction as _F
 
 _INF = float("inf")
@@ -275,7 +276,7 @@ def _prepare(record, vocab):
     fmt = record.get("format")
     if "format" not in record:
         raise _RecordError("format is missing (this evaluator reads format 1)")
-    if type(fmt) is not int or fmt != 1:
+    if type(fmt) not in (int, float) or fmt != 1:  # JSON's 1 and 1.0 are the same number
         raise _RecordError("format %s is not supported (this evaluator reads format 1)" % (_short(fmt),))
     pid = record.get("id")
     if type(pid) is not str or not pid.strip():
@@ -296,16 +297,19 @@ def _prepare(record, vocab):
         rec.sex = _Bad("sex %s is not \"male\" or \"female\"" % (_short(sex),))
     rec.birth = _date(record["birth_date"]) if record.get("birth_date") is not None else None
     anchors = {}
+    known = vocab.get("anchors")
     for k, v in _object_field(record, "anchors").items():
         anchors[k] = _date(v) if v is not None else None
+        if known is not None and k not in known:
+            warnings.append("unknown anchor %r ignored" % (k[:60],))
     rec.anchors = anchors
     facts = {}
     for k, v in _object_field(record, "facts").items():
+        if k not in vocab["facts"]:
+            warnings.append("unknown fact %r ignored" % (k[:60],))
         if v is None:
             continue
         facts[k] = v if type(v) is bool else _Bad("fact %s is %s, not true or false" % (k, _short(v)))
-        if k not in vocab["facts"]:
-            warnings.append("unknown fact %r ignored" % (k,))
     rec.facts = facts
     rec.obs = _prepare_observations(_list_field(record, "observations"), vocab, warnings)
     rec.conds = _prepare_items(_list_field(record, "conditions"), "conditions", vocab["conditions"], warnings, "onset")
@@ -408,6 +412,8 @@ def _make_obs(rec, code, entry):
             unit = next((a for a in alias if a in units), alias[0])
         elif alias is not None:
             unit = alias
+    if type(unit) is str and unit not in units:
+        unit = _respell(code, units, unit) or unit
     v = _num(raw) if raw is not None else _Bad("no value")
     if type(v) is _Bad:
         o.value = v
@@ -422,6 +428,70 @@ def _make_obs(rec, code, entry):
         o.value = v
         o.unit = unit
     return o
+
+
+# Spellings of one UCUM unit: `10*9/l`, `10*9.L-1` and `10^9/L` are all `10*9/L`, and an
+# annotation is only a comment (`{cells}/uL` is `/uL`, `{score}` is `1`). A unit a record spells
+# another way than the vocabulary is found by its canonical form: each atom (litre written l or
+# L, micro written u or µ) with its summed exponent, and the power of ten.
+_UNIT_ANNOTATION = _re.compile(r"\{[^{}]*\}")
+_UNIT_COMPONENT = _re.compile(r"([./]?)([^./]+)")
+_UNIT_LITRE = _re.compile(r"(da|[munpfcdkhMG]?)l")
+_UNIT_POWER = _re.compile(r"10[*^]([+-]?[0-9]{1,3})")
+_UNIT_ATOM = _re.compile(r"(.*?[^0-9+-])([+-]?[0-9]{1,3})?")
+_UNIT_CANON = {}
+_RESPELL = {}
+
+
+def _canon_unit(u):
+    """A canonical form of a UCUM unit's spelling, or None when it is not a plain UCUM term."""
+    c = _UNIT_CANON.get(u, _ABSENT)
+    if c is not _ABSENT:
+        return c
+    c = None
+    t = _UNIT_ANNOTATION.sub("", u).replace("\u00b5", "u").replace("\u03bc", "u")
+    if len(u) <= 60 and not any(ch in t for ch in "{}()") and not any(ch.isspace() for ch in t):
+        parts = _UNIT_COMPONENT.findall(t)
+        if "".join(op + comp for op, comp in parts) == t:
+            atoms = {}
+            ok = True
+            for op, comp in parts:
+                sign = -1 if op == "/" else 1
+                m = _UNIT_POWER.fullmatch(comp)
+                if m:
+                    atoms["10*"] = atoms.get("10*", 0) + sign * int(m.group(1))
+                    continue
+                if comp.isdigit():
+                    if comp != "1":
+                        atoms[comp] = atoms.get(comp, 0) + sign
+                    continue
+                m = _UNIT_ATOM.fullmatch(comp)
+                if m is None or comp.count("[") != comp.count("]"):
+                    ok = False
+                    break
+                atom = m.group(1)
+                if _UNIT_LITRE.fullmatch(atom):
+                    atom = atom[:-1] + "L"
+                atoms[atom] = atoms.get(atom, 0) + sign * int(m.group(2) or 1)
+            if ok:
+                c = tuple(sorted((k, v) for k, v in atoms.items() if v))
+    if len(_UNIT_CANON) > 10000:
+        _UNIT_CANON.clear()
+    _UNIT_CANON[u] = c
+    return c
+
+
+def _respell(code, units, unit):
+    """The vocabulary's spelling of a unit a record writes another way, or None."""
+    m = _RESPELL.get(code)
+    if m is None:
+        m = _RESPELL[code] = {}
+        for a in sorted(units):
+            c = _canon_unit(a)
+            if c is not None:
+                m.setdefault(c, a)
+    c = _canon_unit(unit)
+    return None if c is None else m.get(c)
 
 
 class _Item:
@@ -473,6 +543,17 @@ def _prepare_items(items, field, known, warnings, date_field):
     return out
 
 
+def _treatment_end(it):
+    """A treatment's last administration: None while ongoing (`"end": null`); a treatment that
+    does not say (no `end` at all) has an unknown end, not an ongoing one."""
+    end = it.get("end", _ABSENT)
+    if end is None:
+        return None
+    if end is _ABSENT:
+        return _Bad("end is not recorded (null means ongoing)")
+    return _date(end)
+
+
 def _prepare_treatments(items, vocab, warnings):
     known = vocab["classes"]
     out = {}
@@ -495,8 +576,7 @@ def _prepare_treatments(items, vocab, warnings):
             x.classes = None
             x.class_text = None
             x.start = _date(it.get("start"))
-            end = it.get("end")
-            x.end = None if end is None else _date(end)
+            x.end = _treatment_end(it)
             x.status = None
             x.attrs = _attrs_of(it)
             x.half_life = it.get("half_life")
@@ -513,8 +593,7 @@ def _prepare_treatments(items, vocab, warnings):
         x.classes = tuple(classes)
         x.class_text = None
         x.start = _date(it.get("start"))
-        end = it.get("end")
-        x.end = None if end is None else _date(end)
+        x.end = _treatment_end(it)
         x.status = None
         x.attrs = _attrs_of(it)
         x.half_life = it.get("half_life")
@@ -1538,7 +1617,7 @@ def _run(record, vocab, trial, criteria):
     try:
         if type(record) is dict:
             p = record.get("id")
-            pid = p if type(p) is str else None
+            pid = p if type(p) is str and p.strip() else None
         rec = _prepare(record, vocab)
     except _RecordError as exc:
         return {"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}

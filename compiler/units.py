@@ -194,8 +194,12 @@ def _quantity(code: str):
         q = ureg.from_ucum(code)
     except Exception as exc:  # ucumvert raises lark / pint errors of several kinds
         raise UnitError(f"unknown unit {code!r}") from exc
-    if not hasattr(q, "units"):
-        q = ureg.Quantity(Fraction(q), ureg.dimensionless)
+    if not hasattr(q, "units"):  # a number, or an annotation alone ({score}), which is 1
+        try:
+            value = Fraction(1) if str(q).startswith("{") else Fraction(str(q))
+        except (TypeError, ValueError) as exc:
+            raise UnitError(f"unknown unit {code!r}") from exc
+        q = ureg.Quantity(value, ureg.dimensionless)
     mag = Fraction(q.magnitude) * _ucum_correction(q)
     base = ureg.Quantity(Fraction(1), q.units)
     return base if mag == 1 else base * mag

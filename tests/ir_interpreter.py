@@ -32,6 +32,7 @@ quirk is to be dropped from ``KNOWN_RUNTIME_QUIRKS`` in the differential tests.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -224,8 +225,8 @@ class Item:
                 self.ends = [INF, self.start]
         else:  # treatment
             self.start = self._date(raw.get("start"))
-            end = raw.get("end")
-            self.ends = [INF] if end is None else [self._date(end)]
+            end = raw.get("end", "absent")  # null: ongoing; no end at all: unknown
+            self.ends = [INF] if end is None else [Bad("end")] if end == "absent" else [self._date(end)]
             cl = raw.get("classes")
             if isinstance(cl, list) and all(isinstance(c, str) for c in cl):
                 self.classes = frozenset(cl)
@@ -249,7 +250,7 @@ class Record:
         if "format" not in raw:
             raise RecordError("format missing")
         fmt = raw["format"]
-        if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt != 1:
+        if isinstance(fmt, bool) or not isinstance(fmt, (int, float)) or fmt != 1:  # 1.0 is JSON's 1 too
             raise RecordError("format not 1")
         pid = raw.get("id")
         if not isinstance(pid, str) or not pid.strip():
@@ -520,6 +521,27 @@ class Interpreter:
         for t in (target,) if isinstance(target, str) else (target or ()):
             if t in accepted:
                 return t
+        return self._same_ucum_unit(unit, tuple(sorted(accepted)))
+
+    @staticmethod
+    @functools.lru_cache(maxsize=None)
+    def _same_ucum_unit(unit: str, accepted: tuple) -> Optional[str]:
+        """Another spelling of an accepted unit (10*9/l for 10*9/L, {cells}/uL for /uL): pint,
+        reading both through ucumvert, builds the same units from them. An equal value is not
+        enough: 10*3/uL is not a spelling of 10*9/L."""
+        from compiler import units as U
+
+        try:
+            q = U._quantity(unit)
+        except U.UnitError:
+            return None
+        for a in accepted:
+            try:
+                qa = U._quantity(a)
+            except U.UnitError:
+                continue
+            if q.units == qa.units and q.magnitude == qa.magnitude:
+                return a
         return None
 
     def limit_values(self, lim, ob: dict, el: I.ObsElement, unit: str, ctx: Ctx) -> set:

@@ -26,10 +26,14 @@ def test_case(path, sm3321):
     result = sm3321.evaluate(record)
     expect = case["expect"]
     where = f"[{case.get('ref')}] {case.get('name')}\n  quote: {case.get('quote')}"
+    if "patient_id" in expect:
+        assert result["patient_id"] == expect["patient_id"], f"{where}\n  patient_id {result['patient_id']!r}"
     if expect.get("error"):
         assert result["status"] == "error", f"{where}\n  expected an error result, got {result['status']}"
         assert result["error"]
         return
+    for frag in expect.get("warnings_contain", []):
+        assert any(frag in w for w in result["warnings"]), f"{where}\n  no warning contains {frag!r}: {result['warnings']}"
     assert result["status"] != "error", f"{where}\n  unexpected error result: {result.get('error')}"
     by_ref = {}
     for c in result["criteria"]:

@@ -180,7 +180,7 @@ def test_parallel_batch_keeps_every_record_in_order(module_path, tmp_path):
     for line in src.read_text(encoding="utf-8").splitlines():
         try:
             rec = json.loads(line, parse_int=lambda d: 0 if len(d.lstrip("-")) > 4300 else int(d))  # as the evaluator reads it
-            ids_in.append(rec.get("id") if isinstance(rec, dict) and isinstance(rec.get("id"), str) else None)
+            ids_in.append(rec.get("id") if isinstance(rec, dict) and isinstance(rec.get("id"), str) and rec["id"].strip() else None)
         except ValueError:
             ids_in.append(None)
     assert [json.loads(l)["patient_id"] for l in outputs[2]] == ids_in

@@ -276,7 +276,8 @@ def observation_items(draw, hints: Hints, anchors: dict):
                 if draw(st.booleans()):
                     value = _as_json_number(mult * Fraction(repr(ref)) + draw(st.sampled_from([0, 0, Fraction(1, 100), -Fraction(1, 100), 1])))
         if draw(st.integers(0, 12)) == 0:
-            unit = draw(st.sampled_from(["furlong", "%", "g", None, 7, "IU/mL", "g/l", "mmHg", "°C", "x10^9/L", "cells/uL"]))
+            unit = draw(st.sampled_from(["furlong", "%", "g", None, 7, "IU/mL", "g/l", "mmHg", "°C", "x10^9/L", "cells/uL",
+                                         "10*9/l", "/ul", "{cells}/uL", "g.L-1", "10*6/mL", "{score}", "mg/dl", "10*9/LL"]))
         if unit is not None and not (unit == "1" and draw(st.booleans())):
             item["unit"] = unit
         if draw(st.integers(0, 15)) == 0:

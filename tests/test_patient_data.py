@@ -62,10 +62,10 @@ def assert_result_shape(result, record, module):
         assert isinstance(result.get("error"), str) and result["error"].strip(), result
         assert "internal error" not in result["error"], result["error"]
         assert result["patient_id"] is None or isinstance(result["patient_id"], str)
-        if isinstance(rid, str):
+        if isinstance(rid, str) and rid.strip():
             assert result["patient_id"] == rid
         else:
-            assert result["patient_id"] is None
+            assert result["patient_id"] is None  # no id, or an empty one: nothing to echo
         return
     assert isinstance(record, dict) and result["patient_id"] == rid
     assert result.get("trial") == module.TRIAL["id"]
@@ -309,7 +309,7 @@ def _expected(line: str):
         obj = json.loads(line, parse_int=_int_any_size)
     except (ValueError, RecursionError):
         return None, False
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str) and obj["id"].strip():
         return obj["id"], False
     return None, False
 

@@ -343,15 +343,21 @@ def _short(v):
 class _Obs:
     """An observation selected by a rule; its value and unit are checked when it is selected."""
 
-    __slots__ = ("code", "index", "date", "value", "unit", "item")
+    __slots__ = ("code", "index", "date", "value", "unit", "item", "text")
 
     def describe(self):
+        t = self.text
+        if t is not None:
+            return t
         d = _iso(self.date) if type(self.date) is int else "an unusable date"
         if type(self.value) is _Bad:
-            return "%s on %s" % (self.code, d)
-        if self.unit is None or self.unit == "1":
-            return "%s %s on %s" % (self.code, _fmt(self.value), d)
-        return "%s %s %s on %s" % (self.code, _fmt(self.value), self.unit, d)
+            t = "%s on %s" % (self.code, d)
+        elif self.unit is None or self.unit == "1":
+            t = "%s %s on %s" % (self.code, _fmt(self.value), d)
+        else:
+            t = "%s %s %s on %s" % (self.code, _fmt(self.value), self.unit, d)
+        self.text = t
+        return t
 
 
 def _prepare_observations(items, vocab, warnings):
@@ -388,6 +394,7 @@ def _make_obs(rec, code, entry):
     el = rec.vocab["observations"][code]
     d, i, it = entry
     o = _Obs()
+    o.text = None
     o.code = code
     o.index = i
     o.item = it
@@ -1091,7 +1098,21 @@ def _n_cmp(left, op, right, unit_text):
     rounding of each other (so a clearance of exactly 50 mL/min is at the limit)."""
     a = left(False)
     b = right(False)
-    if a[0] is not None and b[0] is not None:
+    x = a[0]
+    y = b[0]
+    if x is None or y is None:
+        pass
+    elif (type(x) is int or type(x) is _F) and (type(y) is int or type(y) is _F):
+        pass  # exact already (an age, a count)
+    elif type(x) is not _Alts and type(y) is not _Alts:
+        try:
+            d = float(x) - float(y)
+        except OverflowError:
+            d = None
+        if d is None or d != d or abs(d) <= 1e-9 * (abs(float(y)) + 1.0):
+            a = left(True)
+            b = right(True)
+    else:
         close = False
         for x in _vals(a[0]):
             for y in _vals(b[0]):
@@ -1112,6 +1133,13 @@ def _n_cmp_values(a, op, b, unit_text):
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
     u = (" " + unit_text) if unit_text else ""
+    x = a[0]
+    y = b[0]
+    if type(x) is not _Alts and type(y) is not _Alts:
+        d = x - y
+        t = _holds(op, (d > 0) - (d < 0))
+        head = "%s%s %s %s%s" % (_fmt_calc(x), u, op if t else _NEGATE[op], _fmt_calc(y), u)
+        return (t, "%s: %s" % (a[1], head) if a[1] else head, (), False)
     truths = []
     shown = []
     for x in _vals(a[0]):

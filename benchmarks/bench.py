@@ -34,8 +34,14 @@ def _module(path: Path) -> types.ModuleType:
 
 
 def bench_per_record(module_path: Path, n: int, repeats: int = 5) -> dict:
-    """Per-record time of evaluate(record) against json.loads of the same record's text."""
+    """Per-record time of evaluate(record) against json.loads of the same record's text, and of
+    writing the result as `elig evaluate` does (compiler.batch.ResultWriter, the same text as
+    json.dumps)."""
+    sys.path.insert(0, str(ROOT))
+    from compiler.batch import ResultWriter
+
     mod = _module(module_path)
+    writer = ResultWriter(mod.CRITERIA)
     lines = [json.dumps(r, separators=(",", ":")) for r in cohort.generate(n, seed=2024)]
     records = [json.loads(l) for l in lines]
     loads, evals, dumps = [], [], []
@@ -51,7 +57,7 @@ def bench_per_record(module_path: Path, n: int, repeats: int = 5) -> dict:
         evals.append((time.perf_counter() - t) / n)
         t = time.perf_counter()
         for r in records:
-            json.dumps(mod.evaluate(r), ensure_ascii=False)
+            writer.dumps(mod.evaluate(r))
         dumps.append((time.perf_counter() - t) / n - evals[-1])
     lo, ev, du = min(loads), min(evals), min(dumps)
     return {"records": n, "bytes_per_record": sum(map(len, lines)) / n, "json_loads_us": lo * 1e6,
@@ -119,7 +125,7 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
     per = bench_per_record(module_path, 1000 if args.quick else 5000)
     print(f"per record ({per['records']} records, {per['bytes_per_record']:.0f} bytes each): json.loads {per['json_loads_us']:.1f} us, "
-          f"evaluate {per['evaluate_us']:.1f} us (x{per['ratio']:.2f} of json.loads), json.dumps of the result {per['json_dumps_us']:.1f} us")
+          f"evaluate {per['evaluate_us']:.1f} us (x{per['ratio']:.2f} of json.loads), writing the result {per['json_dumps_us']:.1f} us")
     with tempfile.TemporaryDirectory() as d:
         ev = bench_evaluate(module_path, 20_000 if args.quick else 100_000, Path(d))
     print(f"elig evaluate, {ev['records']:,} records: {ev['seconds']:.1f} s, {ev['records_per_s']:,.0f} records/s, "

@@ -8,6 +8,7 @@ validated identifiers.
 from __future__ import annotations
 
 import ast as pyast
+import dataclasses
 from fractions import Fraction
 from importlib import resources
 
@@ -284,7 +285,35 @@ class PythonEmitter:
         return _Call("_age", "r", self.lit(n.anchor))
 
     def n_NArith(self, n):
+        if n.op == "/":
+            return _Call("_n_arith", self.lit(n.op), self.num(n.left), self.num(n.right),
+                         self.lit(self.codes_read(n.right)))
         return _Call("_n_arith", self.lit(n.op), self.num(n.left), self.num(n.right))
+
+    def codes_read(self, node) -> tuple[str, ...]:
+        """The record codes a number reads (observations, birth_date), through derived values."""
+        out: list[str] = []
+        formulas = {d.name: d.formula for d in self.mod.derived}
+        seen: set[str] = set()
+
+        def walk(x):
+            if isinstance(x, (I.SelLatest, I.SelItem)):
+                out.append(x.code)
+            elif isinstance(x, I.NAge):
+                out.append("birth_date")
+            elif isinstance(x, I.NDerived):
+                if x.name not in seen and x.name in formulas:
+                    seen.add(x.name)
+                    walk(formulas[x.name])
+            elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+                for f in dataclasses.fields(x):
+                    walk(getattr(x, f.name))
+            elif isinstance(x, tuple):
+                for y in x:
+                    walk(y)
+
+        walk(node)
+        return tuple(dict.fromkeys(out))
 
     def n_NIf(self, n):
         return _Call("_n_if", self.b(n.cond), self.num(n.then), self.num(n.otherwise))
@@ -299,7 +328,7 @@ class PythonEmitter:
         return _Call("_attr_num", n.var, self.lit(n.name))
 
     def n_NDose(self, n):
-        return _Call("_dose_equivalent", n.var, self.mod.equiv_consts[n.table], self.lit(n.table))
+        return _Call("_dose_equivalent", n.var, self.mod.equiv_consts[n.table], self.lit(n.table), self.lit(n.unit))
 
     def n_NCourse(self, n):
         return _Call("_course_days", n.var, "r", self.lit(n.anchor))

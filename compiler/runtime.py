@@ -710,6 +710,13 @@ def _window(rec, kind, anchor_name, dur, text):
             end = _NEVER_HI
         return (a, a, end, end, text, "", ())
     lo, hi, why, miss = _duration_days(a, dur)
+    if dur[0] != "days":  # a computed length (shorter of, by class, half-lives): say what it came to
+        if lo == hi:
+            text = "%s (%s d)" % (text, _fmt_calc(lo))
+        elif hi == _INF:
+            text = "%s (%s d or more)" % (text, _fmt_calc(lo))
+        else:
+            text = "%s (%s to %s d)" % (text, _fmt_calc(lo), _fmt_calc(hi))
     if kind == "within_before":
         return (a - _days_floor(lo), a - _days_floor(hi), a, a, text, why, miss)
     return (a, a, a + _days_floor(lo), a + _days_floor(hi), text, why, miss)
@@ -926,6 +933,17 @@ def _dedupe(parts):
 
 
 def _obs_between(rec, sel, lo_spec, hi_spec):
+    cands = sel[0]
+    if len(cands) > 1:
+        # an undated reading could be the selected one: each candidate is in range or not as a
+        # whole (one may fail the low limit and another the high one: then it fails either way)
+        rs = [_obs_between(rec, ((o,), "", ()), lo_spec, hi_spec) for o in cands]
+        if all(r[0] is True for r in rs):
+            return (True, _join(_dedupe([r[1] for r in rs])), (), False)
+        if all(r[0] is False for r in rs):
+            return (False, _join(_dedupe([r[1] for r in rs])), (), False)
+        miss = tuple(dict.fromkeys(m for r in rs for m in r[2])) or (cands[0].code,)
+        return (None, _join(_dedupe([r[1] for r in rs])), miss, False)
     a = _obs_cmp(rec, sel, ">=", lo_spec)
     b = _obs_cmp(rec, sel, "<=", hi_spec)
     r = _and(a, b)
@@ -1019,7 +1037,9 @@ def _alts(values):
 
 
 
-def _n_arith(op, a, b):
+def _n_arith(op, a, b, divisor_reads=()):
+    """a op b for computed numbers V; divisor_reads: the codes the divisor reads, missing when
+    it is zero (a creatinine of 0 cannot be divided by)."""
     x = a[0]
     y = b[0]
     if x is not None and y is not None and type(x) is not _Alts and type(y) is not _Alts:
@@ -1033,7 +1053,7 @@ def _n_arith(op, a, b):
             if type(y) is float:  # may be a tiny number rounded to 0.0: the exact pass decides
                 v = _NAN
             else:
-                return (None, "division by zero (%s)" % b[1], ())
+                return (None, "division by zero (%s)" % b[1], divisor_reads)
         else:
             try:
                 v = x / y
@@ -1054,7 +1074,7 @@ def _n_arith(op, a, b):
             elif op == "*":
                 out.append(x * y)
             elif y == 0:
-                return (None, "division by zero (%s)" % b[1], ())
+                return (None, "division by zero (%s)" % b[1], divisor_reads)
             else:
                 out.append(x / y)
     return (_alts(out), _join((a[1], b[1])), tuple(dict.fromkeys(a[2] + b[2])))
@@ -1284,13 +1304,14 @@ def _item_text(it):
     return "%s (%s, onset %s%s)" % (it.code, status, st, extra)
 
 
-def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text):
+def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text, explain=True):
     """any / no / every over the closed-world items of codes.
 
     wspec is a constant window spec (or None when the window depends on the item: then
     wfn(item) gives it, or when there is no window); pred(item) is the where/unless filter
     (negate_pred for unless). An item counts when it is active (if asked), falls in the window,
     and passes the filter; each of these can be unknown, and the item then counts as unknown.
+    When none counts, the reason names the items that did not and why (explain).
     """
     items = _collect(rec, kind, codes)
     if not items:
@@ -1304,6 +1325,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
     found_whys = []
     unknown_whys = []
     excepted = []
+    not_counted = []  # items outside the window or ruled out by the filter, with why
     missing = []
     for it in items:
         t = True
@@ -1334,9 +1356,11 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
             wtext = ww[4]
             inside, iwhy = _occurs(it, ww)
             if inside is None and not iwhy:
-                iwhy = "whether %s falls %s is unknown (%s)" % (_item_text(it), wtext, ww[5] or "window unknown")
+                iwhy = "whether it falls %s is unknown (%s)" % (wtext, ww[5] or "window unknown")
                 miss.extend(ww[6])
         if inside is False:
+            if explain and len(not_counted) < 3:
+                not_counted.append("%s: not %s" % (_item_text(it), wtext))
             continue
         if inside is None:
             t = None
@@ -1351,6 +1375,8 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
             if p[0] is False:
                 if negate_pred:
                     excepted.append("%s %s, excepted: %s" % (_item_text(it), wtext, p[1]))
+                elif explain and len(not_counted) < 3:
+                    not_counted.append("%s%s: %s" % (_item_text(it), " " + wtext if wtext else "", p[1]))
                 continue
             if p[0] is None:
                 t = None
@@ -1368,7 +1394,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
     elif unknown_whys:
         found = (None, _join(unknown_whys), tuple(dict.fromkeys(missing)), False)
     else:
-        found = (False, _join(excepted) or "no %s" % text, (), False)
+        found = (False, _join(excepted) or _join(not_counted) or "no %s" % text, (), False)
     if quant == "any":
         return found
     if quant == "no":
@@ -1415,7 +1441,7 @@ def _every(rec, kind, codes, active, wspec, wfn, pred, negate_pred, text):
     if negate_pred:
         inner = pred
         pred = lambda it: _not(inner(it))
-    neg = _query(rec, kind, codes, "any", active, wspec, wfn, pred, True, text)
+    neg = _query(rec, kind, codes, "any", active, wspec, wfn, pred, True, text, False)
     r = _not(neg)
     if r[0] is True and not neg[1].startswith("no "):
         return (True, "every %s" % text, (), False)
@@ -1557,7 +1583,7 @@ def _class_in(it, tests, negated):
     return (t != negated, text, (), False)
 
 
-def _dose_equivalent(it, table, unit_text):
+def _dose_equivalent(it, table, unit_text, unit_of_table="mg"):
     """The item's daily dose converted through an equivalence table, as V in the table's unit."""
     factors, units = table
     d = it.dose
@@ -1566,14 +1592,28 @@ def _dose_equivalent(it, table, unit_text):
     if type(d) is not dict:
         return (None, "%s: daily dose is unusable" % it.code, (it.code,))
     v = _num(d.get("value"))
-    conv = units.get(d.get("unit"))
+    unit = d.get("unit")
+    conv = units.get(unit) if type(unit) is str else None
+    if conv is None and type(unit) is str:  # another spelling: an alias (mcg) or UCUM's own (ug)
+        alias = _UNIT_ALIASES.get(unit)
+        if type(alias) is tuple:
+            alias = next((a for a in alias if a in units), None)
+        spelled = alias if alias in units else _respell(("dose", id(units)), units, unit)
+        if spelled is not None:
+            unit = spelled
+            conv = units[unit]
     if isinstance(v, _Bad) or conv is None:
         return (None, "%s: daily dose %s %s is unusable" % (it.code, _short(d.get("value")), _short(d.get("unit"))), (it.code,))
     f = factors.get(it.code)
+    if f is None and type(it.code) is str:
+        f = factors.get(it.code.strip().lower())  # drug names as sites write them (Dexamethasone)
     if f is None:
         return (None, "%s has no %s equivalent in the table" % (it.code, unit_text), (it.code,))
     x = (_exact(v) * conv) * f
-    return (x, "%s %s %s/day (= %s mg %s)" % (it.code, _fmt(v), d.get("unit"), _fmt(x), unit_text), ())
+    return (x, "%s %s %s/day (= %s %s %s)" % (it.code, _fmt(v), unit, _fmt(x), unit_of_table, unit_text), ())
+
+
+_UNIT_ALIASES = {}  # the generated module fills it from its vocabulary's alias table
 
 
 def _course_days(it, rec, anchor_name):

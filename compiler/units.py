@@ -40,7 +40,7 @@ CATALOG: tuple[str, ...] = (
     # time
     "ms", "s", "min", "h", "d", "wk", "mo", "a",
     # mass, length
-    "kg", "g", "[lb_av]", "m", "cm", "[in_i]",
+    "kg", "g", "mg", "ug", "ng", "[lb_av]", "m", "cm", "[in_i]",
 )
 
 # Spellings real data uses for UCUM units: alias -> UCUM code.
@@ -54,7 +54,7 @@ ALIASES: dict[str, object] = {
     # IU/L is an enzyme's U/L on many lab reports, and international units of an antigen or a
     # viral load elsewhere: the element's own units decide (the first of these it accepts)
     "IU/mL": ("[IU]/mL", "U/mL"), "IU/L": ("[IU]/L", "U/L"), "kIU/L": "k[IU]/L",
-    "µmol/L": "umol/L", "µg/L": "ug/L", "µg/mL": "ug/mL",
+    "µmol/L": "umol/L", "µg/L": "ug/L", "µg/mL": "ug/mL", "µg": "ug", "mcg": "ug",
     "degC": "Cel", "°C": "Cel", "C": "Cel", "degF": "[degF]", "°F": "[degF]", "F": "[degF]",
     "lb": "[lb_av]", "lbs": "[lb_av]",
     "sec": "s", "msec": "ms", "day": "d", "days": "d", "week": "wk", "weeks": "wk",

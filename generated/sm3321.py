@@ -721,6 +721,13 @@ def _window(rec, kind, anchor_name, dur, text):
             end = _NEVER_HI
         return (a, a, end, end, text, "", ())
     lo, hi, why, miss = _duration_days(a, dur)
+    if dur[0] != "days":  # a computed length (shorter of, by class, half-lives): say what it came to
+        if lo == hi:
+            text = "%s (%s d)" % (text, _fmt_calc(lo))
+        elif hi == _INF:
+            text = "%s (%s d or more)" % (text, _fmt_calc(lo))
+        else:
+            text = "%s (%s to %s d)" % (text, _fmt_calc(lo), _fmt_calc(hi))
     if kind == "within_before":
         return (a - _days_floor(lo), a - _days_floor(hi), a, a, text, why, miss)
     return (a, a, a + _days_floor(lo), a + _days_floor(hi), text, why, miss)
@@ -937,6 +944,17 @@ def _dedupe(parts):
 
 
 def _obs_between(rec, sel, lo_spec, hi_spec):
+    cands = sel[0]
+    if len(cands) > 1:
+        # an undated reading could be the selected one: each candidate is in range or not as a
+        # whole (one may fail the low limit and another the high one: then it fails either way)
+        rs = [_obs_between(rec, ((o,), "", ()), lo_spec, hi_spec) for o in cands]
+        if all(r[0] is True for r in rs):
+            return (True, _join(_dedupe([r[1] for r in rs])), (), False)
+        if all(r[0] is False for r in rs):
+            return (False, _join(_dedupe([r[1] for r in rs])), (), False)
+        miss = tuple(dict.fromkeys(m for r in rs for m in r[2])) or (cands[0].code,)
+        return (None, _join(_dedupe([r[1] for r in rs])), miss, False)
     a = _obs_cmp(rec, sel, ">=", lo_spec)
     b = _obs_cmp(rec, sel, "<=", hi_spec)
     r = _and(a, b)
@@ -1030,7 +1048,9 @@ def _alts(values):
 
 
 
-def _n_arith(op, a, b):
+def _n_arith(op, a, b, divisor_reads=()):
+    """a op b for computed numbers V; divisor_reads: the codes the divisor reads, missing when
+    it is zero (a creatinine of 0 cannot be divided by)."""
     x = a[0]
     y = b[0]
     if x is not None and y is not None and type(x) is not _Alts and type(y) is not _Alts:
@@ -1044,7 +1064,7 @@ def _n_arith(op, a, b):
             if type(y) is float:  # may be a tiny number rounded to 0.0: the exact pass decides
                 v = _NAN
             else:
-                return (None, "division by zero (%s)" % b[1], ())
+                return (None, "division by zero (%s)" % b[1], divisor_reads)
         else:
             try:
                 v = x / y
@@ -1065,7 +1085,7 @@ def _n_arith(op, a, b):
             elif op == "*":
                 out.append(x * y)
             elif y == 0:
-                return (None, "division by zero (%s)" % b[1], ())
+                return (None, "division by zero (%s)" % b[1], divisor_reads)
             else:
                 out.append(x / y)
     return (_alts(out), _join((a[1], b[1])), tuple(dict.fromkeys(a[2] + b[2])))
@@ -1295,13 +1315,14 @@ def _item_text(it):
     return "%s (%s, onset %s%s)" % (it.code, status, st, extra)
 
 
-def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text):
+def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text, explain=True):
     """any / no / every over the closed-world items of codes.
 
     wspec is a constant window spec (or None when the window depends on the item: then
     wfn(item) gives it, or when there is no window); pred(item) is the where/unless filter
     (negate_pred for unless). An item counts when it is active (if asked), falls in the window,
     and passes the filter; each of these can be unknown, and the item then counts as unknown.
+    When none counts, the reason names the items that did not and why (explain).
     """
     items = _collect(rec, kind, codes)
     if not items:
@@ -1315,6 +1336,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
     found_whys = []
     unknown_whys = []
     excepted = []
+    not_counted = []  # items outside the window or ruled out by the filter, with why
     missing = []
     for it in items:
         t = True
@@ -1345,9 +1367,11 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
             wtext = ww[4]
             inside, iwhy = _occurs(it, ww)
             if inside is None and not iwhy:
-                iwhy = "whether %s falls %s is unknown (%s)" % (_item_text(it), wtext, ww[5] or "window unknown")
+                iwhy = "whether it falls %s is unknown (%s)" % (wtext, ww[5] or "window unknown")
                 miss.extend(ww[6])
         if inside is False:
+            if explain and len(not_counted) < 3:
+                not_counted.append("%s: not %s" % (_item_text(it), wtext))
             continue
         if inside is None:
             t = None
@@ -1362,6 +1386,8 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
             if p[0] is False:
                 if negate_pred:
                     excepted.append("%s %s, excepted: %s" % (_item_text(it), wtext, p[1]))
+                elif explain and len(not_counted) < 3:
+                    not_counted.append("%s%s: %s" % (_item_text(it), " " + wtext if wtext else "", p[1]))
                 continue
             if p[0] is None:
                 t = None
@@ -1379,7 +1405,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text)
     elif unknown_whys:
         found = (None, _join(unknown_whys), tuple(dict.fromkeys(missing)), False)
     else:
-        found = (False, _join(excepted) or "no %s" % text, (), False)
+        found = (False, _join(excepted) or _join(not_counted) or "no %s" % text, (), False)
     if quant == "any":
         return found
     if quant == "no":
@@ -1426,7 +1452,7 @@ def _every(rec, kind, codes, active, wspec, wfn, pred, negate_pred, text):
     if negate_pred:
         inner = pred
         pred = lambda it: _not(inner(it))
-    neg = _query(rec, kind, codes, "any", active, wspec, wfn, pred, True, text)
+    neg = _query(rec, kind, codes, "any", active, wspec, wfn, pred, True, text, False)
     r = _not(neg)
     if r[0] is True and not neg[1].startswith("no "):
         return (True, "every %s" % text, (), False)
@@ -1568,7 +1594,7 @@ def _class_in(it, tests, negated):
     return (t != negated, text, (), False)
 
 
-def _dose_equivalent(it, table, unit_text):
+def _dose_equivalent(it, table, unit_text, unit_of_table="mg"):
     """The item's daily dose converted through an equivalence table, as V in the table's unit."""
     factors, units = table
     d = it.dose
@@ -1577,14 +1603,28 @@ def _dose_equivalent(it, table, unit_text):
     if type(d) is not dict:
         return (None, "%s: daily dose is unusable" % it.code, (it.code,))
     v = _num(d.get("value"))
-    conv = units.get(d.get("unit"))
+    unit = d.get("unit")
+    conv = units.get(unit) if type(unit) is str else None
+    if conv is None and type(unit) is str:  # another spelling: an alias (mcg) or UCUM's own (ug)
+        alias = _UNIT_ALIASES.get(unit)
+        if type(alias) is tuple:
+            alias = next((a for a in alias if a in units), None)
+        spelled = alias if alias in units else _respell(("dose", id(units)), units, unit)
+        if spelled is not None:
+            unit = spelled
+            conv = units[unit]
     if isinstance(v, _Bad) or conv is None:
         return (None, "%s: daily dose %s %s is unusable" % (it.code, _short(d.get("value")), _short(d.get("unit"))), (it.code,))
     f = factors.get(it.code)
+    if f is None and type(it.code) is str:
+        f = factors.get(it.code.strip().lower())  # drug names as sites write them (Dexamethasone)
     if f is None:
         return (None, "%s has no %s equivalent in the table" % (it.code, unit_text), (it.code,))
     x = (_exact(v) * conv) * f
-    return (x, "%s %s %s/day (= %s mg %s)" % (it.code, _fmt(v), d.get("unit"), _fmt(x), unit_text), ())
+    return (x, "%s %s %s/day (= %s %s %s)" % (it.code, _fmt(v), unit, _fmt(x), unit_of_table, unit_text), ())
+
+
+_UNIT_ALIASES = {}  # the generated module fills it from its vocabulary's alias table
 
 
 def _course_days(it, rec, anchor_name):
@@ -1851,7 +1891,7 @@ _VOCAB = {
         'alt': ("quantity", frozenset(('U/L', 'U/mL', 'mU/mL', 'ukat/L')), 'U/L'),
         'total_bilirubin': ("quantity", frozenset(('umol/L', 'mg/dL', 'g/L', 'g/dL', 'g/mL', 'mg/L', 'mg/mL', 'ug/L', 'ug/dL', 'ug/mL', 'ng/mL', 'mol/L', 'mmol/L', 'nmol/L')), 'umol/L'),
         'serum_creatinine': ("quantity", frozenset(('umol/L', 'mg/dL', 'g/L', 'g/dL', 'g/mL', 'mg/L', 'mg/mL', 'ug/L', 'ug/dL', 'ug/mL', 'ng/mL', 'mol/L', 'mmol/L', 'nmol/L')), 'umol/L'),
-        'weight': ("quantity", frozenset(('kg', '[lb_av]', 'g')), 'kg'),
+        'weight': ("quantity", frozenset(('kg', '[lb_av]', 'g', 'mg', 'ug', 'ng')), 'kg'),
         'inr': ("quantity", frozenset(('1',)), '1'),
         'ecog': ("quantity", frozenset(('1',)), '1'),
         'life_expectancy': ("quantity", frozenset(('wk', 'mo', 'd', 'ms', 's', 'min', 'h', 'a')), 'wk'),
@@ -1900,6 +1940,7 @@ _VOCAB = {
         'kIU/L': 'k[IU]/L',
         'lb': '[lb_av]',
         'lbs': '[lb_av]',
+        'mcg': 'ug',
         'mg/dl': 'mg/dL',
         'ml/min': 'mL/min',
         'mm Hg': 'mm[Hg]',
@@ -1921,6 +1962,7 @@ _VOCAB = {
         'years': 'a',
         '°C': 'Cel',
         '°F': '[degF]',
+        'µg': 'ug',
         'µg/L': 'ug/L',
         'µg/mL': 'ug/mL',
         'µmol/L': 'umol/L',
@@ -1929,17 +1971,19 @@ _VOCAB = {
     },
 }
 
+_UNIT_ALIASES.update(_VOCAB["aliases"])
+
 # equivalence table 'prednisone': agent -> factor to 'prednisone' in 'mg'; dose unit -> factor to 'mg'
 _EQ_prednisone = (
     {'prednisone': _F(1, 1), 'prednisolone': _F(1, 1), 'methylprednisolone': _F(5, 4), 'hydrocortisone': _F(1, 4), 'dexamethasone': _F(20, 3), 'betamethasone': _F(25, 3)},
-    {'mg': _F(1, 1), 'kg': _F(1000000, 1), 'g': _F(1000, 1), '[lb_av]': _F(45359237, 100)},
+    {'mg': _F(1, 1), 'kg': _F(1000000, 1), 'g': _F(1000, 1), 'ug': _F(1, 1000), 'ng': _F(1, 1000000), '[lb_av]': _F(45359237, 100)},
 )
 
 # ---- limits folded to every accepted unit: unit -> (float, exact) ------------------------------
 
 _K1 = (140, '', ())
 _K2 = ('on_or_before', 'first_dose', None, 'on or before first_dose')
-_K3 = {'kg': (_F(1), _F(0), 1.0, 0.0), '[lb_av]': (_F(45359237, 100000000), _F(0), 0.45359237, 0.0), 'g': (_F(1, 1000), _F(0), 0.001, 0.0)}
+_K3 = {'kg': (_F(1), _F(0), 1.0, 0.0), '[lb_av]': (_F(45359237, 100000000), _F(0), 0.45359237, 0.0), 'g': (_F(1, 1000), _F(0), 0.001, 0.0), 'mg': (_F(1, 1000000), _F(0), 1e-06, 0.0), 'ug': (_F(1, 1000000000), _F(0), 1e-09, 0.0), 'ng': (_F(1, 1000000000000), _F(0), 1e-12, 0.0)}
 _K4 = (72, '', ())
 _K5 = ('within_before', 'first_dose', ('days', 7), 'within 7 d before first_dose')
 _K6 = {'umol/L': (_F(707, 62500), _F(0), 0.011312, 0.0), 'mg/dL': (_F(1), _F(0), 1.0, 0.0), 'g/L': (_F(100), _F(0), 100.0, 0.0), 'g/dL': (_F(1000), _F(0), 1000.0, 0.0), 'g/mL': (_F(100000), _F(0), 100000.0, 0.0), 'mg/L': (_F(1, 10), _F(0), 0.1, 0.0), 'mg/mL': (_F(100), _F(0), 100.0, 0.0), 'ug/L': (_F(1, 10000), _F(0), 0.0001, 0.0), 'ug/dL': (_F(1, 1000), _F(0), 0.001, 0.0), 'ug/mL': (_F(1, 10), _F(0), 0.1, 0.0), 'ng/mL': (_F(1, 10000), _F(0), 0.0001, 0.0), 'mol/L': (_F(11312), _F(0), 11312.0, 0.0), 'mmol/L': (_F(1414, 125), _F(0), 11.312, 0.0), 'nmol/L': (_F(707, 62500000), _F(0), 1.1312e-05, 0.0)}
@@ -2019,6 +2063,7 @@ def _d_creatinine_clearance(r, ex):
                 _K4,
                 _obs_number(_latest(r, 'serum_creatinine', _K5), _K6, 'mg/dL', ex),
             ),
+            ('serum_creatinine',),
         ),
         _n_if(_sex_is(r, ('female',), False), (_K7 if ex else _K8), _K9),
     )
@@ -2718,7 +2763,7 @@ def c_autoimmune_or_immunosuppression(r):
             None,
             lambda it26: _and(
                 _n_cmp(
-                    lambda ex: _dose_equivalent(it26, _EQ_prednisone, 'prednisone'),
+                    lambda ex: _dose_equivalent(it26, _EQ_prednisone, 'prednisone', 'mg'),
                     '>',
                     lambda ex: _K60,
                     'mg',

@@ -850,9 +850,14 @@ class Interpreter:
             units = dict(t.units)
             factors = dict(t.factors)
             u = dose.get("unit")
-            if isinstance(v, Bad) or not isinstance(u, str) or u not in units or it.code not in factors:
+            if isinstance(u, str) and u not in units:  # an alias (mcg) or another UCUM spelling
+                u = self.resolve_unit(u, set(units))
+            code = it.code
+            if isinstance(code, str) and code not in factors:
+                code = code.strip().lower()  # drug names in any case
+            if isinstance(v, Bad) or not isinstance(u, str) or u not in units or code not in factors:
                 return None, ("treatment",)
-            return {v * units[u] * factors[it.code]}, ()
+            return {v * units[u] * factors[code]}, ()
         if isinstance(n, I.NCourse):
             it = ctx.bind[n.var]
             s = it.start

@@ -755,3 +755,17 @@ def test_extreme_numbers_in_every_numeric_field_agree(sm3321_pair, value):
                 if x["code"] == o["code"]:
                     x[field] = value
             assert_agree(module, interp, rec)
+
+
+def test_fixed_between_limits_judged_per_candidate_reading(compiled, sm3321):
+    """Found by these tests, fixed in the runtime while they were written (kept as a regression test):
+    "between" with an undated reading that could be the most recent one was judged limit by limit
+    across the candidates instead of candidate by candidate. ECOG -1 (dated) fails the low limit and an
+    undated ECOG 3 fails the high one: whichever is the most recent, ECOG is not between 0 and 2, so I6
+    fails; the module said unknown (each limit alone was mixed)"""
+    rec = _rec()
+    rec["observations"] = [o for o in rec["observations"] if o["code"] != "ecog"] + [
+        {"code": "ecog", "value": -1, "date": "2026-01-05"},
+        {"code": "ecog", "value": 3, "date": "2026-02-30"},
+    ]
+    _check(compiled.program, sm3321, rec, "ecog_0_to_2", "fail")

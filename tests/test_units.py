@@ -95,7 +95,7 @@ FAMILIES = {
     "mL/min": ["mL/min", "mL/s", "L/h", "L/min"],
     "mm[Hg]": ["mm[Hg]", "kPa", "Pa"],
     "d": ["ms", "s", "min", "h", "d", "wk", "mo", "a"],
-    "kg": ["kg", "g", "[lb_av]"],
+    "kg": ["kg", "g", "mg", "ug", "ng", "[lb_av]"],
     "cm": ["m", "cm", "[in_i]"],
 }
 

@@ -514,7 +514,7 @@ def _respell(code, units, unit):
 
 class _Item:
     __slots__ = ("code", "index", "kind", "start", "end", "status", "attrs", "item", "classes",
-                 "half_life", "dose", "route", "purpose", "class_text")
+                 "half_life", "dose", "route", "purpose", "class_text", "text")
 
 
 def _attrs_of(it):
@@ -540,6 +540,7 @@ def _prepare_items(items, field, known, warnings, date_field):
             warnings.append("unknown %s code %r ignored" % (field[:-1], code[:60]))
             continue
         x = _Item()
+        x.text = None
         x.code = code
         x.index = i
         x.item = it
@@ -587,6 +588,7 @@ def _prepare_treatments(items, vocab, warnings):
         if type(classes) is not list or not all(type(c) is str for c in classes):
             # unusable classes: the treatment could be of any class, so every class query sees it
             x = _Item()
+            x.text = None
             x.code = code
             x.index = i
             x.kind = "treatment"
@@ -604,6 +606,7 @@ def _prepare_treatments(items, vocab, warnings):
             out.setdefault(None, []).append(x)
             continue
         x = _Item()
+        x.text = None
         x.code = code
         x.index = i
         x.kind = "treatment"
@@ -1296,23 +1299,30 @@ def _active(it):
 
 
 def _item_text(it):
+    """An item as a reason names it (made once per item)."""
+    t = it.text
+    if t is not None:
+        return t
     kind = it.kind
     if kind == "procedure":
         d = it.start
-        return "%s on %s" % (it.code, _iso(d) if type(d) is int else "an unusable date")
-    if kind == "treatment":
+        t = "%s on %s" % (it.code, _iso(d) if type(d) is int else "an unusable date")
+    elif kind == "treatment":
         s = it.start
         e = it.end
         st = _iso(s) if type(s) is int else "?"
         en = "ongoing" if e is None else (_iso(e) if type(e) is int else "?")
-        return "%s (%s) %s to %s" % (it.code, ", ".join(it.classes) if it.classes is not None else "classes unusable", st, en)
-    s = it.start
-    st = _iso(s) if type(s) is int else "unusable onset"
-    extra = ""
-    if it.end is not None:
-        extra = ", ended %s" % (_iso(it.end) if type(it.end) is int else "?")
-    status = it.status if type(it.status) is str else "status unknown"
-    return "%s (%s, onset %s%s)" % (it.code, status, st, extra)
+        t = "%s (%s) %s to %s" % (it.code, ", ".join(it.classes) if it.classes is not None else "classes unusable", st, en)
+    else:
+        s = it.start
+        st = _iso(s) if type(s) is int else "unusable onset"
+        extra = ""
+        if it.end is not None:
+            extra = ", ended %s" % (_iso(it.end) if type(it.end) is int else "?")
+        status = it.status if type(it.status) is str else "status unknown"
+        t = "%s (%s, onset %s%s)" % (it.code, status, st, extra)
+    it.text = t
+    return t
 
 
 def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text, explain=True):

@@ -539,6 +539,7 @@ def _prepare_items(items, field, known, warnings, date_field):
             x.start = _date(it.get("onset"))
             end = it.get("end")
             x.end = None if end is None else _date(end)
+            _end_after_start(x, "onset", warnings)
             st = it.get("status")
             x.status = st if st in ("active", "resolved") else _Bad(
                 "status is missing" if st is None else "status %s is not active or resolved" % (_short(st),))
@@ -549,6 +550,15 @@ def _prepare_items(items, field, known, warnings, date_field):
             x.status = None
         out.setdefault(code, []).append(x)
     return out
+
+
+def _end_after_start(x, start_name, warnings):
+    """An end before the start contradicts itself: the end is unknown (the start still places
+    the item), with a warning."""
+    if type(x.start) is int and type(x.end) is int and x.end < x.start:
+        why = "end %s is before %s %s" % (_iso(x.end), start_name, _iso(x.start))
+        warnings.append("%s: %s; its end is read as unknown" % (x.code[:60], why))
+        x.end = _Bad(why)
 
 
 def _treatment_end(it):
@@ -586,6 +596,7 @@ def _prepare_treatments(items, vocab, warnings):
             x.class_text = None
             x.start = _date(it.get("start"))
             x.end = _treatment_end(it)
+            _end_after_start(x, "start", warnings)
             x.status = None
             x.attrs = _attrs_of(it)
             x.half_life = it.get("half_life")
@@ -604,6 +615,7 @@ def _prepare_treatments(items, vocab, warnings):
         x.class_text = None
         x.start = _date(it.get("start"))
         x.end = _treatment_end(it)
+        _end_after_start(x, "start", warnings)
         x.status = None
         x.attrs = _attrs_of(it)
         x.half_life = it.get("half_life")
@@ -901,30 +913,41 @@ def _obs_cmp(rec, sel, op, spec):
     whys = []
     missing = []
     cond_missing = []
+    per_candidate = []  # the truths each candidate gives over the limit's alternatives
     for o in cands:
+        ts = []
+        per_candidate.append(ts)
         if type(o.value) is _Bad:
+            ts.append(None)
             truths.append(None)
             whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
             missing.append(o.code)
             continue
         for alt in _limit_values(o, spec):
-            if len(alt) == 4:  # the unknown condition of an either-limit: it is what is missing
+            if len(alt) == 4:  # the unknown condition of an either-limit: missing if it matters
                 whys.append(alt[1])
                 cond_missing.extend(alt[2])
                 continue
             if alt[0] is None:
-                truths.append(None)
+                ts.append(None)
                 whys.append(alt[1])
                 missing.extend(alt[2])
                 continue
             t = _holds(op, _cmp3(o.value, alt[0], alt[1]))
-            truths.append(t)
+            ts.append(t)
             whys.append("%s %s %s" % (o.describe(), op if t else _NEGATE[op], alt[2]))
+        truths.extend(ts)
     if truths and all(t is True for t in truths):
         return (True, _join(_dedupe(whys)), (), False)
     if truths and all(t is False for t in truths):
         return (False, _join(_dedupe(whys)), (), False)
-    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing + cond_missing or [cands[0].code])), False)
+    # what is missing is what could change the answer: the condition when one reading's answer
+    # depends on it, the readings' dates when the candidates answer differently
+    if any(True in ts and False in ts for ts in per_candidate):
+        missing += cond_missing
+    if len(per_candidate) > 1 and len({tuple(sorted(set(ts), key=str)) for ts in per_candidate}) > 1:
+        missing += [o.code for o in cands]
+    return (None, _join(_dedupe(whys)), tuple(dict.fromkeys(missing or cond_missing or [cands[0].code])), False)
 
 
 def _dedupe(parts):
@@ -996,7 +1019,7 @@ def _obs_number(sel, conv, unit_text, ex):
                 return (None, "%s; it could be the most recent %s (its date is unusable)" % (v[1], o.code), (o.code,))
             vals.extend(_vals(v[0]))
             whys.append(v[1])
-        return (_alts(vals), " or ".join(whys), ())
+        return (_alts(vals), " or ".join(whys), (cands[0].code,))  # which one it is: the dates decide
     o = cands[0]
     if type(o.value) is _Bad:
         return (None, "%s has an unusable value (%s)" % (o.describe(), o.value.why), (o.code,))
@@ -1098,7 +1121,7 @@ def _n_if(c, a, b):
         bad = [x for x in (c, a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])))
     # the condition is unknown: the number is one of both branches
-    return (_alts(_vals(a[0]) + _vals(b[0])), _join((c[1], a[1], b[1])), tuple(c[2]))
+    return (_alts(_vals(a[0]) + _vals(b[0])), _join((c[1], a[1], b[1])), tuple(dict.fromkeys(c[2] + a[2] + b[2])))
 
 
 def _fmt_calc(x):

@@ -232,6 +232,9 @@ class Item:
                 self.classes = frozenset(cl)
             else:
                 self.classes = Bad("classes")
+        if kind != "procedure" and isinstance(self.start, int):
+            # an end before the start contradicts itself: unknown (the start still places the item)
+            self.ends = [Bad("end before start") if isinstance(e, int) and e < self.start else e for e in self.ends]
         a = raw.get("attributes")
         self.attrs = {} if a is None else (a if isinstance(a, dict) else Bad("attributes"))
 

@@ -1407,7 +1407,8 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
                 p = _not(p)
             if p[0] is False:
                 if negate_pred:
-                    excepted.append("%s %s, excepted: %s" % (_item_text(it), wtext, p[1]))
+                    excepted.append("%s %s%s, excepted: %s" % (
+                        _item_text(it), "perhaps " if inside is None else "", wtext, p[1]))
                 elif explain and len(not_counted) < 3:
                     not_counted.append("%s%s: %s" % (_item_text(it), " " + wtext if wtext else "", p[1]))
                 continue

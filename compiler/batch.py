@@ -14,13 +14,10 @@ import types
 from dataclasses import dataclass
 from typing import Iterator
 
-from .records import RecordStreamError, iter_records
+from .records import iter_records
 
 CHUNK = 256
 PARALLEL_THRESHOLD = 2000
-
-
-InputError = RecordStreamError  # the input itself cannot be read
 
 
 @dataclass(frozen=True)

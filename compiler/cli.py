@@ -189,6 +189,7 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
     an error result and the batch goes on. Exit status 0 when every record produced a result.
     """
     from . import batch
+    from .records import RecordStreamError
 
     if bool(rules_dir) == bool(module_path):
         _die("give exactly one of --rules RULES_DIR or --module MODULE.py", 2)
@@ -224,7 +225,7 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
     try:
         stats = batch.run(source, module, stream, out, fmt=fmt, summary=summary and not output,
                           collect=summary, jobs=jobs, progress=progress)
-    except batch.InputError as exc:
+    except RecordStreamError as exc:
         _die(str(exc))
     finally:
         if stream is not sys.stdin:

@@ -40,6 +40,14 @@ class _Bad:
         return "_Bad(%r)" % (self.why,)
 
 
+def _remember(cache, key, value, limit=200000):
+    """Store value in a cache shared across records (bounded: emptied when it grows too big)."""
+    if len(cache) > limit:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def _date(value):
     """An ISO 8601 calendar date as a proleptic ordinal, or _Bad."""
     if type(value) is str:
@@ -54,10 +62,7 @@ def _date(value):
                 out = _Bad("%r is not a calendar date" % (value,))
         else:
             out = _Bad("%r is not an ISO date (YYYY-MM-DD)" % (value[:40],))
-        if len(_DATE_CACHE) > 200000:
-            _DATE_CACHE.clear()
-        _DATE_CACHE[value] = out
-        return out
+        return _remember(_DATE_CACHE, value, out)
     if value is None:
         return _Bad("date is missing")
     return _Bad("date is not a string")
@@ -70,9 +75,7 @@ def _iso(ordinal):
     s = _ISO.get(ordinal)
     if s is None:
         s = _dt.date.fromordinal(ordinal).isoformat()
-        if len(_ISO) > 200000:
-            _ISO.clear()
-        _ISO[ordinal] = s
+        _remember(_ISO, ordinal, s)
     return s
 
 
@@ -111,11 +114,7 @@ def _exact(x):
     """The exact value of a record number as written (its shortest decimal)."""
     if type(x) is float:
         f = _EXACT.get(x)
-        if f is None:
-            if len(_EXACT) > 100000:
-                _EXACT.clear()
-            f = _EXACT[x] = _F(repr(x))
-        return f
+        return f if f is not None else _remember(_EXACT, x, _F(repr(x)), 100000)
     return _F(x)
 
 
@@ -363,18 +362,15 @@ class _Obs:
 def _prepare_observations(items, vocab, warnings):
     """Observations grouped by code as (date, index, item); values are read when selected."""
     elements = vocab["observations"]
-    dates = _DATE_CACHE
     out = {}
-    i = -1
-    for it in items:
-        i += 1
+    for i, it in enumerate(items):
         if type(it) is not dict:
             warnings.append("observations[%d] is not an object; ignored" % i)
             continue
         code = it.get("code")
         if type(code) is str and code in elements:
             ds = it.get("date")
-            d = dates.get(ds) if type(ds) is str else None
+            d = _DATE_CACHE.get(ds) if type(ds) is str else None
             if d is None:
                 d = _date(ds)
             lst = out.get(code)
@@ -414,13 +410,9 @@ def _make_obs(rec, code, entry):
     if unit is None:
         unit = "1" if el[2] == "1" else None
     elif type(unit) is str:
-        alias = rec.vocab["aliases"].get(unit)
-        if type(alias) is tuple:  # a spelling that means different units: the one this element accepts
-            unit = next((a for a in alias if a in units), alias[0])
-        elif alias is not None:
-            unit = alias
-    if type(unit) is str and unit not in units:
-        unit = _respell(code, units, unit) or unit
+        aliases = rec.vocab["aliases"]
+        if unit not in units or unit in aliases:  # (most records spell it as the vocabulary does)
+            unit = _spelled(unit, units, aliases, code)
     v = _num(raw) if raw is not None else _Bad("no value")
     if type(v) is _Bad:
         o.value = v
@@ -482,10 +474,21 @@ def _canon_unit(u):
                 atoms[atom] = atoms.get(atom, 0) + sign * int(m.group(2) or 1)
             if ok:
                 c = tuple(sorted((k, v) for k, v in atoms.items() if v))
-    if len(_UNIT_CANON) > 10000:
-        _UNIT_CANON.clear()
-    _UNIT_CANON[u] = c
-    return c
+    return _remember(_UNIT_CANON, u, c, 10000)
+
+
+def _spelled(unit, units, aliases, key):
+    """A record's unit string as the accepted unit it means: through the alias table (an alias
+    that means several units: the one accepted here), else as another UCUM spelling (key: the
+    accepted units' cache key). Unchanged when it means none of them."""
+    alias = aliases.get(unit)
+    if type(alias) is tuple:
+        unit = next((a for a in alias if a in units), alias[0])
+    elif alias is not None:
+        unit = alias
+    if unit not in units:
+        unit = _respell(key, units, unit) or unit
+    return unit
 
 
 def _respell(code, units, unit):
@@ -584,34 +587,14 @@ def _prepare_treatments(items, vocab, warnings):
         if type(code) is not str:
             code = "treatments[%d]" % i
             warnings.append("treatments[%d] has no code" % i)
-        if type(classes) is not list or not all(type(c) is str for c in classes):
-            # unusable classes: the treatment could be of any class, so every class query sees it
-            x = _Item()
-            x.text = None
-            x.code = code
-            x.index = i
-            x.kind = "treatment"
-            x.item = it
-            x.classes = None
-            x.class_text = None
-            x.start = _date(it.get("start"))
-            x.end = _treatment_end(it)
-            _end_after_start(x, "start", warnings)
-            x.status = None
-            x.attrs = _attrs_of(it)
-            x.half_life = it.get("half_life")
-            x.dose = it.get("daily_dose")
-            x.route = it.get("route")
-            x.purpose = it.get("purpose")
-            out.setdefault(None, []).append(x)
-            continue
+        usable = type(classes) is list and all(type(c) is str for c in classes)
         x = _Item()
         x.text = None
         x.code = code
         x.index = i
         x.kind = "treatment"
         x.item = it
-        x.classes = tuple(classes)
+        x.classes = tuple(classes) if usable else None
         x.class_text = None
         x.start = _date(it.get("start"))
         x.end = _treatment_end(it)
@@ -622,6 +605,10 @@ def _prepare_treatments(items, vocab, warnings):
         x.dose = it.get("daily_dose")
         x.route = it.get("route")
         x.purpose = it.get("purpose")
+        if not usable:
+            # unusable classes: the treatment could be of any class, so every class query sees it
+            out.setdefault(None, []).append(x)
+            continue
         matched = False
         for c in classes:
             if c in known:
@@ -788,11 +775,7 @@ def _half_life_days(item, k):
         return ("range", 0, _INF, "half-life of %s is unusable (%s %s)" % (
             item.code, _short(hl.get("value")), _short(unit)), (item.code,))
     days = _exact(v) * per * k
-    r = ("range", days, days, "", ())
-    if len(_HL_DAYS) > 10000:
-        _HL_DAYS.clear()
-    _HL_DAYS[key] = r
-    return r
+    return _remember(_HL_DAYS, key, ("range", days, days, "", ()), 10000)
 
 
 _HL_DAYS = {}
@@ -909,7 +892,6 @@ def _obs_cmp(rec, sel, op, spec):
             if lim is not None:
                 t = _holds(op, _cmp3(o.value, lim[0], lim[1]))
                 return (t, "%s %s %s" % (o.describe(), op if t else _NEGATE[op], spec[2]), (), False)
-    truths = []
     whys = []
     missing = []
     cond_missing = []
@@ -919,7 +901,6 @@ def _obs_cmp(rec, sel, op, spec):
         per_candidate.append(ts)
         if type(o.value) is _Bad:
             ts.append(None)
-            truths.append(None)
             whys.append("%s has an unusable value (%s)" % (o.describe(), o.value.why))
             missing.append(o.code)
             continue
@@ -936,7 +917,7 @@ def _obs_cmp(rec, sel, op, spec):
             t = _holds(op, _cmp3(o.value, alt[0], alt[1]))
             ts.append(t)
             whys.append("%s %s %s" % (o.describe(), op if t else _NEGATE[op], alt[2]))
-        truths.extend(ts)
+    truths = [t for ts in per_candidate for t in ts]
     if truths and all(t is True for t in truths):
         return (True, _join(_dedupe(whys)), (), False)
     if truths and all(t is False for t in truths):
@@ -1146,32 +1127,20 @@ def _n_cmp(left, op, right, unit_text):
     b = right(False)
     x = a[0]
     y = b[0]
-    if x is None or y is None:
-        pass
-    elif (type(x) is int or type(x) is _F) and (type(y) is int or type(y) is _F):
-        pass  # exact already (an age, a count)
-    elif type(x) is not _Alts and type(y) is not _Alts:
-        try:
-            d = float(x) - float(y)
-        except OverflowError:
-            d = None
-        if d is None or d != d or abs(d) <= 1e-9 * (abs(float(y)) + 1.0):
-            a = left(True)
-            b = right(True)
-    else:
-        close = False
-        for x in _vals(a[0]):
-            for y in _vals(b[0]):
-                try:
-                    d = float(x) - float(y)
-                except OverflowError:
-                    d = None
-                if d is None or d != d or abs(d) <= 1e-9 * (abs(float(y)) + 1.0):
-                    close = True
-        if close:
-            a = left(True)
-            b = right(True)
+    exact = type(x) in (int, _F) and type(y) in (int, _F)  # an age, a count: nothing to refine
+    if x is not None and y is not None and not exact and any(_near(p, q) for p in _vals(x) for q in _vals(y)):
+        a = left(True)
+        b = right(True)
     return _n_cmp_values(a, op, b, unit_text)
+
+
+def _near(x, y):
+    """Are two numbers within floating-point rounding of each other (or beyond floats)?"""
+    try:
+        d = float(x) - float(y)
+    except OverflowError:
+        return True
+    return d != d or abs(d) <= 1e-9 * (abs(float(y)) + 1.0)
 
 
 def _n_cmp_values(a, op, b, unit_text):
@@ -1179,13 +1148,6 @@ def _n_cmp_values(a, op, b, unit_text):
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
     u = (" " + unit_text) if unit_text else ""
-    x = a[0]
-    y = b[0]
-    if type(x) is not _Alts and type(y) is not _Alts:
-        d = x - y
-        t = _holds(op, (d > 0) - (d < 0))
-        head = "%s%s %s %s%s" % (_fmt_calc(x), u, op if t else _NEGATE[op], _fmt_calc(y), u)
-        return (t, "%s: %s" % (a[1], head) if a[1] else head, (), False)
     truths = []
     shown = []
     for x in _vals(a[0]):
@@ -1606,15 +1568,11 @@ def _field_is(it, name, tests, negated):
 def _class_in(it, tests, negated):
     if it.classes is None:
         return (None, "the classes of %s are unusable" % it.code, (it.code,), False)
-    t = False
-    for c in it.classes:
-        if c in tests:
-            t = True
-            break
+    t = any(map(tests.__contains__, it.classes)) != negated
     text = it.class_text
     if text is None:
         text = it.class_text = "class " + ", ".join(it.classes)
-    return (t != negated, text, (), False)
+    return (t, text, (), False)
 
 
 def _dose_equivalent(it, table, unit_text, unit_of_table="mg"):
@@ -1627,15 +1585,9 @@ def _dose_equivalent(it, table, unit_text, unit_of_table="mg"):
         return (None, "%s: daily dose is unusable" % it.code, (it.code,))
     v = _num(d.get("value"))
     unit = d.get("unit")
+    if type(unit) is str:  # an alias (mcg) or UCUM's own other spelling (ug) of an accepted unit
+        unit = _spelled(unit, units, _UNIT_ALIASES, ("dose", id(units)))
     conv = units.get(unit) if type(unit) is str else None
-    if conv is None and type(unit) is str:  # another spelling: an alias (mcg) or UCUM's own (ug)
-        alias = _UNIT_ALIASES.get(unit)
-        if type(alias) is tuple:
-            alias = next((a for a in alias if a in units), None)
-        spelled = alias if alias in units else _respell(("dose", id(units)), units, unit)
-        if spelled is not None:
-            unit = spelled
-            conv = units[unit]
     if isinstance(v, _Bad) or conv is None:
         return (None, "%s: daily dose %s %s is unusable" % (it.code, _short(d.get("value")), _short(d.get("unit"))), (it.code,))
     f = factors.get(it.code)

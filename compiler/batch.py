@@ -40,6 +40,12 @@ _WORKER_MODULE = None
 
 def _init_worker(source: ModuleSource):
     global _WORKER_MODULE
+    import signal
+
+    # a worker ends silently when the run is stopped: SIGTERM kills it without a traceback, and
+    # Ctrl-C (sent to the whole process group) is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_MODULE = source.load()
 
 

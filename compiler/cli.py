@@ -126,9 +126,10 @@ def compile_cmd(rules_dir, out_dir, check_only):
             sys.exit(1)
         click.echo(f"{', '.join(p.as_posix() for p in files)} are current")
         return
+    from .outputs import write_files_together
+
     try:
-        for path, text in files.items():
-            _write_atomic(path, text)
+        write_files_together(files, out)
     except OSError as exc:
         _die(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
     click.echo(f"wrote {', '.join(p.as_posix() for p in files)} ({len(res.program.criteria)} criteria)")
@@ -189,7 +190,7 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
     an error result and the batch goes on. Exit status 0 when every record produced a result.
     """
     from . import batch
-    from .records import RecordStreamError
+    from .records import RecordStreamError, open_records
 
     if bool(rules_dir) == bool(module_path):
         _die("give exactly one of --rules RULES_DIR or --module MODULE.py", 2)
@@ -211,27 +212,32 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
         _die(f"{module_path or rules_dir}: not an evaluator module ({type(exc).__name__}: {exc})")
     if not hasattr(module, "evaluate_json"):
         _die(f"{module_path}: not an Elig evaluator module (no evaluate_json)")
+    from .outputs import OutputError, ResultOutput, guard_signals
+
     try:
-        stream = sys.stdin if input_path == "-" else open(input_path, "r", encoding="utf-8", errors="surrogateescape")
+        stream = open_records(input_path)
     except OSError as exc:
         _die(f"cannot open {input_path}: {exc.strerror or exc}")
     try:
-        out = open(output, "w", encoding="utf-8", errors="surrogateescape", newline="\n") if output else sys.stdout
-    except OSError as exc:
-        _die(f"cannot write {output}: {exc.strerror or exc}")
+        out = ResultOutput(output, stream if input_path != "-" else None, module_path)
+    except OutputError as exc:
+        _die(str(exc))
     progress = None
     if sys.stderr.isatty() and input_path != "-":
         progress = _progress(batch, stream)
-    try:
-        stats = batch.run(source, module, stream, out, fmt=fmt, summary=summary and not output,
-                          collect=summary, jobs=jobs, progress=progress)
-    except RecordStreamError as exc:
-        _die(str(exc))
-    finally:
-        if stream is not sys.stdin:
+    with guard_signals(out):
+        try:
+            stats = batch.run(source, module, stream, out.file, fmt=fmt, summary=summary and not output,
+                              collect=summary, jobs=jobs, progress=progress)
+        except RecordStreamError as exc:
+            out.abandon()
+            _die(f"{input_path}: {exc}" + (f"; {output} was not written" if output else ""))
+        except OSError as exc:
+            out.abandon()
+            _die(f"cannot write {output or 'standard output'}: {exc.strerror or exc}")
+        finally:
             stream.close()
-        if out is not sys.stdout:
-            out.close()
+        out.commit()
     if summary:
         text = batch.format_summary(stats, module)
         click.echo(text)

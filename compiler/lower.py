@@ -6,7 +6,9 @@ the rules directory, vocabulary tables, and the criteria rendered as plain words
 
 from __future__ import annotations
 
+import keyword
 import re
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import PurePath
@@ -66,6 +68,11 @@ def module_name_for(trial: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", trial).lower()
     if not name or name[0].isdigit():
         name = "trial_" + name
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names or keyword.iskeyword(name) \
+            or name.startswith("__"):
+        # a module named json.py, re.py or datetime.py would shadow the standard-library module
+        # it imports when run as a script (its directory comes first on sys.path)
+        name += "_trial"
     return name
 
 

@@ -201,10 +201,12 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
             _die("the rules do not compile")
         source = batch.ModuleSource(text=res.python, name=res.lowered.module_name)
     else:
-        try:
-            text = Path(module_path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            _die(f"cannot read module {module_path}: {getattr(exc, 'strerror', None) or exc}")
+        from .pipeline import UnreadableFile, read_regular
+
+        try:  # a regular file only: a named pipe must not hang the run
+            text = read_regular(Path(module_path), 256 << 20).decode("utf-8")
+        except (UnreadableFile, UnicodeDecodeError) as exc:
+            _die(f"cannot read module {module_path}: {exc}")
         source = batch.ModuleSource(text=text, name=Path(module_path).stem)
     try:
         module = source.load()

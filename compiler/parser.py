@@ -85,15 +85,17 @@ _WORDS = _Words()
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
-    parser = Lark(
-        grammar_text(),
-        parser="lalr",
-        strict=True,
-        propagate_positions=True,
-        maybe_placeholders=False,
-        postlex=_WORDS,
-        cache=os.environ.get("ELIG_NO_CACHE") != "1",  # parse tables cached in the temp directory
-    )
+    parser = _cached_lark()
+    if parser is None:
+        parser = Lark(
+            grammar_text(),
+            parser="lalr",
+            strict=True,
+            propagate_positions=True,
+            maybe_placeholders=False,
+            postlex=_WORDS,
+        )
+        _store_lark(parser)
     kw = {}
     for t in parser.terminals:
         pat = t.pattern
@@ -102,6 +104,48 @@ def _lark() -> Lark:
     _WORDS.keywords = frozenset(kw.values())
     _WORDS.keyword_types = frozenset(kw)
     return parser
+
+
+def _lark_key() -> str:
+    import lark
+    import sys
+
+    from . import cache
+
+    return cache.entry_key("elig-lalr-v1", grammar_text(), lark.__version__, sys.version)
+
+
+def _cached_lark():
+    """Parse tables from the user's cache (JSON, verified by compiler.cache), or None. Lark's own
+    cache=True is not used: it unpickles a file from the shared temporary directory."""
+    from . import cache
+
+    if not cache.enabled():
+        return None
+    try:
+        payload = cache.read("lalr.json", _lark_key())
+        if payload is None:
+            return None
+        d = cache.loads_tagged(payload)
+        return Lark._load_from_dict(d["data"], d["memo"], postlex=_WORDS, propagate_positions=True)
+    except Exception:  # a damaged entry: build the tables again
+        return None
+
+
+def _store_lark(parser) -> None:
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    from . import cache
+
+    if not cache.enabled():
+        return
+    try:
+        data, memo = parser.memo_serialize([TerminalDef, Rule])
+        data["options"] = {k: v for k, v in data["options"].items() if k != "postlex"}
+        cache.write("lalr.json", _lark_key(), cache.dumps_tagged({"data": data, "memo": memo}))
+    except (TypeError, ValueError, OSError):
+        pass
 
 
 _OPS = {"≥": ">=", "≤": "<=", "≠": "!=", "×": "*", "x": "*"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -29,14 +32,79 @@ class CompileResult:
         return not any(d.severity == "error" for d in self.diagnostics)
 
 
+MAX_RULE_FILE = 4 << 20  # bytes; a rule file is text a person writes
+MAX_PROTOCOL_FILE = 16 << 20  # bytes; a protocol's eligibility section is far smaller
+
+
+class UnreadableFile(Exception):
+    pass
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most limit bytes. A named pipe, a device or a directory
+    is refused without blocking (opened non-blocking, checked on the open descriptor), and so is
+    a larger file, before anything is read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile("not a regular file")
+        if st.st_size > limit:
+            raise UnreadableFile(f"{st.st_size:,} bytes, more than the limit of {limit:,}")
+        chunks = []
+        size = 0
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            size += len(b)
+            if size > limit:
+                raise UnreadableFile(f"more than the limit of {limit:,} bytes")
+            chunks.append(b)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _inside(root: Path, p: Path) -> bool:
+    return root == p or root in p.parents
+
+
 def read_rules(rules_dir: Path) -> tuple[dict[str, str], list[Diagnostic]]:
-    """Every *.elig file below rules_dir (sorted), decoded as UTF-8, keyed by its display path."""
+    """Every *.elig file below rules_dir (sorted), decoded as UTF-8, keyed by its display path.
+
+    A rule file must be a regular file inside the rules directory: a symbolic link that resolves
+    outside it, a named pipe or a device is refused with an error that names the path only (the
+    content of a file that is not a rule file is never read, so never echoed)."""
     sources: dict[str, str] = {}
     diags: list[Diagnostic] = []
-    files = sorted(p for p in rules_dir.rglob("*" + RULE_SUFFIX) if p.is_file())
-    for p in files:
+    root = rules_dir.resolve()
+    for p in sorted(rules_dir.rglob("*" + RULE_SUFFIX)):
         display = p.as_posix()
-        data = p.read_bytes()
+        where = A.Span(display, 1, 1, 1, 1)
+        try:
+            real = p.resolve(strict=True)
+        except (OSError, RuntimeError):
+            if p.is_symlink():
+                diags.append(Diagnostic(where, "this rule file is a symbolic link to nothing; not read"))
+            continue
+        if not _inside(root, real):
+            diags.append(Diagnostic(where, f"this rule file is a link to a file outside {rules_dir.as_posix()}; "
+                                           "rule files must be inside the rules directory (not read)"))
+            continue
+        if real.is_dir():
+            continue
+        try:
+            data = read_regular(real, MAX_RULE_FILE)
+        except UnreadableFile as exc:
+            diags.append(Diagnostic(where, f"cannot read this rule file: {exc}"))
+            continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -101,17 +169,35 @@ def compile_rules(rules_dir: Path, emit: bool = True) -> CompileResult:
         return CompileResult({}, [d])
 
     root = rules_dir.resolve()
+    protocol_diags: list[Diagnostic] = []
 
     def load_protocol(name: str) -> Optional[str]:
+        where = A.Span(rules_dir.as_posix(), 1, 1, 1, 1)
+        for path in sorted(sources):  # the trial header line that names the protocol
+            for no, line in enumerate(sources[path].split("\n"), 1):
+                col = line.find(json.dumps(name))
+                if col >= 0 and "protocol" in line[:col]:
+                    where = A.Span(path, no, col + 1, no, col + 1 + len(json.dumps(name)))
+                    break
+            else:
+                continue
+            break
         p = (rules_dir / name).resolve()
-        if root not in p.parents:  # only a file inside the rules directory is read and published
+        if not _inside(root, p):  # only a file inside the rules directory is read and published
+            protocol_diags.append(Diagnostic(where, f"the protocol file {name!r} is outside the rules directory; not read"))
             return None
+        if not p.exists():
+            return None  # `elig verify` says it cannot read it
         try:
-            return p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
+            return read_regular(p, MAX_PROTOCOL_FILE).decode("utf-8")
+        except UnreadableFile as exc:
+            protocol_diags.append(Diagnostic(where, f"cannot read the protocol file {name!r}: {exc}"))
+        except UnicodeDecodeError as exc:
+            protocol_diags.append(Diagnostic(where, f"the protocol file {name!r} is not UTF-8 (byte {exc.start + 1})"))
+        return None
 
     res = compile_sources(sources, rules_dir.as_posix(), emit=emit, protocol_loader=load_protocol)
+    diags = diags + protocol_diags
     res.diagnostics = sorted(diags + res.diagnostics, key=Diagnostic.sort_key)
     if diags:
         res.python = res.html = None

@@ -98,8 +98,9 @@ _lock = threading.Lock()
 class _DiskCache:
     """Unit facts folded by pint, kept between runs in the user's cache directory.
 
-    Keyed by the versions of pint and ucumvert, so a warm `elig compile` never loads the unit
-    registry. Set ELIG_NO_CACHE=1 to bypass it; an unwritable directory just means no cache.
+    Keyed by the versions of pint and ucumvert and verified by compiler/cache.py, so a warm
+    `elig compile` never loads the unit registry and never compiles from an edited cache. Set
+    ELIG_NO_CACHE=1 to bypass it; an unsafe or unwritable directory just means no cache.
     """
 
     def __init__(self):
@@ -116,18 +117,21 @@ class _DiskCache:
         try:
             from importlib.metadata import version
 
-            tag = f"pint{version('pint')}-ucumvert{version('ucumvert')}-v2"
+            from . import cache
+
+            tag = f"pint{version('pint')}-ucumvert{version('ucumvert')}-v3"
         except Exception:
             return
-        base = os.environ.get("ELIG_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "elig")
-        self.path = os.path.join(base, f"units-{tag}.json")
+        # verified before use (compiler/cache.py): the key names the library versions and the
+        # payload's SHA-256 is checked, so an edited or foreign file is ignored and rebuilt
+        self.path = f"units-{tag}.json"
+        self.key = cache.entry_key("elig-units", tag)
         try:
-            with open(self.path, encoding="utf-8") as f:
-                data = json.load(f)
+            payload = cache.read(self.path, self.key)
+            data = json.loads(payload) if payload is not None else None
             if isinstance(data, dict):
                 self.data = data
-        except (OSError, ValueError):
+        except ValueError:
             pass
         atexit.register(self.save)
 
@@ -144,15 +148,10 @@ class _DiskCache:
     def save(self):
         if not self.dirty or self.path is None:
             return
-        try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(self.data, f, sort_keys=True)
-            os.replace(tmp, self.path)
+        from . import cache
+
+        if cache.write(self.path, self.key, json.dumps(self.data, sort_keys=True).encode("utf-8")):
             self.dirty = False
-        except OSError:
-            pass
 
 
 _MISS = object()

@@ -251,6 +251,7 @@ class AttributeDecl:
     type: str  # "boolean" | "number" | "date" | "text" | "enum"
     values: tuple[Ident, ...]
     span: Span
+    scale: Optional[tuple[str, str]] = None  # `integer LO to HI`: a number on that scale (written text)
 
 
 @dataclass(frozen=True)

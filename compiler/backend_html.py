@@ -602,6 +602,8 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
                 t = " | ".join(at.values)
             elif at.type == "boolean":
                 t = "yes / no"
+            elif at.scale is not None:
+                t = f"integer {at.scale[0]} to {at.scale[1]}"
             else:
                 t = at.type
             attrs.append(AttributeView(at.name, t))

@@ -320,8 +320,25 @@ class Checker:
                 self.error(a.name.span, f"'{a.name.name}' is a built-in field and cannot be an attribute name")
                 continue
             seen.add(a.name.name)
-            attrs.append(I.Attribute(a.name.name, a.type, tuple(v.name for v in a.values)))
+            scale = None
+            if a.scale is not None:
+                scale = self._scale(a)
+            attrs.append(I.Attribute(a.name.name, a.type, tuple(v.name for v in a.values), scale))
         return I.ItemElement(d.kind, d.name.name, d.label.value if d.label else d.name.name, self._codes(d.codes), tuple(attrs), d.span)
+
+    def _scale(self, a: A.AttributeDecl):
+        """`integer LO to HI`: whole numbers, LO <= HI (a value outside it is unusable in a record)."""
+        try:
+            lo, hi = (Fraction(x) for x in a.scale)
+        except (ValueError, ZeroDivisionError):
+            lo = hi = None
+        if lo is None or lo.denominator != 1 or hi.denominator != 1:
+            self.error(a.span, f"the scale of '{a.name.name}' must be two whole numbers, as in 'integer 1 to 5'")
+            return None
+        if lo > hi:
+            self.error(a.span, f"the scale of '{a.name.name}' runs from {lo} down to {hi}; write the smaller number first")
+            return None
+        return (int(lo), int(hi))
 
     def check_equivalence(self, d: A.EquivalenceDecl) -> Optional[I.EquivalenceTable]:
         entries = []

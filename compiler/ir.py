@@ -44,6 +44,7 @@ class Attribute:
     name: str
     type: str  # boolean | number | date | text | enum
     values: tuple[str, ...]
+    scale: Optional[tuple[int, int]] = None  # `integer LO to HI`: an integer from LO to HI (a grade)
 
 
 @dataclass(frozen=True)

@@ -318,7 +318,13 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def attribute(self, meta, c):
         name, (typ, values) = c
+        if typ == "scale":
+            return A.AttributeDecl(self._id(name), "number", (), self._sp(meta), scale=values)
         return A.AttributeDecl(self._id(name), typ, values, self._sp(meta))
+
+    def type_scale(self, c):
+        lo, hi = c
+        return ("scale", (str(lo), str(hi)))
 
     def type_boolean(self, c):
         return ("boolean", ())

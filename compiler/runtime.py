@@ -71,16 +71,33 @@ def _date(value):
 _ISO = {}
 
 
+# Dates are day numbers (proleptic Gregorian ordinals, 0001-01-01 is 1). Arithmetic in days is
+# exact and unbounded, so a computed date beyond the calendar's ends (0001-01-01 - 14 d) still
+# compares correctly with every recorded date; it is written "before 0001-01-01" or "after
+# 9999-12-31". A calendar-month shift past either end gives the day just beyond it (_ORD_LO or
+# _ORD_HI), which lies before (after) every date a record can hold.
+_ORD_MAX = 3652059  # 9999-12-31
+_ORD_LO = 0
+_ORD_HI = _ORD_MAX + 1
+
+
 def _iso(ordinal):
     s = _ISO.get(ordinal)
     if s is None:
+        if ordinal < 1:
+            return "before 0001-01-01"
+        if ordinal > _ORD_MAX:
+            return "after 9999-12-31"
         s = _dt.date.fromordinal(ordinal).isoformat()
         _remember(_ISO, ordinal, s)
     return s
 
 
 def _shift_months(ordinal, months):
-    """The same day ``months`` calendar months away, clamped to the month's last day."""
+    """The same day ``months`` calendar months away, clamped to the month's last day; None
+    beyond the calendar (or from a computed date already beyond it)."""
+    if not 1 <= ordinal <= _ORD_MAX:
+        return None
     d = _dt.date.fromordinal(ordinal)
     m0 = d.month - 1 + months
     y = d.year + m0 // 12
@@ -310,11 +327,32 @@ def _prepare(record, vocab):
             continue
         facts[k] = v if type(v) is bool else _Bad("fact %s is %s, not true or false" % (k, _short(v)))
     rec.facts = facts
+    if len(record) > 10 or not _FIELDS.issuperset(record):
+        for k in record:
+            if k not in _FIELDS:
+                warnings.append(_unknown_field(k))
     rec.obs = _prepare_observations(_list_field(record, "observations"), vocab, warnings)
-    rec.conds = _prepare_items(_list_field(record, "conditions"), "conditions", vocab["conditions"], warnings, "onset")
-    rec.procs = _prepare_items(_list_field(record, "procedures"), "procedures", vocab["procedures"], warnings, "date")
+    specs = vocab.get("attributes")
+    rec.conds = _prepare_items(_list_field(record, "conditions"), "conditions", vocab["conditions"], warnings, "onset",
+                               specs)
+    rec.procs = _prepare_items(_list_field(record, "procedures"), "procedures", vocab["procedures"], warnings, "date",
+                               specs)
     rec.treats = _prepare_treatments(_list_field(record, "treatments"), vocab, warnings)
     return rec
+
+
+# the top-level fields of patient-record format 1
+_FIELDS = frozenset(("format", "id", "sex", "birth_date", "anchors", "observations", "conditions", "treatments",
+                     "procedures", "facts"))
+
+
+def _unknown_field(k):
+    """A warning for a top-level field format 1 does not define, with the nearest one it does."""
+    import difflib
+
+    near = difflib.get_close_matches(k, sorted(_FIELDS), 1, 0.6)
+    hint = " (did you mean %r?)" % (near[0],) if near else ""
+    return "unknown field %r ignored%s" % (k[:60], hint)
 
 
 def _json_type(v):
@@ -363,6 +401,7 @@ def _prepare_observations(items, vocab, warnings):
     """Observations grouped by code as (date, index, item); values are read when selected."""
     elements = vocab["observations"]
     out = {}
+    wild = None
     for i, it in enumerate(items):
         if type(it) is not dict:
             warnings.append("observations[%d] is not an object; ignored" % i)
@@ -378,19 +417,42 @@ def _prepare_observations(items, vocab, warnings):
                 out[code] = [(d, i, it)]
             else:
                 lst.append((d, i, it))
-        elif type(code) is not str:
-            warnings.append("observations[%d] has no code; ignored" % i)
+        elif type(code) is not str or not code.strip():
+            warnings.append("observations[%d] has %s: it could be any observation, so a rule that reads "
+                            "one is unknown where it could change the outcome" % (i, _no_code(code)))
+            if wild is None:
+                wild = []
+            ds = it.get("date")
+            wild.append((_date(ds), i, it, True))
         else:
             warnings.append("unknown observation code %r ignored" % (code[:60],))
+    if wild is not None:
+        # an observation without a code could be a reading of any code: each code sees it as a
+        # possible reading (marked, so that it adds a possibility rather than replacing one)
+        for code in elements:
+            lst = out.get(code, []) + wild
+            lst.sort(key=lambda e: e[1])
+            out[code] = lst
     return out
+
+
+def _no_code(code):
+    if code is None:
+        return "no code"
+    if type(code) is str:
+        return "an empty code"
+    return "a code that is %s, not a string" % (_json_type(code),)
 
 
 def _make_obs(rec, code, entry):
     """The observation of an entry with its value and unit checked against the vocabulary."""
     el = rec.vocab["observations"][code]
-    d, i, it = entry
+    d = entry[0]
+    i = entry[1]
+    it = entry[2]
     o = _Obs()
-    o.text = None
+    o.text = None if len(entry) < 4 else "observations[%d] without a code (perhaps %s) on %s" % (
+        i, code, _iso(d) if type(d) is int else "an unusable date")
     o.code = code
     o.index = i
     o.item = it
@@ -506,7 +568,7 @@ def _respell(code, units, unit):
 
 class _Item:
     __slots__ = ("code", "index", "kind", "start", "end", "status", "attrs", "item", "classes",
-                 "half_life", "dose", "route", "purpose", "class_text", "text")
+                 "half_life", "dose", "route", "purpose", "class_text", "text", "wild")
 
 
 def _attrs_of(it):
@@ -518,17 +580,21 @@ def _attrs_of(it):
     return a
 
 
-def _prepare_items(items, field, known, warnings, date_field):
+def _prepare_items(items, field, known, warnings, date_field, specs=None):
     out = {}
     for i, it in enumerate(items):
         if type(it) is not dict:
             warnings.append("%s[%d] is not an object; ignored" % (field, i))
             continue
         code = it.get("code")
-        if type(code) is not str:
-            warnings.append("%s[%d] has no code; ignored" % (field, i))
-            continue
-        if code not in known:
+        wild = False
+        if type(code) is not str or not code.strip():
+            # it could be any condition (procedure): every query over them sees it, as unknown
+            warnings.append("%s[%d] has %s: it could be any %s, so a rule that reads one is unknown where "
+                            "it could change the outcome" % (field, i, _no_code(code), field[:-1]))
+            code = "%s[%d]" % (field, i)
+            wild = True
+        elif code not in known:
             warnings.append("unknown %s code %r ignored" % (field[:-1], code[:60]))
             continue
         x = _Item()
@@ -536,7 +602,12 @@ def _prepare_items(items, field, known, warnings, date_field):
         x.code = code
         x.index = i
         x.item = it
+        x.wild = wild
         x.attrs = _attrs_of(it)
+        if specs and not wild and x.attrs and type(x.attrs) is dict:
+            spec = specs.get(code)
+            if spec is not None:
+                x.attrs = _check_attrs(code, x.attrs, spec, warnings)
         if date_field == "onset":
             x.kind = "condition"
             x.start = _date(it.get("onset"))
@@ -551,7 +622,30 @@ def _prepare_items(items, field, known, warnings, date_field):
             x.start = _date(it.get("date"))
             x.end = x.start
             x.status = None
-        out.setdefault(code, []).append(x)
+        out.setdefault(None if wild else code, []).append(x)
+    return out
+
+
+def _check_attrs(code, attrs, spec, warnings):
+    """Attributes with a value outside the listed values or off their scale made unusable (a
+    _Bad in their place, read as unknown), each with a warning naming the value."""
+    out = attrs
+    for name, s in spec.items():
+        v = attrs.get(name)
+        if v is None:
+            continue
+        if s[0] == "enum":
+            if type(v) is str and v in s[1]:
+                continue
+            why = "%s %s is not one of %s" % (name, _short(v), ", ".join(s[1]))
+        else:
+            if type(v) in (int, float) and s[1] <= v <= s[2] and v == int(v):
+                continue
+            why = "%s %s is not on its scale (an integer from %d to %d)" % (name, _short(v), s[1], s[2])
+        warnings.append("%s: %s; read as unusable" % (code[:60], why))
+        if out is attrs:
+            out = dict(attrs)
+        out[name] = _Bad(why)
     return out
 
 
@@ -584,9 +678,10 @@ def _prepare_treatments(items, vocab, warnings):
             continue
         code = it.get("code")
         classes = it.get("classes")
-        if type(code) is not str:
+        if type(code) is not str or not code.strip():
+            warnings.append("treatments[%d] has %s: it is read by its classes; a rule that needs its agent "
+                            "(a dose equivalence) is unknown" % (i, _no_code(code)))
             code = "treatments[%d]" % i
-            warnings.append("treatments[%d] has no code" % i)
         usable = type(classes) is list and all(type(c) is str for c in classes)
         x = _Item()
         x.text = None
@@ -600,6 +695,7 @@ def _prepare_treatments(items, vocab, warnings):
         x.end = _treatment_end(it)
         _end_after_start(x, "start", warnings)
         x.status = None
+        x.wild = False
         x.attrs = _attrs_of(it)
         x.half_life = it.get("half_life")
         x.dose = it.get("daily_dose")
@@ -809,8 +905,14 @@ def _latest(rec, code, wspec):
     bd = 0
     floating = None
     maybe = False
+    wild = None
     for e in items:
         d = e[0]
+        if len(e) > 3:  # an observation without a code: perhaps this one
+            if wild is None:
+                wild = []
+            wild.append(e)
+            continue
         if type(d) is int:
             if lo <= d <= hi:
                 if best is None or d >= bd:
@@ -822,6 +924,10 @@ def _latest(rec, code, wspec):
             floating = [e]
         else:
             floating.append(e)
+    if wild is not None:
+        r = _latest_wild(rec, code, w, best, bd, floating, maybe, wild)
+        if r is not None:
+            return r
     if best is None:
         if floating and lo == _NEVER_LO and hi == _NEVER_HI:
             # `ever` holds every reading: each undated one could be the most recent
@@ -838,6 +944,30 @@ def _latest(rec, code, wspec):
     if floating:
         return ((_make_obs(rec, code, best),) + tuple(_make_obs(rec, code, e) for e in floating), "", ())
     return ((_make_obs(rec, code, best),), "", ())
+
+
+def _latest_wild(rec, code, w, best, bd, floating, maybe, wild):
+    """_latest when observations without a code could be readings of code: those that could be
+    the most recent one in the window are further candidates; with no reading of code for
+    certain, whether there is one at all is unknown. None: they change nothing."""
+    lo, lom, hi, him = w[0], w[1], w[2], w[3]
+    extra = []
+    for e in wild:
+        d = e[0]
+        if type(d) is not int:
+            extra.append(e)  # it could lie anywhere
+        elif lom <= d <= him and (best is None or d > bd or (d == bd and e[1] > best[1])):
+            extra.append(e)
+    if not extra:
+        return None
+    if best is None:
+        if floating and lo == _NEVER_LO and hi == _NEVER_HI:
+            return (tuple(_make_obs(rec, code, e) for e in floating + extra), "", ())
+        return ((), "no %s known %s (an observation without a code could be one)" % (code, w[4]), (code,))
+    if floating and bd >= him:
+        floating = [e for e in floating if e[1] > best[1]]
+    cands = [best] + (floating or []) + extra
+    return (tuple(_make_obs(rec, code, e) for e in cands), "", ())
 
 
 def _lim_if(c, a, b):
@@ -869,6 +999,8 @@ def _limit_values(o, spec):
         if raw is None:
             return [(None, "%s has no %s, so the %s limit is unknown" % (o.describe(), which, spec[4]), (o.code,))]
         v = _num(raw)
+        if not isinstance(v, _Bad) and (v <= 0 if which == "uln" else v < 0):
+            v = _Bad("%s %s is not %s" % (which, _fmt(v), "greater than zero" if which == "uln" else "zero or more"))
         if isinstance(v, _Bad):
             return [(None, "%s has an unusable %s (%s)" % (o.describe(), which, v.why), (o.code,))]
         try:
@@ -1331,6 +1463,10 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
             t = None
             whys.append("the classes of %s are unusable" % it.code)
             miss.append(it.code)
+        elif it.wild:
+            t = None
+            whys.append("%s has no code: it could be %s" % (it.code, text))
+            miss.append(it.code)
         if active:
             a, awhy = _active(it)
             if a is False:
@@ -1418,8 +1554,8 @@ def _collect(rec, kind, codes):
         src = rec.procs
     else:
         src = rec.treats
-        if None in src:  # treatments whose classes are unusable belong to every class query
-            codes = tuple(codes) + (None,)
+    if None in src:  # items without a code, treatments whose classes are unusable: in every query
+        codes = tuple(codes) + (None,)
     if len(codes) == 1:
         return src.get(codes[0], ())
     seen = []
@@ -1462,6 +1598,8 @@ def _obs_query(rec, code, quant, wspec, pred, text):
         if inside is None:
             p = _and((None, "%s has an unusable date" % code if type(d) is not int else
                       "whether a %s falls %s is unknown" % (code, w[4]), (code,), False), p)
+        elif len(e) > 3:  # an observation without a code: perhaps one of these
+            p = _and((None, "observations[%d] has no code: perhaps a %s" % (e[1], code), (code,), False), p)
         else:
             n += 1
         results.append(p)
@@ -1496,6 +1634,8 @@ def _attr(it, name, kind, values=None):
     if name not in a or a[name] is None:
         return _Bad("%s: %s is not recorded" % (it.code, name))
     v = a[name]
+    if type(v) is _Bad:  # off its scale or outside its listed values (_check_attrs)
+        return _Bad("%s: %s" % (it.code, v.why))
     if kind == "boolean":
         if type(v) is not bool:
             return _Bad("%s: %s is %s, not true or false" % (it.code, name, _short(v)))
@@ -1649,9 +1789,12 @@ def _date_shift(rec, d, sign, dur, text):
     if d[0] is None:
         return d
     if dur[0] == "months":
+        if not 1 <= d[0] <= _ORD_MAX:
+            return (None, "%s (%s): a shift in calendar months from a date beyond the calendar is undefined"
+                    % (_iso(d[0]), text), ())
         s = _shift_months(d[0], sign * dur[1])
-        if s is None:
-            return (None, "date out of range", ())
+        if s is None:  # past an end of the calendar: before (after) every date a record holds
+            s = _ORD_LO if sign * dur[1] < 0 else _ORD_HI
         return (s, "%s (%s)" % (_iso(s), text), ())
     lo, hi, why, miss = _duration_days(d[0], dur)
     if lo != hi:

@@ -163,6 +163,9 @@ def parse_number(v):
     return Bad("not a number")
 
 
+ORD_MAX = datetime.date.max.toordinal()  # 9999-12-31; day arithmetic goes on beyond it, unbounded
+
+
 def is_leap(y: int) -> bool:
     return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
 
@@ -207,6 +210,7 @@ class Item:
         self.index = index
         self.raw = raw
         self.code = raw.get("code")
+        self.codeless = False
         if kind == "procedure":
             self.start = self._date(raw.get("date"))
             self.ends = [self.start]
@@ -240,6 +244,28 @@ class Item:
 
     def _date(self, v):
         return read_date(v)
+
+
+def _has_code(it: dict) -> bool:
+    c = it.get("code")
+    return isinstance(c, str) and c.strip() != ""
+
+
+def _check_attributes(x: Item, attributes) -> None:
+    """An attribute value outside its listed values, or off its integer scale, is unusable."""
+    if not isinstance(x.attrs, dict):
+        return
+    for at in attributes:
+        v = x.attrs.get(at.name)
+        if v is None:
+            continue
+        if at.type == "enum" and not (isinstance(v, str) and v in at.values):
+            x.attrs = {**x.attrs, at.name: Bad("not a listed value")}
+        elif at.scale is not None:
+            n = parse_number(v)
+            lo, hi = at.scale
+            if isinstance(n, Bad) or n.denominator != 1 or not lo <= n <= hi:
+                x.attrs = {**x.attrs, at.name: Bad("off the scale")}
 
 
 def read_date(v):
@@ -279,17 +305,33 @@ class Record:
                 self.facts[k] = v if isinstance(v, bool) else Bad("fact")
         obs_names = {o.name for o in program.observations}
         self.obs: dict[str, list] = {}
+        # patient-record.md: an item whose code is missing, empty or not a string could be any
+        # item of its kind; it is never dropped
+        self.codeless_obs: set[int] = set()
         for i, it in enumerate(raw.get("observations", [])):
-            if isinstance(it, dict) and isinstance(it.get("code"), str) and it["code"] in obs_names:
+            if isinstance(it, dict) and not _has_code(it):
+                self.codeless_obs.add(i)
+                for name in obs_names:
+                    self.obs.setdefault(name, []).append((i, it))
+            elif isinstance(it, dict) and it["code"] in obs_names:
                 self.obs.setdefault(it["code"], []).append((i, it))
+        for lst in self.obs.values():
+            lst.sort(key=lambda e: e[0])
         cond_names = {x.name for x in program.items if x.kind == "condition"}
         proc_names = {x.name for x in program.items if x.kind == "procedure"}
+        specs = {x.name: x.attributes for x in program.items}
         self.items = {"condition": [], "procedure": [], "treatment": []}
         for kind, field_name, names in (("condition", "conditions", cond_names),
                                         ("procedure", "procedures", proc_names)):
             for i, it in enumerate(raw.get(field_name, [])):
-                if isinstance(it, dict) and isinstance(it.get("code"), str) and it["code"] in names:
-                    self.items[kind].append(Item(kind, i, it))
+                if isinstance(it, dict) and not _has_code(it):
+                    x = Item(kind, i, it)
+                    x.codeless = True
+                    self.items[kind].append(x)
+                elif isinstance(it, dict) and it["code"] in names:
+                    x = Item(kind, i, it)
+                    _check_attributes(x, specs[it["code"]])
+                    self.items[kind].append(x)
         for i, it in enumerate(raw.get("treatments", [])):
             if isinstance(it, dict):
                 self.items["treatment"].append(Item("treatment", i, it))
@@ -479,9 +521,12 @@ class Interpreter:
         lo, hi = win
         valid, bad = [], []
         ever_outside = "latest-ever-undated-may-be-outside" in self.quirks
+        perhaps = []  # readings without a code: perhaps of this code
         for i, it in rec.obs.get(code, ()):
             d = read_date(it.get("date"))
-            if isinstance(d, Bad):
+            if i in rec.codeless_obs:
+                perhaps.append((d, i, it))
+            elif isinstance(d, Bad):
                 bad.append((i, it))
             elif lo <= d <= hi:
                 valid.append((d, i, it))
@@ -494,6 +539,9 @@ class Interpreter:
                 cands.append(it)
             elif best[0] < hi or i > best[1]:
                 cands.append(it)  # could be dated after the most recent one (or on its day, later in the list)
+        for d, i, it in perhaps:
+            if isinstance(d, Bad) or (lo <= d <= hi and (best is None or (d, i) > (best[0], best[1]))):
+                cands.append(it)  # if it is a reading of this code, it could be the one selected
         none_possible = best is None and not (ever and bad and not ever_outside)
         return cands, none_possible
 
@@ -553,6 +601,9 @@ class Interpreter:
             return {dict(lim.table)[unit]}
         if isinstance(lim, I.LRef):
             ref = parse_number(ob.get(lim.which))
+            # patient-record.md: uln greater than zero, lln and lloq zero or more, else unusable
+            if not isinstance(ref, Bad) and (ref <= 0 if lim.which == "uln" else ref < 0):
+                ref = Bad("reference limit out of range")
             if isinstance(ref, Bad):
                 return {ref}
             return {lim.multiple * ref}
@@ -616,6 +667,8 @@ class Interpreter:
                 inside = self._in(d, d, w)
             if inside.v is False:
                 continue
+            if i in ctx.rec.codeless_obs:
+                inside = k_and([inside, unknown(n.code)])  # perhaps a reading of this code
             if inside.v is True:
                 some_inside = True
             p = pred_of(self.b(n.pred, ctx.with_var(n.var, ob)))
@@ -636,6 +689,8 @@ class Interpreter:
                     items.append((it, unknown("treatment")))
                 elif it.classes & set(n.codes):
                     items.append((it, TRUE))
+            elif it.codeless:
+                items.append((it, unknown(n.kind)))  # it could be any of its kind
             elif it.code in n.codes:
                 items.append((it, TRUE))
         per_item = []
@@ -895,9 +950,11 @@ class Interpreter:
             for x in base:
                 dur = d.duration
                 if isinstance(dur, I.DConst) and dur.kind == "months":
+                    if not 1 <= x <= ORD_MAX:
+                        return None, ()  # calendar months from a date beyond the calendar: undefined
                     s = month_shift(x, d.sign * int(dur.amount)) if abs(dur.amount) <= 10 ** 6 else None
-                    if s is None:
-                        return None, ()
+                    if s is None:  # beyond an end of the calendar: before (after) every recorded date
+                        s = 0 if d.sign * dur.amount < 0 else ORD_MAX + 1
                     out.add(s)
                     continue
                 lo, hi = self.dur(dur, ctx, None, x, d.sign)

@@ -327,6 +327,7 @@ class Record:
                 if isinstance(it, dict) and not _has_code(it):
                     x = Item(kind, i, it)
                     x.codeless = True
+                    x.code = f"{field_name}[{i}]"  # named by its place (its code is unusable)
                     self.items[kind].append(x)
                 elif isinstance(it, dict) and it["code"] in names:
                     x = Item(kind, i, it)

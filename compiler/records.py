@@ -1,6 +1,6 @@
 # ---- Elig record streams (standard library only) ---------------------------------------
 # This text is copied verbatim into every generated evaluator module (after the runtime), and
-# `elig evaluate` imports it: both read a batch the same way. patient-record.md: a batch is JSON
+# `elig evaluate` imports it: both read a batch the same way. docs/records.md: a batch is JSON
 # Lines (one record a line) or a JSON array of records; a single record is a JSON object.
 
 import json as _json

@@ -1,6 +1,6 @@
 # ---- Elig evaluator runtime (standard library only) ------------------------------------
 # This text is copied verbatim into every generated evaluator module by the Python backend.
-# It implements patient-record format 1 and the semantics of shared/spec/semantics.md:
+# It implements patient-record format 1 and the semantics of docs/records.md:
 # three-valued (Kleene) logic, inclusive windows, calendar months clamped to month end,
 # overlap of treatments and conditions with a window, most-recent selection with its tie
 # rule, closed-world items and open-world observations and facts, unusable items, and limits

@@ -11,7 +11,7 @@
 
 # ---- Elig evaluator runtime (standard library only) ------------------------------------
 # This text is copied verbatim into every generated evaluator module by the Python backend.
-# It implements patient-record format 1 and the semantics of shared/spec/semantics.md:
+# It implements patient-record format 1 and the semantics of docs/records.md:
 # three-valued (Kleene) logic, inclusive windows, calendar months clamped to month end,
 # overlap of treatments and conditions with a window, most-recent selection with its tie
 # rule, closed-world items and open-world observations and facts, unusable items, and limits
@@ -1717,7 +1717,7 @@ def _run(record, vocab, trial, criteria):
 
 # ---- Elig record streams (standard library only) ---------------------------------------
 # This text is copied verbatim into every generated evaluator module (after the runtime), and
-# `elig evaluate` imports it: both read a batch the same way. patient-record.md: a batch is JSON
+# `elig evaluate` imports it: both read a batch the same way. docs/records.md: a batch is JSON
 # Lines (one record a line) or a JSON array of records; a single record is a JSON object.
 
 import json as _json

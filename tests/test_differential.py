@@ -123,7 +123,7 @@ def test_strict_interpreter_gives_every_outcome_the_case_files_demand(compiled):
 
 def test_spec_examples_agree(compiled, sm3321):
     interp = Interpreter(compiled.program)
-    examples = sorted((Path(ROOT).parent / "shared" / "spec" / "examples").glob("*.record.json"))
+    examples = sorted((Path(ROOT) / "tests" / "contract").glob("*.record.json"))
     for p in examples:
         rec = json.loads(p.read_text(encoding="utf-8"))
         want = json.loads(p.with_name(p.name.replace(".record", ".result")).read_text(encoding="utf-8"))

@@ -52,7 +52,7 @@ def _internal_error(reason: str, record) -> bool:
 
 
 def assert_result_shape(result, record, module):
-    """Result format 1 (shared/spec/semantics.md), for the record it came from."""
+    """Result format 1 (docs/records.md), for the record it came from."""
     assert isinstance(result, dict), type(result)
     assert result.get("format") == 1
     assert result.get("status") in STATUSES, result.get("status")

@@ -39,7 +39,42 @@ def _report(res) -> None:
         click.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _EligGroup(click.Group):
+    """click's own errors in Elig's style: `elig: <message>` on standard error, with the exit
+    codes of README's table (0 done, 1 the rules/input/files have problems, 2 usage, 130
+    interrupted)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name or "elig", complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            msg = exc.format_message().rstrip(".")
+            click.echo(f"elig: {msg[:1].lower() + msg[1:]}", err=True)
+            if exc.ctx is not None:
+                path = exc.ctx.command_path
+                click.echo(f"usage: {exc.ctx.get_usage().removeprefix('Usage: ')}  ({path} --help for more)", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.exceptions.Abort:
+            click.echo("elig: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as exc:
+            click.echo(f"elig: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except OSError as exc:  # a closed pipe (`elig ... | head`) and the like
+            import errno
+
+            if exc.errno == errno.EPIPE:
+                sys.exit(EXIT_PROBLEMS)
+            raise
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@click.group(cls=_EligGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="elig")
 def main():
     """Elig: eligibility criteria as code.

@@ -70,7 +70,7 @@ def run(command: str, root: Path = ROOT, timeout: float = 120) -> str:
     if m:
         command, head = m[1], int(m[2])
     words = shlex.split(command)
-    if words[0] == "elig":
+    if os.path.basename(words[0]) == "elig":
         words = [sys.executable, "-m", "compiler.cli", *words[1:]]
     elif words[0] in ("python", "python3"):
         words = [sys.executable, *words[1:]]

@@ -202,7 +202,39 @@ _NEGATE = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "=": "!=", "!=": "="}
 
 
 def _join(parts):
-    return "; ".join(filter(None, parts))
+    """One reason from the reasons of its parts, naming each fact once (the same reading or
+    fact read by two parts of a rule is said once)."""
+    out = []
+    for p in parts:
+        if p:
+            for atom in p.split("; "):
+                if atom not in out:
+                    out.append(atom)
+    return "; ".join(out)
+
+
+# Units as a reader writes them, in reasons (the JSON fields keep UCUM codes: `missing`, and
+# the data dictionary of the page): 10*9/L -> ×10⁹/L, umol/L -> µmol/L, Cel -> °C, a -> years.
+_UNIT_WORDS = {"1": "", "a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours",
+               "min": "minutes", "s": "s", "Cel": "°C", "[degF]": "°F", "mm[Hg]": "mmHg", "[lb_av]": "lb",
+               "[in_i]": "in", "[ft_i]": "ft", "kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _unit_words(u):
+    """A UCUM unit code as people write it (unknown codes as they are)."""
+    w = _UNIT_WORDS.get(u)
+    if w is None:
+        if type(u) is not str or len(u) > 40:
+            return u
+        w = _re.sub(r"10\*(-?[0-9]+)", lambda m: "×10" + m.group(1).translate(_SUPERSCRIPT), u)
+        w = _re.sub(r"(^|/)u(mol|g|L|IU)\b", "\\1µ\\2", w)
+        w = _re.sub(r"\[([A-Za-z]+)\]", "\\1", w)
+        w = _re.sub(r"\{([^}]*)\}", "\\1", w)
+        w = _re.sub(r"([A-Za-z])2\b", "\\1²", w)
+        if len(_UNIT_WORDS) < 512:
+            _UNIT_WORDS[u] = w
+    return w
 
 
 def _merge_missing(results):
@@ -375,7 +407,7 @@ class _Obs:
         elif self.unit is None or self.unit == "1":
             t = "%s %s on %s" % (self.code, _fmt(self.value), d)
         else:
-            t = "%s %s %s on %s" % (self.code, _fmt(self.value), self.unit, d)
+            t = "%s %s %s on %s" % (self.code, _fmt(self.value), _unit_words(self.unit), d)
         self.text = t
         return t
 
@@ -1042,7 +1074,7 @@ def _obs_number(sel, conv, unit_text, ex):
             v = o.value * c[2] + c[3]
         except OverflowError:
             v = _INF
-    return (v, "%s (= %s %s)" % (o.describe(), _fmt_calc(v), unit_text), ())
+    return (v, "%s (= %s %s)" % (o.describe(), _fmt_calc(v), _unit_words(unit_text)), ())
 
 
 # ---------------------------------------------------------------------- numbers (exact)
@@ -1087,7 +1119,7 @@ def _n_arith(op, a, b, divisor_reads=()):
                 v = x / y
             except OverflowError:
                 v = _NAN
-        why = a[1] + "; " + b[1] if a[1] and b[1] else a[1] or b[1]
+        why = _join((a[1], b[1])) if a[1] and b[1] else a[1] or b[1]  # height read twice: named once
         return (v, why, a[2] + b[2] if b[2] else a[2])
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
@@ -1168,7 +1200,7 @@ def _n_cmp_values(a, op, b, unit_text):
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
-    u = (" " + unit_text) if unit_text else ""
+    u = (" " + _unit_words(unit_text)) if unit_text and _unit_words(unit_text) else ""
     truths = []
     shown = []
     for x in _vals(a[0]):
@@ -1981,7 +2013,7 @@ _K1 = (140, '', ())
 _K2 = ('on_or_before', 'first_dose', None, 'on or before first_dose')
 _K3 = {'kg': (_F(1), _F(0), 1.0, 0.0), '[lb_av]': (_F(45359237, 100000000), _F(0), 0.45359237, 0.0), 'g': (_F(1, 1000), _F(0), 0.001, 0.0), 'mg': (_F(1, 1000000), _F(0), 1e-06, 0.0), 'ug': (_F(1, 1000000000), _F(0), 1e-09, 0.0), 'ng': (_F(1, 1000000000000), _F(0), 1e-12, 0.0)}
 _K4 = (72, '', ())
-_K5 = ('within_before', 'first_dose', ('days', 7), 'within 7 d before first_dose')
+_K5 = ('within_before', 'first_dose', ('days', 7), 'within 7 days before first_dose')
 _K6 = {'umol/L': (_F(707, 62500), _F(0), 0.011312, 0.0), 'mg/dL': (_F(1), _F(0), 1.0, 0.0), 'g/L': (_F(100), _F(0), 100.0, 0.0), 'g/dL': (_F(1000), _F(0), 1000.0, 0.0), 'g/mL': (_F(100000), _F(0), 100000.0, 0.0), 'mg/L': (_F(1, 10), _F(0), 0.1, 0.0), 'mg/mL': (_F(100), _F(0), 100.0, 0.0), 'ug/L': (_F(1, 10000), _F(0), 0.0001, 0.0), 'ug/dL': (_F(1, 1000), _F(0), 0.001, 0.0), 'ug/mL': (_F(1, 10), _F(0), 0.1, 0.0), 'ng/mL': (_F(1, 10000), _F(0), 0.0001, 0.0), 'mol/L': (_F(11312), _F(0), 11312.0, 0.0), 'mmol/L': (_F(1414, 125), _F(0), 11.312, 0.0), 'nmol/L': (_F(707, 62500000), _F(0), 1.1312e-05, 0.0)}
 _K7 = (_F(17, 20), '', ())
 _K8 = (0.85, '', ())
@@ -1990,30 +2022,30 @@ _K10 = (18, '', ())
 _K11 = {'1': (1.0, _F(1))}
 _K12 = ('const', _K11, '1')
 _K13 = {'wk': (12.0, _F(12)), 'mo': (2.759753593429158, _F(1344, 487)), 'd': (84.0, _F(84)), 'ms': (7257600000.0, _F(7257600000)), 's': (7257600.0, _F(7257600)), 'min': (120960.0, _F(120960)), 'h': (2016.0, _F(2016)), 'a': (0.2299794661190965, _F(112, 487))}
-_K14 = ('const', _K13, '12 wk')
+_K14 = ('const', _K13, '12 weeks')
 _K15 = {'1': (0.0, _F(0))}
 _K16 = ('const', _K15, '0')
 _K17 = {'1': (2.0, _F(2))}
 _K18 = ('const', _K17, '2')
 _K19 = _F(5)
-_K20 = ('ref', 'uln', 5.0, _K19, '5 x ULN')
+_K20 = ('ref', 'uln', 5.0, _K19, '5 × ULN')
 _K21 = _F(5, 2)
-_K22 = ('ref', 'uln', 2.5, _K21, '2.5 x ULN')
+_K22 = ('ref', 'uln', 2.5, _K21, '2.5 × ULN')
 _K23 = _F(3)
-_K24 = ('ref', 'uln', 3.0, _K23, '3 x ULN')
+_K24 = ('ref', 'uln', 3.0, _K23, '3 × ULN')
 _K25 = _F(3, 2)
-_K26 = ('ref', 'uln', 1.5, _K25, '1.5 x ULN')
+_K26 = ('ref', 'uln', 1.5, _K25, '1.5 × ULN')
 _K27 = {'g/L': (90.0, _F(90)), 'g/dL': (9.0, _F(9)), 'g/mL': (0.09, _F(9, 100)), 'mg/L': (90000.0, _F(90000)), 'mg/dL': (9000.0, _F(9000)), 'mg/mL': (90.0, _F(90)), 'ug/L': (90000000.0, _F(90000000)), 'ug/dL': (9000000.0, _F(9000000)), 'ug/mL': (90000.0, _F(90000)), 'ng/mL': (90000000.0, _F(90000000))}
 _K28 = ('const', _K27, '90 g/L')
 _K29 = {'10*9/L': (100.0, _F(100)), '10*3/uL': (100.0, _F(100)), '/uL': (100000.0, _F(100000)), '10*12/L': (0.1, _F(1, 10)), '10*6/L': (100000.0, _F(100000)), '10*3/L': (100000000.0, _F(100000000)), '10*6/uL': (0.1, _F(1, 10)), '10*3/mm3': (100.0, _F(100)), '/mm3': (100000.0, _F(100000)), '/nL': (100.0, _F(100)), '/mL': (100000000.0, _F(100000000)), '/L': (100000000000.0, _F(100000000000))}
-_K30 = ('const', _K29, '100 10*9/L')
+_K30 = ('const', _K29, '100 ×10⁹/L')
 _K31 = {'10*9/L': (1.5, _F(3, 2)), '10*3/uL': (1.5, _F(3, 2)), '/uL': (1500.0, _F(1500)), '10*12/L': (0.0015, _F(3, 2000)), '10*6/L': (1500.0, _F(1500)), '10*3/L': (1500000.0, _F(1500000)), '10*6/uL': (0.0015, _F(3, 2000)), '10*3/mm3': (1.5, _F(3, 2)), '/mm3': (1500.0, _F(1500)), '/nL': (1.5, _F(3, 2)), '/mL': (1500000.0, _F(1500000)), '/L': (1500000000.0, _F(1500000000))}
-_K32 = ('const', _K31, '1.5 10*9/L')
-_K33 = ('within_before', 'enrollment', ('days', 14), 'within 2 wk before enrollment')
+_K32 = ('const', _K31, '1.5 ×10⁹/L')
+_K33 = ('within_before', 'enrollment', ('days', 14), 'within 2 weeks before enrollment')
 _K34 = (50, '', ())
-_K35 = ('within_before', 'first_dose', ('days', 3), 'within 3 d before first_dose')
-_K36 = ('within_before', 'first_dose', ('days', 28), 'within 4 wk before first_dose')
-_K37 = ('within_before', 'first_dose', ('days', 28), 'within 28 d before first_dose')
+_K35 = ('within_before', 'first_dose', ('days', 3), 'within 3 days before first_dose')
+_K36 = ('within_before', 'first_dose', ('days', 28), 'within 4 weeks before first_dose')
+_K37 = ('within_before', 'first_dose', ('days', 28), 'within 28 days before first_dose')
 _K38 = (2, '', ())
 _K39 = {'ms': (450.0, _F(450)), 's': (0.45, _F(9, 20)), 'min': (0.0075, _F(3, 400)), 'h': (0.000125, _F(1, 8000)), 'd': (5.208333333333333e-06, _F(1, 192000)), 'wk': (7.440476190476191e-07, _F(1, 1344000)), 'mo': (1.7111567419575632e-07, _F(1, 5844000)), 'a': (1.4259639516313028e-08, _F(1, 70128000))}
 _K40 = ('const', _K39, '450 ms')
@@ -2021,24 +2053,24 @@ _K41 = {'ms': (470.0, _F(470)), 's': (0.47, _F(47, 100)), 'min': (0.007833333333
 _K42 = ('const', _K41, '470 ms')
 _K43 = {'%': (50.0, _F(50))}
 _K44 = ('const', _K43, '50 %')
-_K45 = ('within_before', 'screening', ('months', 6), 'within 6 mo before screening')
+_K45 = ('within_before', 'screening', ('months', 6), 'within 6 months before screening')
 _K46 = (3, '', ())
 _K47 = {'mm[Hg]': (160.0, _F(160)), 'kPa': (21.33152, _F(66661, 3125)), 'Pa': (21331.52, _F(533288, 25))}
-_K48 = ('const', _K47, '160 mm[Hg]')
+_K48 = ('const', _K47, '160 mmHg')
 _K49 = {'mm[Hg]': (100.0, _F(100)), 'kPa': (13.3322, _F(66661, 5000)), 'Pa': (13332.2, _F(66661, 5))}
-_K50 = ('const', _K49, '100 mm[Hg]')
+_K50 = ('const', _K49, '100 mmHg')
 _K51 = _F(1)
 _K52 = ('ref', 'lloq', 1.0, _K51, 'LLOQ')
 _K53 = {'/uL': (350.0, _F(350)), '10*6/L': (350.0, _F(350)), '10*9/L': (0.35, _F(7, 20)), '10*12/L': (0.00035, _F(7, 20000)), '10*3/L': (350000.0, _F(350000)), '10*3/uL': (0.35, _F(7, 20)), '10*6/uL': (0.00035, _F(7, 20000)), '10*3/mm3': (0.35, _F(7, 20)), '/mm3': (350.0, _F(350)), '/nL': (0.35, _F(7, 20)), '/mL': (350000.0, _F(350000)), '/L': (350000000.0, _F(350000000))}
-_K54 = ('const', _K53, '350 /uL')
+_K54 = ('const', _K53, '350 /µL')
 _K55 = {'Cel': (38.0, _F(38)), '[degF]': (100.4, _F(502, 5)), 'K': (311.15, _F(6223, 20))}
-_K56 = ('const', _K55, '38 Cel')
-_K57 = ('within_before', 'screening', ('months', 60), 'within 5 a before screening')
-_K58 = ('within_before', 'enrollment', ('months', 6), 'within 6 mo before enrollment')
-_K59 = ('within_before', 'first_dose', ('days', 14), 'within 14 d before first_dose')
+_K56 = ('const', _K55, '38 °C')
+_K57 = ('within_before', 'screening', ('months', 60), 'within 5 years before screening')
+_K58 = ('within_before', 'enrollment', ('months', 6), 'within 6 months before enrollment')
+_K59 = ('within_before', 'first_dose', ('days', 14), 'within 14 days before first_dose')
 _K60 = (10, '', ())
 _K61 = (7, '', ())
-_K62 = ('within_before', 'first_dose', ('days', 30), 'within 30 d before first_dose')
+_K62 = ('within_before', 'first_dose', ('days', 30), 'within 30 days before first_dose')
 
 # ---- derived values ----------------------------------------------------------------------------
 
@@ -2228,7 +2260,7 @@ def c_no_recent_growth_factor_or_transfusion(r):
         None,
         None,
         False,
-        'hematopoietic_growth_factor / blood_transfusion within 2 wk before enrollment',
+        'hematopoietic_growth_factor / blood_transfusion within 2 weeks before enrollment',
     )
 
 
@@ -2333,7 +2365,7 @@ def c_recent_radiotherapy(r):
             _attr_is(it3, 'intent', 'enum', ('palliative', 'curative'), ('palliative',), False),
         ),
         True,
-        'radiotherapy within 4 wk before first_dose',
+        'radiotherapy within 4 weeks before first_dose',
     )
 
 
@@ -2349,7 +2381,7 @@ def c_recent_investigational_drug(r):
         None,
         None,
         False,
-        'investigational_drug within 28 d before first_dose',
+        'investigational_drug within 28 days before first_dose',
     )
 
 
@@ -2366,7 +2398,7 @@ def c_major_surgery(r):
             None,
             None,
             False,
-            'major_surgery within 28 d before first_dose',
+            'major_surgery within 28 days before first_dose',
         ),
         _fact(r, 'planned_major_surgery', False),
     )
@@ -2430,7 +2462,7 @@ def c_recent_cardiovascular_event(r):
             None,
             lambda it8: _n_cmp(lambda ex: _attr_num(it8, 'grade'), '>=', lambda ex: _K46, ''),
             False,
-            'ventricular_arrhythmia within 6 mo before screening',
+            'ventricular_arrhythmia within 6 months before screening',
         ),
         _query(
             r,
@@ -2442,7 +2474,7 @@ def c_recent_cardiovascular_event(r):
             None,
             lambda it9: _n_cmp(lambda ex: _attr_num(it9, 'nyha_class'), '>=', lambda ex: _K46, ''),
             False,
-            'congestive_heart_failure within 6 mo before screening',
+            'congestive_heart_failure within 6 months before screening',
         ),
         _query(
             r,
@@ -2454,7 +2486,7 @@ def c_recent_cardiovascular_event(r):
             None,
             None,
             False,
-            'unstable_angina / myocardial_infarction / cerebrovascular_accident / transient_ischemic_attack within 6 mo before screening',
+            'unstable_angina / myocardial_infarction / cerebrovascular_accident / transient_ischemic_attack within 6 months before screening',
         ),
         _query(
             r,
@@ -2466,7 +2498,7 @@ def c_recent_cardiovascular_event(r):
             None,
             None,
             False,
-            'coronary_artery_bypass_graft within 6 mo before screening',
+            'coronary_artery_bypass_graft within 6 months before screening',
         ),
     )
 
@@ -2575,7 +2607,7 @@ def c_recent_serious_infection_or_fever(r):
             None,
             None,
             False,
-            'infection_hospitalization / bacteremia / severe_pneumonia / active_tuberculosis within 4 wk before first_dose',
+            'infection_hospitalization / bacteremia / severe_pneumonia / active_tuberculosis within 4 weeks before first_dose',
         ),
         _query(
             r,
@@ -2587,7 +2619,7 @@ def c_recent_serious_infection_or_fever(r):
             None,
             lambda it16: _not(_attr_bool(it16, 'controlled')),
             False,
-            'active_infection within 7 d before first_dose',
+            'active_infection within 7 days before first_dose',
         ),
         _and(
             _obs_query(
@@ -2596,7 +2628,7 @@ def c_recent_serious_infection_or_fever(r):
                 'any',
                 _K5,
                 lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _K56),
-                '> 38 Cel',
+                '> 38 °C',
             ),
             _not(_fact(r, 'fever_explained', False)),
         ),
@@ -2636,7 +2668,7 @@ def c_cns_disease(r):
                         _anchor_date(r, 'first_dose'),
                         -1,
                         ('days', 14),
-                        'first_dose - 2 wk',
+                        'first_dose - 2 weeks',
                     ),
                 ),
                 _not(_attr_bool(it19, 'new_or_enlarging')),
@@ -2660,7 +2692,7 @@ def c_other_malignancy(r):
         None,
         lambda it20: _attr_bool(it20, 'exempt'),
         True,
-        'other_malignancy within 5 a before screening',
+        'other_malignancy within 5 years before screening',
     )
 
 
@@ -2677,7 +2709,7 @@ def c_recent_dvt_pe(r):
             None,
             lambda it21: _attr_bool(it21, 'symptomatic'),
             False,
-            'deep_vein_thrombosis within 6 mo before enrollment',
+            'deep_vein_thrombosis within 6 months before enrollment',
         ),
         _query(
             r,
@@ -2689,7 +2721,7 @@ def c_recent_dvt_pe(r):
             None,
             None,
             False,
-            'pulmonary_embolism within 6 mo before enrollment',
+            'pulmonary_embolism within 6 months before enrollment',
         ),
     )
 
@@ -2706,7 +2738,7 @@ def c_malnutrition_iv(r):
         None,
         lambda it23: _attr_bool(it23, 'requires_iv_nutrition'),
         False,
-        'malnutrition within 4 wk before first_dose',
+        'malnutrition within 4 weeks before first_dose',
     )
 
 
@@ -2784,7 +2816,7 @@ def c_autoimmune_or_immunosuppression(r):
                 ),
             ),
             False,
-            'systemic_corticosteroid within 14 d before first_dose',
+            'systemic_corticosteroid within 14 days before first_dose',
         ),
         _query(
             r,
@@ -2796,7 +2828,7 @@ def c_autoimmune_or_immunosuppression(r):
             None,
             lambda it27: _field_is(it27, 'purpose', ('replacement',), False),
             True,
-            'immunosuppressant within 14 d before first_dose',
+            'immunosuppressant within 14 days before first_dose',
         ),
     )
 
@@ -2829,7 +2861,7 @@ def c_recent_immunomodulator(r):
         None,
         None,
         False,
-        'immunomodulator within 14 d before first_dose',
+        'immunomodulator within 14 days before first_dose',
     )
 
 
@@ -2878,7 +2910,7 @@ def c_live_vaccine(r):
             None,
             None,
             False,
-            'live_vaccine within 30 d before first_dose',
+            'live_vaccine within 30 days before first_dose',
         ),
         _fact(r, 'planned_live_vaccine', False),
     )

@@ -353,6 +353,8 @@ def query_text(n) -> str:
         p = n.pred
         if isinstance(p, I.BObsCmp) and isinstance(p.sel, I.SelItem):
             return f"{p.op} {readable(_limit_text(p.limit))}"
+        if isinstance(p, I.BObsBetween) and isinstance(p.sel, I.SelItem):
+            return f"between {readable(_limit_text(p.low))} and {readable(_limit_text(p.high))}"
         return "matching"
     codes = " / ".join(n.codes)
     if n.active:

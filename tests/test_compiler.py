@@ -61,6 +61,7 @@ def _compile_in_subprocess(hashseed: str, out: Path):
     return out.read_bytes()
 
 
+@pytest.mark.slow
 def test_output_is_byte_identical_across_runs_and_hash_seeds(tmp_path):
     a = _compile_in_subprocess("0", tmp_path / "a")
     b = _compile_in_subprocess("12345", tmp_path / "b")
@@ -129,6 +130,7 @@ def _worst_by_ref(result):
     return out
 
 
+@pytest.mark.slow
 def test_installed_wheel_carries_grammar_and_templates(tmp_path):
     """`pip install .` (not editable) finds the grammar and templates inside the package."""
     wheel_dir = tmp_path / "wheel"

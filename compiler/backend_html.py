@@ -774,13 +774,13 @@ def _protocol_segments(text: str, quotes: Sequence[str]) -> tuple[TextSegment, .
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^|~])")
 _POWER = re.compile(r"\^(-?[0-9]+)")
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-_BULLET = re.compile(r"(?m)^([ \t]*)-[ \t]*•[ \t]*(?=([0-9]+[.)])?)")
+_BULLET = re.compile(r"(?m)^([ \t]*)-[ \t]+(?:[•*][ \t]*)?(?=([0-9]+[.)]|[a-z][.)])?)")
 
 
 def display_text(text: str, at_line_start: bool = True) -> str:
     """Registry markdown rendered for reading: escapes dropped (`\\>` -> `>`), powers raised
-    (`10^9` -> `10⁹`), and the doubled bullet "- • " reduced to the item's own number, or to
-    "• " where it has none. `at_line_start`: whether the text begins a line of the protocol."""
+    (`10^9` -> `10⁹`), and a list item's markup ("- • ", "- * ", "- ") reduced to the item's
+    own number ("1.", "a)"), or to "• " where it has none. `at_line_start`: whether the text begins a line of the protocol."""
     def bullet(m):
         return m.group(1) + ("" if m.group(2) else "• ")
 

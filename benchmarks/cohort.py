@@ -31,7 +31,7 @@ What the cohort looks like
   1-4 months earlier, rarely a post-dose draw. Vital signs (blood pressure, temperature,
   weight) at 1-5 visits; ECOG, life expectancy, RECIST lesions, ECG QTcF (sometimes in
   triplicate), LVEF, hepatitis B/C serology, CD4 for HIV, pregnancy test for fertile women.
-  For every limit of sm3321-data.md a patient is "near the limit" with probability ~0.2 (the
+  For every limit of SM3321's criteria a patient is "near the limit" with probability ~0.2 (the
   value is then the limit in the displayed unit plus a few rounding steps, so values exactly
   at the limit are common: 9.0 g/dL, 100.4 [degF], INR 1.8 with ULN 1.2, QTcF 0.45 s ...);
   otherwise it comes from a plausible population distribution. Units vary per site

@@ -534,6 +534,7 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
 
     # -- criteria
     found_label = f"Found verbatim in {trial.protocol}" if trial.protocol else "Found verbatim in the protocol"
+    titles = criterion_titles(prog)
     groups = []
     for kind, title, intro in (
         ("inclusion", "Inclusion criteria",
@@ -548,15 +549,15 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
                 continue
             refs = c.ir.refs or ((c.ref,) if c.ref else ())
             for r in refs:
-                toc.setdefault(r, []).append(Link(c.id, "#" + c.anchor_id))
+                toc.setdefault(r, []).append(Link(titles(c.id), "#" + c.anchor_id))
             quotes = []
             for q in c.quotes:
                 if protocol_text is None:
-                    quotes.append(QuoteView(q, "", ""))
+                    quotes.append(QuoteView(display_text(q), "", ""))
                 elif _normalise(q) in _normalise(protocol_text):
-                    quotes.append(QuoteView(q, "found", found_label))
+                    quotes.append(QuoteView(display_text(q), "found", found_label))
                 else:
-                    quotes.append(QuoteView(q, "missing", "Not found verbatim in the protocol text"))
+                    quotes.append(QuoteView(display_text(q), "missing", "Not found verbatim in the protocol text"))
             head, lead, words = criterion_words(c)
             views.append(CriterionView(
                 c.id, c.anchor_id, tuple(refs), c.kind, kind.capitalize(),
@@ -573,11 +574,11 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
         for c in others:
             refs = c.ir.refs or ((c.ref,) if c.ref else ())
             for r in refs:
-                toc.setdefault(r, []).append(Link(c.id, "#" + c.anchor_id))
+                toc.setdefault(r, []).append(Link(titles(c.id), "#" + c.anchor_id))
             head, lead, words = criterion_words(c)
             views.append(CriterionView(
                 c.id, c.anchor_id, tuple(refs), c.kind, c.kind.capitalize(), "other",
-                tuple(QuoteView(q, "", "") for q in c.quotes), head, lead, words, tuple(c.notes),
+                tuple(QuoteView(display_text(q), "", "") for q in c.quotes), head, lead, words, tuple(c.notes),
                 tuple(data_link(r) for r in c.reads), c.body_source, f"{c.file}:{c.line}",
             ))
         groups.append(KindGroup("other", "Other criteria", ids.make("", "other-criteria"), "",
@@ -759,12 +760,64 @@ def _protocol_segments(text: str, quotes: Sequence[str]) -> tuple[TextSegment, .
     pos = 0
     for a, b in merged:
         if a > pos:
-            out.append(TextSegment(text[pos:a], False))
-        out.append(TextSegment(text[a:b], True))
+            out.append(TextSegment(display_text(text[pos:a], pos == 0 or text[pos - 1] == "\n"), False))
+        out.append(TextSegment(display_text(text[a:b], a == 0 or text[a - 1] == "\n"), True))
         pos = b
     if pos < len(text):
-        out.append(TextSegment(text[pos:], False))
+        out.append(TextSegment(display_text(text[pos:], pos == 0 or text[pos - 1] == "\n"), False))
     return tuple(out)
+
+
+# ---------------------------------------------------------------------- text as displayed
+# Protocol registries publish their text with markdown escapes and bullets ("- • 1. Male",
+# "\\>450", "10\\^9/L"). Quotes stay verbatim in the rules (`elig verify` matches them against
+# the text as it is); the page shows them as a reader expects.
+
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^|~])")
+_POWER = re.compile(r"\^(-?[0-9]+)")
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_BULLET = re.compile(r"(?m)^([ \t]*)-[ \t]+(?:[•*][ \t]*)?(?=([0-9]+[.)]|[a-z][.)])?)")
+
+
+def display_text(text: str, at_line_start: bool = True) -> str:
+    """Registry markdown rendered for reading: escapes dropped (`\\>` -> `>`), powers raised
+    (`10^9` -> `10⁹`), and a list item's markup ("- • ", "- * ", "- ") reduced to the item's
+    own number ("1.", "a)"), or to "• " where it has none. `at_line_start`: whether the text begins a line of the protocol."""
+    def bullet(m):
+        return m.group(1) + ("" if m.group(2) else "• ")
+
+    if at_line_start:
+        text = _BULLET.sub(bullet, text)
+    else:
+        head, nl, rest = text.partition("\n")
+        text = head + nl + _BULLET.sub(bullet, rest) if nl else text
+    text = _MD_ESCAPE.sub(r"\1", text)
+    return _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+
+
+def criterion_titles(program: I.Program):
+    """A criterion's id as a title for the contents ("inr_limit" -> "INR limit"): words
+    separated, the first capitalised, and the abbreviations that the vocabulary's labels and the
+    trial's name spell in capitals written that way."""
+    spelled: dict[str, str] = {}
+    labels = [e.label for g in (program.observations, program.items, program.classes, program.facts,
+                                program.derived) for e in g if e.label]
+    for word in re.findall(r"[A-Za-z][A-Za-z0-9]*", " ".join(labels + [program.trial.name])):
+        if sum(ch.isupper() for ch in word) >= 2 or (word[0].isupper() and any(ch.isdigit() for ch in word)):
+            spelled.setdefault(word.lower(), word)
+
+    for label in labels:  # "Left ventricular ejection fraction": lvef -> LVEF
+        initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", label.split("(")[0]))
+        if len(initials) >= 3:
+            spelled.setdefault(initials.lower(), initials.upper())
+
+    def title(cid: str) -> str:
+        words = [spelled.get(w.lower(), w.upper() if len(w) == 1 else w) for w in cid.split("_") if w]
+        if words and words[0] == words[0].lower():
+            words[0] = words[0][:1].upper() + words[0][1:]
+        return " ".join(words) or cid
+
+    return title
 
 
 def emit_html(mod: LoweredModule, protocol_text: Optional[str],

@@ -14,6 +14,7 @@ from importlib import resources
 
 from . import ir as I
 from .lower import LoweredModule
+from .readable import readable
 from .templates import render_template
 
 
@@ -220,10 +221,10 @@ class PythonEmitter:
         if isinstance(l, I.LConst):
             table = "{" + ", ".join(f"{_lit(u)}: ({_lit(float(v))}, {_lit(v)})" for u, v in l.table) + "}"
             # a fixed limit is a module constant, built once: ("const", unit -> limit, text)
-            return _Raw(self.const(f"('const', {self.const(table, l.text)}, {_lit(l.text)})", "limit"))
+            return _Raw(self.const(f"('const', {self.const(table, l.text)}, {_lit(readable(l.text))})", "limit"))
         if isinstance(l, I.LRef):
             return _Raw(self.const(f"('ref', {_lit(l.which)}, {_lit(float(l.multiple))}, {self.lit(l.multiple)}, "
-                                   f"{_lit(l.text)})", "limit"))
+                                   f"{_lit(readable(l.text))})", "limit"))
         if isinstance(l, I.LIf):
             return _Call("_lim_if", self.b(l.cond), self.lim(l.then), self.lim(l.otherwise))
         raise BackendError(f"the Python backend has no emitter for {type(l).__name__}")
@@ -231,12 +232,12 @@ class PythonEmitter:
     def win(self, w: I.Win):
         """A window whose duration is fixed: a module constant, computed once per record."""
         dur = "None" if w.duration is None else _flat(self.dur(w.duration), {})
-        return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(w.text)})", "window")
+        return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(readable(w.text))})", "window")
 
     def item_win(self, w: I.Win):
         """A window whose duration depends on the item (its class, its half-life)."""
         dur = "None" if w.duration is None else self.dur(w.duration)
-        return _Call("_window", "r", self.lit(w.kind), self.lit(w.anchor), dur, self.lit(w.text))
+        return _Call("_window", "r", self.lit(w.kind), self.lit(w.anchor), dur, self.lit(readable(w.text)))
 
     def dur(self, d):
         if isinstance(d, I.DConst):
@@ -342,7 +343,7 @@ class PythonEmitter:
         if isinstance(d, I.DtAttr):
             return _Call("_attr_date", d.var, self.lit(d.name))
         if isinstance(d, I.DtShift):
-            return _Call("_date_shift", "r", self.date(d.date), self.lit(d.sign), self.dur(d.duration), self.lit(d.text))
+            return _Call("_date_shift", "r", self.date(d.date), self.lit(d.sign), self.dur(d.duration), self.lit(readable(d.text)))
         raise BackendError(f"the Python backend has no emitter for {type(d).__name__}")
 
 
@@ -351,14 +352,16 @@ def query_text(n) -> str:
     if isinstance(n, I.BObsQuery):
         p = n.pred
         if isinstance(p, I.BObsCmp) and isinstance(p.sel, I.SelItem):
-            return f"{p.op} {_limit_text(p.limit)}"
+            return f"{p.op} {readable(_limit_text(p.limit))}"
+        if isinstance(p, I.BObsBetween) and isinstance(p.sel, I.SelItem):
+            return f"between {readable(_limit_text(p.low))} and {readable(_limit_text(p.high))}"
         return "matching"
     codes = " / ".join(n.codes)
     if n.active:
         codes = "active " + codes
     if n.window is None or n.window.kind == "ever":
         return f"{codes} recorded"
-    return f"{codes} {n.window.text}"
+    return f"{codes} {readable(n.window.text)}"
 
 
 def _limit_text(l) -> str:

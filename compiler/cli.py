@@ -39,7 +39,42 @@ def _report(res) -> None:
         click.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _EligGroup(click.Group):
+    """click's own errors in Elig's style: `elig: <message>` on standard error, with the exit
+    codes of README's table (0 done, 1 the rules/input/files have problems, 2 usage, 130
+    interrupted)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name or "elig", complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            msg = exc.format_message().rstrip(".")
+            click.echo(f"elig: {msg[:1].lower() + msg[1:]}", err=True)
+            if exc.ctx is not None:
+                path = exc.ctx.command_path
+                click.echo(f"usage: {exc.ctx.get_usage().removeprefix('Usage: ')}  ({path} --help for more)", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.exceptions.Abort:
+            click.echo("elig: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as exc:
+            click.echo(f"elig: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except OSError as exc:  # a closed pipe (`elig ... | head`) and the like
+            import errno
+
+            if exc.errno == errno.EPIPE:
+                sys.exit(EXIT_PROBLEMS)
+            raise
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@click.group(cls=_EligGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="elig")
 def main():
     """Elig: eligibility criteria as code.
@@ -177,8 +212,11 @@ def verify(rules_dir, coverage):
 @click.option("--summary", is_flag=True, help="Print per-criterion counts over the batch instead of each result.")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write results here (default: standard output).")
 @click.option("-j", "--jobs", type=int, default=0, help="Worker processes (0: one per core when the batch is large).")
+@click.option("--validate", is_flag=True,
+              help="Screen nothing: check every record against the JSON Schema of patient-record format 1 "
+                   "and print each problem with its record and JSON path; exit 1 when a record is invalid.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
-def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
+def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, validate):
     """Screen the patient records of INPUT (a JSON object, a JSON array or JSON Lines; - for stdin).
 
     \b
@@ -186,11 +224,16 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
       elig evaluate --module generated/sm3321.py patients.jsonl > results.jsonl
       elig evaluate --rules sm3321_rules --format text patient.json
       elig evaluate --module generated/sm3321.py --summary registry.jsonl
+      elig evaluate --validate registry.jsonl   # is the feed patient-record format 1?
     One result per input record, in input order, streamed; a record that cannot be read gives
     an error result and the batch goes on. Exit status 0 when every record produced a result.
     """
     from . import batch
     from .records import RecordStreamError, open_records
+
+    if validate:
+        _validate(input_path)
+        return
 
     if bool(rules_dir) == bool(module_path):
         _die("give exactly one of --rules RULES_DIR or --module MODULE.py", 2)
@@ -243,6 +286,35 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
     if summary:
         text = batch.format_summary(stats, module)
         click.echo(text)
+
+
+def _validate(input_path):
+    """`elig evaluate --validate`: the schema's verdict on every record of INPUT."""
+    from .records import RecordStreamError, iter_records
+    from .schemas import validate_stream
+
+    try:
+        stream = sys.stdin if input_path == "-" else open(input_path, "r", encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        _die(f"cannot open {input_path}: {exc.strerror or exc}")
+    n = bad = 0
+    try:
+        for index, pid, problems in validate_stream(iter_records(stream)):
+            n += 1
+            if problems:
+                bad += 1
+                who = f"record {index}" + (f" ({pid})" if pid else "")
+                for p in problems:
+                    click.echo(f"{input_path}: {who}: {p}")
+    except RecordStreamError as exc:
+        _die(str(exc))
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    click.echo(f"{input_path}: {n - bad} of {n} record{'s' if n != 1 else ''} valid (patient-record format 1)",
+               err=bool(bad))
+    if bad:
+        sys.exit(1)
 
 
 def _progress(batch, stream):

@@ -12,9 +12,11 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import PurePath
+from contextvars import ContextVar
 from typing import Optional
 
 from . import ir as I
+from .readable import readable, unit_words
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -87,6 +89,44 @@ def _rel(path: str, root: Optional[str]) -> str:
 
 
 def lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModule:
+    token = _LABELS.set(vocabulary_labels(program))
+    try:
+        return _lower(program, rules_root)
+    finally:
+        _LABELS.reset(token)
+
+
+def vocabulary_labels(program: I.Program) -> dict[str, str]:
+    """code -> the vocabulary's label, for the plain words (facts keep their own key)."""
+    out: dict[str, str] = {}
+    for group in (program.observations, program.items, program.classes, program.derived):
+        for e in group:
+            if e.label:
+                out[e.name] = e.label
+    for f in program.facts:
+        if f.label:
+            out["fact:" + f.name] = f.label
+    return out
+
+
+_LABELS: ContextVar[dict] = ContextVar("elig_vocabulary_labels", default={})
+
+
+def _label(code: str) -> str:
+    """A code as a reader reads it: its label, lower-cased where it starts a common noun
+    ("platelet count"; "HIV infection" keeps its capitals: the second letter is one)."""
+    lab = _LABELS.get().get(code)
+    if not lab:
+        return code.replace("_", " ")
+    return lab[0].lower() + lab[1:] if len(lab) > 1 and lab[1].islower() else lab
+
+
+def _fact(name: str) -> str:
+    lab = _LABELS.get().get("fact:" + name)
+    return f"“{lab}”" if lab else name.replace("_", " ")
+
+
+def _lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModule:
     crit = []
     for c in program.criteria:
         if not _IDENT.match(c.id):
@@ -133,7 +173,9 @@ _UNIT_NAMES = {"a": "years", "d": "days", "wk": "weeks", "mo": "months", "h": "h
 def _amount(number: str, unit: str) -> str:
     if not unit:
         return number
-    name = _UNIT_NAMES.get(unit, unit)
+    name = _UNIT_NAMES.get(unit) or unit_words(unit)
+    if not name:
+        return number
     if number == "1" and name.endswith("s") and unit in _UNIT_NAMES:
         name = name[:-1]
     return f"{number} {name}"
@@ -187,7 +229,7 @@ def dur_words(d) -> str:
 
 def lim_words(l) -> str:
     if isinstance(l, I.LConst):
-        return l.text
+        return readable(l.text)
     if isinstance(l, I.LRef):
         return f"{_q(l.multiple)} × {l.which.upper()}" if l.multiple != 1 else l.which.upper()
     if isinstance(l, I.LIf):
@@ -197,15 +239,15 @@ def lim_words(l) -> str:
 
 def sel_words(s) -> str:
     if isinstance(s, I.SelLatest):
-        return f"the most recent {s.code.replace('_', ' ')} {window_words(s.window)}"
-    return f"the {s.code.replace('_', ' ')} value"
+        return f"the most recent {_label(s.code)} {window_words(s.window)}"
+    return f"the {_label(s.code)} value"
 
 
 def num_words(n) -> str:
     if isinstance(n, I.NConst):
         return _q(n.value)
     if isinstance(n, I.NObs):
-        return f"{sel_words(n.sel)} in {n.unit}"
+        return f"{sel_words(n.sel)} in {unit_words(n.unit) or 'its unit'}"
     if isinstance(n, I.NAge):
         return f"age in completed years at {_anchor(n.anchor)}"
     if isinstance(n, I.NArith):
@@ -214,7 +256,7 @@ def num_words(n) -> str:
     if isinstance(n, I.NIf):
         return f"({num_words(n.then)} if {bool_words(n.cond).text}, otherwise {num_words(n.otherwise)})"
     if isinstance(n, I.NDerived):
-        return n.name.replace("_", " ")
+        return _label(n.name)
     if isinstance(n, I.NScale):
         return num_words(n.operand)
     if isinstance(n, I.NAttr):
@@ -258,7 +300,7 @@ def bool_words(b) -> Words:
     if isinstance(b, I.BNot) and isinstance(b.operand, I.BFact):
         f = b.operand
         tail = " (investigator judgment; review when not recorded)" if f.judgment else ""
-        return Words(f"{f.name.replace('_', ' ')} is recorded as no{tail}")
+        return Words(f"the record says no to {_fact(f.name)}{tail}")
     if isinstance(b, I.BNot):
         inner = bool_words(b.operand)
         return Words(f"not ({inner.text})" if inner.joiner else f"not {inner.text}", "none of" if inner.joiner else "",
@@ -270,7 +312,7 @@ def bool_words(b) -> Words:
         return Words(f"{bool_words(b.then).text} if {bool_words(b.cond).text}, otherwise {bool_words(b.otherwise).text}")
     if isinstance(b, I.BFact):
         tail = " (investigator judgment; review when not recorded)" if b.judgment else ""
-        return Words(f"{b.name.replace('_', ' ')} is recorded as yes{tail}")
+        return Words(f"the record says {_fact(b.name)}{tail}")
     if isinstance(b, I.BSexIs):
         vals = " or ".join(b.values)
         return Words(f"sex is {'not ' if b.negated else ''}{vals}")
@@ -288,7 +330,7 @@ def bool_words(b) -> Words:
         return Words(query_words(b))
     if isinstance(b, I.BObsQuery):
         q = {"any": "any", "no": "no", "every": "every"}[b.quantifier]
-        return Words(f"{q} {b.code.replace('_', ' ')} reading {window_words(b.window)} for which {bool_words(b.pred).text}")
+        return Words(f"{q} {_label(b.code)} reading {window_words(b.window)} for which {bool_words(b.pred).text}")
     if isinstance(b, I.BAttrBool):
         return Words(f"{b.name.replace('_', ' ')} is yes")
     if isinstance(b, I.BAttrIs):
@@ -296,7 +338,7 @@ def bool_words(b) -> Words:
     if isinstance(b, I.BFieldIs):
         return Words(f"{b.field} is {'not ' if b.negated else ''}{' or '.join(b.tests)}")
     if isinstance(b, I.BClassIn):
-        return Words(f"its class is {'not ' if b.negated else ''}{' or '.join(b.tests)}")
+        return Words(f"its class is {'not ' if b.negated else ''}{' or '.join(_label(t) for t in b.tests)}")
     raise ValueError(f"no words for {type(b).__name__}")
 
 
@@ -305,9 +347,9 @@ _DATE_OPS = {"<=": "on or before", "<": "before", ">=": "on or after", ">": "aft
 
 def query_words(b: I.BQuery) -> str:
     noun = {"condition": "recorded", "procedure": "recorded", "treatment": "given"}[b.kind]
-    what = " or ".join(c.replace("_", " ") for c in b.codes)
+    what = " or ".join(_label(c) for c in b.codes)
     if b.kind == "treatment":
-        what = f"a treatment of class {what}"
+        what = f"{'' if b.quantifier == 'no' else 'a '}treatment of class {what}"
     if b.active:
         what = f"an active {what}"
     q = {"any": "there is", "no": "there is no", "every": "every"}[b.quantifier]

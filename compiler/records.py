@@ -1,7 +1,8 @@
 # ---- Elig record streams (standard library only) ---------------------------------------
 # This text is copied verbatim into every generated evaluator module (after the runtime), and
 # `elig evaluate` imports it: both read a batch the same way. A batch is JSON Lines (one record
-# a line), a JSON array of records, or one JSON object (docs/io.md states the rules):
+# a line), a JSON array of records, or one JSON object (docs/io.md states the rules;
+# docs/records.md defines the records):
 #
 # - lines end at "\n" only; a "\r" is JSON whitespace between tokens (so CRLF files work) and
 #   an error inside a string, never a line break; a UTF-8 byte-order mark at the start is skipped;

@@ -1,6 +1,6 @@
 # ---- Elig evaluator runtime (standard library only) ------------------------------------
 # This text is copied verbatim into every generated evaluator module by the Python backend.
-# It implements patient-record format 1 and the semantics of shared/spec/semantics.md:
+# It implements patient-record format 1 and the semantics of docs/records.md:
 # three-valued (Kleene) logic, inclusive windows, calendar months clamped to month end,
 # overlap of treatments and conditions with a window, most-recent selection with its tie
 # rule, closed-world items and open-world observations and facts, unusable items, and limits
@@ -198,7 +198,39 @@ _NEGATE = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "=": "!=", "!=": "="}
 
 
 def _join(parts):
-    return "; ".join(filter(None, parts))
+    """One reason from the reasons of its parts, naming each fact once (the same reading or
+    fact read by two parts of a rule is said once)."""
+    out = []
+    for p in parts:
+        if p:
+            for atom in p.split("; "):
+                if atom not in out:
+                    out.append(atom)
+    return "; ".join(out)
+
+
+# Units as a reader writes them, in reasons (the JSON fields keep UCUM codes: `missing`, and
+# the data dictionary of the page): 10*9/L -> ×10⁹/L, umol/L -> µmol/L, Cel -> °C, a -> years.
+_UNIT_WORDS = {"1": "", "a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours",
+               "min": "minutes", "s": "s", "Cel": "°C", "[degF]": "°F", "mm[Hg]": "mmHg", "[lb_av]": "lb",
+               "[in_i]": "in", "[ft_i]": "ft", "kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _unit_words(u):
+    """A UCUM unit code as people write it (unknown codes as they are)."""
+    w = _UNIT_WORDS.get(u)
+    if w is None:
+        if type(u) is not str or len(u) > 40:
+            return u
+        w = _re.sub(r"10\*(-?[0-9]+)", lambda m: "×10" + m.group(1).translate(_SUPERSCRIPT), u)
+        w = _re.sub(r"(^|/)u(mol|g|L|IU)\b", "\\1µ\\2", w)
+        w = _re.sub(r"\[([A-Za-z]+)\]", "\\1", w)
+        w = _re.sub(r"\{([^}]*)\}", "\\1", w)
+        w = _re.sub(r"([A-Za-z])2\b", "\\1²", w)
+        if len(_UNIT_WORDS) < 512:
+            _UNIT_WORDS[u] = w
+    return w
 
 
 def _merge_missing(results):
@@ -392,7 +424,7 @@ class _Obs:
         elif self.unit is None or self.unit == "1":
             t = "%s %s on %s" % (self.code, _fmt(self.value), d)
         else:
-            t = "%s %s %s on %s" % (self.code, _fmt(self.value), self.unit, d)
+            t = "%s %s %s on %s" % (self.code, _fmt(self.value), _unit_words(self.unit), d)
         self.text = t
         return t
 
@@ -1153,7 +1185,7 @@ def _obs_number(sel, conv, unit_text, ex):
             v = o.value * c[2] + c[3]
         except OverflowError:
             v = _INF
-    return (v, "%s (= %s %s)" % (o.describe(), _fmt_calc(v), unit_text), ())
+    return (v, "%s (= %s %s)" % (o.describe(), _fmt_calc(v), _unit_words(unit_text)), ())
 
 
 # ---------------------------------------------------------------------- numbers (exact)
@@ -1198,7 +1230,7 @@ def _n_arith(op, a, b, divisor_reads=()):
                 v = x / y
             except OverflowError:
                 v = _NAN
-        why = a[1] + "; " + b[1] if a[1] and b[1] else a[1] or b[1]
+        why = _join((a[1], b[1])) if a[1] and b[1] else a[1] or b[1]  # height read twice: named once
         return (v, why, a[2] + b[2] if b[2] else a[2])
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
@@ -1279,7 +1311,7 @@ def _n_cmp_values(a, op, b, unit_text):
     if a[0] is None or b[0] is None:
         bad = [x for x in (a, b) if x[0] is None]
         return (None, _join(x[1] for x in bad), tuple(dict.fromkeys(m for x in bad for m in x[2])), False)
-    u = (" " + unit_text) if unit_text else ""
+    u = (" " + _unit_words(unit_text)) if unit_text and _unit_words(unit_text) else ""
     truths = []
     shown = []
     for x in _vals(a[0]):

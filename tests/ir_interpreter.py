@@ -1,8 +1,8 @@
 """A second, independent evaluator of Elig rules: it interprets the checked IR
 (``compiler.ir``: ``compiled.program``) directly on a patient record.
 
-Written from ``shared/spec/semantics.md``, ``shared/spec/patient-record.md``,
-``shared/spec/sm3321-data.md`` and ``docs/language.md`` only. It does not import or copy
+Written from the contract (result and record formats in ``docs/records.md``, the semantics and
+the SM3321 readings it summarises) and ``docs/language.md`` only. It does not import or copy
 ``compiler/runtime.py`` or the Python backend: the point is to have two independent ways of
 evaluating the same rules, so that tests can compare them (tests/test_differential.py).
 

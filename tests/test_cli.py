@@ -159,6 +159,7 @@ def test_evaluate_bad_invocations(runner, module_path, tmp_path):
     assert res.exit_code != 0 and "unknown name 'nope'" in res.output and "do not compile" in res.output
 
 
+@pytest.mark.slow
 def test_parallel_batch_keeps_every_record_in_order(module_path, tmp_path):
     import cohort
     from compiler import batch

@@ -123,7 +123,7 @@ def test_strict_interpreter_gives_every_outcome_the_case_files_demand(compiled):
 
 def test_spec_examples_agree(compiled, sm3321):
     interp = Interpreter(compiled.program)
-    examples = sorted((Path(ROOT).parent / "shared" / "spec" / "examples").glob("*.record.json"))
+    examples = sorted((Path(ROOT) / "tests" / "contract").glob("*.record.json"))
     for p in examples:
         rec = json.loads(p.read_text(encoding="utf-8"))
         want = json.loads(p.with_name(p.name.replace(".record", ".result")).read_text(encoding="utf-8"))
@@ -422,6 +422,7 @@ def _n(examples: int) -> int:
     return max(1, int(examples * float(os.environ.get("ELIG_FUZZ_SCALE", "1"))))
 
 
+@pytest.mark.slow
 @settings(DIFF, max_examples=_n(400))
 @given(st.data())
 def test_sm3321_module_and_interpreter_agree_near_the_limits(sm3321_pair, data):
@@ -502,6 +503,7 @@ def ks_pair():
     return _load(res.python, "ks_under_test"), Interpreter(res.program, KNOWN_RUNTIME_QUIRKS), Hints(res.program)
 
 
+@pytest.mark.slow
 @settings(DIFF, max_examples=_n(400))
 @given(st.data())
 def test_kitchen_sink_module_and_interpreter_agree(ks_pair, data):
@@ -516,6 +518,7 @@ COHORT_SEEDS = range(1, 2501)
 PER_SEED = 2
 
 
+@pytest.mark.slow
 def test_cohort_records_agree_for_thousands_of_seeds(sm3321_pair):
     module, interp, _ = sm3321_pair
     n = 0

@@ -360,18 +360,21 @@ def test_sm3321_itself_compiles():
     assert compile_sources(dict(SM3321)).ok
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_n(220))
 @given(mutated_sm3321())
 def test_mutated_sm3321_compiles_or_gives_positioned_diagnostics(sources):
     check_compile(sources)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_n(40))
 @given(mutated_sm3321(mutations=[m_deep_nesting, m_huge_number], max_mutations=2))
 def test_deep_nesting_and_huge_numbers(sources):
     check_compile(sources)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_n(40))
 @given(mutated_sm3321(mutations=[m_odd_unicode, m_line_endings, m_random_text], max_mutations=3))
 def test_odd_unicode_and_line_endings(sources):
@@ -384,6 +387,7 @@ def test_random_text_files(sources):
     check_compile(sources)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_n(30))
 @given(st.binary(max_size=400))
 def test_random_bytes_as_a_rule_file(data):
@@ -444,6 +448,7 @@ def test_no_files_at_all():
         assert d.span.line >= 1 and d.span.column >= 1 and d.message
 
 
+@pytest.mark.slow
 def test_crlf_files_compile_like_lf():
     sources = {p: t.replace("\n", "\r\n") for p, t in SM3321.items()}
     check_compile(sources)
@@ -481,6 +486,7 @@ def _cli_check(tmp_path: Path, sources: dict, command: str):
     return res
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_n(12), deadline=timedelta(seconds=2 * HARD_LIMIT_S + 2))
 @given(mutated_sm3321(max_mutations=3), st.sampled_from(["check", "compile"]))
 def test_cli_check_and_compile_on_mutated_rules(tmp_path_factory, sources, command):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.backend_html import CoverageRow, conversion_formula, emit_html, frac_text
+from compiler.backend_html import CoverageRow, conversion_formula, display_text, emit_html, frac_text
 from compiler.pipeline import compile_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +234,7 @@ def test_repeated_refs_list_every_rule(compiled, page):
     toc = page.flat_text("contents")
     i7a = [c.id for c in compiled.program.criteria if "I7a" in c.refs]
     assert i7a == ["ast_limit", "alt_limit", "bilirubin_limit"]
-    assert "I7a ast_limit, alt_limit, bilirubin_limit" in toc
+    assert "I7a AST limit, ALT limit, Bilirubin limit" in toc  # titles, not snake_case ids
 
 
 def test_every_criterion_has_its_section(compiled, page):
@@ -247,7 +247,7 @@ def test_every_criterion_has_its_section(compiled, page):
         assert c.ref in flat and c.id in flat
         assert ("Inclusion" if c.kind == "inclusion" else "Exclusion") in flat
         for q in c.quotes:
-            assert q in text, (c.id, q)
+            assert display_text(q) in text, (c.id, q)
         if c.notes:
             assert "Interpretation" in flat
             for n in c.notes:
@@ -535,3 +535,20 @@ def test_page_renders_in_chromium(compiled, tmp_path):
         # write into the repository otherwise)
         res = _chromium(["--window-size=1280,2000", f"--screenshot={SCREENSHOT}", url], tmp_path / "profile-doc")
         assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_registry_markdown_is_rendered_on_the_page_but_quoted_verbatim(compiled, page):
+    """The protocol's markdown escapes and doubled bullets are shown as a reader expects, while
+    the rules keep quoting the text verbatim (verify matches that)."""
+    raw = [(c, q) for c in compiled.lowered.criteria for q in c.quotes if "\\" in q]
+    assert raw, "SM3321 quotes carry escapes such as \\>450"
+    proto = page.flat_text("protocol")
+    whole = page.flat_text()
+    assert "\\>" not in whole and "\\^" not in whole and "- •" not in whole
+    assert "1. Male or female aged 18 years or older." in proto
+    assert "10⁹/L" in proto
+    for c, q in raw:
+        assert display_text(q) in page.text_of(c.anchor_id), (c.id, q)
+    assert display_text("- • 2. Subjects") == "2. Subjects"
+    assert display_text("- • AST/ALT ≤ 2.5 × ULN") == "• AST/ALT ≤ 2.5 × ULN"
+    assert display_text("QTcF \\>450 ms, 100×10\\^9/L") == "QTcF >450 ms, 100×10⁹/L"

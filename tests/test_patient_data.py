@@ -52,7 +52,7 @@ def _internal_error(reason: str, record) -> bool:
 
 
 def assert_result_shape(result, record, module):
-    """Result format 1 (shared/spec/semantics.md), for the record it came from."""
+    """Result format 1 (docs/records.md), for the record it came from."""
     assert isinstance(result, dict), type(result)
     assert result.get("format") == 1
     assert result.get("status") in STATUSES, result.get("status")
@@ -122,12 +122,14 @@ def _n(examples: int) -> int:
     return max(1, int(examples * float(os.environ.get("ELIG_FUZZ_SCALE", "1"))))
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=_n(250))
 @given(JSON)
 def test_evaluate_never_raises_for_any_json_value(sm3321, value):
     assert_result_shape(sm3321.evaluate(value), value, sm3321)
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=_n(150))
 @given(st.dictionaries(st.sampled_from(KEYS), JSON, max_size=12), st.sampled_from([1, 1, 1, 2, "1", None, True, 1.0]),
        st.one_of(st.text(max_size=10), JSON))
@@ -194,6 +196,7 @@ def mutated_records(draw):
     return rec
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=_n(300))
 @given(mutated_records())
 def test_mutated_valid_records_give_well_formed_results(sm3321, record):
@@ -322,6 +325,7 @@ def module_file(compiled, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_100k_records_through_elig_evaluate_one_result_per_line_in_order(tmp_path, sm3321, module_file):
     path = tmp_path / "batch.jsonl"
     expect = _write_batch(path, seed=3321)

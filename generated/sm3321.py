@@ -2250,7 +2250,7 @@ def c_pregnancy_test_and_contraception(r):
 
 
 def c_informed_consent(r):
-    # 'I9' inclusion 'informed_consent', from 'sm3321_rules/inclusion.elig' line 136
+    # 'I9' inclusion 'informed_consent', from 'sm3321_rules/inclusion.elig' line 138
     return _fact(r, 'informed_consent', False)
 
 
@@ -3019,8 +3019,8 @@ CRITERIA = (
         "id": 'pregnancy_test_and_contraception',
         "ref": 'I8',
         "kind": 'inclusion',
-        "quote": ('Female subjects of reproductive age must have a negative blood pregnancy test within 3 days prior to the first use of the study drug', 'Eligible subjects (men and women) who are fertile (defined as sexually mature and biologically fertile) must agree to use a reliable contraceptive method'),
-        "notes": ('"Reproductive age" is read as the fact fertile (sponsor\'s reading); the pregnancy test applies to fertile women, the contraception agreement to fertile subjects of either sex.',),
+        "quote": ('Female subjects of reproductive age must have a negative blood pregnancy test within 3 days prior to the first use of the study drug', 'Eligible subjects (men and women) who are fertile (defined as sexually mature and biologically fertile) must agree to use a reliable contraceptive method', 'with their partner during the study period and for at least 6 months after the last dose.'),
+        "notes": ('"Reproductive age" is read as the fact fertile (sponsor\'s reading); the pregnancy test applies to fertile women, the contraception agreement to fertile subjects of either sex.', 'Not a criterion: "for at least 6 months after the last dose" is how long the agreed contraception lasts, a commitment the agreement covers; nothing about it can be checked at screening.'),
         "file": 'sm3321_rules/inclusion.elig',
         "line": 126,
     },
@@ -3031,7 +3031,7 @@ CRITERIA = (
         "quote": ('Willing to participate in clinical research, understand and sign informed consent, and follow up and abide by research procedures on time.',),
         "notes": (),
         "file": 'sm3321_rules/inclusion.elig',
-        "line": 136,
+        "line": 138,
     },
     {
         "id": 'sm3321_allergy',

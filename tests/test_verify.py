@@ -29,7 +29,7 @@ MUTATIONS = [
     ("inclusion.elig", "first_dose >= 90 g/L", "first_dose >= 95 g/L",
      ["limit '≥ 90 g/L' in the quote of 'hemoglobin' has no counterpart", "limit '>= 95 g/L' in the logic of 'hemoglobin'"]),
     ("inclusion.elig", "first_dose >= 90 g/L", "first_dose > 90 g/L",
-     ["the quote of 'hemoglobin' says '≥ 90 g/L' but its logic says '> 90 g/L': direction or inclusivity differs"]),
+     ["the quote of 'hemoglobin' says '≥ 90 g/L' (at least) but its logic says '> 90 g/L' (more than): direction or inclusivity differs"]),
     ("exclusion.elig", "(450 ms if sex is male", "(460 ms if sex is male", ["'qtcf_prolonged'", "460 ms"]),
     ("exclusion.elig", "any radiotherapy within 4 wk", "any radiotherapy within 5 wk", ["'recent_radiotherapy'", "5 wk"]),
     ("inclusion.elig", "<= (5 x ULN if any active liver_metastasis else 2.5 x ULN)\n}\n\ninclusion alt_limit",
@@ -40,7 +40,7 @@ MUTATIONS = [
     ("inclusion.elig", 'quote "Hemoglobin ≥ 90 g/L;"', 'quote "Haemoglobin ≥ 90 g/L;"',
      ["the quote of 'hemoglobin' does not appear verbatim in protocol.txt"]),
     ("outline.elig", '    item E4 "4. There was acute toxicity from prior antitumor therapy"\n', "",
-     ["numbered item '4.' of the protocol is not in the outline", "ref E4 of 'unresolved_toxicity' is not an item"]),
+     ["numbered item '4.' of the protocol ('There was acute toxicity from prior anti') is not in the outline", "ref E4 of 'unresolved_toxicity' is not an item"]),
     ("exclusion.elig", "    ref E11\n", "    ref E12\n", ["E11 is not encoded by any rule"]),
 ]
 

@@ -302,6 +302,14 @@ def _in_parenthesis(text: str, i: int) -> bool:
 
 
 def _letter_list(text: str, m) -> bool:
+    """A single letter with a period ("a.", "I.") is an item only in a run: the next or the
+    previous letter (or, for I, a roman II.) is an item of a line too."""
     letter = m["mark"][0]
-    nxt = chr(ord(letter) + 1)
-    return re.search(r"^[ \t]*(?:" + _BULLETS + r"[ \t]*)*\(?" + re.escape(nxt) + r"[.)]", text[m.end():], re.MULTILINE) is not None
+
+    def line_with(mark: str, where: str) -> bool:
+        return re.search(r"^[ \t]*(?:" + _BULLETS + r"[ \t]*)*\(?" + re.escape(mark) + r"[.)]", where, re.MULTILINE) is not None
+
+    nxt, prev = chr(ord(letter) + 1), chr(ord(letter) - 1)
+    after, before = text[m.end():], text[:m.start()]
+    return (line_with(nxt, after) or (prev.isalpha() and line_with(prev, before))
+            or (letter == "I" and line_with("II", after)) or (letter in "VX" and line_with(letter + "I", after)))

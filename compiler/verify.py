@@ -132,8 +132,7 @@ class _LogicLimits:
             v, u = _split_text(l.text)
             self.add(v, U.TIME_WORDS.get(u, u), op, f"{op} {l.text}")
         elif isinstance(l, I.LRef):
-            if l.multiple != 1:
-                self.add(l.multiple, l.which.upper(), op, f"{op} {l.text}")
+            self.add(l.multiple, l.which.upper(), op, f"{op} {l.text}")
         elif isinstance(l, I.LIf):
             self.bool_(l.cond)
             self.lim(l.then, op)
@@ -205,7 +204,7 @@ def _logic(program: I.Program, c: I.CriterionIR):
 
 # ---------------------------------------------------------------------- matching
 
-_COMPLEMENT = {">=": "<", "<": ">=", "<=": ">", ">": "<="}
+_COMPLEMENT = {">=": "<", "<": ">=", "<=": ">", ">": "<=", "=": "!=", "!=": "="}
 
 
 def _canon(l: Limit) -> Limit:
@@ -377,7 +376,7 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
     return diags
 
 
-_OP_WORDS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}
+_OP_WORDS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than", "=": "equal to", "!=": "not equal to"}
 
 
 def _words(l: Limit) -> str:

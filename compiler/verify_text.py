@@ -44,7 +44,7 @@ _PREFIX_WORDS = {
     "exceeding": ">", "exceeds": ">", "exceed": ">", "above": ">", "over": ">", "below": "<", "under": "<",
 }
 _SYMBOLS = {"≥": ">=", "≤": "<=", ">": ">", "<": "<", "\\>": ">", "\\<": "<", ">=": ">=", "<=": "<=",
-            "=>": ">=", "=<": "<=", "⩾": ">=", "⩽": "<="}
+            "=>": ">=", "=<": "<=", "⩾": ">=", "⩽": "<=", "=": "=", "!=": "!=", "≠": "!="}
 _POSTFIX_WORDS = {
     "or more": ">=", "or greater": ">=", "or older": ">=", "or higher": ">=", "or above": ">=", "or over": ">=",
     "or longer": ">=", "and above": ">=", "and over": ">=", "and older": ">=",
@@ -78,6 +78,11 @@ _UNIT_RE = (
     r"\s*(?:lines?|cycles?|doses?|lesions?|nodules?|points?)\b)"
 )
 _LIMIT = re.compile(_OP_RE + _NUM_RE + _UNIT_RE, re.IGNORECASE)
+# a reference limit in words, with no number: "higher than the lower limit of quantitation"
+_REF_WORDS = re.compile(
+    r"(?:(?P<op>" + _alt(_SYMBOLS) + r")|(?<![\w])(?P<opw>" + _alt(_PREFIX_WORDS) + r")(?![\w]))\s*(?:the\s+)?"
+    r"(?P<unit>lower\s+limits?\s+of\s+(?:the\s+)?quantit\w*(?:\s+value)?|LLOQ|upper\s+limits?\s+of\s+(?:the\s+)?normal|ULN|"
+    r"lower\s+limits?\s+of\s+(?:the\s+)?normal|LLN)\b", re.IGNORECASE)
 # a comparison with a bare number: "score of ≥3", "no more than three brain metastases"
 _BARE = re.compile(_OP_RE + _NUM_RE + r"(?![\d.,]|\s*[%×x°]|\s*\\?\^)", re.IGNORECASE)
 _GRADE = re.compile(_OP_RE + r"grade\s*(?P<num>\d+)", re.IGNORECASE)
@@ -201,6 +206,16 @@ def limits_in_text(text: str) -> list[tuple[Limit, int]]:
             continue
         op = _SYMBOLS.get(m["op"]) if m["op"] else _PREFIX_WORDS.get(" ".join(m["opw"].lower().split()))
         out.append((Limit(_num(m["num"]), "", op, " ".join(m.group(0).split())), m.start()))
+        taken.append((m.start(), m.end()))
+    for m in _REF_WORDS.finditer(text):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        op = _SYMBOLS.get(m["op"]) if m["op"] else _PREFIX_WORDS.get(" ".join(m["opw"].lower().split()))
+        if op in ("=", "!="):  # "ULN = upper limit of normal" defines a word, it is no limit
+            continue
+        unit = m["unit"].lower()
+        unit = "LLOQ" if ("quantit" in unit or unit == "lloq") else "ULN" if ("upper" in unit or unit == "uln") else "LLN"
+        out.append((Limit(Fraction(1), unit, op, " ".join(m.group(0).split())), m.start()))
         taken.append((m.start(), m.end()))
     for m in _GRADE.finditer(text):
         if any(a <= m.start("num") < b for a, b in taken):

@@ -3056,7 +3056,7 @@ CRITERIA = (
         "ref": 'E2.2',
         "kind": 'exclusion',
         "quote": ('Radiotherapy received within 4 weeks prior to the first dosing of the study treatment, allowing a single fractionated radiotherapy for symptom relief.',),
-        "notes": ('"A single fractionated radiotherapy for symptom relief" is read as one fraction (fractions = 1) with palliative intent.',),
+        "notes": ('The exception, allowing "a single fractionated radiotherapy for symptom relief", is read as one fraction (fractions = 1) with palliative intent.',),
         "file": 'sm3321_rules/exclusion.elig',
         "line": 33,
     },

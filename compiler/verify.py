@@ -61,6 +61,7 @@ class _LogicLimits:
         self.derived = {d.name: d for d in program.derived}
         self.out: list[Limit] = []
         self.extremes: list[tuple[str, list, list]] = []
+        self.queries: list[tuple[bool, bool, str]] = []  # (reads a window of some length, only active items, text)
         self.seen_derived: set = set()
 
     def add(self, value, unit, op, text, side=None):
@@ -115,6 +116,7 @@ class _LogicLimits:
             else:
                 self.date(right)
         elif isinstance(b, I.BQuery):
+            self.queries.append((b.window is not None and b.window.duration is not None, b.active, b.text))
             if b.window is not None:
                 self.win(b.window)
             if b.pred is not None:
@@ -125,6 +127,7 @@ class _LogicLimits:
 
     def sel(self, s):
         if isinstance(s, I.SelLatest):
+            self.queries.append((s.window.duration is not None, False, s.text))
             self.win(s.window)
 
     def lim(self, l, op):
@@ -180,7 +183,9 @@ class _LogicLimits:
             self.seen_derived.add(n.name)
             d = self.derived.get(n.name)
             if d is not None:
+                kept = list(self.queries)  # a derived value's own readings are its definition's, not the quote's
                 self.num(d.formula)
+                self.queries = kept
 
     def date(self, d):
         if isinstance(d, I.DtShift):
@@ -199,7 +204,7 @@ def _logic(program: I.Program, c: I.CriterionIR):
     for l in w.out:
         if l not in out:
             out.append(l)
-    return out, w.extremes
+    return out, w.extremes, w.queries
 
 
 # ---------------------------------------------------------------------- matching
@@ -311,7 +316,7 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
     note_sent = [(sen, _sense(sen)) for sen in sentences]
     note_limits = [l for _, ls in note_sent for l in ls]
     notes = " ".join(c.notes)
-    logic, extremes = _logic(program, c)
+    logic, extremes, queries = _logic(program, c)
     span_body = c.body_span or c.span
     reported = set()
 
@@ -360,6 +365,22 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
             continue
         diags.append(Diagnostic(span_body, f"limit {l.show()!r} in the logic of '{c.id}' appears neither in its quotes nor in a note",
                                 hint="cite the protocol text that states it, or explain the reading in a note"))
+    # a note that contradicts the logic's direction or window side is an error, even where a quote agrees
+    for l in logic:
+        same_n = [n for n in note_limits if _same_value(n, l) and (n.op or n.side)]
+        if same_n and not any(_same_direction(n, l) for n in same_n) and not any(
+                d.message.startswith(f"the logic of '{c.id}' says {l.show()!r}") for d in diags):
+            diags.append(Diagnostic(span_body, f"the logic of '{c.id}' says {l.show()!r} ({_words(l)}) but its note says "
+                                               f"{same_n[0].show()!r} ({_words(same_n[0])}): a note cannot vouch for a limit's direction"))
+    # the quote states a window and the rule reads it for some items: every other reading of
+    # dated items (not only active ones) is inside a window too
+    text_windows = [q for q, _ in quote_limits if q.side and q.unit in ("h", "d", "wk", "mo", "a")]
+    if text_windows and any(l.side and any(_same_value(q, l) for q in text_windows) for l in logic):
+        for windowed, active, text in queries:
+            if not windowed and not active:
+                diags.append(Diagnostic(span_body, f"the quote of '{c.id}' states a window ({text_windows[0].show()!r}) "
+                                                   f"but '{text}' reads items of any date",
+                                        hint="give it the window the text states, or read only active items"))
     # `shorter of` / `longer of` against "whichever is shorter / longer"
     for which, left, right in extremes:
         for q, span in zip(c.quotes, c.quote_spans):

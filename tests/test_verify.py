@@ -108,6 +108,15 @@ HARDER = [
      ["'cns_disease'", "direction or inclusivity differs"]),
     ("exclusion.elig", "where (daily_dose as prednisone > 10 mg", "where (daily_dose as prednisone < 10 mg",
      ["'autoimmune_or_immunosuppression'", "direction or inclusivity differs"]),
+    # the quoted window dropped from one of several events that share it
+    ("exclusion.elig", "any ventricular_arrhythmia within 6 mo before screening", "any ventricular_arrhythmia on or before screening",
+     ["the quote of 'recent_cardiovascular_event' states a window ('the 6 months') but 'ventricular_arrhythmia' reads items of any date"]),
+    # a note that contradicts the logic's window side
+    ("exclusion.elig", "any malnutrition within 4 wk before first_dose", "any malnutrition within 4 wk after first_dose",
+     ["the logic of 'malnutrition_iv' says '4 wk' (after its anchor) but its note says '4 weeks' (before its anchor)"]),
+    ("exclusion.elig", "(fractions = 1 and intent", "(fractions != 1 and intent", ["'recent_radiotherapy'", "note"]),
+    ("exclusion.elig", "latest hbv_dna on or before first_dose > LLOQ", "latest hbv_dna on or before first_dose >= LLOQ",
+     ["'active_hepatitis_b'", "direction or inclusivity differs"]),
     ("exclusion.elig", "latest cd4_count on or before first_dose >= 350 /uL", "latest cd4_count on or before first_dose < 350 /uL",
      ["'hiv_aids'", "direction or inclusivity differs"]),
 ]

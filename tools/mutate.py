@@ -17,7 +17,7 @@ Operators (``Mutant.operator``):
 
 | operator | what it does |
 | --- | --- |
-| `comparator` | reverses a comparison: `>=`↔`<=`, `>`↔`<`, `=`↔`!=` |
+| `comparator` | reverses a comparison (`>=`↔`<=`, `>`↔`<`, `=`↔`!=`) and negates it (`>=`→`<`, `<=`→`>`, ...) |
 | `inclusive` | swaps inclusive and exclusive: `>=`↔`>`, `<=`↔`<` |
 | `number+10%`, `number-10%` | a number times 1.1 or 0.9 (exact decimals) |
 | `last-digit+1`, `last-digit-1` | a number changed by one unit of its last digit (`1.5` → `1.6`) |
@@ -50,6 +50,7 @@ from compiler.pipeline import RULE_SUFFIX, read_rules
 _LOGIC_DECLS = {"criterion", "let_stmt", "derived_decl", "equivalence_decl"}
 
 _FLIP = {">=": "<=", "<=": ">=", ">": "<", "<": ">", "=": "!=", "!=": "=", "≥": "≤", "≤": "≥", "≠": "="}
+_NEGATE = {">=": "<", "<": ">=", "<=": ">", ">": "<=", "≥": "<", "≤": ">"}
 _INCLUSIVE = {">=": ">", ">": ">=", "<=": "<", "<": "<=", "≥": ">", "≤": "<"}
 _KEYWORD_SWAPS = {
     "shorter": ("longer", "shorter-longer"), "longer": ("shorter", "shorter-longer"),
@@ -189,6 +190,8 @@ def _mutants_in(f, text, decl: Tree, citers, outline):
             if tok.type == "CMP":
                 if s in _FLIP:
                     tok_sub("comparator", 0, tok, _FLIP[s])
+                if s in _NEGATE:
+                    tok_sub("comparator", 0, tok, _NEGATE[s])
                 if s in _INCLUSIVE:
                     tok_sub("inclusive", 1, tok, _INCLUSIVE[s])
             elif tok.type == "NUMBER" and node.data != "unit_one":

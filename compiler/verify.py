@@ -29,83 +29,8 @@ class CoverageRow:
     reason: str
 
 
-@dataclass(frozen=True)
-class Limit:
-    value: Fraction
-    unit: str  # normalised: UCUM code, "ULN", "half-life", "grade", or "" for a plain number
-    op: Optional[str]  # ">=", "<=", ">", "<", or None (a window length, a bare number)
-    text: str
-
-    def show(self) -> str:
-        return self.text
-
-
-# ---------------------------------------------------------------------- limits in protocol text
-
-_OPS = {"≥": ">=", "≤": "<=", ">": ">", "<": "<", "\\>": ">", "\\<": "<", ">=": ">=", "<=": "<=",
-        "greater than": ">", "more than": ">", "no more than": "<=", "less than": "<", "at least": ">=",
-        "at most": "<="}
-_OP_RE = r"(?P<op>≥|≤|\\>|\\<|>=|<=|>|<|no more than|greater than|more than|less than|at least|at most)?\s*"
-_UNIT_RE = (
-    r"(?P<unit>\s*[×x]\s*(?:ULN|LLN|LLOQ)|\s*[×x]\s*10\\?\^(?P<exp>\d+)\s*/\s*(?:L|µL|uL)|"
-    r"\s*(?:g|mg|µg|ug|ng|pg)/(?:dL|L|mL)\b|\s*(?:mol|mmol|µmol|umol|nmol)/L\b|\s*(?:m|meq|mEq)/L\b|"
-    r"\s*(?:IU|U|mU|kIU)/(?:L|mL)\b|\s*mL/min(?:/1\.73\s*m²|/1\.73\s*m2)?|\s*kg/m[²2]|\s*kg\b|\s*cm\b|"
-    r"\s*ms\b|\s*%|\s*mmHg|\s*kPa\b|\s*bpm\b|"
-    r"\s*°\s*[CF]\b|\s*cells\s*/\s*[µu]L|\s*mg\b|\s*hours?\b|\s*days?\b|\s*weeks?\b|\s*months?\b|\s*years?\b|"
-    r"\s*half-lives\b)"
-)
-_NUM_RE = r"(?<![\w.\-])(?P<num>\d+(?:\.\d+)?)"
-_LIMIT = re.compile(_OP_RE + _NUM_RE + _UNIT_RE, re.IGNORECASE)
-_GRADE = re.compile(_OP_RE + r"grade\s*(?P<num>\d+)", re.IGNORECASE)
-_RANGE = re.compile(r"(?<![\w.])(?P<lo>\d+)\s*-\s*(?P<hi>\d+)\s*points", re.IGNORECASE)
-_OR_MORE = re.compile(r"^\s*(or older|or more|or greater)", re.IGNORECASE)
-
-_UNIT_WORDS = {"day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo", "year": "a",
-               "years": "a", "hour": "h", "hours": "h", "half-lives": "half-life", "mmhg": "mm[Hg]", "bpm": "/min",
-               "kg/m²": "kg/m2", "µmol/l": "umol/L", "µg/l": "ug/L", "µg/ml": "ug/mL", "meq/l": "meq/L"}
-
-
-def _norm_unit(raw: str, exp: Optional[str]) -> str:
-    u = re.sub(r"\s+", "", raw)
-    if "ULN" in u.upper():
-        return "ULN"
-    if exp is not None:
-        return f"10*{exp}/L"
-    if u.startswith("°"):
-        return "Cel" if u.endswith("C") else "[degF]"
-    if u.lower().startswith("cells"):
-        return "/uL"
-    m = re.fullmatch(r"mL/min/1\.73m[²2]", u)
-    if m:
-        return "mL/min/{1.73_m2}"
-    if u.lower() in _UNIT_WORDS:
-        return _UNIT_WORDS[u.lower()]
-    alias = U.ALIASES.get(u)
-    if isinstance(alias, tuple):
-        return alias[0]
-    return alias or u
-
-
-def limits_in_text(text: str) -> list[tuple[Limit, int]]:
-    """The limits a sentence of protocol text states, with their offsets."""
-    out = []
-    taken = []
-    for m in _RANGE.finditer(text):
-        out.append((Limit(Fraction(m["lo"]), "", ">=", f"{m['lo']} to {m['hi']}"), m.start()))
-        out.append((Limit(Fraction(m["hi"]), "", "<=", f"{m['lo']} to {m['hi']}"), m.start()))
-        taken.append((m.start(), m.end()))
-    for m in _LIMIT.finditer(text):
-        if any(a <= m.start("num") < b for a, b in taken):
-            continue
-        op = _OPS.get((m["op"] or "").lower()) if m["op"] else None
-        if op is None and _OR_MORE.match(text[m.end():]):
-            op = ">="
-        unit = _norm_unit(m["unit"], m["exp"])
-        out.append((Limit(Fraction(m["num"]), unit, op, m.group(0).strip()), m.start()))
-    for m in _GRADE.finditer(text):
-        op = _OPS.get((m["op"] or "").lower()) if m["op"] else None
-        out.append((Limit(Fraction(m["num"]), "grade", op, m.group(0).strip()), m.start()))
-    return sorted(out, key=lambda x: x[1])
+# Limits in protocol text, the sense of a sentence and the numbered items are read by verify_text.
+from .verify_text import Limit, inverted_at, item_markers, limits_in_text, whichever_in  # noqa: E402
 
 
 # ---------------------------------------------------------------------- limits in compiled logic
@@ -120,59 +45,89 @@ def _split_text(text: str) -> tuple[Fraction, str]:
     return value, (parts[1] if len(parts) > 1 else "")
 
 
+def _flip(op: Optional[str], neg: bool) -> Optional[str]:
+    return _COMPLEMENT.get(op, op) if (neg and op) else op
+
+
+# a date comparison `X op A - D` read as the time from X to A compared with D
+_MIRROR = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
+
+
 class _LogicLimits:
+    """The limits of a criterion's compiled logic, each with the sense it has for the criterion:
+    a comparison under `not`, `unless`, `no` or the condition of `if ... then` counts reversed."""
+
     def __init__(self, program: I.Program):
         self.derived = {d.name: d for d in program.derived}
         self.out: list[Limit] = []
+        self.extremes: list[tuple[str, list, list]] = []
+        self.queries: list[tuple[bool, bool, str]] = []  # (reads a window of some length, only active items, text)
         self.seen_derived: set = set()
 
-    def add(self, value, unit, op, text):
-        self.out.append(Limit(Fraction(value), unit, op, text))
+    def add(self, value, unit, op, text, side=None):
+        self.out.append(Limit(Fraction(value), unit, op, text, side))
 
-    def bool_(self, b):
+    def bool_(self, b, neg=False):
         if isinstance(b, (I.BAnd, I.BOr)):
             for x in b.items:
-                self.bool_(x)
+                self.bool_(x, neg)
         elif isinstance(b, I.BNot):
-            self.bool_(b.operand)
+            self.bool_(b.operand, not neg)
         elif isinstance(b, I.BImplies):
-            self.bool_(b.cond)
-            self.bool_(b.then)
+            self.bool_(b.cond, not neg)
+            self.bool_(b.then, neg)
         elif isinstance(b, I.BIf):
-            self.bool_(b.cond)
-            self.bool_(b.then)
-            self.bool_(b.otherwise)
+            self.bool_(b.cond, neg)
+            self.bool_(b.then, neg)
+            self.bool_(b.otherwise, neg)
         elif isinstance(b, I.BObsCmp):
             self.sel(b.sel)
-            self.lim(b.limit, b.op)
+            self.lim(b.limit, _flip(b.op, neg))
         elif isinstance(b, I.BObsBetween):
             self.sel(b.sel)
-            self.lim(b.low, ">=")
-            self.lim(b.high, "<=")
+            self.lim(b.low, _flip(">=", neg))
+            self.lim(b.high, _flip("<=", neg))
         elif isinstance(b, I.BObsIs):
             self.sel(b.sel)
         elif isinstance(b, I.BNumCmp):
-            self.num(b.left)
-            if isinstance(b.right, I.NConst):
-                v, u = _split_text(b.right.text) if b.right.text else (b.right.value, "")
+            left, op, right = b.left, b.op, b.right
+            if isinstance(left, I.NConst) and not isinstance(right, I.NConst):
+                left, right, op = right, left, _MIRROR.get(op, op)
+            self.num(left)
+            if isinstance(right, I.NConst):
+                v, u = _split_text(right.text) if right.text else (right.value, "")
                 unit = "" if not u else u
-                self.add(v, unit, b.op, f"{b.op} {b.right.text or b.right.value}")
+                eop = _flip(op, neg)
+                self.add(v, unit, eop, f"{eop} {right.text or right.value}")
             else:
-                self.num(b.right)
+                self.num(right)
         elif isinstance(b, I.BDateCmp):
-            self.date(b.left)
-            self.date(b.right)
+            left, op, right = b.left, b.op, b.right
+            if isinstance(left, I.DtShift) and not isinstance(right, I.DtShift):
+                left, right, op = right, left, _MIRROR.get(op, op)
+            self.date(left)
+            if isinstance(right, I.DtShift):
+                # X op A - D: the time from X to A against D; X op A + D: from A to X
+                self.date(right.date)
+                if right.sign < 0:
+                    self.dur(right.duration, _flip(_MIRROR.get(op, op), neg), "before")
+                else:
+                    self.dur(right.duration, _flip(op, neg), "after")
+            else:
+                self.date(right)
         elif isinstance(b, I.BQuery):
+            self.queries.append((b.window is not None and b.window.duration is not None, b.active, b.text))
             if b.window is not None:
                 self.win(b.window)
             if b.pred is not None:
-                self.bool_(b.pred)
+                self.bool_(b.pred, neg ^ (b.quantifier == "no") ^ bool(b.negate_pred))
         elif isinstance(b, I.BObsQuery):
             self.win(b.window)
-            self.bool_(b.pred)
+            self.bool_(b.pred, neg ^ (b.quantifier == "no"))
 
     def sel(self, s):
         if isinstance(s, I.SelLatest):
+            self.queries.append((s.window.duration is not None, False, s.text))
             self.win(s.window)
 
     def lim(self, l, op):
@@ -180,8 +135,7 @@ class _LogicLimits:
             v, u = _split_text(l.text)
             self.add(v, U.TIME_WORDS.get(u, u), op, f"{op} {l.text}")
         elif isinstance(l, I.LRef):
-            if l.multiple != 1:
-                self.add(l.multiple, l.which.upper(), op, f"{op} {l.text}")
+            self.add(l.multiple, l.which.upper(), op, f"{op} {l.text}")
         elif isinstance(l, I.LIf):
             self.bool_(l.cond)
             self.lim(l.then, op)
@@ -189,24 +143,28 @@ class _LogicLimits:
 
     def win(self, w: I.Win):
         if w.duration is not None:
-            self.dur(w.duration)
+            side = {"within_before": "before", "within_after": "after"}.get(w.kind)
+            self.dur(w.duration, None, side)
 
-    def dur(self, d):
+    def dur(self, d, op=None, side=None):
         if isinstance(d, I.DConst):
             v, u = _split_text(d.text)
             if u:
-                self.add(v, U.TIME_WORDS.get(u, u), None, d.text)
+                self.add(v, U.TIME_WORDS.get(u, u), op, d.text, side)
             else:
-                self.add(d.amount, "d" if d.kind == "days" else "mo", None, d.text)
+                self.add(d.amount, "d" if d.kind == "days" else "mo", op, d.text, side)
         elif isinstance(d, I.DHalfLife):
-            self.add(d.multiple, "half-life", None, d.text)
+            self.add(d.multiple, "half-life", op, d.text, side)
         elif isinstance(d, I.DExtreme):
-            self.dur(d.left)
-            self.dur(d.right)
+            n0 = len(self.out)
+            self.dur(d.left, op, side)
+            n1 = len(self.out)
+            self.dur(d.right, op, side)
+            self.extremes.append((d.which, self.out[n0:n1], self.out[n1:]))
         elif isinstance(d, I.DIf):
             self.bool_(d.cond)
-            self.dur(d.then)
-            self.dur(d.otherwise)
+            self.dur(d.then, op, side)
+            self.dur(d.otherwise, op, side)
 
     def num(self, n):
         if isinstance(n, I.NObs):
@@ -225,7 +183,9 @@ class _LogicLimits:
             self.seen_derived.add(n.name)
             d = self.derived.get(n.name)
             if d is not None:
+                kept = list(self.queries)  # a derived value's own readings are its definition's, not the quote's
                 self.num(d.formula)
+                self.queries = kept
 
     def date(self, d):
         if isinstance(d, I.DtShift):
@@ -234,40 +194,77 @@ class _LogicLimits:
 
 
 def logic_limits(program: I.Program, c: I.CriterionIR) -> list[Limit]:
+    return _logic(program, c)[0]
+
+
+def _logic(program: I.Program, c: I.CriterionIR):
     w = _LogicLimits(program)
     w.bool_(c.body)
     out = []
     for l in w.out:
         if l not in out:
             out.append(l)
-    return out
+    return out, w.extremes, w.queries
 
 
 # ---------------------------------------------------------------------- matching
 
-_COMPLEMENT = {">=": "<", "<": ">=", "<=": ">", ">": "<="}
+_COMPLEMENT = {">=": "<", "<": ">=", "<=": ">", ">": "<=", "=": "!=", "!=": "="}
+
+
+def _canon(l: Limit) -> Limit:
+    """A whole-number scale (a grade, a count, a score) says > 1 and >= 2 alike: strict limits on
+    such a scale are made inclusive so that both spellings match."""
+    if l.unit in ("", "grade") and l.value.denominator == 1 and l.op in (">", "<"):
+        v = l.value + 1 if l.op == ">" else l.value - 1
+        return Limit(v, l.unit, l.op + "=", l.text, l.side)
+    return l
 
 
 def _same_value(a: Limit, b: Limit) -> bool:
-    if a.unit == b.unit:
+    a, b = _canon(a), _canon(b)
+    if a.unit == b.unit or {a.unit, b.unit} == {"", "grade"}:
         return a.value == b.value
-    days = {"d": Fraction(1), "wk": Fraction(7)}
+    days = {"d": Fraction(1), "wk": Fraction(7), "h": Fraction(1, 24)}
     if a.unit in days and b.unit in days:
         return a.value * days[a.unit] == b.value * days[b.unit]
     cal = {"mo": 1, "a": 12}
     if a.unit in cal and b.unit in cal:
         return a.value * cal[a.unit] == b.value * cal[b.unit]
-    if {a.unit, b.unit} & {"", "ULN", "half-life", "grade"}:
+    if {a.unit, b.unit} & {"", "ULN", "LLN", "LLOQ", "half-life", "grade"}:
         return False
-    conv = U.conversion(a.unit, b.unit) if U.check_unit(a.unit) is None and U.check_unit(b.unit) is None else None
+    try:
+        ok = U.check_unit(a.unit) is None and U.check_unit(b.unit) is None
+        conv = U.conversion(a.unit, b.unit) if ok else None
+    except Exception:  # a unit read from prose that the registry cannot place
+        return False
     return conv is not None and conv.apply(a.value) == b.value
 
 
 def _same_direction(a: Limit, b: Limit) -> bool:
-    """Same boundary on the same side: an op or its complement (≤ 10 excepted is > 10 excluded)."""
+    """The same boundary on the same side: the same comparison (once whole-number scales are made
+    inclusive) and, for a window, the same side of its anchor. Either limit may leave it unsaid."""
+    if a.side and b.side and a.side != b.side:
+        return False
+    a, b = _canon(a), _canon(b)
     if a.op is None or b.op is None:
         return True
-    return a.op == b.op or _COMPLEMENT.get(a.op) == b.op
+    return a.op == b.op
+
+
+_SENTENCE = re.compile(r"(?<=[.;])\s+|\n")
+_NOT_A_CRITERION = re.compile(r"\bnot\s+a\s+criterion\b", re.IGNORECASE)
+
+
+def _sense(text: str) -> list[Limit]:
+    """The limits of a quote or note sentence, each in the sense it has for the criterion
+    (reversed after an exception: "may be eligible if ... ≥ 350" states the criterion's < 350)."""
+    out = []
+    for l, off in limits_in_text(text):
+        if l.op and inverted_at(text, off):
+            l = Limit(l.value, l.unit, _COMPLEMENT[l.op], l.text, l.side)
+        out.append(l)
+    return out
 
 
 def _plain_number_in(text: str, value: Fraction) -> bool:
@@ -301,39 +298,113 @@ def verify_program(program: I.Program, protocol_text: Optional[str], protocol_pa
 
     # 3. limits
     for c in program.criteria:
-        quote_limits = [(l, span) for q, span in zip(c.quotes, c.quote_spans) for l, _ in limits_in_text(q)]
-        notes = " ".join(c.notes)
-        note_limits = [l for n in c.notes for l, _ in limits_in_text(n)]
-        logic = logic_limits(program, c)
-        for ql, span in quote_limits:
-            same = [l for l in logic if _same_value(ql, l)]
-            if any(_same_direction(ql, l) for l in same):
-                continue
-            # a note explains a reading the logic does not state; it cannot excuse a changed direction
-            if not same and any(_same_value(ql, n) for n in note_limits):
-                continue
-            if same:
-                diags.append(Diagnostic(span, f"the quote of '{c.id}' says {ql.show()!r} but its logic says "
-                                              f"{', '.join(repr(l.show()) for l in same)}: direction or inclusivity differs"))
-            else:
-                have = ", ".join(l.show() for l in logic) or "no limits"
-                diags.append(Diagnostic(span, f"limit {ql.show()!r} in the quote of '{c.id}' has no counterpart in its logic (which has: {have})",
-                                        hint="encode it, or explain the reading in a note that names it"))
-        quote_text = " ".join(c.quotes)
-        for l in logic:
-            same_q = [q for q, _ in quote_limits if _same_value(q, l)]
-            if any(_same_direction(q, l) for q in same_q):
-                continue
-            if same_q:
-                continue  # reported above, on the quote
-            if any(_same_value(n, l) for n in note_limits):
-                continue
-            if l.unit == "" and (_plain_number_in(quote_text, l.value) or _plain_number_in(notes, l.value)):
-                continue
-            span = c.body_span or c.span
-            diags.append(Diagnostic(span, f"limit {l.show()!r} in the logic of '{c.id}' appears neither in its quotes nor in a note",
-                                    hint="cite the protocol text that states it, or explain the reading in a note"))
+        diags.extend(_check_limits(program, c))
     return sorted(diags, key=Diagnostic.sort_key), rows
+
+
+def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
+    """Every limit of the quotes has its counterpart, same direction, in the logic, and back.
+
+    A note may explain a reading of a quote's limit (\"1.5 months\" is read as 45 days: the
+    note's sentence names the quote's limit and the logic's); a note sentence saying `not a
+    criterion` declares the limits it names out of the logic, with its reason. A note never
+    vouches for a direction: a note limit that the logic contradicts is an error too.
+    """
+    diags = []
+    quote_limits = [(l, span) for q, span in zip(c.quotes, c.quote_spans) for l in _sense(q)]
+    sentences = [sen for n in c.notes for sen in _SENTENCE.split(n) if sen.strip()]
+    note_sent = [(sen, _sense(sen)) for sen in sentences]
+    note_limits = [l for _, ls in note_sent for l in ls]
+    notes = " ".join(c.notes)
+    logic, extremes, queries = _logic(program, c)
+    span_body = c.body_span or c.span
+    reported = set()
+
+    def excused_by_note(ql: Limit) -> bool:
+        for sen, ls in note_sent:
+            if not any(_same_value(ql, n) for n in ls):
+                continue
+            if _NOT_A_CRITERION.search(sen):
+                return True
+            # a reading: the same sentence names a limit of the logic that the quote does not state
+            if any(not _same_value(ql, n) and any(_same_value(n, l) and _same_direction(n, l) for l in logic)
+                   for n in ls):
+                return True
+        return False
+
+    for ql, span in quote_limits:
+        same = [l for l in logic if _same_value(ql, l)]
+        if any(_same_direction(ql, l) for l in same):
+            continue
+        if same:
+            reported.add(ql)
+            diags.append(Diagnostic(span, f"the quote of '{c.id}' says {ql.show()!r} ({_words(ql)}) but its logic says "
+                                          f"{', '.join(repr(l.show()) + ' (' + _words(l) + ')' for l in same)}: direction or inclusivity differs"))
+        elif not excused_by_note(ql):
+            have = ", ".join(l.show() for l in logic) or "no limits"
+            diags.append(Diagnostic(span, f"limit {ql.show()!r} in the quote of '{c.id}' has no counterpart in its logic (which has: {have})",
+                                    hint="encode it; or explain its reading in a note sentence that names it and the logic's limit; "
+                                         "or, if it is no criterion, say so in a note: 'not a criterion: ...' with the reason"))
+    quote_text = " ".join(c.quotes)
+    for l in logic:
+        same_q = [q for q, _ in quote_limits if _same_value(q, l)]
+        if any(_same_direction(q, l) for q in same_q):
+            continue
+        if same_q:
+            if not any(q in reported for q in same_q):
+                diags.append(Diagnostic(span_body, f"the logic of '{c.id}' says {l.show()!r} ({_words(l)}) but its quote says "
+                                                   f"{', '.join(repr(q.show()) + ' (' + _words(q) + ')' for q in same_q)}: direction or inclusivity differs"))
+            continue
+        same_n = [n for n in note_limits if _same_value(n, l)]
+        if same_n:
+            if not any(_same_direction(n, l) for n in same_n):
+                diags.append(Diagnostic(span_body, f"the logic of '{c.id}' says {l.show()!r} ({_words(l)}) but its note says "
+                                                   f"{same_n[0].show()!r} ({_words(same_n[0])}): a note cannot vouch for a limit's direction"))
+            continue
+        if l.unit in ("", "grade") and (_plain_number_in(quote_text, l.value) or _plain_number_in(notes, l.value)):
+            continue
+        diags.append(Diagnostic(span_body, f"limit {l.show()!r} in the logic of '{c.id}' appears neither in its quotes nor in a note",
+                                hint="cite the protocol text that states it, or explain the reading in a note"))
+    # a note that contradicts the logic's direction or window side is an error, even where a quote agrees
+    for l in logic:
+        same_n = [n for n in note_limits if _same_value(n, l) and (n.op or n.side)]
+        if same_n and not any(_same_direction(n, l) for n in same_n) and not any(
+                d.message.startswith(f"the logic of '{c.id}' says {l.show()!r}") for d in diags):
+            diags.append(Diagnostic(span_body, f"the logic of '{c.id}' says {l.show()!r} ({_words(l)}) but its note says "
+                                               f"{same_n[0].show()!r} ({_words(same_n[0])}): a note cannot vouch for a limit's direction"))
+    # the quote states a window and the rule reads it for some items: every other reading of
+    # dated items (not only active ones) is inside a window too
+    text_windows = [q for q, _ in quote_limits if q.side and q.unit in ("h", "d", "wk", "mo", "a")]
+    if text_windows and any(l.side and any(_same_value(q, l) for q in text_windows) for l in logic):
+        for windowed, active, text in queries:
+            if not windowed and not active:
+                diags.append(Diagnostic(span_body, f"the quote of '{c.id}' states a window ({text_windows[0].show()!r}) "
+                                                   f"but '{text}' reads items of any date",
+                                        hint="give it the window the text states, or read only active items"))
+    # `shorter of` / `longer of` against "whichever is shorter / longer"
+    for which, left, right in extremes:
+        for q, span in zip(c.quotes, c.quote_spans):
+            said = whichever_in(q)
+            if not said:
+                continue
+            qls = [l for l, _ in limits_in_text(q)]
+            if any(_same_value(a, x) for a in left for x in qls) and any(_same_value(b, x) for b in right for x in qls):
+                if all(w != which for w, _ in said):
+                    diags.append(Diagnostic(span_body, f"the logic of '{c.id}' takes the {which} of "
+                                                       f"{left[0].show() if left else '?'} and {right[0].show() if right else '?'}, "
+                                                       f"but its quote says 'whichever is {said[0][0]}'"))
+                break
+    return diags
+
+
+_OP_WORDS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than", "=": "equal to", "!=": "not equal to"}
+
+
+def _words(l: Limit) -> str:
+    parts = [_OP_WORDS.get(l.op, "no direction")] if l.op or not l.side else []
+    if l.side:
+        parts.append(f"{l.side} its anchor")
+    return ", ".join(parts)
 
 
 def _flat(text: str) -> str:
@@ -350,13 +421,6 @@ def _closest_hint(q: str, text: str) -> Optional[str]:
     if best and best < len(words):
         return f"the text matches up to {' '.join(words[max(0, best - 3):best])!r}, then differs at {words[best]!r}"
     return None
-
-
-# a numbered item: "1." or "1)" at the start of a line (after list marks such as "-", "•", "*"),
-# or a lettered sub-item "a)" at a line start or after white space, ';' or ':'
-_MARKER = re.compile(
-    r"(?:^[ \t]*(?:[-•*·][ \t]*)*(?P<num>\d+)[.)][ \t])|(?:(?:^[ \t]*(?:[-•*·][ \t]*)*|(?<=[\s;:]))(?P<let>[a-z])\)[ \t])",
-    re.MULTILINE)
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
@@ -379,13 +443,22 @@ def _coverage(program, protocol_text, protocol_path, diags) -> list[CoverageRow]
             diags.append(Diagnostic(item.span, f"outline item {item.ref}: {item.anchor!r} occurs {n} times in {program.trial.protocol}; quote more of it"))
         else:
             starts[protocol_text.index(item.anchor)] = item
-    for m in _MARKER.finditer(protocol_text):
-        pos = m.start("num") if m["num"] else m.start("let")
-        if pos not in starts:
-            line, col = _position(protocol_text, pos)
-            marker = (m["num"] + ".") if m["num"] else (m["let"] + ")")
-            diags.append(Diagnostic(Span(protocol_path, line, col, line, col + len(marker)),
-                                    f"numbered item {marker!r} of the protocol is not in the outline"))
+    # the protocol's items, in every layout (1. 1) 1\. (a) a) a. I. ii) bullets, nested lists):
+    # an outline anchor starts at an item's marker or at its text
+    markers = item_markers(protocol_text)
+    item_at: dict[int, object] = {}
+    for mk in markers:
+        item = starts.get(mk.start) or starts.get(mk.text_start)
+        if item is None:
+            line, col = _position(protocol_text, mk.start)
+            what = "bulleted item" if mk.bullet else "numbered item"
+            text = " ".join(protocol_text[mk.text_start:mk.text_start + 40].split())
+            diags.append(Diagnostic(Span(protocol_path, line, col, line, col + len(mk.mark)),
+                                    f"{what} {mk.mark!r} of the protocol ({text!r}) is not in the outline",
+                                    hint="add it to the outline: item REF \"<the text it starts with>\""))
+        else:
+            item_at[mk.start] = item
+    _clauses(program, protocol_text, protocol_path, markers, item_at, starts, diags)
     cited: dict[str, list[str]] = {}
     for c in program.criteria:
         for r in c.refs:
@@ -413,6 +486,57 @@ def _coverage(program, protocol_text, protocol_path, diags) -> list[CoverageRow]
             diags.append(Diagnostic(item.span, f"{item.ref} is not encoded by any rule",
                                     hint=f"write a criterion with `ref {item.ref}`, or declare `uncomputable {item.ref} \"why\"`"))
     return rows
+
+
+def _quoted_ranges(program, protocol_text: str) -> list[tuple[int, int]]:
+    """Where in the protocol text the rules' quotes are (a run of white space matches any run)."""
+    flat_chars, index = [], []
+    prev_space = True
+    for i, ch in enumerate(protocol_text):
+        if ch.isspace():
+            if not prev_space:
+                flat_chars.append(" ")
+                index.append(i)
+            prev_space = True
+        else:
+            flat_chars.append(ch)
+            index.append(i)
+            prev_space = False
+    flat = "".join(flat_chars)
+    out = []
+    for c in program.criteria:
+        for q in c.quotes:
+            fq = _flat(q)
+            if not fq:
+                continue
+            at = flat.find(fq)
+            while at >= 0:
+                out.append((index[at], index[at + len(fq) - 1] + 1))
+                at = flat.find(fq, at + 1)
+    return out
+
+
+def _clauses(program, protocol_text, protocol_path, markers, item_at, starts, diags) -> None:
+    """Every limit an item's text states is quoted by some rule (or the item is declared
+    uncomputable): deleting one of several rules under one item leaves its limit unquoted."""
+    unc = {u.ref for u in program.uncomputable}
+    bounds = sorted({mk.start for mk in markers} | set(starts))
+    quoted = _quoted_ranges(program, protocol_text)
+    for k, start in enumerate(bounds):
+        item = item_at.get(start) or starts.get(start)
+        if item is None or item.ref in unc:
+            continue
+        end = bounds[k + 1] if k + 1 < len(bounds) else len(protocol_text)
+        seg = protocol_text[start:end]
+        for l, off in limits_in_text(seg):
+            pos = start + off
+            if any(a <= pos < b for a, b in quoted):
+                continue
+            line, col = _position(protocol_text, pos)
+            diags.append(Diagnostic(Span(protocol_path, line, col, line, col + len(l.text)),
+                                    f"limit {l.show()!r} of {item.ref} is quoted by no rule",
+                                    hint=f"quote it in the rule that encodes it; if it is no criterion, quote it and say why "
+                                         f"in a note: 'not a criterion: ...'"))
 
 
 def format_coverage(rows: list[CoverageRow]) -> str:

@@ -2614,7 +2614,7 @@ def c_pregnancy_test_and_contraception(r):
 
 
 def c_informed_consent(r):
-    # 'I9' inclusion 'informed_consent', from 'sm3321_rules/inclusion.elig' line 136
+    # 'I9' inclusion 'informed_consent', from 'sm3321_rules/inclusion.elig' line 138
     return _fact(r, 'informed_consent', False)
 
 
@@ -3383,8 +3383,8 @@ CRITERIA = (
         "id": 'pregnancy_test_and_contraception',
         "ref": 'I8',
         "kind": 'inclusion',
-        "quote": ('Female subjects of reproductive age must have a negative blood pregnancy test within 3 days prior to the first use of the study drug', 'Eligible subjects (men and women) who are fertile (defined as sexually mature and biologically fertile) must agree to use a reliable contraceptive method'),
-        "notes": ('"Reproductive age" is read as the fact fertile (sponsor\'s reading); the pregnancy test applies to fertile women, the contraception agreement to fertile subjects of either sex.',),
+        "quote": ('Female subjects of reproductive age must have a negative blood pregnancy test within 3 days prior to the first use of the study drug', 'Eligible subjects (men and women) who are fertile (defined as sexually mature and biologically fertile) must agree to use a reliable contraceptive method', 'with their partner during the study period and for at least 6 months after the last dose.'),
+        "notes": ('"Reproductive age" is read as the fact fertile (sponsor\'s reading); the pregnancy test applies to fertile women, the contraception agreement to fertile subjects of either sex.', 'Not a criterion: "for at least 6 months after the last dose" is how long the agreed contraception lasts, a commitment the agreement covers; nothing about it can be checked at screening.'),
         "file": 'sm3321_rules/inclusion.elig',
         "line": 126,
     },
@@ -3395,7 +3395,7 @@ CRITERIA = (
         "quote": ('Willing to participate in clinical research, understand and sign informed consent, and follow up and abide by research procedures on time.',),
         "notes": (),
         "file": 'sm3321_rules/inclusion.elig',
-        "line": 136,
+        "line": 138,
     },
     {
         "id": 'sm3321_allergy',
@@ -3420,7 +3420,7 @@ CRITERIA = (
         "ref": 'E2.2',
         "kind": 'exclusion',
         "quote": ('Radiotherapy received within 4 weeks prior to the first dosing of the study treatment, allowing a single fractionated radiotherapy for symptom relief.',),
-        "notes": ('"A single fractionated radiotherapy for symptom relief" is read as one fraction (fractions = 1) with palliative intent.',),
+        "notes": ('The exception, allowing "a single fractionated radiotherapy for symptom relief", is read as one fraction (fractions = 1) with palliative intent.',),
         "file": 'sm3321_rules/exclusion.elig',
         "line": 33,
     },

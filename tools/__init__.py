@@ -1,0 +1,1 @@
+"""Development tools of Elig (mutation testing, fuzzing); see tools/README.md."""

@@ -251,7 +251,8 @@ class _ToAst(Transformer):
         name = self._id(c[0])
         label = unit = molar = None
         codes, accepts, qual, limits, seen = [], [], (), (), []
-        for kind, value, sp in c[1:]:
+        attrs = tuple(x for x in c[1:] if isinstance(x, A.AttributeDecl))
+        for kind, value, sp in (x for x in c[1:] if not isinstance(x, A.AttributeDecl)):
             seen.append((kind, sp))
             if kind == "label":
                 label = label or value
@@ -268,7 +269,7 @@ class _ToAst(Transformer):
             elif kind == "limits":
                 limits = limits + value
         return A.ObservationDecl(
-            name, label, tuple(codes), unit, tuple(accepts), molar, qual, limits, tuple(seen), self._sp(meta)
+            name, label, tuple(codes), unit, tuple(accepts), molar, qual, limits, tuple(seen), self._sp(meta), attrs
         )
 
     @v_args(meta=True)
@@ -454,19 +455,46 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def latest(self, meta, c):
-        return A.Latest(self._id(c[0]), c[1], self._sp(meta))
+        fkind, fexpr = c[2] if len(c) > 2 else (None, None)
+        return A.Latest(self._id(c[0]), c[1], self._sp(meta), fkind, fexpr)
+
+    def _wref(self, kind, duration, ref, meta, until=None):
+        """A window from a name (anchor or item date) or from a parenthesized date expression."""
+        if isinstance(until, Token):
+            until = self._id(until)
+        if isinstance(ref, Token):
+            return A.Window(kind, duration, self._id(ref), self._sp(meta), None, until)
+        return A.Window(kind, duration, None, self._sp(meta), ref, until)
 
     @v_args(meta=True)
     def within_before(self, meta, c):
-        return A.Window("within_before", c[0], self._id(c[1]), self._sp(meta))
+        return self._wref("within_before", c[0], c[1], meta)
 
     @v_args(meta=True)
     def within_after(self, meta, c):
-        return A.Window("within_after", c[0], self._id(c[1]), self._sp(meta))
+        return self._wref("within_after", c[0], c[1], meta)
 
     @v_args(meta=True)
     def on_or_before(self, meta, c):
-        return A.Window("on_or_before", None, self._id(c[0]), self._sp(meta))
+        return self._wref("on_or_before", None, c[0], meta)
+
+    @v_args(meta=True)
+    def on_or_after(self, meta, c):
+        return self._wref("on_or_after", None, c[0], meta)
+
+    @v_args(meta=True)
+    def between_window(self, meta, c):
+        return self._wref("between", None, c[0], meta, c[1])
+
+    def at_least(self, c):
+        return ("at_least", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]))
+
+    def at_most(self, c):
+        return ("at_most", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]))
+
+    @v_args(meta=True)
+    def recorded(self, meta, c):
+        return A.Recorded(c[0], self._sp(meta))
 
     @v_args(meta=True)
     def ever(self, meta, c):
@@ -485,7 +513,11 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def query(self, meta, c):
-        quant = str(c[0])
+        count = None
+        if isinstance(c[0], tuple):  # at least N / at most N
+            quant, count = c[0]
+        else:
+            quant = str(c[0])
         active = False
         codes = []
         window = None
@@ -499,7 +531,7 @@ class _ToAst(Transformer):
                 active = True
             else:
                 fkind, fexpr = x
-        return A.Query(quant, active, tuple(codes), window, fkind, fexpr, self._sp(meta))
+        return A.Query(quant, active, tuple(codes), window, fkind, fexpr, self._sp(meta), count)
 
     @v_args(meta=True)
     def compare(self, meta, c):

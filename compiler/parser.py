@@ -78,6 +78,7 @@ class _Words:
 
 
 MAX_NUMBER_LENGTH = 40
+NAME_KEYWORDS = frozenset({"date"})
 MAX_POWER = 30
 _HUGE_POWER = re.compile(r"10[*^][+-]?0*(?:[1-9][0-9]{2,}|3[1-9]|[4-9][0-9])")
 _WORDS = _Words()
@@ -99,7 +100,9 @@ def _lark() -> Lark:
         pat = t.pattern
         if type(pat).__name__ == "PatternStr" and pat.value.isidentifier():
             kw[t.name] = pat.value
-    _WORDS.keywords = frozenset(kw.values())
+    # `date` names an attribute type and also an item's date (`where date <= first_dose - 4 wk`):
+    # it is a keyword only where a type is expected
+    _WORDS.keywords = frozenset(kw.values()) - NAME_KEYWORDS
     _WORDS.keyword_types = frozenset(kw)
     return parser
 

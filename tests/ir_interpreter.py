@@ -707,6 +707,8 @@ class Interpreter:
     def item_in_window(self, it: Item, w: Window) -> Tri:
         if w.ever:
             return TRUE
+        if w.known and w.narrow[0] > w.narrow[1] and w.wide[0] > w.wide[1]:
+            return FALSE  # an empty window
         if not w.known:
             return unknown(*w.missing, it.code if isinstance(it.code, str) else "treatment")
         if ("condition-unusable-status-unknown" in self.quirks and it.kind == "condition"
@@ -770,8 +772,8 @@ class Interpreter:
                 return Window(True, narrow=(a, u), wide=(a, u))
             if w.kind == "on_or_after":
                 return Window(True, narrow=(a, INF), wide=(a, INF))
-            if a == INF:  # the end of something that has not ended: no recorded date is in the window
-                return Window(True, narrow=(INF, INF), wide=(INF, INF))
+            if a == INF:  # the end of something that has not ended: the window holds no date at all
+                return Window(True, narrow=(INF, -INF), wide=(INF, -INF))
         else:
             a = ctx.rec.anchors.get(w.anchor)
             if a is None or isinstance(a, Bad):

@@ -648,7 +648,7 @@ class Interpreter:
             if not w.known:
                 inside = unknown(*w.missing)
             elif isinstance(d, Bad):
-                inside = TRUE if w.ever else unknown(n.code)
+                inside = TRUE if w.ever else FALSE if w.wide[0] > w.wide[1] else unknown(n.code)
             else:
                 inside = self._in(d, d, w)
             if inside.v is False:

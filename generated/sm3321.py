@@ -769,8 +769,8 @@ def _window_at(rec, kind, d, until, dur, text):
         return (a, a, _NEVER_HI, _NEVER_HI, text, "", ())
     if kind == "on_or_before":
         return (_NEVER_LO, _NEVER_LO, a, a, text, "", ())
-    if a >= _NEVER_HI:
-        return (_NEVER_HI, _NEVER_HI, _NEVER_HI, _NEVER_HI, text, "", ())
+    if a >= _NEVER_HI:  # measured from a date never reached: an empty window (no date, not even "ongoing")
+        return (_NEVER_HI + 1, _NEVER_HI + 1, _NEVER_HI, _NEVER_HI, text, "", ())
     return _window_on(a, kind, dur, text)
 
 
@@ -1334,6 +1334,8 @@ def _occurs(it, w):
     """
     if w[0] == _NEVER_LO and w[2] == _NEVER_HI:
         return (True, "")
+    if w[1] > w[3]:  # an empty window (measured from a date never reached): nothing is in it
+        return (False, "")
     s = it.start
     kind = it.kind
     if kind == "procedure":
@@ -1588,7 +1590,9 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     n = 0
     for e in rec.obs.get(code, ()):
         d = e[0]
-        inside = _date_in(w, d) if type(d) is int else None
+        # a reading with an unusable date could lie anywhere in time: in an `ever` window, inside
+        inside = _date_in(w, d) if type(d) is int else (
+            True if w[0] == _NEVER_LO and w[2] == _NEVER_HI else False if w[1] > w[3] else None)
         if inside is False:
             continue
         p = pred(_make_obs(rec, code, e))

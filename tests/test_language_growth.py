@@ -11,6 +11,8 @@ on hypothesis-built records near every limit and window edge of those rules.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,11 @@ LANG_RULES = CASES / "language" / "_rules"
 SUITE_FILES = [p for p in FILES if suite_of(p)[0] != RULES]
 
 
-@pytest.mark.parametrize("path", SUITE_FILES, ids=[f"{suite_of(p)[0].parent.name}/{p.stem}" for p in SUITE_FILES])
+def _suite_name(rules: Path) -> str:
+    return rules.parent.name if rules.name == "_rules" else rules.name
+
+
+@pytest.mark.parametrize("path", SUITE_FILES, ids=[f"{_suite_name(suite_of(p)[0])}/{p.stem}" for p in SUITE_FILES])
 def test_strict_interpreter_gives_the_outcomes_the_cases_demand(path):
     rules, base = suite_of(path)
     res, _ = compiled_suite(rules)
@@ -97,3 +103,35 @@ def test_existing_rule_files_compile_unchanged():
     res = compile_rules(RULES)
     assert res.ok
     assert "_window_at(" not in res.python.split("# ---- end of runtime")[-1]
+
+
+EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("*/trial.elig"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_each_example_compiles_and_verify_coverage_is_green(example, tmp_path):
+    """Every example trial compiles, and `elig verify --coverage` (run as a user runs it) proves it:
+    quotes verbatim, every item of the protocol encoded, limits matched."""
+    res = compile_rules(example)
+    assert res.ok, "\n".join(d.format(res.sources) for d in res.diagnostics)
+    out = subprocess.run([sys.executable, "-m", "compiler.cli", "verify", str(example), "--coverage"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "not covered" not in out.stdout
+    assert "quotes verbatim, limits match" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("example", [p for p in EXAMPLES if (p / "cases").is_dir()], ids=lambda p: p.name)
+def test_each_example_has_an_eligible_record_and_a_failing_case_per_criterion(example):
+    """The data cases of a new example cover every protocol item it encodes: an eligible record,
+    and for every item a record that fails it (or reviews it, for a judgment)."""
+    res, _ = compiled_suite(example)
+    refs = {r for c in res.program.criteria for r in c.refs}
+    failing = set()
+    eligible = False
+    for p in (example / "cases").glob("*.json"):
+        case = json.loads(p.read_text(encoding="utf-8"))
+        eligible |= case["expect"].get("status") == "eligible"
+        failing |= {r for r, o in case["expect"].get("outcomes", {}).items() if o in ("fail", "review")}
+    assert eligible
+    assert refs - failing == set()

@@ -722,7 +722,7 @@ class Checker:
             name = ref.name
             if name in self.anchors:
                 return I.DtAnchor(name)
-            known = name in sc.lets or (sc.item is not None and (
+            known = name in sc.lets or name in self.names or (sc.item is not None and (
                 name in ITEM_DATES.get(sc.item.kind, ()) or self._attribute(sc.item, name) is not None))
             if not known:
                 if name in ("onset", "end", "start", "date"):

@@ -2031,6 +2031,8 @@ _VOCAB = {
     "anchors": frozenset(('screening', 'enrollment', 'first_dose')),
     # spellings real data uses for UCUM units (documented in docs/units.md)
     "aliases": {
+        '/mm^3': '/mm3',
+        '/mm³': '/mm3',
         '/µL': '/uL',
         '10E9/L': '10*9/L',
         '10^12/L': '10*12/L',
@@ -2045,6 +2047,8 @@ _VOCAB = {
         'K/uL': '10*3/uL',
         'U/l': 'U/L',
         'cells/mm3': '/mm3',
+        'cells/mm^3': '/mm3',
+        'cells/mm³': '/mm3',
         'cells/uL': '/uL',
         'cells/µL': '/uL',
         'day': 'd',
@@ -2061,6 +2065,7 @@ _VOCAB = {
         'ml/min': 'mL/min',
         'mm Hg': 'mm[Hg]',
         'mmHg': 'mm[Hg]',
+        'mm^3': 'mm3',
         'mmhg': 'mm[Hg]',
         'month': 'mo',
         'months': 'mo',

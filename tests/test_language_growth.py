@@ -135,3 +135,29 @@ def test_each_example_has_an_eligible_record_and_a_failing_case_per_criterion(ex
         failing |= {r for r, o in case["expect"].get("outcomes", {}).items() if o in ("fail", "review")}
     assert eligible
     assert refs - failing == set()
+
+
+def test_a_syntax_error_does_not_cascade_into_unknown_names_in_other_files():
+    src = {
+        "a_trial.elig": 'trial T { title "t" protocol "p.txt" anchors screening }\n',
+        "b_vocab.elig": "observation hb { unit g/L }\ncondition acs\nfact consent {\n",  # unterminated
+        "c_rules.elig": 'inclusion a { ref I1 quote "q" require latest hb ever >= 90 g/L and any acs and consent\n'
+                        '    and latest hbb ever > 1 g/L }\n',
+    }
+    diags = compile_sources(src, emit=False).diagnostics
+    assert [(d.span.file, d.message.split(";")[0]) for d in diags] == [
+        ("b_vocab.elig", "unexpected end of file"),  # the syntax error, reported
+        ("c_rules.elig", "unknown observation 'hbb'"),  # a real misspelling, still reported
+    ]
+    # with the trial header in the broken file, no "no trial header" either
+    src2 = {"a.elig": 'trial T { title "t" protocol "p.txt" anchors screening\n',
+            "b.elig": 'inclusion a { ref I1 quote "q" require age at screening >= 18 a }\n'}
+    diags = compile_sources(src2, emit=False).diagnostics
+    assert [d.span.file for d in diags] == ["a.elig"], [d.message for d in diags]
+
+
+def test_a_caret_power_gets_the_ucum_spelling_as_hint():
+    res = compile_sources({"t.elig": 'trial T { title "t" protocol "p.txt" anchors screening }\n'
+                                     "observation anc { unit /mm^3 }\n"}, emit=False)
+    [d] = res.diagnostics
+    assert d.message == "unknown unit '/mm^3'" and d.hint == "in UCUM this is written /mm3"

@@ -80,10 +80,12 @@ class Age:
 
 @dataclass(frozen=True)
 class Window:
-    kind: str  # "within_before" | "within_after" | "on_or_before" | "ever"
+    kind: str  # "within_before" | "within_after" | "on_or_before" | "on_or_after" | "between" | "ever"
     duration: Optional["Expr"]
-    anchor: Optional[Ident]
+    anchor: Optional[Ident]  # the reference date when written as a name (an anchor, an item's date)
     span: Span
+    at: Optional["Expr"] = None  # the reference date when written as a parenthesized expression
+    until: Optional[Union[Ident, "Expr"]] = None  # the second date of `between A and B`
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Latest:
     code: Ident
     window: Window
     span: Span
+    filter_kind: Optional[str] = None  # "where" | "unless": only readings that pass count
+    filter: Optional["Expr"] = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,15 @@ class Query:
     window: Optional[Window]
     filter_kind: Optional[str]  # "where" | "unless"
     filter: Optional["Expr"]
+    span: Span
+    count: Optional[int] = None  # for "at_least" / "at_most": the number of items
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """`recorded X`: whether a value, date, fact or attribute is recorded and usable (never unknown)."""
+
+    operand: "Expr"
     span: Span
 
 
@@ -208,7 +221,7 @@ class Extreme:
 
 Expr = Union[
     Number, Quantity, Name, RefLimit, Age, Latest, Query, Compare, IsValue, Between, Arith, Neg,
-    Convert, Member, EquivalentOf, And, Or, Not, IfElse, Implies, Extreme,
+    Convert, Member, EquivalentOf, And, Or, Not, IfElse, Implies, Extreme, Recorded,
 ]
 
 
@@ -243,6 +256,7 @@ class ObservationDecl:
     limits: tuple[Ident, ...]  # which of ULN / LLN / LLOQ the observation carries
     fields: tuple[tuple[str, Span], ...]  # every field as written, to find repeats
     span: Span
+    attributes: tuple["AttributeDecl", ...] = ()  # method, specimen, assay ... of each reading
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,9 @@ class PythonEmitter:
                 win = self.win(n.window)
         pred = "None" if n.pred is None else _Lambda(n.var, self.b(n.pred))
         text = query_text(n)
+        if n.count is not None:  # at least N / at most N: the quantifier carries the number
+            return _Call("_query", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit((n.quantifier, n.count)), self.lit(n.active),
+                         win, wfn, pred, self.lit(n.negate_pred), self.lit(text))
         if n.quantifier == "every":
             return _Call("_every", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(n.active), win, wfn, pred,
                          self.lit(n.negate_pred), self.lit(text))
@@ -193,6 +196,12 @@ class PythonEmitter:
     def b_BObsQuery(self, n):
         return _Call("_obs_query", "r", self.lit(n.code), self.lit(n.quantifier), self.win(n.window), _Lambda(n.var, self.b(n.pred)),
                      self.lit(query_text(n)))
+
+    def b_BRecorded(self, n):
+        if n.kind == "bool":
+            return _Call("_recorded_b", self.b(n.operand), self.lit(n.text))
+        body = self.num(n.operand) if n.kind == "num" else self.date(n.operand)
+        return _Call("_recorded_v", _Lambda("ex", body), self.lit(n.text))
 
     def b_BAttrBool(self, n):
         return _Call("_attr_bool", n.var, self.lit(n.name))
@@ -212,6 +221,8 @@ class PythonEmitter:
     # -------------------------------------------------------------- selections, limits, windows
     def sel(self, s):
         if isinstance(s, I.SelLatest):
+            if s.pred is not None:
+                return _Call("_latest", "r", self.lit(s.code), self.win(s.window), _Lambda(s.var, self.b(s.pred)))
             return _Call("_latest", "r", self.lit(s.code), self.win(s.window))
         if isinstance(s, I.SelItem):
             return _Raw(f"(({s.var},), '', ())")
@@ -231,13 +242,23 @@ class PythonEmitter:
 
     def win(self, w: I.Win):
         """A window whose duration is fixed: a module constant, computed once per record."""
+        if w.at is not None:
+            return self.date_win(w)
         dur = "None" if w.duration is None else _flat(self.dur(w.duration), {})
         return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(readable(w.text))})", "window")
 
     def item_win(self, w: I.Win):
         """A window whose duration depends on the item (its class, its half-life)."""
+        if w.at is not None:
+            return self.date_win(w)
         dur = "None" if w.duration is None else self.dur(w.duration)
         return _Call("_window", "r", self.lit(w.kind), self.lit(w.anchor), dur, self.lit(readable(w.text)))
+
+    def date_win(self, w: I.Win):
+        """A window measured from a computed date (an item's date, a shifted date): built where used."""
+        dur = "None" if w.duration is None else self.dur(w.duration)
+        until = "None" if w.until is None else self.date(w.until)
+        return _Call("_window_at", "r", self.lit(w.kind), self.date(w.at), until, dur, self.lit(readable(w.text)))
 
     def dur(self, d):
         if isinstance(d, I.DConst):
@@ -344,6 +365,8 @@ class PythonEmitter:
             return _Call("_attr_date", d.var, self.lit(d.name))
         if isinstance(d, I.DtShift):
             return _Call("_date_shift", "r", self.date(d.date), self.lit(d.sign), self.dur(d.duration), self.lit(readable(d.text)))
+        if isinstance(d, I.DtItem):
+            return _Call("_item_date", d.var, self.lit(d.field))
         raise BackendError(f"the Python backend has no emitter for {type(d).__name__}")
 
 

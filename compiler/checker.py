@@ -16,6 +16,9 @@ from . import units as U
 from .diagnostics import Diagnostic
 
 TREATMENT_FIELDS = ("half_life", "daily_dose", "route", "purpose", "course", "class")
+# the dates each kind of item carries, readable inside a query over it (and as a window's reference)
+ITEM_DATES = {"condition": ("onset", "end"), "treatment": ("start", "end"), "procedure": ("date",),
+              "observation": ("date",)}
 MAX_DEPTH = 60
 
 
@@ -70,9 +73,13 @@ def render(e) -> str:
     if isinstance(e, A.Window):
         return render_window(e)
     if isinstance(e, A.Latest):
-        return f"latest {e.code.name} {render_window(e.window)}"
+        s = f"latest {e.code.name} {render_window(e.window)}"
+        return s + (f" {e.filter_kind} {render(e.filter)}" if e.filter is not None else "")
+    if isinstance(e, A.Recorded):
+        return f"recorded {render(e.operand)}"
     if isinstance(e, A.Query):
-        s = e.quantifier + (" active" if e.active else "") + " " + ", ".join(c.name for c in e.codes)
+        q = e.quantifier.replace("_", " ") + (f" {e.count}" if e.count is not None else "")
+        s = q + (" active" if e.active else "") + " " + ", ".join(c.name for c in e.codes)
         if e.window:
             s += " " + render_window(e.window)
         if e.filter is not None:
@@ -115,16 +122,27 @@ def _paren(e, kinds) -> str:
     return f"({s})" if isinstance(e, kinds) else s
 
 
+def _render_ref(ref) -> str:
+    if isinstance(ref, A.Ident):
+        return ref.name
+    return f"({render(ref)})"
+
+
 def render_window(w: A.Window) -> str:
     if w.kind == "ever":
         return "ever"
+    ref = _render_ref(w.anchor if w.anchor is not None else w.at)
     if w.kind == "on_or_before":
-        return f"on or before {w.anchor.name}"
+        return f"on or before {ref}"
+    if w.kind == "on_or_after":
+        return f"on or after {ref}"
+    if w.kind == "between":
+        return f"between {ref} and {_render_ref(w.until)}"
     word = "before" if w.kind == "within_before" else "after"
     d = render(w.duration)
     if isinstance(w.duration, (A.IfElse,)):
         d = f"({d})"
-    return f"within {d} {word} {w.anchor.name}"
+    return f"within {d} {word} {ref}"
 
 
 class Checker:
@@ -248,7 +266,8 @@ class Checker:
                 vals.append(v.name)
             if limits:
                 self.error(d.name.span, "a qualitative observation has no ULN, LLN or LLOQ")
-            return I.ObsElement(d.name.name, label, codes, "qualitative", None, (), None, tuple(vals), tuple(limits), d.span)
+            return I.ObsElement(d.name.name, label, codes, "qualitative", None, (), None, tuple(vals), tuple(limits), d.span,
+                                self._obs_attributes(d))
         if d.unit is None:
             self.error(d.name.span, f"observation '{d.name.name}' needs a unit (or `qualitative` values)",
                        hint="write `unit 1` for a score or a count")
@@ -282,7 +301,21 @@ class Checker:
                 continue
             extra.append(au)
         table = U.accepted_units(unit, tuple(extra), molar)
-        return I.ObsElement(d.name.name, label, codes, "quantity", unit, tuple(table.items()), molar, (), tuple(limits), d.span)
+        return I.ObsElement(d.name.name, label, codes, "quantity", unit, tuple(table.items()), molar, (), tuple(limits), d.span,
+                            self._obs_attributes(d))
+
+    def _obs_attributes(self, d: A.ObservationDecl) -> tuple:
+        """An observation's attributes (method, specimen, assay ...), checked like an item's."""
+        attrs = []
+        for a in d.attributes:
+            if a.name.name in {x.name for x in attrs}:
+                self.error(a.name.span, f"attribute '{a.name.name}' is declared twice")
+                continue
+            if a.name.name in ("value", "date", "unit", "code", "uln", "lln", "lloq", "status") or a.name.name in TREATMENT_FIELDS:
+                self.error(a.name.span, f"'{a.name.name}' is a built-in field and cannot be an attribute name")
+                continue
+            attrs.append(I.Attribute(a.name.name, a.type, tuple(v.name for v in a.values)))
+        return tuple(attrs)
 
     def _codes(self, codes) -> tuple:
         out = []
@@ -565,7 +598,7 @@ class Checker:
 
     def any_expr(self, e, sc):
         """Check an expression of whatever type (for unused named expressions)."""
-        if isinstance(e, (A.And, A.Or, A.Not, A.Implies, A.Query, A.Compare, A.IsValue, A.Between, A.Member)):
+        if isinstance(e, (A.And, A.Or, A.Not, A.Implies, A.Query, A.Compare, A.IsValue, A.Between, A.Member, A.Recorded)):
             return self.bool_(e, sc)
         if isinstance(e, A.Extreme):
             return self.duration(e, sc)
@@ -587,6 +620,8 @@ class Checker:
             return I.BIf(c, a, b)
         if isinstance(e, A.Query):
             return self.query(e, sc)
+        if isinstance(e, A.Recorded):
+            return self.recorded(e, sc)
         if isinstance(e, A.Compare):
             return self.compare(e, sc)
         if isinstance(e, A.Between):
@@ -652,7 +687,7 @@ class Checker:
             f = self.facts[name]
             self.reads.append(name)
             return I.BFact(name, f.judgment)
-        if sc.item is not None and sc.item.kind in ("condition", "procedure"):
+        if sc.item is not None and sc.item.kind in ("condition", "procedure", "observation"):
             attr = self._attribute(sc.item, name)
             if attr is not None:
                 if attr.type != "boolean":
@@ -668,7 +703,7 @@ class Checker:
     def _attribute(self, item: ItemCtx, name: str) -> Optional[I.Attribute]:
         found = None
         for code in item.codes:
-            el = self.items_ir.get(code)
+            el = self.items_ir.get(code) if item.kind != "observation" else self.obs_ir.get(code)
             if el is None:
                 return None
             a = next((x for x in el.attributes if x.name == name), None)
@@ -684,6 +719,8 @@ class Checker:
         text = render_window(w)
         if w.kind == "ever":
             return I.Win("ever", None, None, False, "ever")
+        if w.anchor is None or w.anchor.name not in self.anchors or w.until is not None or w.kind == "on_or_after":
+            return self._date_window(w, sc, item, text)
         anchor = self._anchor(w.anchor)
         if w.kind == "on_or_before":
             return I.Win("on_or_before", anchor, None, False, text)
@@ -694,6 +731,37 @@ class Checker:
             word = "before" if w.kind == "within_before" else "after"
             text = f"within {_dur_text(dur)} {word} {anchor}"
         return I.Win(w.kind, anchor, dur, dependent, text)
+
+    def _window_ref(self, ref, sc: Scope) -> I.Date:
+        """A window's reference date: an anchor, a date of the enclosing query's item, a named
+        date, or a parenthesized date expression (read in the scope around the query)."""
+        if isinstance(ref, A.Ident):
+            name = ref.name
+            if name in self.anchors:
+                return I.DtAnchor(name)
+            known = name in sc.lets or name in self.names or (sc.item is not None and (
+                name in ITEM_DATES.get(sc.item.kind, ()) or self._attribute(sc.item, name) is not None))
+            if not known:
+                if name in ("onset", "end", "start", "date"):
+                    self.fail(ref.span, f"'{name}' is a date of an item and is only known inside a query over one",
+                              hint="a window measured from an item's date is written inside a query over that item: "
+                                   f"any X where (any Y within 6 mo after {name})")
+                self._anchor(ref)
+            ref = A.Name(ref, ref.span)
+        d, t = self.value(ref, sc)
+        if t[0] != "date":
+            self.fail(ref.span, f"a window is measured from a date, not from {self._tname(t)}")
+        return d
+
+    def _date_window(self, w: A.Window, sc: Scope, item: Optional[ItemCtx], text: str) -> I.Win:
+        """A window measured from a date that is not (only) an anchor: computed where it is used."""
+        at, until = self._both(lambda: self._window_ref(w.anchor if w.anchor is not None else w.at, sc),
+                               lambda: self._window_ref(w.until, sc) if w.until is not None else None)
+        if w.kind in ("on_or_before", "on_or_after", "between"):
+            return I.Win(w.kind, None, None, False, text, at, until)
+        dsc = replace(sc, item=item) if item is not None else sc
+        dur = self.duration(w.duration, dsc)
+        return I.Win(w.kind, None, dur, self._item_dependent(dur), text, at, None)
 
     def _item_dependent(self, d) -> bool:
         if isinstance(d, I.DHalfLife):
@@ -779,6 +847,9 @@ class Checker:
                 field = "a treatment"
             elif name == "value":
                 field = "an observation"
+            elif name in ("onset", "end", "start", "date"):
+                field = " or ".join(f"a {k}" for k, ds in ITEM_DATES.items() if name in ds)
+                field += f" (its {name} date)"
             elif name == "status" or any(name in {a.name for a in el.attributes} for el in self.items_ir.values()):
                 field = "a condition or procedure"
             if field:
@@ -786,6 +857,8 @@ class Checker:
                           hint="`where` and `unless` take one term: put a compound condition in parentheses, "
                                "where (A and B)")
         cands = list(self.names) + list(sc.lets) + list(self.anchors) + ["sex"]
+        if sc.item is not None and name in ("onset", "end", "start", "date"):
+            self.fail(e.span, f"a {sc.item.kind} has no '{name}'; its dates are: " + ", ".join(ITEM_DATES[sc.item.kind]))
         if sc.item is not None:
             if sc.item.kind in ("condition", "procedure"):
                 for c in sc.item.codes:
@@ -833,6 +906,11 @@ class Checker:
             self.fail(e.codes[0].span, "one query asks about one kind of item: " + ", ".join(f"{c} is a {k}" for c, k in zip(codes, kinds)))
         kind = kinds[0]
         var = self._new_var()
+        if e.count is not None:
+            if not isinstance(e.count, int):
+                self.fail(e.span, f"`{e.quantifier.replace('_', ' ')}` counts items: write a whole number, not {e.count}")
+            if kind == "observation":
+                self.fail(e.span, "counting applies to conditions, procedures and treatments, not to observation readings")
         if kind == "observation":
             if len(codes) > 1:
                 self.fail(e.codes[1].span, "a query over observations names one observation")
@@ -842,14 +920,14 @@ class Checker:
                 self.fail(e.span, "a query over observations needs a window (within ... before ANCHOR, on or before ANCHOR, or ever)")
             if e.filter is None:
                 self.fail(e.span, "a query over observations needs a condition on the value: where value ...")
-            item = ItemCtx("observation", tuple(codes), var, e.window.anchor.name if e.window.anchor else None)
+            item = ItemCtx("observation", tuple(codes), var, self._win_anchor(e.window))
             win, pred = self._both(lambda: self.window(e.window, sc), lambda: self.bool_(e.filter, replace(sc, item=item)))
             if e.filter_kind == "unless":
                 pred = I.BNot(pred)
             return I.BObsQuery(codes[0], e.quantifier, win, var, pred, _query_text(e, render))
         if e.active and kind != "condition":
             self.fail(e.span, "`active` applies to conditions (their status), not to treatments or procedures")
-        item = ItemCtx(kind, tuple(codes), var, e.window.anchor.name if e.window is not None and e.window.anchor else None)
+        item = ItemCtx(kind, tuple(codes), var, self._win_anchor(e.window))
         win = None
         pred = None
         errs = False
@@ -865,7 +943,48 @@ class Checker:
                 errs = True
         if errs:
             raise _Fail()
-        return I.BQuery(kind, tuple(codes), e.quantifier, e.active, win, var, pred, e.filter_kind == "unless", _query_text(e, render))
+        return I.BQuery(kind, tuple(codes), e.quantifier, e.active, win, var, pred, e.filter_kind == "unless", _query_text(e, render),
+                        e.count)
+
+    def _win_anchor(self, w: Optional[A.Window]) -> Optional[str]:
+        """The anchor a window is measured from (None when it is measured from another date)."""
+        if w is None or w.anchor is None or w.anchor.name not in self.anchors or w.until is not None:
+            return None
+        return w.anchor.name
+
+    def recorded(self, e: A.Recorded, sc: Scope) -> I.Bool:
+        """`recorded X`: true when X is recorded and usable, false otherwise; never unknown."""
+        op = e.operand
+        text = render(op)
+        if self._peek(op, sc) == "obs":
+            sel, el = self.selection(op, sc)
+            if el.kind == "qualitative":
+                return I.BRecorded(I.BObsIs(sel, el.values, False, text), "bool", text)
+            return I.BRecorded(I.NObs(sel, el.units, el.unit), "num", text)
+        if isinstance(op, A.Name):
+            name = op.ident.name
+            d = self._let(name, op, sc)
+            if d is not None:
+                return self.recorded(A.Recorded(d.expr, e.span), self._let_scope(name, sc))
+            it = sc.item
+            if name == "sex" and name not in sc.lets:
+                self.reads.append("sex")
+                return I.BRecorded(I.BSexIs(("male", "female"), False), "bool", text)
+            if it is not None and it.kind == "treatment" and name in ("route", "purpose"):
+                return I.BRecorded(I.BFieldIs(it.var, name, (), True), "bool", text)
+            if it is not None and it.kind in ("condition", "procedure", "observation"):
+                attr = self._attribute(it, name)
+                if attr is not None and attr.type in ("enum", "text"):
+                    return I.BRecorded(I.BAttrIs(it.var, name, attr.type, attr.values, (), True), "bool", text)
+        if isinstance(op, (A.And, A.Or, A.Not, A.Implies, A.Query, A.Compare, A.IsValue, A.Between, A.Member, A.Recorded)):
+            self.fail(op.span, "`recorded` asks whether a value, a date, a fact or an attribute is recorded, not a condition",
+                      hint="write recorded NAME, recorded latest X WINDOW, recorded half_life ...")
+        ir, ty = self.value(op, sc)
+        if ty[0] in ("num", "date"):
+            return I.BRecorded(ir, ty[0], text)
+        if ty[0] == "bool":
+            return I.BRecorded(ir, "bool", text)
+        self.fail(op.span, f"`recorded` asks about a value, a date, a fact or an attribute, not {self._tname(ty)}")
 
     # ---- comparisons
     def compare(self, e: A.Compare, sc: Scope) -> I.Bool:
@@ -934,9 +1053,17 @@ class Checker:
             el = self.obs_ir.get(code)
             if el is None:
                 raise _Fail()
-            win = self.window(e.window, sc)
+            if e.filter is None:
+                win = self.window(e.window, sc)
+                self.reads.append(code)
+                return I.SelLatest(code, win, f"latest {code} {win.text}"), el
+            var = self._new_var()
+            item = ItemCtx("observation", (code,), var, self._win_anchor(e.window))
+            win, pred = self._both(lambda: self.window(e.window, sc), lambda: self.bool_(e.filter, replace(sc, item=item)))
+            if e.filter_kind == "unless":
+                pred = I.BNot(pred)
             self.reads.append(code)
-            return I.SelLatest(code, win, f"latest {code} {win.text}"), el
+            return I.SelLatest(code, win, f"latest {code} {win.text} {e.filter_kind} {render(e.filter)}", var, pred), el
         if isinstance(e, A.Name):
             name = e.ident.name
             d = self._let(name, e, sc)
@@ -1050,7 +1177,7 @@ class Checker:
                         if v.name not in self.classes:
                             self.error(v.span, f"unknown treatment class '{v.name}'{_suggest(v.name, self.classes)}")
                     return I.BClassIn(it.var, tests, negated)
-            if it is not None and it.kind in ("condition", "procedure"):
+            if it is not None and it.kind in ("condition", "procedure", "observation"):
                 if name == "status" and it.kind == "condition":
                     for v in values:
                         if v.name not in ("active", "resolved"):
@@ -1177,7 +1304,7 @@ class Checker:
                     return I.NCourse(it.var, it.anchor), num_t("d")
                 if name == "daily_dose":
                     self.fail(e.span, "a daily dose is compared through an equivalence table: daily_dose as TABLE")
-            elif it.kind in ("condition", "procedure"):
+            elif it.kind in ("condition", "procedure", "observation"):
                 attr = self._attribute(it, name)
                 if attr is not None:
                     if attr.type == "number":
@@ -1187,6 +1314,8 @@ class Checker:
                     if attr.type == "boolean":
                         return I.BAttrBool(it.var, name), BOOL
                     return None, ("cat", attr.values)
+            if name in ITEM_DATES.get(it.kind, ()):
+                return I.DtItem(it.var, name, it.kind), DATE
         if name == "sex":
             return None, ("cat", ("male", "female"))
         if name in self.facts:

@@ -37,6 +37,7 @@ class ObsElement:
     values: tuple[str, ...]
     limits: tuple[str, ...]  # "uln", "lln", "lloq"
     span: Span
+    attributes: tuple["Attribute", ...] = ()  # method, specimen, assay ... of each reading
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,15 @@ Dur = Union[DConst, DHalfLife, DExtreme, DIf]
 
 @dataclass(frozen=True)
 class Win:
-    kind: str  # within_before | within_after | on_or_before | ever
+    kind: str  # within_before | within_after | on_or_before | on_or_after | between | ever
     anchor: Optional[str]
     duration: Optional[Dur]
     item_dependent: bool
     text: str
+    # the reference date when it is not an anchor (an enclosing item's date, a shifted date);
+    # such a window is computed where it is used, not once per record
+    at: Optional["Date"] = None
+    until: Optional["Date"] = None  # the end of `between A and B` (A is `anchor` or `at`)
 
 
 # ------------------------------------------------------------------ selections and limits
@@ -147,6 +152,8 @@ class SelLatest:
     code: str
     window: Win
     text: str
+    var: Optional[str] = None  # with a filter: the reading being tested
+    pred: Optional["Bool"] = None  # only readings for which pred holds are selected
 
 
 @dataclass(frozen=True)
@@ -280,7 +287,18 @@ class DtShift:
     text: str
 
 
-Date = Union[DtAnchor, DtAttr, DtShift]
+@dataclass(frozen=True)
+class DtItem:
+    """A date an item carries: a condition's onset / end, a treatment's start / end, a
+    procedure's or observation's date. An ongoing treatment or an active condition without an
+    end has not ended: its end is later than any date."""
+
+    var: str
+    field: str  # onset | end | start | date
+    kind: str  # condition | procedure | treatment | observation
+
+
+Date = Union[DtAnchor, DtAttr, DtShift, DtItem]
 
 
 # ------------------------------------------------------------------ booleans
@@ -374,6 +392,16 @@ class BQuery:
     pred: Optional["Bool"]
     negate_pred: bool  # unless
     text: str
+    count: Optional[int] = None  # quantifier at_least / at_most: the number of items
+
+
+@dataclass(frozen=True)
+class BRecorded:
+    """Whether a value, date, fact or attribute is recorded and usable: true or false, never unknown."""
+
+    operand: Union["Bool", "Num", "Date"]
+    kind: str  # bool | num | date
+    text: str
 
 
 @dataclass(frozen=True)
@@ -419,7 +447,7 @@ class BClassIn:
 
 Bool = Union[
     BAnd, BOr, BNot, BImplies, BIf, BFact, BSexIs, BObsCmp, BObsBetween, BObsIs, BNumCmp, BDateCmp,
-    BQuery, BObsQuery, BAttrBool, BAttrIs, BFieldIs, BClassIn,
+    BQuery, BObsQuery, BAttrBool, BAttrIs, BFieldIs, BClassIn, BRecorded,
 ]
 
 

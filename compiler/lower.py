@@ -186,11 +186,16 @@ def window_words(w: Optional[I.Win]) -> str:
         return "at any time"
     if w.kind == "ever":
         return "at any time"
+    ref = _anchor(w.anchor) if w.at is None else date_words(w.at)
     if w.kind == "on_or_before":
-        return f"on or before {_anchor(w.anchor)}"
+        return f"on or before {ref}"
+    if w.kind == "on_or_after":
+        return f"on or after {ref}"
+    if w.kind == "between":
+        return f"between {ref} and {date_words(w.until)} (both days included)"
     d = dur_words(w.duration)
     word = "before" if w.kind == "within_before" else "after"
-    return f"within {d} {word} {_anchor(w.anchor)} (both days included)"
+    return f"within {d} {word} {ref} (both days included)"
 
 
 def _anchor(a: str) -> str:
@@ -239,6 +244,9 @@ def lim_words(l) -> str:
 
 def sel_words(s) -> str:
     if isinstance(s, I.SelLatest):
+        if s.pred is not None:
+            return (f"the most recent {_label(s.code)} {window_words(s.window)} "
+                    f"for which {bool_words(s.pred).text}")
         return f"the most recent {_label(s.code)} {window_words(s.window)}"
     return f"the {_label(s.code)} value"
 
@@ -277,6 +285,9 @@ def date_words(d) -> str:
         return d.name.replace("_", " ")
     if isinstance(d, I.DtShift):
         return f"{dur_words(d.duration)} {'before' if d.sign < 0 else 'after'} {date_words(d.date)}"
+    if isinstance(d, I.DtItem):
+        return {"onset": "its onset", "start": "its start", "date": "its date",
+                "end": "its end (an ongoing one has not ended)"}[d.field]
     return "?"
 
 
@@ -337,6 +348,8 @@ def bool_words(b) -> Words:
         return Words(f"{b.name.replace('_', ' ')} is {'not ' if b.negated else ''}{' or '.join(b.tests)}")
     if isinstance(b, I.BFieldIs):
         return Words(f"{b.field} is {'not ' if b.negated else ''}{' or '.join(b.tests)}")
+    if isinstance(b, I.BRecorded):
+        return Words(f"{b.text.replace('_', ' ')} is recorded (a value that is not recorded or not usable makes this no, never unknown)")
     if isinstance(b, I.BClassIn):
         return Words(f"its class is {'not ' if b.negated else ''}{' or '.join(_label(t) for t in b.tests)}")
     raise ValueError(f"no words for {type(b).__name__}")
@@ -352,11 +365,16 @@ def query_words(b: I.BQuery) -> str:
         what = f"{'' if b.quantifier == 'no' else 'a '}treatment of class {what}"
     if b.active:
         what = f"an active {what}"
-    q = {"any": "there is", "no": "there is no", "every": "every"}[b.quantifier]
+    if b.count is not None:
+        q = "the number of records of"
+    else:
+        q = {"any": "there is", "no": "there is no", "every": "every"}[b.quantifier]
     s = f"{q} {what} {noun} {window_words(b.window)}" if b.window else f"{q} {what} {noun} at any time"
     if b.pred is not None:
         p = bool_words(b.pred).text
         s += f", unless {p}" if b.negate_pred else f" for which {p}"
+    if b.count is not None:
+        s += f", is {'at least' if b.quantifier == 'at_least' else 'at most'} {b.count}"
     return s
 
 

@@ -78,6 +78,7 @@ class _Words:
 
 
 MAX_NUMBER_LENGTH = 40
+NAME_KEYWORDS = frozenset({"date"})
 MAX_POWER = 30
 _HUGE_POWER = re.compile(r"10[*^][+-]?0*(?:[1-9][0-9]{2,}|3[1-9]|[4-9][0-9])")
 _WORDS = _Words()
@@ -101,7 +102,9 @@ def _lark() -> Lark:
         pat = t.pattern
         if type(pat).__name__ == "PatternStr" and pat.value.isidentifier():
             kw[t.name] = pat.value
-    _WORDS.keywords = frozenset(kw.values())
+    # `date` names an attribute type and also an item's date (`where date <= first_dose - 4 wk`):
+    # it is a keyword only where a type is expected
+    _WORDS.keywords = frozenset(kw.values()) - NAME_KEYWORDS
     _WORDS.keyword_types = frozenset(kw)
     return parser
 
@@ -295,7 +298,8 @@ class _ToAst(Transformer):
         name = self._id(c[0])
         label = unit = molar = None
         codes, accepts, qual, limits, seen = [], [], (), (), []
-        for kind, value, sp in c[1:]:
+        attrs = tuple(x for x in c[1:] if isinstance(x, A.AttributeDecl))
+        for kind, value, sp in (x for x in c[1:] if not isinstance(x, A.AttributeDecl)):
             seen.append((kind, sp))
             if kind == "label":
                 label = label or value
@@ -312,7 +316,7 @@ class _ToAst(Transformer):
             elif kind == "limits":
                 limits = limits + value
         return A.ObservationDecl(
-            name, label, tuple(codes), unit, tuple(accepts), molar, qual, limits, tuple(seen), self._sp(meta)
+            name, label, tuple(codes), unit, tuple(accepts), molar, qual, limits, tuple(seen), self._sp(meta), attrs
         )
 
     @v_args(meta=True)
@@ -504,19 +508,46 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def latest(self, meta, c):
-        return A.Latest(self._id(c[0]), c[1], self._sp(meta))
+        fkind, fexpr = c[2] if len(c) > 2 else (None, None)
+        return A.Latest(self._id(c[0]), c[1], self._sp(meta), fkind, fexpr)
+
+    def _wref(self, kind, duration, ref, meta, until=None):
+        """A window from a name (anchor or item date) or from a parenthesized date expression."""
+        if isinstance(until, Token):
+            until = self._id(until)
+        if isinstance(ref, Token):
+            return A.Window(kind, duration, self._id(ref), self._sp(meta), None, until)
+        return A.Window(kind, duration, None, self._sp(meta), ref, until)
 
     @v_args(meta=True)
     def within_before(self, meta, c):
-        return A.Window("within_before", c[0], self._id(c[1]), self._sp(meta))
+        return self._wref("within_before", c[0], c[1], meta)
 
     @v_args(meta=True)
     def within_after(self, meta, c):
-        return A.Window("within_after", c[0], self._id(c[1]), self._sp(meta))
+        return self._wref("within_after", c[0], c[1], meta)
 
     @v_args(meta=True)
     def on_or_before(self, meta, c):
-        return A.Window("on_or_before", None, self._id(c[0]), self._sp(meta))
+        return self._wref("on_or_before", None, c[0], meta)
+
+    @v_args(meta=True)
+    def on_or_after(self, meta, c):
+        return self._wref("on_or_after", None, c[0], meta)
+
+    @v_args(meta=True)
+    def between_window(self, meta, c):
+        return self._wref("between", None, c[0], meta, c[1])
+
+    def at_least(self, c):
+        return ("at_least", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]))
+
+    def at_most(self, c):
+        return ("at_most", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]))
+
+    @v_args(meta=True)
+    def recorded(self, meta, c):
+        return A.Recorded(c[0], self._sp(meta))
 
     @v_args(meta=True)
     def ever(self, meta, c):
@@ -535,7 +566,11 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def query(self, meta, c):
-        quant = str(c[0])
+        count = None
+        if isinstance(c[0], tuple):  # at least N / at most N
+            quant, count = c[0]
+        else:
+            quant = str(c[0])
         active = False
         codes = []
         window = None
@@ -549,7 +584,7 @@ class _ToAst(Transformer):
                 active = True
             else:
                 fkind, fexpr = x
-        return A.Query(quant, active, tuple(codes), window, fkind, fexpr, self._sp(meta))
+        return A.Query(quant, active, tuple(codes), window, fkind, fexpr, self._sp(meta), count)
 
     @v_args(meta=True)
     def compare(self, meta, c):

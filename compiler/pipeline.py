@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,9 @@ def compile_sources(sources: dict[str, str], rules_root: Optional[str] = None, e
         if not files:
             return result
     program, diags = check_program(files)
+    broken = [sources[d.span.file] for d in result.diagnostics if d.span.file in sources]
+    if broken:
+        diags = _without_cascade(diags, broken)
     result.diagnostics.extend(diags)
     result.diagnostics.sort(key=Diagnostic.sort_key)
     if program is None or not result.ok:
@@ -202,3 +206,31 @@ def compile_rules(rules_dir: Path, emit: bool = True) -> CompileResult:
     if diags:
         res.python = res.html = None
     return res
+
+
+# what a rule file can declare, found by its words where the file could not be parsed
+_DECLARES = re.compile(r"\b(?:observation|condition|procedure|fact|judgment|derived|equivalence|let|"
+                       r"treatment_class|anchors)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)")
+_UNKNOWN = re.compile(r"^unknown (?:name|anchor|observation|condition, procedure, treatment class or observation|"
+                      r"equivalence table|treatment class) '([^']+)'")
+
+
+def _without_cascade(diags: list, broken_texts: list) -> list:
+    """One syntax error must not cascade: a file that could not be parsed may declare names that
+    other files use (or the trial header). Errors that only say such a name is unknown follow
+    from the syntax error already reported, and are left out."""
+    maybe: set = set()
+    header = False
+    for text in broken_texts:
+        for m in _DECLARES.finditer(text):
+            maybe.update(n.strip() for n in m.group(1).split(","))
+        header = header or re.search(r"\btrial\s+[A-Za-z_]", text) is not None
+    out = []
+    for d in diags:
+        m = _UNKNOWN.match(d.message)
+        if m and m.group(1) in maybe:
+            continue
+        if header and d.message.startswith("no trial header"):
+            continue
+        out.append(d)
+    return out

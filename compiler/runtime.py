@@ -412,7 +412,7 @@ def _short(v):
 class _Obs:
     """An observation selected by a rule; its value and unit are checked when it is selected."""
 
-    __slots__ = ("code", "index", "date", "value", "unit", "item", "text")
+    __slots__ = ("code", "index", "date", "value", "unit", "item", "text", "attrs")
 
     def describe(self):
         t = self.text
@@ -489,6 +489,7 @@ def _make_obs(rec, code, entry):
     o.index = i
     o.item = it
     o.date = d
+    o.attrs = _attrs_of(it)
     raw = it.get("value")
     if el[0] == "qualitative":
         o.unit = None
@@ -828,6 +829,11 @@ def _window(rec, kind, anchor_name, dur, text):
         return (None, why, miss)
     if kind == "on_or_before":
         return (_NEVER_LO, _NEVER_LO, a, a, text, "", ())
+    return _window_on(a, kind, dur, text)
+
+
+def _window_on(a, kind, dur, text):
+    """within D before / after the date ordinal a."""
     if kind == "within_before" and dur[0] == "months":
         # calendar months back from the anchor, clamped to month end (before year 1: every date)
         start = _shift_months(a, -dur[1])
@@ -854,11 +860,72 @@ def _window(rec, kind, anchor_name, dur, text):
 
 def _win(rec, spec):
     """The window of a constant spec (kind, anchor, duration, text), computed once per record."""
+    if len(spec) != 4:  # a window already computed where it is used (_window_at)
+        return spec
     key = id(spec)
     w = rec.wcache.get(key)
     if w is None:
         w = rec.wcache[key] = _window(rec, spec[0], spec[1], spec[2], spec[3])
     return w
+
+
+def _window_at(rec, kind, d, until, dur, text):
+    """A window measured from a computed date d = (ordinal, why, missing): an item's onset or
+    end, a shifted date; `between` runs from d to until. An unusable or absent date leaves the
+    window unknown, like an absent anchor. A date that is never reached (the end of an ongoing
+    treatment) gives a window no recorded date falls in."""
+    if d[0] is None:
+        return (None, d[1], d[2])
+    a = d[0]
+    if kind == "between":
+        if until[0] is None:
+            return (None, until[1], until[2])
+        return (a, a, until[0], until[0], "%s (%s to %s)" % (text, d[1], until[1]), "", ())
+    text = "%s (%s)" % (text, d[1])
+    if kind == "on_or_after":
+        return (a, a, _NEVER_HI, _NEVER_HI, text, "", ())
+    if kind == "on_or_before":
+        return (_NEVER_LO, _NEVER_LO, a, a, text, "", ())
+    if a >= _NEVER_HI:  # measured from a date never reached: an empty window (no date, not even "ongoing")
+        return (_NEVER_HI + 1, _NEVER_HI + 1, _NEVER_HI, _NEVER_HI, text, "", ())
+    return _window_on(a, kind, dur, text)
+
+
+def _item_date(it, field):
+    """A date an item carries, as (ordinal, why, missing): onset / start / date, or end. An
+    ongoing treatment, or an active condition without an end, has not ended: its end is later
+    than every date. A resolved condition without an end ended on its onset."""
+    code = it.code
+    if field != "end":
+        v = it.date if type(it) is _Obs else it.start
+    else:
+        v = it.end
+        if v is None:
+            if it.kind == "treatment" or it.status == "active":
+                return (_NEVER_HI, "%s ongoing" % code, ())
+            if it.status == "resolved":
+                v = it.start
+            else:
+                return (None, "%s: end not recorded and %s" % (code, it.status.why if type(it.status) is _Bad else "status unknown"),
+                        (code,))
+    if type(v) is not int:
+        return (None, "%s has an unusable %s (%s)" % (code, field, v.why if type(v) is _Bad else "not recorded"), (code,))
+    return (v, "%s %s %s" % (code, field, _iso(v)), ())
+
+
+def _recorded_v(f, text):
+    """recorded X for a number or a date: true when it is known, false otherwise (never unknown)."""
+    v = f(False)
+    if v[0] is not None:
+        return (True, "%s is recorded (%s)" % (text, v[1]) if v[1] else "%s is recorded" % text, (), False)
+    return (False, "%s is not recorded (%s)" % (text, v[1]) if v[1] else "%s is not recorded" % text, (), False)
+
+
+def _recorded_b(r, text):
+    """recorded X for a fact, a yes/no attribute or a category: true when known."""
+    if r[0] is not None:
+        return (True, "%s is recorded (%s)" % (text, r[1]) if r[1] else "%s is recorded" % text, (), False)
+    return (False, "%s is not recorded (%s)" % (text, r[1]) if r[1] else "%s is not recorded" % text, (), False)
 
 
 def _date_in(w, t):
@@ -919,15 +986,19 @@ _HALF_LIFE_UNITS = {"d": _F(1), "h": _F(1, 24), "min": _F(1, 1440), "wk": _F(7),
 # ---------------------------------------------------------------------- observations
 
 
-def _latest(rec, code, wspec):
+def _latest(rec, code, wspec, pred=None, items=None):
     """Most recent observation of code inside a window.
 
     Returns (candidates, why, missing): candidates are the observations that could be the
     selected one (the most recent dated one, the last of those on its date, and any whose date
-    is unusable, since it could lie anywhere); empty when nothing is there.
+    is unusable, since it could lie anywhere); empty when nothing is there. With pred (a
+    filter: `latest lvef ... where (method in {echo, muga})`), only readings it holds for.
     """
     w = _win(rec, wspec)
-    items = rec.obs.get(code)
+    if items is None:
+        items = rec.obs.get(code)
+        if pred is not None and items:
+            return _latest_where(rec, code, wspec, w, items, pred)
     if w[0] is None:  # the anchor is missing (and the readings too, if there are none)
         return ((), "%s: %s" % (code, w[1]), w[2] if items else (code,) + w[2])
     if not items:
@@ -1000,6 +1071,38 @@ def _latest_wild(rec, code, w, best, bd, floating, maybe, wild):
         floating = [e for e in floating if e[1] > best[1]]
     cands = [best] + (floating or []) + extra
     return (tuple(_make_obs(rec, code, e) for e in cands), "", ())
+
+
+def _latest_where(rec, code, wspec, w, items, pred):
+    """The most recent reading that passes a filter. A reading whose filter is unknown (its
+    method not recorded) could be the selected one where it is at least as recent as the best
+    sure one: it is then a candidate too, and decides only when all candidates agree."""
+    sure = []
+    maybe = []
+    whys = []
+    for e in items:
+        p = pred(_make_obs(rec, code, e))
+        if p[0] is True:
+            sure.append(e)
+        elif p[0] is None:
+            maybe.append(e)
+            whys.append(p[1])
+    r = _latest(rec, code, wspec, None, sure) if sure else ((), "no %s %s passing the filter" % (code, w[4]) if w[0] is not None
+                                                               else "%s: %s" % (code, w[1]), (code,))
+    if not maybe or w[0] is None:
+        return r
+    cands = r[0]
+    best = max((o.date for o in cands if type(o.date) is int), default=None)
+    extra = []
+    for e in maybe:
+        d = e[0]
+        if type(d) is not int or (_date_in(w, d) is not False and (best is None or d >= best)):
+            extra.append(_make_obs(rec, code, e))
+    if not extra:
+        return r
+    if not cands:
+        return ((), "whether a %s passes the filter is unknown (%s)" % (code, _join(_dedupe(whys))), (code,))
+    return (cands + tuple(extra), "", ())
 
 
 def _lim_if(c, a, b):
@@ -1384,6 +1487,8 @@ def _occurs(it, w):
     """
     if w[0] == _NEVER_LO and w[2] == _NEVER_HI:
         return (True, "")
+    if w[1] > w[3]:  # an empty window (measured from a date never reached): nothing is in it
+        return (False, "")
     s = it.start
     kind = it.kind
     if kind == "procedure":
@@ -1553,6 +1658,8 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
         else:
             unknown_whys.append("%s: %s" % (_item_text(it), _join(whys)))
             missing.extend(miss or (it.code,))
+    if type(quant) is tuple:
+        return _count(quant, found_whys, unknown_whys, missing, text)
     if found_whys:
         found = (True, _join(found_whys), (), False)
     elif unknown_whys:
@@ -1571,8 +1678,27 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
 _EMPTY = {}
 
 
+def _count(quant, found, unknown, missing, text):
+    """at least N / at most N items: items that surely count and items that perhaps count (an
+    unusable date, an unrecorded attribute) make it unknown only where they could change it."""
+    which, n = quant
+    sure = len(found)
+    top = sure + len(unknown)
+    if which == "at_least":
+        t = True if sure >= n else (False if top < n else None)
+    else:
+        t = True if top <= n else (False if sure > n else None)
+    why = "%d %s%s" % (sure, text, (": " + _join(found)) if found else "")
+    if unknown:
+        why += "; %d more perhaps: %s" % (len(unknown), _join(unknown))
+    why += " (%s %d)" % (which.replace("_", " "), n)
+    return (t, why, tuple(dict.fromkeys(missing)) if t is None else (), False)
+
+
 def _quant_empty(quant, text):
     """The result of a query that finds nothing (closed world), built once per query."""
+    if type(quant) is tuple:  # at least N / at most N
+        return (quant[0] == "at_most" or quant[1] <= 0, "no %s" % text, (), False)
     r = _EMPTY.get((quant, text))
     if r is None:
         r = _EMPTY[(quant, text)] = (quant == "no", "no %s" % text, (), False)
@@ -1621,7 +1747,9 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     n = 0
     for e in rec.obs.get(code, ()):
         d = e[0]
-        inside = _date_in(w, d) if type(d) is int else None
+        # a reading with an unusable date could lie anywhere in time: in an `ever` window, inside
+        inside = _date_in(w, d) if type(d) is int else (
+            True if w[0] == _NEVER_LO and w[2] == _NEVER_HI else False if w[1] > w[3] else None)
         if inside is False:
             continue
         p = pred(_make_obs(rec, code, e))
@@ -1819,6 +1947,8 @@ def _anchor_date(rec, name):
 
 def _date_shift(rec, d, sign, dur, text):
     if d[0] is None:
+        return d
+    if d[0] >= _NEVER_HI:  # a date never reached (an ongoing treatment's end) stays so
         return d
     if dur[0] == "months":
         if not 1 <= d[0] <= _ORD_MAX:

@@ -51,6 +51,7 @@ ALIASES: dict[str, object] = {
     "x10^12/L": "10*12/L", "10^12/L": "10*12/L",
     "x10^6/L": "10*6/L", "10^6/L": "10*6/L",
     "cells/uL": "/uL", "cells/µL": "/uL", "/µL": "/uL", "cells/mm3": "/mm3",
+    "/mm^3": "/mm3", "cells/mm^3": "/mm3", "/mm³": "/mm3", "cells/mm³": "/mm3", "mm^3": "mm3",
     # IU/L is an enzyme's U/L on many lab reports, and international units of an antigen or a
     # viral load elsewhere: the element's own units decide (the first of these it accepts)
     "IU/mL": ("[IU]/mL", "U/mL"), "IU/L": ("[IU]/L", "U/L"), "kIU/L": "k[IU]/L",

@@ -454,11 +454,19 @@ class Interpreter:
             return self.query(n, ctx)
         if isinstance(n, I.BObsQuery):
             return self.obs_query(n, ctx)
+        if isinstance(n, I.BRecorded):
+            if n.kind == "bool":
+                known = self.b(n.operand, ctx).v is not None
+            elif n.kind == "num":
+                known = self.num(n.operand, ctx)[0] is not None
+            else:
+                known = self.date(n.operand, ctx)[0] is not None
+            return TRUE if known else FALSE
         if isinstance(n, I.BAttrBool):
             it = ctx.bind[n.var]
             v = self.attr(it, n.name)
             if not isinstance(v, bool):
-                return unknown(it.code)
+                return unknown(_code_of(it))
             return TRUE if v else FALSE
         if isinstance(n, I.BAttrIs):
             it = ctx.bind[n.var]
@@ -469,7 +477,7 @@ class Interpreter:
                 if not isinstance(v, str) or (n.type == "enum" and v not in n.values):
                     v = Bad("attribute")
             if isinstance(v, Bad):
-                return unknown(it.code)
+                return unknown(_code_of(it))
             return TRUE if (v in n.tests) != n.negated else FALSE
         if isinstance(n, I.BFieldIs):
             it = ctx.bind[n.var]
@@ -485,10 +493,13 @@ class Interpreter:
         raise TypeError(f"no interpretation for {type(n).__name__}")
 
     @staticmethod
-    def attr(it: Item, name: str):
-        if isinstance(it.attrs, Bad):
+    def attr(it, name: str):
+        attrs = it.attrs if isinstance(it, Item) else it.get("attributes", {})  # an item, or a reading
+        if attrs is None:
+            attrs = {}
+        if not isinstance(attrs, dict):
             return Bad("attributes")
-        v = it.attrs.get(name)
+        v = attrs.get(name)
         return Bad("not recorded") if v is None else v
 
     # ------------------------------------------------------------------ observations
@@ -511,6 +522,8 @@ class Interpreter:
         w = self.window(sel.window, ctx, None)
         if not w.known:
             return None, True, w.missing
+        if sel.pred is not None:
+            return self._filtered_candidates(sel, ctx, w)
         a = self._latest_candidates(ctx.rec, sel.code, w.narrow, w.ever)
         if w.narrow != w.wide:
             b = self._latest_candidates(ctx.rec, sel.code, w.wide, w.ever)
@@ -518,12 +531,36 @@ class Interpreter:
                 return None, True, ()
         return a[0], a[1], ()
 
-    def _latest_candidates(self, rec: Record, code: str, win, ever: bool):
+    def _filtered_candidates(self, sel, ctx: Ctx, w: Window):
+        """`latest X W where (F)`: the most recent reading F holds for. A reading whose F is unknown
+        could be the selected one if it is not older than the most recent sure one."""
+        sure, maybe = [], []
+        for i, ob in ctx.rec.obs.get(sel.code, ()):
+            t = self.b(sel.pred, ctx.with_var(sel.var, ob))
+            if t.v is True:
+                sure.append((i, ob))
+            elif t.v is None:
+                maybe.append((i, ob))
+        cands, none_possible = self._latest_candidates(ctx.rec, sel.code, w.narrow, w.ever, sure)
+        if w.narrow != w.wide:
+            return None, True, ()
+        lo, hi = w.narrow
+        best = max((d for d in (read_date(ob.get("date")) for ob in cands) if not isinstance(d, Bad)), default=None)
+        extra = []
+        for i, ob in maybe:
+            d = read_date(ob.get("date"))
+            if isinstance(d, Bad) or (lo <= d <= hi and (best is None or d >= best)):
+                extra.append(ob)
+        if extra and (none_possible or not cands):
+            return None, True, (sel.code,)
+        return cands + extra, none_possible, ()
+
+    def _latest_candidates(self, rec: Record, code: str, win, ever: bool, readings=None):
         lo, hi = win
         valid, bad = [], []
         ever_outside = "latest-ever-undated-may-be-outside" in self.quirks
         perhaps = []  # readings without a code: perhaps of this code
-        for i, it in rec.obs.get(code, ()):
+        for i, it in (rec.obs.get(code, ()) if readings is None else readings):
             d = read_date(it.get("date"))
             if i in rec.codeless_obs:
                 perhaps.append((d, i, it))
@@ -663,7 +700,7 @@ class Interpreter:
             if not w.known:
                 inside = unknown(*w.missing)
             elif isinstance(d, Bad):
-                inside = TRUE if w.ever else unknown(n.code)
+                inside = TRUE if w.ever else FALSE if w.wide[0] > w.wide[1] else unknown(n.code)
             else:
                 inside = self._in(d, d, w)
             if inside.v is False:
@@ -709,6 +746,14 @@ class Interpreter:
                 if n.negate_pred:
                     p = k_not(p)
             per_item.append((k_and(counts), p))
+        if n.count is not None:  # at least N / at most N: items that surely count, and that perhaps do
+            counted = [k_and([c] + ([p] if p is not None else [])) for c, p in per_item]
+            sure = sum(1 for t in counted if t.v is True)
+            top = sure + sum(1 for t in counted if t.v is None)
+            miss = tuple(m for t in counted if t.v is None for m in t.missing)
+            if n.quantifier == "at_least":
+                return TRUE if sure >= n.count else FALSE if top < n.count else unknown(*miss)
+            return TRUE if top <= n.count else FALSE if sure > n.count else unknown(*miss)
         if n.quantifier == "every":
             # every item in the window passes the filter (true when there is none: closed world)
             return k_and(k_or([k_not(c), p if p is not None else TRUE]) for c, p in per_item)
@@ -718,6 +763,8 @@ class Interpreter:
     def item_in_window(self, it: Item, w: Window) -> Tri:
         if w.ever:
             return TRUE
+        if w.known and w.narrow[0] > w.narrow[1] and w.wide[0] > w.wide[1]:
+            return FALSE  # an empty window
         if not w.known:
             return unknown(*w.missing, it.code if isinstance(it.code, str) else "treatment")
         if ("condition-unusable-status-unknown" in self.quirks and it.kind == "condition"
@@ -768,9 +815,25 @@ class Interpreter:
     def window(self, w: I.Win, ctx: Ctx, item: Optional[Item]) -> Window:
         if w.kind == "ever":
             return Window(True, ever=True)
-        a = ctx.rec.anchors.get(w.anchor)
-        if a is None or isinstance(a, Bad):
-            return Window(False, missing=(w.anchor,))
+        if w.at is not None:  # measured from a computed date (an item's onset or end, a shifted date)
+            ds, dm = self.date(w.at, ctx)
+            if ds is None or len(ds) != 1:
+                return Window(False, missing=dm)
+            a = next(iter(ds))
+            if w.kind == "between":
+                us, um = self.date(w.until, ctx)
+                if us is None or len(us) != 1:
+                    return Window(False, missing=um)
+                u = next(iter(us))
+                return Window(True, narrow=(a, u), wide=(a, u))
+            if w.kind == "on_or_after":
+                return Window(True, narrow=(a, INF), wide=(a, INF))
+            if a == INF:  # the end of something that has not ended: the window holds no date at all
+                return Window(True, narrow=(INF, -INF), wide=(INF, -INF))
+        else:
+            a = ctx.rec.anchors.get(w.anchor)
+            if a is None or isinstance(a, Bad):
+                return Window(False, missing=(w.anchor,))
         if w.kind == "on_or_before":
             return Window(True, narrow=(-INF, a), wide=(-INF, a))
         sign = -1 if w.kind == "within_before" else 1
@@ -943,12 +1006,26 @@ class Interpreter:
             v = self.attr(it, d.name)
             v = v if isinstance(v, Bad) else parse_date(v)
             return (None, (it.code,)) if isinstance(v, Bad) else ({v}, ())
+        if isinstance(d, I.DtItem):
+            it = ctx.bind[d.var]
+            if not isinstance(it, Item):  # an observation reading: its date
+                v = read_date(it.get("date"))
+                return (None, (it.get("code"),)) if isinstance(v, Bad) else ({v}, ())
+            if d.field != "end":
+                return (None, (it.code,)) if isinstance(it.start, Bad) else ({it.start}, ())
+            ends = set(it.ends)
+            if len(ends) != 1 or any(isinstance(e, Bad) for e in ends):
+                return None, (it.code,)
+            return ends, ()
         if isinstance(d, I.DtShift):
             base, m = self.date(d.date, ctx)
             if base is None:
                 return None, m
             out = set()
             for x in base:
+                if x == INF:  # never reached: stays so
+                    out.add(x)
+                    continue
                 dur = d.duration
                 if isinstance(dur, I.DConst) and dur.kind == "months":
                     if not 1 <= x <= ORD_MAX:
@@ -964,6 +1041,10 @@ class Interpreter:
                 out.add(x + d.sign * math.floor(lo))
             return out, ()
         raise TypeError(type(d).__name__)
+
+
+def _code_of(it) -> str:
+    return it.code if isinstance(it, Item) else it.get("code")
 
 
 def _holds(op: str, a, b) -> bool:

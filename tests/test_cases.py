@@ -4,26 +4,58 @@ Each case names its ref and quote, so a failure reads as "the compiled rules do 
 this sentence of the protocol says".
 """
 
+import functools
 import json
+import types
 from pathlib import Path
 
 import pytest
 
-from conftest import CASES, build_record
+from conftest import CASES, ROOT, RULES, build_record
 
 ORDER = {"fail": 3, "unknown": 2, "review": 1, "pass": 0}
-FILES = sorted(p for p in CASES.rglob("*.json") if p.parent.name != "_base")
+# SM3321's cases under tests/cases/, a suite with its own rules (a `_rules/` directory beside its
+# cases, such as tests/cases/language/), and each example trial's cases (examples/*/cases/)
+FILES = sorted(p for p in list(CASES.rglob("*.json")) + list((ROOT / "examples").glob("*/cases/**/*.json"))
+               if p.parent.name not in ("_base", "_rules"))
+
+
+def suite_of(path: Path) -> tuple[Path, Path]:
+    """(rules directory, directory of base records) of a case file."""
+    for d in path.parents:
+        if (d / "_rules").is_dir():
+            return d / "_rules", d / "_base"
+        if d.name == "cases" and (d.parent / "trial.elig").is_file():
+            return d.parent, d / "_base"
+        if d == CASES:
+            break
+    return RULES, CASES / "_base"
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_suite(rules: Path):
+    from compiler.pipeline import compile_rules
+
+    res = compile_rules(rules)
+    assert res.ok, "\n".join(d.format(res.sources) for d in res.diagnostics)
+    mod = types.ModuleType(f"{rules.name}_under_test")
+    exec(compile(res.python, f"<{rules.name}>", "exec"), mod.__dict__)
+    return res, mod
 
 
 def _id(p: Path) -> str:
-    return f"{p.parent.name}/{p.stem}"
+    rules, _ = suite_of(p)
+    prefix = "" if rules == RULES else (rules.parent.name if rules.name == "_rules" else rules.name) + ":"
+    return f"{prefix}{p.parent.name}/{p.stem}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=[_id(p) for p in FILES])
 def test_case(path, sm3321):
     case = json.loads(path.read_text(encoding="utf-8"))
-    record = build_record(case)
-    result = sm3321.evaluate(record)
+    rules, base = suite_of(path)
+    record = build_record(case, base)
+    module = sm3321 if rules == RULES else compiled_suite(rules)[1]
+    result = module.evaluate(record)
     expect = case["expect"]
     where = f"[{case.get('ref')}] {case.get('name')}\n  quote: {case.get('quote')}"
     if "patient_id" in expect:

@@ -283,6 +283,9 @@ def observation_items(draw, hints: Hints, anchors: dict):
         if draw(st.integers(0, 15)) == 0:
             value = draw(st.sampled_from(BAD_NUMBERS))
         item["value"] = value
+    if el.attributes and draw(st.integers(0, 6)):  # method, specimen ... (issue 9)
+        item["attributes"] = {a.name: _attr_value(draw, a, hints, anchors) for a in el.attributes
+                              if draw(st.integers(0, 5))}
     if draw(st.integers(0, 25)) == 0:
         item.pop(draw(st.sampled_from(sorted(item))))
     return item

@@ -93,3 +93,20 @@ def test_ir_interpreter_agrees_on_every_case(rules):
         assert [c["outcome"] for c in a["criteria"]] == [c["outcome"] for c in b["criteria"]], path.name
         assert a["status"] == b["status"], path.name
         assert a.get("cohorts") == b.get("cohorts"), path.name
+
+
+def test_cohorts_field_only_for_trials_with_cohorts(tmp_path):
+    """Result format 1 gains `cohorts` only where the trial declares cohorts; text output shows it."""
+    from click.testing import CliRunner
+
+    from compiler.cli import main
+
+    hf = _module(ROOT / "examples" / "hf_trial")
+    rec = json.loads((ROOT / "examples" / "hf_trial" / "patient.json").read_text(encoding="utf-8"))
+    assert "cohorts" not in hf.evaluate(rec)
+    base = ROOT / "examples" / "nct04431453" / "cases" / "_base" / "cohort1.json"
+    res = _module(ROOT / "examples" / "nct04431453").evaluate(json.loads(base.read_text(encoding="utf-8")))
+    assert list(res)[-1] == "cohorts" and [k["id"] for k in res["cohorts"]][:2] == ["cohort1", "cohorts2_4"]
+    out = CliRunner().invoke(main, ["evaluate", "--rules", str(ROOT / "examples" / "nct04431453"), "--format", "text", str(base)])
+    assert out.exit_code == 0, out.output
+    assert "cohorts: cohort1 eligible, cohorts2_4 ineligible" in out.output

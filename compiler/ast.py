@@ -166,8 +166,22 @@ class Convert:
 @dataclass(frozen=True)
 class Member:
     subject: "Expr"
-    values: tuple[Ident, ...]
+    values: tuple  # Ident (a name), Number or Quantity (a number in a set)
     negated: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A range written as a chained comparison: low <= x < high."""
+
+    left: "Expr"
+    op1: str
+    op1_span: Span
+    middle: "Expr"
+    op2: str
+    op2_span: Span
+    right: "Expr"
     span: Span
 
 
@@ -265,6 +279,7 @@ class AttributeDecl:
     type: str  # "boolean" | "number" | "date" | "text" | "enum"
     values: tuple[Ident, ...]
     span: Span
+    unit: Optional[UnitRef] = None  # a number attribute measured in a UCUM unit
     scale: Optional[tuple[str, str]] = None  # `integer LO to HI`: a number on that scale (written text)
 
 
@@ -361,11 +376,20 @@ class Criterion:
     body: Expr
     body_span: Span
     span: Span
+    cohorts: tuple[Ident, ...] = ()  # the cohorts the criterion applies to (all when empty)
+
+
+@dataclass(frozen=True)
+class CohortDecl:
+    name: Ident
+    label: Optional[Text]
+    codes: tuple[TerminologyCode, ...]
+    span: Span
 
 
 Decl = Union[
     TrialDecl, ObservationDecl, ItemDecl, TreatmentClassDecl, FactDecl, DerivedDecl,
-    EquivalenceDecl, LetDecl, UncomputableDecl, OutlineDecl, Criterion,
+    EquivalenceDecl, LetDecl, UncomputableDecl, OutlineDecl, Criterion, CohortDecl,
 ]
 
 

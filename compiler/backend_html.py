@@ -559,8 +559,12 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
                 else:
                     quotes.append(QuoteView(display_text(q), "missing", "Not found verbatim in the protocol text"))
             head, lead, words = criterion_words(c)
+            cohort_labels = {k.name: k.label for k in prog.cohorts}
+            label = kind.capitalize()
+            if c.ir.cohorts:  # a criterion of some cohorts only: say which
+                label += " · only for " + "; ".join(cohort_labels.get(k, k) for k in c.ir.cohorts)
             views.append(CriterionView(
-                c.id, c.anchor_id, tuple(refs), c.kind, kind.capitalize(),
+                c.id, c.anchor_id, tuple(refs), c.kind, label,
                 "inc" if kind == "inclusion" else "exc", tuple(quotes), head, lead, words, tuple(c.notes),
                 tuple(data_link(r) for r in c.reads), c.body_source, f"{c.file}:{c.line}",
             ))

@@ -304,6 +304,8 @@ class PythonEmitter:
         return _Call("_obs_number", self.sel(n.sel), self.const(table, f"to {n.unit}"), self.lit(n.unit), "ex")
 
     def n_NAge(self, n):
+        if n.unit != "a":
+            return _Call("_age_in", "r", self.lit(n.anchor), self.lit(n.unit))
         return _Call("_age", "r", self.lit(n.anchor))
 
     def n_NArith(self, n):
@@ -347,6 +349,9 @@ class PythonEmitter:
         return _Call("_n_scale", self.num(n.operand), _Raw(self.exact_or_float(n.scale)), _Raw(self.exact_or_float(n.offset)))
 
     def n_NAttr(self, n):
+        if n.unit is not None:
+            table = "{" + ", ".join(f"{_lit(u)}: ({_lit(c.scale)}, {_lit(c.offset)})" for u, c in n.units) + "}"
+            return _Call("_attr_qty", n.var, self.lit(n.name), self.lit(n.unit), self.const(table, f"to {n.unit}"))
         return _Call("_attr_num", n.var, self.lit(n.name))
 
     def n_NDose(self, n):
@@ -421,6 +426,8 @@ def emit_python(mod: LoweredModule) -> str:
         consts=consts,
         derived=funcs,
         criteria=criteria,
+        cohorts=tuple((k.name, tuple(not c.ir.cohorts or k.name in c.ir.cohorts for c in mod.criteria))
+                      for k in mod.program.cohorts),
     )
     try:
         pyast.parse(text)

@@ -257,6 +257,8 @@ def format_text(result) -> str:
         text = f"{pid or '(no id)'}: error: {result.get('error')}\n"
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     lines = [f"{pid}: {result['status']}"]
+    if result.get("cohorts"):
+        lines.append("  cohorts: " + ", ".join(f"{k['id']} {k['status']}" for k in result["cohorts"]))
     for c in result["criteria"]:
         miss = f" [missing: {', '.join(c['missing'])}]" if c["missing"] else ""
         lines.append(f"  {c['ref']:<6} {c['id']:<40} {c['outcome']:<8} {c['reason']}{miss}")

@@ -99,7 +99,10 @@ def render(e) -> str:
     if isinstance(e, A.Convert):
         return f"{render(e.operand)} in {e.unit.code}"
     if isinstance(e, A.Member):
-        return f"{render(e.subject)} {'not ' if e.negated else ''}in {{{', '.join(v.name for v in e.values)}}}"
+        vals = ", ".join(v.name if isinstance(v, A.Ident) else render(v) for v in e.values)
+        return f"{render(e.subject)} {'not ' if e.negated else ''}in {{{vals}}}"
+    if isinstance(e, A.Chain):
+        return f"{render(e.left)} {e.op1} {render(e.middle)} {e.op2} {render(e.right)}"
     if isinstance(e, A.EquivalentOf):
         return f"{render(e.operand)} as {e.table.name}"
     if isinstance(e, A.And):
@@ -158,6 +161,7 @@ class Checker:
         self.derived: dict[str, A.DerivedDecl] = {}
         self.equiv: dict[str, A.EquivalenceDecl] = {}
         self.global_lets: dict[str, A.LetDecl] = {}
+        self.cohorts: dict[str, A.CohortDecl] = {}
         self.names: dict[str, tuple[str, A.Span]] = {}  # every declared name -> (kind, span)
         self.obs_ir: dict[str, I.ObsElement] = {}
         self.derived_ir: dict[str, I.DerivedElement] = {}
@@ -222,6 +226,9 @@ class Checker:
                 elif isinstance(d, A.LetDecl):
                     if self._declare(d.name, "a named expression"):
                         self.global_lets[d.name.name] = d
+                elif isinstance(d, A.CohortDecl):
+                    if self._declare(d.name, "a cohort"):
+                        self.cohorts[d.name.name] = d
         if not trials:
             first = self.files[0] if self.files else None
             span = A.Span(first.path if first else "<rules>", 1, 1, 1, 2)
@@ -356,7 +363,18 @@ class Checker:
             scale = None
             if a.scale is not None:
                 scale = self._scale(a)
-            attrs.append(I.Attribute(a.name.name, a.type, tuple(v.name for v in a.values), scale))
+            if a.unit is not None:
+                unit = self._unit(a.unit)
+                if unit is None:
+                    continue
+                if unit in U.CALENDAR_UNITS:
+                    self.error(a.unit.span, f"a measured {'month' if unit == 'mo' else 'year'} has no fixed length; declare the attribute in days or weeks",
+                               hint="calendar months and years are for windows on dates and for age")
+                    continue
+                table = U.accepted_units(unit)
+                attrs.append(I.Attribute(a.name.name, a.type, (), unit, tuple(table.items())))
+                continue
+            attrs.append(I.Attribute(a.name.name, a.type, tuple(v.name for v in a.values), scale=scale))
         return I.ItemElement(d.kind, d.name.name, d.label.value if d.label else d.name.name, self._codes(d.codes), tuple(attrs), d.span)
 
     def _scale(self, a: A.AttributeDecl):
@@ -456,6 +474,8 @@ class Checker:
                     self.error(e.anchor.span, "an outline item is anchored to the protocol text it starts with; this is empty")
                 outline_refs[e.ref.name] = e.ref.span
                 outline.append(I.OutlineItem(e.ref.name, e.anchor.value, e.heading, e.span))
+        cohorts = tuple(I.CohortElement(n, d.label.value if d.label else n, self._codes(d.codes), d.span)
+                        for n, d in self.cohorts.items())
         if any(x.severity == "error" for x in self.diags) or self.trial is None:
             return None
         t = self.trial
@@ -469,7 +489,7 @@ class Checker:
             trial, tuple(self.obs_ir.values()), tuple(items_ir), classes, facts, tuple(self.equiv_ir.values()),
             tuple(self.derived_ir[n] for n in self.derived if n in self.derived_ir), tuple(criteria),
             tuple(uncomputable), tuple(sorted(U.ALIASES.items())), tuple(f.path for f in self.files),
-            tuple(outline),
+            tuple(outline), cohorts,
         )
 
     def _criteria(self) -> list:
@@ -530,6 +550,18 @@ class Checker:
             self.error(d.body_span, "an inclusion criterion says what must hold: write `require ...`")
         if d.kind == "exclusion" and d.body_kind != "exclude_when":
             self.error(d.body_span, "an exclusion criterion says what excludes: write `exclude when ...`")
+        cohorts = []
+        for c in d.cohorts:
+            if c.name not in self.cohorts:
+                what = self.names[c.name][0] if c.name in self.names else None
+                self.error(c.span, f"'{c.name}' is {what}, not a cohort" if what else
+                           f"unknown cohort '{c.name}'{_suggest(c.name, self.cohorts)}",
+                           hint="declare it: cohort NAME { label \"...\" }" if not self.cohorts else
+                           "the trial's cohorts are: " + ", ".join(self.cohorts))
+            elif c.name in cohorts:
+                self.error(c.span, f"cohort '{c.name}' is listed twice")
+            else:
+                cohorts.append(c.name)
         lets = dict(self.global_lets)
         seen = {}
         for l in d.lets:
@@ -566,7 +598,7 @@ class Checker:
             d.name.name, d.kind, tuple(r.name for r in d.refs[:1]), tuple(q.value for q in d.quotes),
             tuple(n.value for n in d.notes), body, _dedent(src), f.path, d.span.line, d.span,
             tuple(dict.fromkeys(self.reads)), tuple(q.span for q in d.quotes),
-            d.refs[0].span if d.refs else None, d.body_span,
+            d.refs[0].span if d.refs else None, d.body_span, tuple(cohorts),
         )
 
     # ------------------------------------------------------------------ expressions
@@ -598,7 +630,7 @@ class Checker:
 
     def any_expr(self, e, sc):
         """Check an expression of whatever type (for unused named expressions)."""
-        if isinstance(e, (A.And, A.Or, A.Not, A.Implies, A.Query, A.Compare, A.IsValue, A.Between, A.Member, A.Recorded)):
+        if isinstance(e, (A.And, A.Or, A.Not, A.Implies, A.Query, A.Compare, A.IsValue, A.Between, A.Member, A.Recorded, A.Chain)):
             return self.bool_(e, sc)
         if isinstance(e, A.Extreme):
             return self.duration(e, sc)
@@ -624,11 +656,15 @@ class Checker:
             return self.recorded(e, sc)
         if isinstance(e, A.Compare):
             return self.compare(e, sc)
+        if isinstance(e, A.Chain):
+            return self.chain(e, sc)
         if isinstance(e, A.Between):
             return self.between(e, sc)
         if isinstance(e, A.IsValue):
             return self.is_value(e.subject, (e.value,), e.negated, e, sc)
         if isinstance(e, A.Member):
+            if any(not isinstance(v, A.Ident) for v in e.values):
+                return self.number_set(e, sc)
             return self.is_value(e.subject, e.values, e.negated, e, sc)
         if isinstance(e, A.Name):
             return self.bool_name(e, sc)
@@ -989,6 +1025,8 @@ class Checker:
     # ---- comparisons
     def compare(self, e: A.Compare, sc: Scope) -> I.Bool:
         left, right, op = e.left, e.right, e.op
+        if isinstance(right, A.Age) and not isinstance(left, A.Age):  # 28 d <= age at screening
+            left, right, op = right, left, _FLIP[op]
         lty = self._peek(left, sc)
         if lty != "obs" and self._peek(right, sc) == "obs":
             left, right, op = right, left, _FLIP[op]
@@ -1011,10 +1049,49 @@ class Checker:
         rir, rt = self.value(right, sc)
         if rt[0] != "num":
             self.fail(right.span, f"cannot compare {self._tname(lt)} with {self._tname(rt)}")
-        if isinstance(lir, I.NAge) and rt[1] != "a":
-            self.fail(right.span, "age is in completed years: compare it with years, such as 18 a")
+        if isinstance(lir, I.NAge):
+            lir, lt, rir = self._age_cmp(lir, rir, rt, right)
         rir = self._to_unit(rir, rt[1], lt[1], right.span)
         return I.BNumCmp(lir, op, rir, _unit_text(lt[1]))
+
+    def _age_cmp(self, age: I.NAge, rir, rt, right):
+        """Age compared with a limit counts completed calendar units of the limit's unit."""
+        unit = rt[1]
+        if unit not in AGE_UNITS:
+            self.fail(right.span, "age is counted in completed days, weeks, months or years: compare it with d, wk, mo or a, such as 18 a or 28 d",
+                      hint="a plain number has no unit: write 18 a" if unit in (None, "1") else None)
+        if not isinstance(rir, I.NConst) and unit != "a":
+            self.fail(right.span, "age in days, weeks or months is compared with a fixed limit, such as 28 d")
+        if isinstance(rir, I.NConst) and rir.value.denominator != 1:
+            self.fail(right.span, "age is counted in whole units; write a fractional limit in a smaller unit (days or weeks)")
+        return I.NAge(age.anchor, unit), num_t(unit), rir
+
+    def chain(self, e: A.Chain, sc: Scope) -> I.Bool:
+        up = {"<", "<="}
+        down = {">", ">="}
+        if not ((e.op1 in up and e.op2 in up) or (e.op1 in down and e.op2 in down)):
+            self.fail(e.op2_span, f"a range reads in one direction: LOW <= X < HIGH or HIGH > X >= LOW, not '{e.op1}' then '{e.op2}'",
+                      hint="for two separate conditions write them with `and`")
+        first = A.Compare(e.op1, e.op1_span, e.left, e.middle, e.span)
+        second = A.Compare(e.op2, e.op2_span, e.middle, e.right, e.span)
+        a, b = self._both(lambda: self.compare(first, sc), lambda: self.compare(second, sc))
+        return I.BAnd((a, b))
+
+    def number_set(self, e: A.Member, sc: Scope) -> I.Bool:
+        names = [v for v in e.values if isinstance(v, A.Ident)]
+        if names:
+            self.fail(names[0].span, "a set holds names or numbers, not both",
+                      hint="numbers test a value (ecog in {0, 1}); names test a category (sex in {male, female})")
+        if self._peek(e.subject, sc) != "obs":
+            x, t = self.value(e.subject, sc)
+            if t[0] == "cat":
+                self.fail(e.values[0].span, f"{render(e.subject)} is a category; its values are names, not numbers",
+                          hint="its values are: " + ", ".join(t[1]) if t[1] else None)
+            if t[0] != "num":
+                self.fail(e.subject.span, f"a set of numbers tests a number, found {self._tname(t)}")
+        tests = [self.compare(A.Compare("=", v.span, e.subject, v, e.span), sc) for v in e.values]
+        any_of = tests[0] if len(tests) == 1 else I.BOr(tuple(tests))
+        return I.BNot(any_of) if e.negated else any_of
 
     def _to_unit(self, ir, src, dst, span) -> I.Num:
         s = src if src not in (None,) else "1"
@@ -1235,8 +1312,10 @@ class Checker:
                 self.fail(e.span, f"cannot convert {self._tname(t)} to {unit}")
             if t[1] in (None, "1") and unit != "1":
                 self.fail(e.span, f"a plain number has no unit to convert to {unit}")
-            if t[1] == "a" and unit != "a":
-                self.fail(e.unit.span, "age is in completed years: take it `in a`")
+            if isinstance(x, I.NAge):
+                if unit not in AGE_UNITS:
+                    self.fail(e.unit.span, "age is counted in completed days, weeks, months or years: take it `in d`, `in wk`, `in mo` or `in a`")
+                return I.NAge(x.anchor, unit), num_t(None)
             conv = U.conversion(t[1] or "1", unit)
             if conv is None:
                 self.fail(e.unit.span, f"cannot convert {t[1]} to {unit}")
@@ -1276,7 +1355,7 @@ class Checker:
             self.fail(e.span, f"{e.which} is the reference limit of the observation being compared; use it on the right of a comparison with `latest ...`")
         if isinstance(e, A.Extreme):
             self.fail(e.span, "`shorter of` / `longer of` give a window's duration (within shorter of A and B before ANCHOR)")
-        if isinstance(e, (A.And, A.Or, A.Not, A.Compare, A.Query, A.IsValue, A.Member, A.Between, A.Implies)):
+        if isinstance(e, (A.And, A.Or, A.Not, A.Compare, A.Query, A.IsValue, A.Member, A.Between, A.Implies, A.Chain)):
             self.fail(e.span, "expected a value, found a yes/no condition")
         self.fail(e.span, f"unexpected expression {render(e)!r}")
 
@@ -1308,7 +1387,7 @@ class Checker:
                 attr = self._attribute(it, name)
                 if attr is not None:
                     if attr.type == "number":
-                        return I.NAttr(it.var, name), num_t(None)
+                        return I.NAttr(it.var, name, attr.unit, attr.units), num_t(attr.unit)
                     if attr.type == "date":
                         return I.DtAttr(it.var, name), DATE
                     if attr.type == "boolean":
@@ -1355,6 +1434,8 @@ class Checker:
             return I.NConst(v, f"{l.text} {op} {r.text}")
         return I.NArith(op, l, r)
 
+
+AGE_UNITS = ("d", "wk", "mo", "a")
 
 _FLIP = {">=": "<=", "<=": ">=", ">": "<", "<": ">", "=": "=", "!=": "!="}
 

@@ -45,6 +45,8 @@ class Attribute:
     name: str
     type: str  # boolean | number | date | text | enum
     values: tuple[str, ...]
+    unit: Optional[str] = None  # a number attribute measured in a UCUM unit
+    units: tuple[tuple[str, Conversion], ...] = ()  # accepted unit -> conversion to `unit`
     scale: Optional[tuple[int, int]] = None  # `integer LO to HI`: an integer from LO to HI (a grade)
 
 
@@ -211,6 +213,7 @@ class NObs:
 @dataclass(frozen=True)
 class NAge:
     anchor: str
+    unit: str = "a"  # completed calendar years (a), months (mo), weeks (wk) or days (d)
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,8 @@ class NScale:
 class NAttr:
     var: str
     name: str
+    unit: Optional[str] = None  # a quantity attribute: its unit, and accepted unit -> conversion
+    units: tuple[tuple[str, Conversion], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -470,6 +475,15 @@ class CriterionIR:
     quote_spans: tuple[Span, ...] = ()
     ref_span: Optional[Span] = None
     body_span: Optional[Span] = None
+    cohorts: tuple[str, ...] = ()  # the cohorts it applies to; () = every cohort
+
+
+@dataclass(frozen=True)
+class CohortElement:
+    name: str
+    label: str
+    codes: tuple[tuple[str, str], ...]
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -501,3 +515,4 @@ class Program:
     aliases: tuple[tuple[str, str], ...]
     files: tuple[str, ...] = field(default=())
     outline: tuple[OutlineItem, ...] = field(default=())
+    cohorts: tuple[CohortElement, ...] = field(default=())

@@ -257,7 +257,8 @@ def num_words(n) -> str:
     if isinstance(n, I.NObs):
         return f"{sel_words(n.sel)} in {unit_words(n.unit) or 'its unit'}"
     if isinstance(n, I.NAge):
-        return f"age in completed years at {_anchor(n.anchor)}"
+        words = {"d": "days", "wk": "weeks", "mo": "calendar months", "a": "years"}.get(n.unit, n.unit)
+        return f"age in completed {words} at {_anchor(n.anchor)}"
     if isinstance(n, I.NArith):
         op = {"*": "×", "/": "÷", "+": "+", "-": "−"}[n.op]
         return f"({num_words(n.left)} {op} {num_words(n.right)})"

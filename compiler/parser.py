@@ -321,10 +321,11 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def attribute(self, meta, c):
-        name, (typ, values) = c
-        if typ == "scale":
-            return A.AttributeDecl(self._id(name), "number", (), self._sp(meta), scale=values)
-        return A.AttributeDecl(self._id(name), typ, values, self._sp(meta))
+        name, typ = c[0], c[1]
+        if typ[0] == "scale":
+            return A.AttributeDecl(self._id(name), "number", (), self._sp(meta), scale=typ[1])
+        unit = typ[2] if len(typ) > 2 else None
+        return A.AttributeDecl(self._id(name), typ[0], typ[1], self._sp(meta), unit)
 
     def type_scale(self, c):
         lo, hi = c
@@ -334,7 +335,7 @@ class _ToAst(Transformer):
         return ("boolean", ())
 
     def type_number(self, c):
-        return ("number", ())
+        return ("number", (), c[0]) if c else ("number", ())
 
     def type_date(self, c):
         return ("date", ())
@@ -386,6 +387,15 @@ class _ToAst(Transformer):
     def fact_decl(self, meta, c):
         label, codes = self._label_codes(c[1:])
         return A.FactDecl(self._id(c[0]), False, label, codes, self._sp(meta))
+
+    @v_args(meta=True)
+    def cohort_decl(self, meta, c):
+        label, codes = self._label_codes(c[1:])
+        return A.CohortDecl(self._id(c[0]), label, codes, self._sp(meta))
+
+    @v_args(meta=True)
+    def cohorts(self, meta, c):
+        return ("cohorts", self._names(c))
 
     @v_args(meta=True)
     def judgment_decl(self, meta, c):
@@ -463,11 +473,13 @@ class _ToAst(Transformer):
     def criterion(self, meta, c):
         kind = str(c[0])
         name = self._id(c[1])
-        refs, quotes, notes, lets = [], [], [], []
+        refs, quotes, notes, lets, cohorts = [], [], [], [], []
         body = None
         for x in c[2:]:
             if isinstance(x, A.LetDecl):
                 lets.append(x)
+            elif x[0] == "cohorts":
+                cohorts.extend(x[1])
             elif x[0] == "ref":
                 refs.append(x[1])
             elif x[0] == "quote":
@@ -478,7 +490,7 @@ class _ToAst(Transformer):
                 body = x
         return A.Criterion(
             kind, name, tuple(refs), tuple(quotes), tuple(notes), tuple(lets), body[1], body[2], body[3],
-            self._sp(meta),
+            self._sp(meta), tuple(cohorts),
         )
 
     def start(self, c):
@@ -592,6 +604,21 @@ class _ToAst(Transformer):
         return A.Compare(_OPS.get(str(op), str(op)), self._sp(op), left, right, self._sp(meta))
 
     @v_args(meta=True)
+    def range_compare(self, meta, c):
+        left, op1, mid, op2, right = c
+        return A.Chain(left, _OPS.get(str(op1), str(op1)), self._sp(op1), mid, _OPS.get(str(op2), str(op2)),
+                       self._sp(op2), right, self._sp(meta))
+
+    @v_args(meta=True)
+    def set_number(self, meta, c):
+        if len(c) > 1:
+            return A.Quantity(str(c[0]), c[1], self._sp(meta))
+        return A.Number(str(c[0]), self._sp(meta))
+
+    def _set(self, items):
+        return tuple(self._id(x) if isinstance(x, Token) else x for x in items)
+
+    @v_args(meta=True)
     def is_value(self, meta, c):
         return A.IsValue(c[0], self._id(c[1]), False, self._sp(meta))
 
@@ -626,11 +653,11 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def member(self, meta, c):
-        return A.Member(c[0], self._names(c[1:]), False, self._sp(meta))
+        return A.Member(c[0], self._set(c[1:]), False, self._sp(meta))
 
     @v_args(meta=True)
     def not_member(self, meta, c):
-        return A.Member(c[0], self._names(c[1:]), True, self._sp(meta))
+        return A.Member(c[0], self._set(c[1:]), True, self._sp(meta))
 
     @v_args(meta=True)
     def equivalent_of(self, meta, c):
@@ -708,6 +735,8 @@ def _syntax_diagnostic(path: str, text: str, err: UnexpectedInput) -> Diagnostic
         if ch == '"':
             msg = "unterminated string (a string ends with '\"' on the same line)"
         hint = f"expected {expected}" if expected and ch != '"' else None
+        if ch == "[" and _word_before(text, err.pos_in_stream) == "in":
+            hint = _SET_HINT
         return Diagnostic(span, msg, hint=hint)
     if isinstance(err, UnexpectedToken):
         tok = err.token
@@ -717,7 +746,7 @@ def _syntax_diagnostic(path: str, text: str, err: UnexpectedInput) -> Diagnostic
         msg = f"unexpected {_token_text(tok)}"
         if expected:
             msg += f"; expected {expected}"
-        return Diagnostic(span, msg)
+        return Diagnostic(span, msg, hint=_token_hint(text, tok))
     if isinstance(err, UnexpectedEOF):
         expected = _describe_expected(err.expected or ())
         msg = "unexpected end of file"
@@ -725,6 +754,31 @@ def _syntax_diagnostic(path: str, text: str, err: UnexpectedInput) -> Diagnostic
             msg += f"; expected {expected}"
         return Diagnostic(span, msg)
     return Diagnostic(span, "syntax error")
+
+
+_SET_HINT = "a set of numbers is written in braces: in {0, 1}; a range as a chained comparison: 10 <= X <= 40"
+_COND_LIMIT_HINT = ("a conditional limit has one comparator; when the branches compare differently, write the "
+                    "whole comparison in each branch: (X < 3 mg/dL if CONDITION else X <= 2 mg/dL)")
+
+
+def _word_before(text: str, pos) -> str:
+    """The word or symbol just before position pos (skipping whitespace)."""
+    if not isinstance(pos, int):
+        return ""
+    head = text[:pos].rstrip()
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*|\S)$", head)
+    return m.group(1) if m else ""
+
+
+def _token_hint(text: str, tok):
+    """A hint for a few unexpected tokens whose fix is known."""
+    typ = getattr(tok, "type", None)
+    before = _word_before(text, getattr(tok, "start_pos", None))
+    if typ == "CMP" and before in ("else", "if", "then", "("):
+        return _COND_LIMIT_HINT
+    if typ == "LPAR" and before == "in":
+        return _SET_HINT
+    return None
 
 
 def normalise_newlines(text: str) -> str:

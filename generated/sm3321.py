@@ -1474,6 +1474,38 @@ def _age(rec, anchor_name):
     return (years, "age %d years at %s %s (born %s)" % (years, anchor_name, ad.isoformat(), bd.isoformat()), ())
 
 
+_AGE_WORDS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
+
+
+def _age_in(rec, anchor_name, unit):
+    """Age in completed calendar days, weeks, months or years at the anchor, as V: the largest
+    N with birth <= anchor - N units (months and years counted back from the anchor and clamped
+    to the month's end, as windows are; so a child born on 31 January is one month old on
+    1 March, and one born on 29 February has the birthday on 1 March in a common year)."""
+    b = rec.birth
+    if b is None:
+        return (None, "birth_date is not recorded", ("birth_date",))
+    if isinstance(b, _Bad):
+        return (None, "birth_date is unusable (%s)" % b.why, ("birth_date",))
+    a = rec.anchors.get(anchor_name)
+    if a is None:
+        return (None, "%s date is not recorded" % anchor_name, (anchor_name,))
+    if isinstance(a, _Bad):
+        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,))
+    if unit in ("d", "wk"):
+        n = (a - b) // (7 if unit == "wk" else 1)
+    else:
+        bd = _dt.date.fromordinal(b)
+        ad = _dt.date.fromordinal(a)
+        step = 12 if unit == "a" else 1
+        n = ((ad.year - bd.year) * 12 + ad.month - bd.month) // step
+        while n > 0 and _shift_months(a, -n * step) < b:
+            n -= 1
+        if a < b:
+            n = -1  # born after the anchor
+    return (n, "age %d %s at %s %s (born %s)" % (n, _AGE_WORDS[unit], anchor_name, _iso(a), _iso(b)), ())
+
+
 # ---------------------------------------------------------------------- facts and sex
 
 
@@ -1870,6 +1902,31 @@ def _attr_date(it, name):
     return (v, "%s %s" % (name, _iso(v)), ())
 
 
+def _attr_qty(it, name, unit, units):
+    """A number attribute measured in a unit ({"value": 12, "unit": "mm"}), as V in `unit`:
+    converted exactly from any unit the vocabulary accepts for it."""
+    a = it.attrs
+    if isinstance(a, _Bad):
+        return (None, "%s: %s" % (it.code, a.why), (it.code,))
+    q = a.get(name)
+    if q is None:
+        return (None, "%s: %s is not recorded" % (it.code, name), (it.code,))
+    if type(q) is not dict:
+        return (None, "%s: %s is %s, not a quantity {value, unit}" % (it.code, name, _short(q)), (it.code,))
+    v = _num(q.get("value"))
+    u = q.get("unit")
+    if type(u) is str:
+        u = _spelled(u, units, _UNIT_ALIASES, ("attr", id(units)))
+    conv = units.get(u) if type(u) is str else None
+    if isinstance(v, _Bad) or conv is None:
+        return (None, "%s: %s %s %s is unusable" % (it.code, name, _short(q.get("value")), _short(q.get("unit"))), (it.code,))
+    x = _exact(v) * conv[0] + conv[1]
+    shown = "%s %s" % (_fmt(v), u)
+    if u != unit:
+        shown += " (= %s %s)" % (_fmt(x), unit)
+    return (x, "%s %s" % (name, shown), ())
+
+
 def _attr_is(it, name, kind, values, tests, negated):
     v = _attr(it, name, kind, values)
     if isinstance(v, _Bad):
@@ -1994,7 +2051,7 @@ def _date_shift(rec, d, sign, dur, text):
 
 
 
-def _run(record, vocab, trial, criteria):
+def _run(record, vocab, trial, criteria, cohorts=()):
     """Evaluate one record: result format 1 (or an error result). Never raises."""
     pid = None
     try:
@@ -2028,8 +2085,27 @@ def _run(record, vocab, trial, criteria):
         append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
                 "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
     status = "ineligible" if n_fail else ("eligible" if n_pass == len(out) else "indeterminate")
-    return {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
-            "warnings": list(dict.fromkeys(rec.warnings))}
+    result = {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
+              "warnings": list(dict.fromkeys(rec.warnings))}
+    if cohorts:
+        result["status"], result["cohorts"] = _cohort_status(out, cohorts)
+    return result
+
+
+def _cohort_status(out, cohorts):
+    """Per cohort, the status over the criteria that apply to it (those of every cohort and its
+    own); the patient is eligible when eligible for some cohort, ineligible when ineligible for
+    every cohort, else indeterminate."""
+    per = []
+    for name, applies in cohorts:
+        outcomes = [c["outcome"] for c, a in zip(out, applies) if a]
+        st = ("ineligible" if "fail" in outcomes else
+              "eligible" if all(o == "pass" for o in outcomes) else "indeterminate")
+        per.append({"id": name, "status": st})
+    sts = [c["status"] for c in per]
+    status = ("eligible" if "eligible" in sts else
+              "ineligible" if all(s == "ineligible" for s in sts) else "indeterminate")
+    return status, per
 # ---- end of runtime ----------------------------------------------------------------------
 
 

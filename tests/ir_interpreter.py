@@ -191,6 +191,23 @@ def completed_years(birth: int, at: int) -> int:
     return a.year - b.year - (1 if (a.month, a.day) < bday else 0)
 
 
+def completed_units(birth: int, at: int, unit: str) -> int:
+    """Completed days, weeks or calendar months from birth to `at`: the n-th month is complete
+    on the day whose date n months earlier (clamped to month end) is not before the birth."""
+    if unit == "d":
+        return at - birth
+    if unit == "wk":
+        return (at - birth) // 7
+    if at < birth:
+        return -1
+    n = 0
+    while True:
+        back = month_shift(at, -(n + 1))
+        if back is None or back < birth:
+            return n
+        n += 1
+
+
 # half-life units a record may use (docs/units.md): exact days; mo and a by UCUM's mean values
 _HALF_LIFE_DAYS = {
     "d": Fraction(1), "h": Fraction(1, 24), "min": Fraction(1, 1440), "s": Fraction(1, 86400),
@@ -393,7 +410,24 @@ class Interpreter:
             out.append({"id": c.id, "kind": c.kind, "outcome": self.outcome(c.kind, t), "missing": list(t.missing)})
         outcomes = [x["outcome"] for x in out]
         status = "ineligible" if "fail" in outcomes else ("eligible" if all(o == "pass" for o in outcomes) else "indeterminate")
-        return {"patient_id": rec.id, "status": status, "criteria": out}
+        result = {"patient_id": rec.id, "status": status, "criteria": out}
+        if self.p.cohorts:
+            # a cohort's status is over the criteria of every cohort and its own; the patient is
+            # eligible for the trial when eligible for some cohort
+            per = []
+            for k in self.p.cohorts:
+                mine = [o for o, c in zip(outcomes, self.p.criteria) if not c.cohorts or k.name in c.cohorts]
+                if "fail" in mine:
+                    per.append({"id": k.name, "status": "ineligible"})
+                elif all(o == "pass" for o in mine):
+                    per.append({"id": k.name, "status": "eligible"})
+                else:
+                    per.append({"id": k.name, "status": "indeterminate"})
+            kinds = {x["status"] for x in per}
+            result["cohorts"] = per
+            result["status"] = ("eligible" if "eligible" in kinds else
+                                "ineligible" if kinds == {"ineligible"} else "indeterminate")
+        return result
 
     @staticmethod
     def outcome(kind: str, t: Tri) -> str:
@@ -919,6 +953,8 @@ class Interpreter:
                 miss.append("birth_date")
             if miss:
                 return None, tuple(miss)
+            if n.unit != "a":
+                return {Fraction(completed_units(b, a, n.unit))}, ()
             return {Fraction(completed_years(b, a))}, ()
         if isinstance(n, I.NArith):
             left, lm = self.num(n.left, ctx)
@@ -957,6 +993,19 @@ class Interpreter:
             if x is None:
                 return None, m
             return {v * n.scale + n.offset for v in x}, ()
+        if isinstance(n, I.NAttr) and n.unit is not None:
+            it = ctx.bind[n.var]
+            q = self.attr(it, n.name)
+            if isinstance(q, Bad) or not isinstance(q, dict):
+                return None, (it.code,)
+            v = parse_number(q.get("value"))
+            units = dict(n.units)
+            u = q.get("unit")
+            if isinstance(u, str) and u not in units:
+                u = self.resolve_unit(u, set(units))
+            if isinstance(v, Bad) or u not in units:
+                return None, (it.code,)
+            return {v * units[u].scale + units[u].offset}, ()
         if isinstance(n, I.NAttr):
             it = ctx.bind[n.var]
             v = self.attr(it, n.name)

@@ -86,6 +86,16 @@ def check_case(module, case: dict, record: dict) -> Optional[str]:
         got = max((c["outcome"] for c in rules), key=ORDER.__getitem__)
         if got != want:
             return f"{ref}: expected {want}, got {got}"
+    for cid, want in expect.get("criteria", {}).items():
+        got = next((c for c in result["criteria"] if c["id"] == cid), None)
+        if got is None:
+            return f"no criterion {cid}"
+        if got["outcome"] != want:
+            return f"{cid}: expected {want}, got {got['outcome']} ({got['reason']})"
+    if "cohorts" in expect:
+        got = {c["id"]: c["status"] for c in result.get("cohorts", [])}
+        if got != expect["cohorts"]:
+            return f"cohorts: expected {expect['cohorts']}, got {got}"
     if "status" in expect and result["status"] != expect["status"]:
         return f"status: expected {expect['status']}, got {result['status']}"
     for ref, frag in expect.get("reason_contains", {}).items():

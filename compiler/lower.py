@@ -13,6 +13,7 @@ from pathlib import PurePath
 from typing import Optional
 
 from . import ir as I
+from .fingerprint import fingerprint
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -60,6 +61,7 @@ class LoweredModule:
     aliases: tuple[tuple[str, str], ...]
     refs_in_order: tuple[str, ...]
     source_files: tuple[str, ...]
+    fingerprint: str = ""  # the meaning of the program (compiler/fingerprint.py)
 
 
 def module_name_for(trial: str) -> str:
@@ -102,7 +104,7 @@ def lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModule
         tuple(x.name for x in program.items if x.kind == "condition"),
         tuple(x.name for x in program.items if x.kind == "procedure"),
         tuple(x.name for x in program.classes), tuple(x.name for x in program.facts), program.aliases, tuple(refs),
-        tuple(_rel(f, rules_root) for f in program.files),
+        tuple(_rel(f, rules_root) for f in program.files), fingerprint(program),
     )
 
 

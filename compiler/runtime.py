@@ -1665,8 +1665,9 @@ def _date_shift(rec, d, sign, dur, text):
 
 
 
-def _run(record, vocab, trial, criteria):
-    """Evaluate one record: result format 1 (or an error result). Never raises."""
+def _run(record, vocab, trial, criteria, rules=None):
+    """Evaluate one record: result format 1 (or an error result). Never raises.
+    rules: the fingerprint of the rules, carried by every result as "rules" when given."""
     pid = None
     try:
         if type(record) is dict:
@@ -1674,10 +1675,10 @@ def _run(record, vocab, trial, criteria):
             pid = p if type(p) is str and p.strip() else None
         rec = _prepare(record, vocab)
     except _RecordError as exc:
-        return {"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}, rules)
     except Exception as exc:  # a defect in this evaluator: report, never raise
-        return {"format": 1, "patient_id": pid, "status": "error",
-                "error": "internal error reading the record: %s" % (type(exc).__name__,)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error",
+                            "error": "internal error reading the record: %s" % (type(exc).__name__,)}, rules)
     out = []
     append = out.append
     n_fail = 0
@@ -1699,6 +1700,17 @@ def _run(record, vocab, trial, criteria):
         append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
                 "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
     status = "ineligible" if n_fail else ("eligible" if n_pass == len(out) else "indeterminate")
+    if rules is not None:
+        return {"format": 1, "patient_id": rec.id, "trial": trial, "rules": rules, "status": status,
+                "criteria": out, "warnings": list(dict.fromkeys(rec.warnings))}
     return {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
             "warnings": list(dict.fromkeys(rec.warnings))}
+
+
+def _with_rules(result, rules):
+    """An error result with the rules' fingerprint after the patient id (when there is one)."""
+    if rules is None:
+        return result
+    return {"format": 1, "patient_id": result["patient_id"], "rules": rules, "status": "error",
+            "error": result["error"]}
 # ---- end of runtime ----------------------------------------------------------------------

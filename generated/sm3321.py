@@ -1676,8 +1676,9 @@ def _date_shift(rec, d, sign, dur, text):
 
 
 
-def _run(record, vocab, trial, criteria):
-    """Evaluate one record: result format 1 (or an error result). Never raises."""
+def _run(record, vocab, trial, criteria, rules=None):
+    """Evaluate one record: result format 1 (or an error result). Never raises.
+    rules: the fingerprint of the rules, carried by every result as "rules" when given."""
     pid = None
     try:
         if type(record) is dict:
@@ -1685,10 +1686,10 @@ def _run(record, vocab, trial, criteria):
             pid = p if type(p) is str and p.strip() else None
         rec = _prepare(record, vocab)
     except _RecordError as exc:
-        return {"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}, rules)
     except Exception as exc:  # a defect in this evaluator: report, never raise
-        return {"format": 1, "patient_id": pid, "status": "error",
-                "error": "internal error reading the record: %s" % (type(exc).__name__,)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error",
+                            "error": "internal error reading the record: %s" % (type(exc).__name__,)}, rules)
     out = []
     append = out.append
     n_fail = 0
@@ -1710,8 +1711,19 @@ def _run(record, vocab, trial, criteria):
         append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
                 "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
     status = "ineligible" if n_fail else ("eligible" if n_pass == len(out) else "indeterminate")
+    if rules is not None:
+        return {"format": 1, "patient_id": rec.id, "trial": trial, "rules": rules, "status": status,
+                "criteria": out, "warnings": list(dict.fromkeys(rec.warnings))}
     return {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
             "warnings": list(dict.fromkeys(rec.warnings))}
+
+
+def _with_rules(result, rules):
+    """An error result with the rules' fingerprint after the patient id (when there is one)."""
+    if rules is None:
+        return result
+    return {"format": 1, "patient_id": result["patient_id"], "rules": rules, "status": "error",
+            "error": result["error"]}
 # ---- end of runtime ----------------------------------------------------------------------
 
 
@@ -1866,6 +1878,8 @@ TRIAL = {
     "protocol": 'protocol.txt',
     "anchors": ('screening', 'enrollment', 'first_dose'),
     "rule_files": ('sm3321_rules/exclusion.elig', 'sm3321_rules/inclusion.elig', 'sm3321_rules/outline.elig', 'sm3321_rules/trial.elig', 'sm3321_rules/vocabulary.elig'),
+    # the meaning of these rules (docs/amendments.md); every result carries it as "rules"
+    "fingerprint": 'e1:eaf7557c3cd2d2f6fa98388f4540ded1',
 }
 
 _VOCAB = {
@@ -3328,7 +3342,7 @@ _CRITERIA_RUN = (
 
 def evaluate(record):
     """One patient record (a dict, format 1) -> its result (result format 1). Never raises."""
-    return _run(record, _VOCAB, TRIAL["id"], _CRITERIA_RUN)
+    return _run(record, _VOCAB, TRIAL["id"], _CRITERIA_RUN, TRIAL["fingerprint"])
 
 
 def evaluate_many(records):
@@ -3356,7 +3370,8 @@ def evaluate_json(text):
                 raise
             record = _json.loads(text, parse_int=_parse_int)  # rare: an integer of thousands of digits
     except (ValueError, RecursionError) as exc:
-        return {"format": 1, "patient_id": None, "status": "error", "error": "not JSON: %s" % (str(exc)[:200],)}
+        return {"format": 1, "patient_id": None, "rules": TRIAL["fingerprint"], "status": "error",
+                "error": "not JSON: %s" % (str(exc)[:200],)}
     return evaluate(record)
 
 

@@ -713,7 +713,8 @@ def protocol_items(program: I.Program, text: str) -> dict[str, str]:
     out = {}
     for i, (pos, ref) in enumerate(starts):
         end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
-        out[ref] = " ".join(text[pos:end].split())
+        # up to the next item's list marks
+        out[ref] = " ".join(text[pos:end].split()).rstrip(" -•*·")
     return out
 
 

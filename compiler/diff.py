@@ -439,10 +439,9 @@ class _Walker:
         if canon(a.left) != canon(b.left) or a.unit != b.unit:
             return [(f"{_words(a)} → {_words(b)}", UNDECIDED)]
         subject = _num_subject(a.left)
-        unit = f" {a.unit}" if a.unit else ""
         ra, rb = a.right, b.right
         if isinstance(ra, I.NConst) and isinstance(rb, I.NConst):
-            text = f"{subject} {_SYM[a.op]} {ra.text}{unit} → {_SYM[b.op]} {rb.text}{unit}"
+            text = f"{subject} {_SYM[a.op]} {ra.text} → {_SYM[b.op]} {rb.text}"  # the texts carry their units
             if a.op == b.op:
                 return [(text, _limit_effect(a.op, _cmp_fraction(ra.value, rb.value)))]
             if ra.value == rb.value:

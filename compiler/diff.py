@@ -288,6 +288,7 @@ class _Walker:
         self.kind = kind
         # the queries that are the body or one of its top operands: "now also excludes X"
         self.top = set()
+        self.root = id(body)
         if body is not None:
             self.top.add(id(body))
             if isinstance(body, (I.BOr, I.BAnd)):
@@ -335,10 +336,13 @@ class _Walker:
         out = []
         for x, y in pairs:
             out.extend(self.bool(x, y))
+        verb = "requires" if conj else "counts"
+        if id(b) == self.root and not conj and self.kind == "exclusion":
+            verb = "excludes when"
         for x in removed:
-            out.append((f"no longer {'requires' if conj else 'counts'}: {_words(x)}", BROADER if conj else NARROWER))
+            out.append((f"no longer {verb}: {_words(x)}", BROADER if conj else NARROWER))
         for y in added:
-            out.append((f"now also {'requires' if conj else 'counts'}: {_words(y)}", NARROWER if conj else BROADER))
+            out.append((f"now also {verb}: {_words(y)}", NARROWER if conj else BROADER))
         return out
 
     def b_BAnd(self, a, b):
@@ -376,8 +380,11 @@ class _Walker:
         if isinstance(la, I.LIf) and isinstance(lb, I.LIf):
             out = [(f"{subject}: condition of the limit changed: {t}", UNDECIDED) for t, _ in self.bool(la.cond, lb.cond)]
             return out + self._limit(subject, op, la.then, lb.then) + self._limit(subject, op, la.otherwise, lb.otherwise)
+        order = _lim_order(la, lb)
+        if order == 0 and lim_words(la) == lim_words(lb):
+            return []  # the same limit: a changed unit table is a changed definition, said once
         text = f"{subject} {_SYM[op]} {lim_words(la)} → {_SYM[op]} {lim_words(lb)}"
-        return [(text, _limit_effect(op, _lim_order(la, lb)))]
+        return [(text, _limit_effect(op, order))]
 
     def b_BObsCmp(self, a, b):
         out = self._sel(a.sel, b.sel)

@@ -89,6 +89,11 @@ def test_cli_json_and_text(tmp_path):
     assert r.exit_code == 0 and json.loads(out.read_text())["summary"]["added"] == 1
 
 
+def test_help_has_examples():
+    r = CliRunner().invoke(main, ["diff", "--help"])
+    assert r.exit_code == 0 and "Example" in r.output and "elig diff" in r.output
+
+
 def test_cli_errors_are_clear(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()

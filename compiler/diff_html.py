@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -33,14 +34,18 @@ def _sides(old, new, old_root: str, new_root: str):
     ba = old.body_source if old else ""
     bb = new.body_source if new else ""
     mq_a, mq_b = [], []
-    for i in range(max(len(qa), len(qb))):
-        x = qa[i] if i < len(qa) else ""
-        y = qb[i] if i < len(qb) else ""
-        sx, sy = marked(x, y)
-        if x:
-            mq_a.append(sx)
-        if y:
-            mq_b.append(sy)
+    # quotes aligned as lists first (a quote added in the middle shifts nothing), then word by word
+    sm = difflib.SequenceMatcher(a=qa, b=qb, autojunk=False)
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        xs, ys = qa[i1:i2], qb[j1:j2]
+        for k in range(max(len(xs), len(ys))):
+            x = xs[k] if k < len(xs) else ""
+            y = ys[k] if k < len(ys) else ""
+            sx, sy = marked(x, y)
+            if x:
+                mq_a.append(sx)
+            if y:
+                mq_b.append(sy)
     mb_a, mb_b = marked(ba, bb)
     a = Side(_rel(old.file, old_root), old.line, tuple(mq_a), mb_a, criterion_words(old).text) if old else None
     b = Side(_rel(new.file, new_root), new.line, tuple(mq_b), mb_b, criterion_words(new).text) if new else None

@@ -828,4 +828,4 @@ def emit_html(mod: LoweredModule, protocol_text: Optional[str],
               coverage: Optional[Sequence[CoverageRow]] = None) -> str:
     """The criteria page as one self-contained HTML5 document."""
     page = build_page(mod, protocol_text, coverage)
-    return render_template("criteria.html.j2", page=page)
+    return render_template("criteria.html.j2", page=page, fingerprint=mod.fingerprint)

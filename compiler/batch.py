@@ -56,6 +56,7 @@ class ResultWriter:
     A result of any other shape (an error result) goes through ``json.dumps``."""
 
     _KEYS = ["format", "patient_id", "trial", "status", "criteria", "warnings"]
+    _KEYS_RULES = ["format", "patient_id", "trial", "rules", "status", "criteria", "warnings"]  # with the fingerprint
     _CKEYS = ["id", "ref", "kind", "outcome", "reason", "missing"]
 
     def __init__(self, criteria):
@@ -73,7 +74,14 @@ class ResultWriter:
             return json.dumps(result)
 
     def _fast(self, r):
-        if type(r) is not dict or list(r) != self._KEYS or r["format"] != 1 or type(r["format"]) is not int:
+        if type(r) is not dict or r["format"] != 1 or type(r["format"]) is not int:
+            raise _Shape
+        keys = list(r)
+        if keys == self._KEYS_RULES:
+            rules = ', "rules": %s' % self._enc(r["rules"])
+        elif keys == self._KEYS:
+            rules = ""
+        else:
             raise _Shape
         crit = r["criteria"]
         heads = self._heads
@@ -94,8 +102,8 @@ class ResultWriter:
         w = r["warnings"]
         if type(w) is not list:
             raise _Shape
-        return '{"format": 1, "patient_id": %s, "trial": %s, "status": %s, "criteria": [%s], "warnings": [%s]}' % (
-            enc(r["patient_id"]), enc(r["trial"]), words[r["status"]], ", ".join(parts),
+        return '{"format": 1, "patient_id": %s, "trial": %s%s, "status": %s, "criteria": [%s], "warnings": [%s]}' % (
+            enc(r["patient_id"]), enc(r["trial"]), rules, words[r["status"]], ", ".join(parts),
             ", ".join([enc(x) for x in w]))
 
 

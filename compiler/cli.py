@@ -332,5 +332,10 @@ def _progress(batch, stream):
     return batch.Progress(sys.stderr)
 
 
+from .cli_diff import diff as _diff_command  # noqa: E402  (elig diff: its own module)
+
+main.add_command(_diff_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -17,6 +17,7 @@ from typing import Optional
 
 from . import ir as I
 from .readable import readable, unit_words
+from .fingerprint import fingerprint
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -64,6 +65,7 @@ class LoweredModule:
     aliases: tuple[tuple[str, str], ...]
     refs_in_order: tuple[str, ...]
     source_files: tuple[str, ...]
+    fingerprint: str = ""  # the meaning of the program (compiler/fingerprint.py)
 
 
 def module_name_for(trial: str) -> str:
@@ -149,7 +151,7 @@ def _lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModul
         tuple(x.name for x in program.items if x.kind == "condition"),
         tuple(x.name for x in program.items if x.kind == "procedure"),
         tuple(x.name for x in program.classes), tuple(x.name for x in program.facts), program.aliases, tuple(refs),
-        tuple(_rel(f, rules_root) for f in program.files),
+        tuple(_rel(f, rules_root) for f in program.files), fingerprint(program),
     )
 
 

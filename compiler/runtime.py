@@ -2027,8 +2027,9 @@ def _date_shift(rec, d, sign, dur, text):
 
 
 
-def _run(record, vocab, trial, criteria, cohorts=()):
-    """Evaluate one record: result format 1 (or an error result). Never raises."""
+def _run(record, vocab, trial, criteria, cohorts=(), rules=None):
+    """Evaluate one record: result format 1 (or an error result). Never raises.
+    rules: the fingerprint of the rules, carried by every result as "rules" when given."""
     pid = None
     try:
         if type(record) is dict:
@@ -2036,10 +2037,10 @@ def _run(record, vocab, trial, criteria, cohorts=()):
             pid = p if type(p) is str and p.strip() else None
         rec = _prepare(record, vocab)
     except _RecordError as exc:
-        return {"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}, rules)
     except Exception as exc:  # a defect in this evaluator: report, never raise
-        return {"format": 1, "patient_id": pid, "status": "error",
-                "error": "internal error reading the record: %s" % (type(exc).__name__,)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error",
+                            "error": "internal error reading the record: %s" % (type(exc).__name__,)}, rules)
     out = []
     append = out.append
     n_fail = 0
@@ -2061,8 +2062,12 @@ def _run(record, vocab, trial, criteria, cohorts=()):
         append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
                 "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
     status = "ineligible" if n_fail else ("eligible" if n_pass == len(out) else "indeterminate")
-    result = {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
-              "warnings": list(dict.fromkeys(rec.warnings))}
+    result = {"format": 1, "patient_id": rec.id, "trial": trial}
+    if rules is not None:
+        result["rules"] = rules
+    result["status"] = status
+    result["criteria"] = out
+    result["warnings"] = list(dict.fromkeys(rec.warnings))
     if cohorts:
         result["status"], result["cohorts"] = _cohort_status(out, cohorts)
     return result
@@ -2082,4 +2087,14 @@ def _cohort_status(out, cohorts):
     status = ("eligible" if "eligible" in sts else
               "ineligible" if all(s == "ineligible" for s in sts) else "indeterminate")
     return status, per
+
+
+def _with_rules(result, rules):
+    """An error result with the rules' fingerprint after the patient id (when there is one)."""
+    if rules is None:
+        return result
+    return {"format": 1, "patient_id": result["patient_id"], "rules": rules, "status": "error",
+            "error": result["error"]}
+
+
 # ---- end of runtime ----------------------------------------------------------------------

@@ -2051,8 +2051,9 @@ def _date_shift(rec, d, sign, dur, text):
 
 
 
-def _run(record, vocab, trial, criteria, cohorts=()):
-    """Evaluate one record: result format 1 (or an error result). Never raises."""
+def _run(record, vocab, trial, criteria, cohorts=(), rules=None):
+    """Evaluate one record: result format 1 (or an error result). Never raises.
+    rules: the fingerprint of the rules, carried by every result as "rules" when given."""
     pid = None
     try:
         if type(record) is dict:
@@ -2060,10 +2061,10 @@ def _run(record, vocab, trial, criteria, cohorts=()):
             pid = p if type(p) is str and p.strip() else None
         rec = _prepare(record, vocab)
     except _RecordError as exc:
-        return {"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error", "error": str(exc)}, rules)
     except Exception as exc:  # a defect in this evaluator: report, never raise
-        return {"format": 1, "patient_id": pid, "status": "error",
-                "error": "internal error reading the record: %s" % (type(exc).__name__,)}
+        return _with_rules({"format": 1, "patient_id": pid, "status": "error",
+                            "error": "internal error reading the record: %s" % (type(exc).__name__,)}, rules)
     out = []
     append = out.append
     n_fail = 0
@@ -2085,8 +2086,12 @@ def _run(record, vocab, trial, criteria, cohorts=()):
         append({"id": cid, "ref": ref, "kind": kind, "outcome": outcome,
                 "reason": r[1] or outcome, "missing": list(r[2]) if outcome == "unknown" else []})
     status = "ineligible" if n_fail else ("eligible" if n_pass == len(out) else "indeterminate")
-    result = {"format": 1, "patient_id": rec.id, "trial": trial, "status": status, "criteria": out,
-              "warnings": list(dict.fromkeys(rec.warnings))}
+    result = {"format": 1, "patient_id": rec.id, "trial": trial}
+    if rules is not None:
+        result["rules"] = rules
+    result["status"] = status
+    result["criteria"] = out
+    result["warnings"] = list(dict.fromkeys(rec.warnings))
     if cohorts:
         result["status"], result["cohorts"] = _cohort_status(out, cohorts)
     return result
@@ -2106,6 +2111,16 @@ def _cohort_status(out, cohorts):
     status = ("eligible" if "eligible" in sts else
               "ineligible" if all(s == "ineligible" for s in sts) else "indeterminate")
     return status, per
+
+
+def _with_rules(result, rules):
+    """An error result with the rules' fingerprint after the patient id (when there is one)."""
+    if rules is None:
+        return result
+    return {"format": 1, "patient_id": result["patient_id"], "rules": rules, "status": "error",
+            "error": result["error"]}
+
+
 # ---- end of runtime ----------------------------------------------------------------------
 
 
@@ -2414,6 +2429,8 @@ TRIAL = {
     "protocol": 'protocol.txt',
     "anchors": ('screening', 'enrollment', 'first_dose'),
     "rule_files": ('sm3321_rules/exclusion.elig', 'sm3321_rules/inclusion.elig', 'sm3321_rules/outline.elig', 'sm3321_rules/trial.elig', 'sm3321_rules/vocabulary.elig'),
+    # the meaning of these rules (docs/amendments.md); every result carries it as "rules"
+    "fingerprint": 'e1:a66e63d465b804967a938e272d9a537f',
 }
 
 _VOCAB = {
@@ -3903,7 +3920,7 @@ _CRITERIA_RUN = (
 
 def evaluate(record):
     """One patient record (a dict, format 1) -> its result (result format 1). Never raises."""
-    return _run(record, _VOCAB, TRIAL["id"], _CRITERIA_RUN)
+    return _run(record, _VOCAB, TRIAL["id"], _CRITERIA_RUN, TRIAL["fingerprint"])
 
 
 def evaluate_many(records):
@@ -3931,7 +3948,8 @@ def evaluate_json(text):
                 raise
             record = _json.loads(text, parse_int=_parse_int)  # rare: an integer of thousands of digits
     except (ValueError, RecursionError) as exc:
-        return {"format": 1, "patient_id": None, "status": "error", "error": "not JSON: %s" % (str(exc)[:200],)}
+        return {"format": 1, "patient_id": None, "rules": TRIAL["fingerprint"], "status": "error",
+                "error": "not JSON: %s" % (str(exc)[:200],)}
     return evaluate(record)
 
 

@@ -3920,7 +3920,7 @@ _CRITERIA_RUN = (
 
 def evaluate(record):
     """One patient record (a dict, format 1) -> its result (result format 1). Never raises."""
-    return _run(record, _VOCAB, TRIAL["id"], _CRITERIA_RUN, TRIAL["fingerprint"])
+    return _run(record, _VOCAB, TRIAL["id"], _CRITERIA_RUN, (), TRIAL["fingerprint"])
 
 
 def evaluate_many(records):

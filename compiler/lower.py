@@ -60,6 +60,7 @@ class LoweredModule:
     aliases: tuple[tuple[str, str], ...]
     refs_in_order: tuple[str, ...]
     source_files: tuple[str, ...]
+    terminology: tuple[tuple[str, str, str, str], ...] = ()  # (kind, name, system, code)
 
 
 def module_name_for(trial: str) -> str:
@@ -102,8 +103,22 @@ def lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModule
         tuple(x.name for x in program.items if x.kind == "condition"),
         tuple(x.name for x in program.items if x.kind == "procedure"),
         tuple(x.name for x in program.classes), tuple(x.name for x in program.facts), program.aliases, tuple(refs),
-        tuple(_rel(f, rules_root) for f in program.files),
+        tuple(_rel(f, rules_root) for f in program.files), terminology(program),
     )
+
+
+def terminology(program: I.Program) -> tuple[tuple[str, str, str, str], ...]:
+    """Every declared standard code: (kind, vocabulary name, code system, code), in declaration order."""
+    out = []
+    for o in program.observations:
+        out.extend(("observation", o.name, sys, code) for sys, code in o.codes)
+    for x in program.items:
+        out.extend((x.kind, x.name, sys, code) for sys, code in x.codes)
+    for c in program.classes:
+        out.extend(("class", c.name, sys, code) for sys, code in c.codes)
+    for f in program.facts:
+        out.extend(("fact", f.name, sys, code) for sys, code in f.codes)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------- plain words

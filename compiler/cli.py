@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .diagnostics import render_all
+from .fhir.cli import fhir_options, fhir_to_records
 
 
 def _die(msg: str, code: int = 1):
@@ -176,8 +177,10 @@ def verify(rules_dir, coverage):
 @click.option("--summary", is_flag=True, help="Print per-criterion counts over the batch instead of each result.")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write results here (default: standard output).")
 @click.option("-j", "--jobs", type=int, default=0, help="Worker processes (0: one per core when the batch is large).")
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
-def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
+@fhir_options
+@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, source_from="records", anchor_values=(),
+             anchors_csv=None):
     """Screen the patient records of INPUT (a JSON object, a JSON array or JSON Lines; - for stdin).
 
     \b
@@ -185,6 +188,7 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
       elig evaluate --module generated/sm3321.py patients.jsonl > results.jsonl
       elig evaluate --rules sm3321_rules --format text patient.json
       elig evaluate --module generated/sm3321.py --summary registry.jsonl
+      elig evaluate --module generated/sm3321.py --from fhir bundle.json --anchor first_dose=2026-02-01
     One result per input record, in input order, streamed; a record that cannot be read gives
     an error result and the batch goes on. Exit status 0 when every record produced a result.
     """
@@ -211,6 +215,13 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path):
         _die(f"{module_path or rules_dir}: not an evaluator module ({type(exc).__name__}: {exc})")
     if not hasattr(module, "evaluate_json"):
         _die(f"{module_path}: not an Elig evaluator module (no evaluate_json)")
+    if source_from != "records":  # FHIR input: compiler/fhir/cli.py
+        from .fhir.cli import run_fhir
+        run_fhir(source, module, source_from, input_path, anchor_values, anchors_csv, fmt=fmt, summary=summary,
+                 output=output, jobs=jobs)
+        return
+    if anchor_values or anchors_csv:
+        _die("--anchor and --anchors are for FHIR input (--from fhir or fhir-bulk); records carry their anchors", 2)
     try:
         stream = sys.stdin if input_path == "-" else open(input_path, "r", encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
@@ -251,6 +262,8 @@ def _progress(batch, stream):
         pass
     return batch.Progress(sys.stderr)
 
+
+main.add_command(fhir_to_records)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

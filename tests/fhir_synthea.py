@@ -40,9 +40,9 @@ def _date_ok(d) -> bool:
         return False
 
 
-def _when(d: str, i: int) -> str:
-    """A dateTime on the local calendar day d, with a time of day and a zone offset."""
-    return f"{d}T{(7 + i * 5) % 24:02d}:{(i * 17) % 60:02d}:00{_ZONES[i % len(_ZONES)]}"
+def _when(d: str, i: int, zone: str = "-05:00") -> str:
+    """A dateTime on the local calendar day d, with a time of day (later for a later i) and a zone."""
+    return f"{d}T{7 + (i // 60) % 16:02d}:{i % 60:02d}:00{zone}"
 
 
 def _coding(system: str, code: str, display: str) -> dict:
@@ -73,6 +73,7 @@ def to_fhir(record: dict, terminology, labels=None) -> tuple[dict, dict]:
             first.setdefault((kind, name), []).append((system, code))
     by_class, covers = _class_codes(terminology)
     pid = record["id"]
+    zone = _ZONES[sum(map(ord, pid)) % len(_ZONES)]  # one time zone per patient, as Synthea writes them
     purl = "urn:uuid:" + _uuid(pid, "patient")
     proj = {"format": 1, "id": pid}
     patient = {"resourceType": "Patient", "id": pid,
@@ -110,7 +111,7 @@ def to_fhir(record: dict, terminology, labels=None) -> tuple[dict, dict]:
                "code": {"coding": [_coding("loinc", loinc[0], labels.get(o["code"], o["code"]))],
                         "text": labels.get(o["code"], o["code"])},
                "subject": subj, "encounter": {"reference": "urn:uuid:" + _uuid(pid, "enc")},
-               "effectiveDateTime": _when(o["date"], n), "issued": o["date"] + "T12:00:00.000-05:00"}
+               "effectiveDateTime": _when(o["date"], n, zone), "issued": o["date"] + "T12:00:00.000-05:00"}
         item = {"code": o["code"], "value": v, "date": o["date"]}
         if v in ("positive", "negative"):
             res["valueCodeableConcept"] = {"coding": [{"system": SYSTEM_URI["snomed"],

@@ -185,6 +185,7 @@ class Converter:
                 warnings.append(f"{WARN}{r.get('count')} resources of the Bundle belong to no patient of it; not read")
             else:
                 ignored_types[str(rt)] += 1
+        observations = [x[2] for x in sorted(observations, key=lambda t: t[:2])]
         if anchors:
             record["anchors"] = dict(anchors)
         for key, items in (("observations", observations), ("conditions", conditions),
@@ -236,6 +237,9 @@ class Converter:
         if self._skip_status(r, o.status, ("entered-in-error", "cancelled"), warnings, ", ".join(names or comps[0])):
             return
         date, why = self._effective(o)
+        eff = o.effectiveDateTime if o.effectiveDateTime is not None else o.effectiveInstant
+        # readings of one day are listed in time order, so that the last on a date is the latest
+        self._instant = eff.timestamp() if isinstance(eff, _dt.datetime) and eff.tzinfo is not None else float("-inf")
         if why:
             warnings.append(f"{WARN}{_ref(r)} ({', '.join(names or comps[0])}): effective date {why}; "
                             "read as undated")
@@ -315,7 +319,7 @@ class Converter:
                                     f"not in the value's unit {item.get('unit')}; not read")
                     continue
                 item[key] = _number(q.value)
-        out.append(item)
+        out.append(((item.get("date", ""), self._instant), len(out), item))
 
     # ------------------------------------------------------------------ Condition
     def _condition(self, r: dict, out: list, warnings: list, unmatched: dict):

@@ -143,7 +143,9 @@ def bulk_files(export_dir: str) -> list[str]:
 
 
 def iter_bulk(export_dir: str, memory_limit: str = "512MB", batch: int = 2048) -> Iterator[Group]:
-    """Patient groups of a Bulk Data export, ordered by Patient.id.
+    """Patient groups of a Bulk Data export, ordered by Patient.id; a patient's resources by type,
+    then by their text (an export's file order is not meaningful), so the same export always
+    gives the same records.
 
     The resources are grouped by an external sort in DuckDB (spilling to a private temporary
     directory beyond `memory_limit`), then streamed one patient at a time: memory does not grow
@@ -173,7 +175,7 @@ def iter_bulk(export_dir: str, memory_limit: str = "512MB", batch: int = 2048) -
             FROM (SELECT json::VARCHAR AS line, json_extract_string(json, '$.resourceType') AS rt,
                          json_extract_string(json, '$.id') AS rid, fref(json) AS ref FROM {src})
             WHERE rt IS DISTINCT FROM 'Medication'
-            ORDER BY pid NULLS LAST, is_patient DESC"""
+            ORDER BY pid NULLS LAST, is_patient DESC, rt, line"""
         cur = con.execute(query, [files])
         current, group, orphans = None, [], 0
         while True:

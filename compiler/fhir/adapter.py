@@ -60,10 +60,43 @@ def _ref(x: Any) -> str:
     return f"{x.get('resourceType', '?')}/{x.get('id') or '?'}" if isinstance(x, dict) else "?"
 
 
+# The elements the adapter reads, per resource type (a name ending in * is a choice type, [x]).
+# Only these are validated: that is what the records are made of, and validating every element
+# of every resource (narratives, encounters, extensions) costs about twice as much.
+READ = {
+    "Patient": ("id", "gender", "birthDate", "deceased*"),
+    "Observation": ("id", "status", "code", "subject", "effective*", "value*", "referenceRange", "component",
+                    "dataAbsentReason"),
+    "Condition": ("id", "clinicalStatus", "verificationStatus", "code", "subject", "onset*", "abatement*"),
+    "Procedure": ("id", "status", "code", "subject", "performed*"),
+    "MedicationStatement": ("id", "status", "medication*", "subject", "effective*", "dosage"),
+    "MedicationRequest": ("id", "status", "intent", "medication*", "subject", "authoredOn", "dosageInstruction",
+                          "dispenseRequest"),
+    "MedicationAdministration": ("id", "status", "medication*", "subject", "effective*", "dosage"),
+    "Immunization": ("id", "status", "vaccineCode", "patient", "occurrence*"),
+    "Medication": ("id", "code"),
+}
+_READ_EXACT = {rt: frozenset(k for k in keys if not k.endswith("*")) for rt, keys in READ.items()}
+_READ_CHOICE = {rt: tuple(k[:-1] for k in keys if k.endswith("*")) for rt, keys in READ.items()}
+
+
+def _read_part(res: dict) -> dict:
+    rt = res.get("resourceType")
+    exact, choice = _READ_EXACT.get(rt), _READ_CHOICE.get(rt, ())
+    if exact is None:
+        return res
+    out = {"resourceType": rt}
+    for k, v in res.items():
+        key = k[1:] if k.startswith("_") else k  # a primitive's extension (_birthDate) goes with it
+        if key in exact or any(key.startswith(c) and key[len(c):len(c) + 1].isupper() for c in choice):
+            out[k] = v
+    return out
+
+
 def _validate(res: dict):
     rt = res.get("resourceType")
     try:
-        return model(rt).model_validate(res)
+        return model(rt).model_validate(_read_part(res))
     except Exception as exc:  # pydantic's ValidationError, or a bad resourceType
         errs = getattr(exc, "errors", None)
         if callable(errs):

@@ -142,61 +142,84 @@ def bulk_files(export_dir: str) -> list[str]:
     return files
 
 
-def iter_bulk(export_dir: str, memory_limit: str = "512MB", batch: int = 2048) -> Iterator[Group]:
-    """Patient groups of a Bulk Data export, ordered by Patient.id; a patient's resources by type,
-    then by their text (an export's file order is not meaningful), so the same export always
-    gives the same records.
+def _bulk_key(res) -> Optional[str]:
+    """The Patient.id a bulk resource belongs to (its own id for a Patient)."""
+    if not isinstance(res, dict):
+        return None
+    if res.get("resourceType") == "Patient":
+        pid = res.get("id")
+        return pid if isinstance(pid, str) and pid else None
+    ref = _norm_ref(patient_key(res))
+    if ref and ref.startswith("Patient/"):
+        return ref[len("Patient/"):]
+    return None
 
-    The resources are grouped by an external sort in DuckDB (spilling to a private temporary
-    directory beyond `memory_limit`), then streamed one patient at a time: memory does not grow
-    with the number of patients. Medication resources (referenced, not about a patient) are
-    given to every patient."""
-    import duckdb
+
+def iter_bulk(export_dir: str, partition_bytes: int = 16 << 20) -> Iterator[Group]:
+    """Patient groups of a Bulk Data export.
+
+    The resources are grouped by spilling: a first pass writes every line to one of K partition
+    files by a hash of its patient (K from the export's size, so that a partition holds about
+    `partition_bytes`), in a private temporary directory (mode 0700, removed afterwards); then
+    each partition is read alone and its patients are given out, ordered by Patient.id within
+    the partition. Memory is bounded by one partition, whatever the number of patients. A
+    patient's resources keep their order in the files (Patient first), and Medication resources
+    (referenced, about no patient) are given to every patient."""
+    import hashlib
 
     files = bulk_files(export_dir)
+    total = sum(os.path.getsize(f) for f in files)
+    k = max(1, min(4096, total // partition_bytes + 1))
     tmp = tempfile.mkdtemp(prefix="elig-fhir-bulk-")  # mode 0700: nobody else can read the spill
-    con = duckdb.connect(":memory:")
+    meds: list = []
+    orphans, bad = 0, []
     try:
-        con.execute(f"SET temp_directory = '{tmp}'")
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("CREATE TEMP MACRO fref(j) AS coalesce(json_extract_string(j, '$.subject.reference'), "
-                    "json_extract_string(j, '$.patient.reference'))")
-        src = "read_ndjson_objects(?, format = 'newline_delimited', ignore_errors = false, maximum_object_size = 67108864)"
+        parts = [open(os.path.join(tmp, f"p{i}"), "w", encoding="utf-8") for i in range(k)]
         try:
-            meds = [json.loads(r[0]) for r in con.execute(
-                f"SELECT json::VARCHAR FROM {src} WHERE json_extract_string(json, '$.resourceType') = 'Medication'",
-                [files]).fetchall()]
-        except duckdb.Error as exc:
-            raise ValueError(f"{export_dir}: not NDJSON ({str(exc).splitlines()[0][:200]})") from None
-        query = f"""
-            SELECT CASE WHEN rt = 'Patient' THEN rid ELSE regexp_extract(ref, '(^|/)Patient/([^/]+)$', 2) END AS pid,
-                   rt = 'Patient' AS is_patient, line
-            FROM (SELECT json::VARCHAR AS line, json_extract_string(json, '$.resourceType') AS rt,
-                         json_extract_string(json, '$.id') AS rid, fref(json) AS ref FROM {src})
-            WHERE rt IS DISTINCT FROM 'Medication'
-            ORDER BY pid NULLS LAST, is_patient DESC, rt, line"""
-        cur = con.execute(query, [files])
-        current, group, orphans = None, [], 0
-        while True:
-            rows = cur.fetchmany(batch)
-            if not rows:
-                break
-            for pid, _is_patient, line in rows:
-                if not pid:
-                    orphans += 1
-                    continue
-                if pid != current:
-                    if current is not None:
-                        yield current, group + meds, None
-                    current, group = pid, []
-                group.append(json.loads(line))
-        if current is not None:
-            yield current, group + meds, None
+            for path in files:
+                with open(path, "r", encoding="utf-8", errors="surrogateescape") as f:
+                    for n, line in enumerate(f, 1):
+                        if not line.strip():
+                            continue
+                        try:
+                            res = json.loads(line)
+                        except ValueError as exc:
+                            bad.append(f"{path}:{n}: not JSON ({str(exc)[:120]})")
+                            continue
+                        if isinstance(res, dict) and res.get("resourceType") == "Medication":
+                            meds.append(res)
+                            continue
+                        pid = _bulk_key(res)
+                        if pid is None:
+                            orphans += 1
+                            continue
+                        h = int.from_bytes(hashlib.blake2b(pid.encode("utf-8", "surrogateescape"),
+                                                           digest_size=4).digest(), "big") % k
+                        # the Patient first: a sort key 0 for it, 1 for the rest (stable otherwise)
+                        parts[h].write(("0" if res.get("resourceType") == "Patient" else "1") + pid.replace("\t", " ")
+                                       + "\t" + line.rstrip("\n") + "\n")
+        finally:
+            for p in parts:
+                p.close()
+        for msg in bad:
+            yield None, [], msg
+        for i in range(k):
+            groups: dict[str, list] = {}
+            with open(os.path.join(tmp, f"p{i}"), "r", encoding="utf-8", errors="surrogateescape") as f:
+                for line in f:
+                    key, text = line.rstrip("\n").split("\t", 1)
+                    g = groups.setdefault(key[1:], [])
+                    if key[0] == "0":
+                        g.insert(0, text)
+                    else:
+                        g.append(text)
+            os.unlink(os.path.join(tmp, f"p{i}"))
+            for pid in sorted(groups):
+                yield pid, [json.loads(t) for t in groups[pid]] + meds, None
+            groups = None
         if orphans:
             yield None, [], f"{export_dir}: {orphans} resources reference no patient; not read"
     finally:
-        con.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

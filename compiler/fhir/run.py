@@ -42,6 +42,7 @@ def _chunk(groups, collect=False, fmt="jsonl"):
         record = None
         if err is None:
             try:
+                resources = [json.loads(x) if isinstance(x, str) else x for x in resources]
                 record = conv.convert(resources, _anchors(pid), pid)
             except Exception as exc:  # PatientError, or a defect: one error result, the batch goes on
                 msg = str(exc) if type(exc).__name__ == "PatientError" else f"internal error converting: {type(exc).__name__}"

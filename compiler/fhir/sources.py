@@ -2,7 +2,7 @@
 Bulk Data exports (NDJSON files per resource type), grouped into one list of resources per
 patient.
 
-A group is (patient id, resources, error): `error` is set when the input that held the patient
+A group is (patient id, resources, error), a resource being a dict or its JSON text: `error` is set when the input that held the patient
 could not be read (then resources is empty), so that every patient or unreadable input yields
 exactly one result.
 """
@@ -215,7 +215,7 @@ def iter_bulk(export_dir: str, partition_bytes: int = 16 << 20) -> Iterator[Grou
                         g.append(text)
             os.unlink(os.path.join(tmp, f"p{i}"))
             for pid in sorted(groups):
-                yield pid, [json.loads(t) for t in groups[pid]] + meds, None
+                yield pid, groups[pid] + meds, None  # texts: parsed where they are converted
             groups = None
         if orphans:
             yield None, [], f"{export_dir}: {orphans} resources reference no patient; not read"

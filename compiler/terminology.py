@@ -27,7 +27,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in (
     System("loinc", "LOINC", ("http://loinc.org",), r"[1-9][0-9]{0,6}-[0-9]", "718-7", False),
     System("snomed", "SNOMED CT", ("http://snomed.info/sct",), r"[1-9][0-9]{5,17}", "254637007", False),
     System("icd10", "ICD-10-CM", ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"),
-           r"[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?", "C78.7", True),
+           r"[A-Z][0-9]([0-9A-Z](\.[0-9A-Z]{1,4})?)?", "C78.7", True),
     System("atc", "ATC", ("http://www.whocc.no/atc",),
            r"[ABCDGHJLMNPRSV]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?", "L01XC18", True),
     System("rxnorm", "RxNorm", ("http://www.nlm.nih.gov/research/umls/rxnorm",), r"[1-9][0-9]{0,8}", "3264", False),

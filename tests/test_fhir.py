@@ -340,3 +340,11 @@ def test_cli_evaluate_from_fhir_and_fhir_to_records(mod, tmp_path):
     r = subprocess.run(ELIG + ["evaluate", "--module", module, "--from", "fhir", str(d), "--anchor", "first_dose=2026-02-30"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "not a calendar date" in r.stderr
+
+
+def test_record_warnings_field_reaches_the_result(mod):
+    base = {"format": 1, "id": "w1", "anchors": ANCHORS}
+    res = mod[1].evaluate(dict(base, warnings=["fhir: something not read", 3]))
+    assert "fhir: something not read" in res["warnings"] and res["status"] != "error"
+    res = mod[1].evaluate(dict(base, warnings="oops"))
+    assert "warnings must be a list of strings, not a string; ignored" in res["warnings"]

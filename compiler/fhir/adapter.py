@@ -142,9 +142,12 @@ def _iso(value) -> tuple[Optional[str], Optional[str]]:
 
 def _number(d: Decimal):
     """A JSON number for a Decimal: an int when integral, else the nearest float."""
+    if not d.is_finite():
+        return str(d)
     if d == d.to_integral_value() and abs(d) < 10 ** 15:
         return int(d)
-    return float(d)
+    f = float(d)
+    return f if f not in (float("inf"), float("-inf")) else str(d)  # beyond a float: unusable, never inf
 
 
 def _quantity_unit(q) -> tuple[Optional[str], Optional[str]]:

@@ -20,6 +20,7 @@ from typing import Iterable, Optional, Sequence
 
 from . import ir as I
 from .lower import LoweredCriterion, LoweredModule, Words, num_words
+from .terminology import SYSTEMS
 from .templates import render_template
 
 # ---------------------------------------------------------------------- view model
@@ -335,7 +336,7 @@ class _Ids:
 
 
 def _codes(codes: Sequence[tuple[str, str]]) -> tuple[str, ...]:
-    names = {"loinc": "LOINC", "icd10": "ICD-10", "snomed": "SNOMED CT", "atc": "ATC", "rxnorm": "RxNorm"}
+    names = {k: v.title for k, v in SYSTEMS.items()}
     return tuple(f"{names.get(sys.lower(), sys)} {code}" for sys, code in codes)
 
 

@@ -12,6 +12,7 @@ from typing import Optional
 
 from . import ast as A
 from . import ir as I
+from . import terminology as T
 from . import units as U
 from .diagnostics import Diagnostic
 
@@ -326,11 +327,17 @@ class Checker:
 
     def _codes(self, codes) -> tuple:
         out = []
-        known = {"loinc", "icd10", "snomed", "atc", "rxnorm", "ucum", "meddra"}
+        known = set(T.SYSTEMS)
         for c in codes:
             if c.system.name.lower() not in known:
                 self.error(c.system.span, f"unknown terminology '{c.system.name}'{_suggest(c.system.name.lower(), known)}",
                            hint="known: " + ", ".join(sorted(known)))
+            else:
+                why = T.code_error(c.system.name.lower(), c.value.value)
+                if why is not None:
+                    self.error(c.value.span, why)
+                elif (c.system.name.lower(), c.value.value) in out:
+                    self.error(c.value.span, f"code {c.system.name} \"{c.value.value}\" is given twice")
             out.append((c.system.name.lower(), c.value.value))
         return tuple(out)
 
@@ -476,14 +483,20 @@ class Checker:
                 outline.append(I.OutlineItem(e.ref.name, e.anchor.value, e.heading, e.span))
         cohorts = tuple(I.CohortElement(n, d.label.value if d.label else n, self._codes(d.codes), d.span)
                         for n, d in self.cohorts.items())
+        decl_codes = {}  # one check per declaration (`treatment_class a, b { code ... }` names two)
+        for ident, d in self.classes.values():
+            if id(d) not in decl_codes:
+                decl_codes[id(d)] = self._codes(d.codes)
+        class_codes = {n: decl_codes[id(d)] for n, (ident, d) in self.classes.items()}
+        fact_codes = {n: self._codes(d.codes) for n, d in self.facts.items()}
         if any(x.severity == "error" for x in self.diags) or self.trial is None:
             return None
         t = self.trial
         trial = I.TrialInfo(t.name.name, t.title.value if t.title else t.name.name,
                             t.protocol.value if t.protocol else None, tuple(a.name for a in t.anchors), t.span)
-        classes = tuple(I.ClassElement(n, d.label.value if d.label else n, self._codes(d.codes), ident.span)
+        classes = tuple(I.ClassElement(n, d.label.value if d.label else n, class_codes[n], ident.span)
                         for n, (ident, d) in self.classes.items())
-        facts = tuple(I.FactElement(n, d.judgment, d.label.value if d.label else n, self._codes(d.codes), d.span)
+        facts = tuple(I.FactElement(n, d.judgment, d.label.value if d.label else n, fact_codes[n], d.span)
                       for n, d in self.facts.items())
         return I.Program(
             trial, tuple(self.obs_ir.values()), tuple(items_ir), classes, facts, tuple(self.equiv_ir.values()),

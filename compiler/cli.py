@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .diagnostics import render_all
+from .fhir.cli import fhir_options, fhir_to_records
 
 
 def _die(msg: str, code: int = 1):
@@ -215,8 +216,10 @@ def verify(rules_dir, coverage):
 @click.option("--validate", is_flag=True,
               help="Screen nothing: check every record against the JSON Schema of patient-record format 1 "
                    "and print each problem with its record and JSON path; exit 1 when a record is invalid.")
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
-def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, validate):
+@fhir_options
+@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, validate, source_from="records", anchor_values=(),
+             anchors_csv=None):
     """Screen the patient records of INPUT (a JSON object, a JSON array or JSON Lines; - for stdin).
 
     \b
@@ -225,6 +228,7 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, val
       elig evaluate --rules sm3321_rules --format text patient.json
       elig evaluate --module generated/sm3321.py --summary registry.jsonl
       elig evaluate --validate registry.jsonl   # is the feed patient-record format 1?
+      elig evaluate --module generated/sm3321.py --from fhir bundle.json --anchor first_dose=2026-02-01
     One result per input record, in input order, streamed; a record that cannot be read gives
     an error result and the batch goes on. Exit status 0 when every record produced a result.
     """
@@ -257,6 +261,14 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, val
         _die(f"{module_path or rules_dir}: not an evaluator module ({type(exc).__name__}: {exc})")
     if not hasattr(module, "evaluate_json"):
         _die(f"{module_path}: not an Elig evaluator module (no evaluate_json)")
+    if source_from != "records":  # FHIR input: compiler/fhir/cli.py
+        from .fhir.cli import run_fhir
+        run_fhir(source, module, source_from, input_path, anchor_values, anchors_csv, fmt=fmt, summary=summary,
+                 output=output, jobs=jobs)
+        return
+    if anchor_values or anchors_csv:
+        _die("--anchor and --anchors are for FHIR input (--from fhir or fhir-bulk); records carry their anchors", 2)
+
     from .outputs import OutputError, ResultOutput, guard_signals
 
     try:
@@ -290,11 +302,11 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, val
 
 def _validate(input_path):
     """`elig evaluate --validate`: the schema's verdict on every record of INPUT."""
-    from .records import RecordStreamError, iter_records
+    from .records import RecordStreamError, iter_records, open_records
     from .schemas import validate_stream
 
     try:
-        stream = sys.stdin if input_path == "-" else open(input_path, "r", encoding="utf-8", errors="surrogateescape")
+        stream = open_records(input_path)
     except OSError as exc:
         _die(f"cannot open {input_path}: {exc.strerror or exc}")
     n = bad = 0
@@ -309,8 +321,7 @@ def _validate(input_path):
     except RecordStreamError as exc:
         _die(str(exc))
     finally:
-        if stream is not sys.stdin:
-            stream.close()
+        stream.close()
     click.echo(f"{input_path}: {n - bad} of {n} record{'s' if n != 1 else ''} valid (patient-record format 1)",
                err=bool(bad))
     if bad:
@@ -335,6 +346,8 @@ def _progress(batch, stream):
 from .cli_diff import diff as _diff_command  # noqa: E402  (elig diff: its own module)
 
 main.add_command(_diff_command)
+
+main.add_command(fhir_to_records)
 
 
 if __name__ == "__main__":  # pragma: no cover

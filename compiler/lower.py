@@ -66,6 +66,7 @@ class LoweredModule:
     refs_in_order: tuple[str, ...]
     source_files: tuple[str, ...]
     fingerprint: str = ""  # the meaning of the program (compiler/fingerprint.py)
+    terminology: tuple[tuple[str, str, str, str], ...] = ()  # (kind, name, system, code)
 
 
 def module_name_for(trial: str) -> str:
@@ -151,8 +152,22 @@ def _lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModul
         tuple(x.name for x in program.items if x.kind == "condition"),
         tuple(x.name for x in program.items if x.kind == "procedure"),
         tuple(x.name for x in program.classes), tuple(x.name for x in program.facts), program.aliases, tuple(refs),
-        tuple(_rel(f, rules_root) for f in program.files), fingerprint(program),
+        tuple(_rel(f, rules_root) for f in program.files), fingerprint(program), terminology(program),
     )
+
+
+def terminology(program: I.Program) -> tuple[tuple[str, str, str, str], ...]:
+    """Every declared standard code: (kind, vocabulary name, code system, code), in declaration order."""
+    out = []
+    for o in program.observations:
+        out.extend(("observation", o.name, sys, code) for sys, code in o.codes)
+    for x in program.items:
+        out.extend((x.kind, x.name, sys, code) for sys, code in x.codes)
+    for c in program.classes:
+        out.extend(("class", c.name, sys, code) for sys, code in c.codes)
+    for f in program.facts:
+        out.extend(("fact", f.name, sys, code) for sys, code in f.codes)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------- plain words

@@ -336,6 +336,12 @@ def _prepare(record, vocab):
     rec.wcache = {}
     warnings = []
     rec.warnings = warnings
+    # warnings of the source the record was converted from (the FHIR adapter), passed through
+    src = record.get("warnings")
+    if type(src) is list:
+        warnings.extend(w[:500] for w in src if type(w) is str)
+    elif src is not None:
+        warnings.append("warnings must be a list of strings, not %s; ignored" % (_json_type(src),))
     sex = record.get("sex")
     if sex is None:
         rec.sex = None

@@ -328,7 +328,7 @@ def test_data_dictionary_items_classes_facts_tables(compiled, page):
             assert code in row
         for at in x.attributes:
             assert at.name in row
-    assert "ICD-10 C78.7" in page.flat_text("data-liver_metastasis")
+    assert "ICD-10-CM C78.7" in page.flat_text("data-liver_metastasis")
     assert "locally_advanced | metastatic | localized" in page.flat_text("data-solid_tumor")
     for x in compiled.program.classes:
         assert x.label in page.flat_text(f"data-{x.name}")

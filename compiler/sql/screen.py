@@ -59,23 +59,55 @@ def resolve_units(con, program, module) -> None:
         con.executemany("INSERT INTO elig_unit_map VALUES (?, ?, ?, ?)", rows)
 
 
-def prepare(con, program, lowered, module, only=None) -> Script:
-    script = build(program, lowered, only=only)
+def prepare_script(program, lowered, only=None) -> Script:
+    """The DuckDB script (SqlCompileError naming every rule it cannot express)."""
+    return build(program, lowered, only=only)
+
+
+def run_script(con, program, module, script: Script) -> None:
+    """Run the script over the tables on the connection: results in the table elig_screened."""
     for stmt in script.macros.strip().split(";\n"):
         if stmt.strip():
             con.execute(stmt)
     resolve_units(con, program, module)
     con.execute(script.input_view)
-    con.execute("CREATE OR REPLACE TEMP VIEW elig_results AS\n" + script.query)
+    con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.query)
+
+
+def prepare(con, program, lowered, module, only=None) -> Script:
+    script = prepare_script(program, lowered, only=only)
+    run_script(con, program, module, script)
     return script
 
 
 def results(con, batch: int = 20000) -> Iterator[str]:
     """Result-format-1 JSON texts in input order."""
-    cur = con.execute("SELECT result FROM elig_results ORDER BY seq")
+    cur = con.execute("SELECT result FROM elig_screened ORDER BY seq")
     while True:
         rows = cur.fetchmany(batch)
         if not rows:
             return
         for (r,) in rows:
             yield r
+
+
+def write_results_parquet(con, script: Script, directory: str) -> str:
+    """DIRECTORY/results.parquet: seq, patient_id, status, error and per criterion its outcome
+    (out__<id>) and missing codes (miss__<id>), in input order; written atomically."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    cols = ", ".join(f'"out__{c}", "miss__{c}"' for c, _, _ in script.criteria)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".results.", suffix=".parquet.part")
+    os.close(fd)
+    try:
+        con.execute(f"COPY (SELECT seq, patient_id, status, error{', ' + cols if cols else ''} FROM elig_screened ORDER BY seq) "
+                    f"TO '{tmp}' (FORMAT parquet)")
+        os.replace(tmp, d / "results.parquet")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return str(d / "results.parquet")

@@ -78,6 +78,7 @@ class Window:
     amiss: str  # what is missing when the anchor is (w[2])
     ever: bool = False
     lvl: int = 0
+    struct: str = ""  # an item-dependent window: one struct expression, bound per item by the query
 
 
 @dataclass
@@ -358,6 +359,7 @@ class Generator:
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
         var = f"x{len(ctx.vars)}"
+        it = var  # how the item is reached inside the per-item lambda
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
         if n.kind == "treatment":
             codes = ", ".join(q(c) for c in n.codes)
@@ -372,41 +374,56 @@ class Generator:
             w = None
         else:
             w = self.window(n.window, ictx if n.window.item_dependent else ctx)
+            if w.struct:
+                # the item's own window, computed once per item: items become {x: item, w: window}
+                inner = var + "i"
+                it = f"{var}.x"
+                ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
+                L = f"list_transform({L}, lambda {inner}: {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}})"
+                w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
+                           f"{var}.w.am", lvl=w.lvl)
+        zq = f"q{var}"
+        bound = {}
         parts_t = []
         parts_m = []
-        code = f"[{var}.c]"
+        code = f"[{it}.c]"
         lvl = 0
         if n.kind == "treatment":
-            parts_t.append(f"(CASE WHEN {var}.cls IS NULL THEN NULL ELSE TRUE END)")
-            parts_m.append(f"CASE WHEN {var}.cls IS NULL THEN {code} ELSE {EMPTY} END")
+            parts_t.append(f"(CASE WHEN {it}.cls IS NULL THEN NULL ELSE TRUE END)")
+            parts_m.append(f"CASE WHEN {it}.cls IS NULL THEN {code} ELSE {EMPTY} END")
         if n.active:
-            act = f"(CASE {var}.st WHEN 'active' THEN TRUE WHEN 'resolved' THEN FALSE END)"
+            act = f"(CASE {it}.st WHEN 'active' THEN TRUE WHEN 'resolved' THEN FALSE END)"
             parts_t.append(act)
             parts_m.append(f"CASE WHEN {act} IS NULL THEN {code} ELSE {EMPTY} END")
         if w is not None:
             lvl = max(lvl, w.lvl)
-            inside = self.occurs(n.kind, var, w)
-            own = self.own_dates(n.kind, var)
-            parts_t.append(f"(CASE WHEN coalesce({w.ok}, FALSE) THEN {inside} END)")
+            bound["ins"] = f"(CASE WHEN coalesce({w.ok}, FALSE) THEN {self.occurs(n.kind, it, w)} END)"
+            own = self.own_dates(n.kind, it)
+            parts_t.append(f"{zq}.ins")
             parts_m.append(f"CASE WHEN NOT coalesce({w.ok}, FALSE) THEN list_concat({w.amiss}, CASE WHEN {own} THEN {code} ELSE {EMPTY} END) "
-                           f"WHEN {inside} IS NULL THEN list_concat({self.inside_why_miss(n.kind, var, w)}, {code}) ELSE {EMPTY} END")
+                           f"WHEN {zq}.ins IS NULL THEN list_concat({self.inside_why_miss(n.kind, it, w)}, {code}) ELSE {EMPTY} END")
         if n.pred is not None:
             p = self.b(n.pred, ictx)
             lvl = max(lvl, p.lvl)
             pt = f"(NOT ({p.t}))" if n.negate_pred else f"({p.t})"
             if n.quantifier == "every":
                 pt = f"(NOT {pt})"
-            parts_t.append(pt)
-            parts_m.append(f"CASE WHEN {pt} IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} ELSE {code} END) ELSE {EMPTY} END")
+            bound["pt"] = pt
+            parts_t.append(f"{zq}.pt")
+            parts_m.append(f"CASE WHEN {zq}.pt IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} ELSE {code} END) ELSE {EMPTY} END")
         elif n.quantifier == "every":
             self.unsupported("'every' without a condition has no SQL form")
         if parts_t:
             it_t = "(" + " AND ".join(parts_t) + ")"
             it_m = "flatten([" + ", ".join(parts_m) + "])"
-            it_m = f"(CASE WHEN len({it_m}) > 0 THEN {it_m} ELSE {code} END)"
+            item = (f"list_transform([{{'t': {it_t}, 'm': {it_m}}}], lambda {zq}m: "
+                    f"{{'t': {zq}m.t, 'm': CASE WHEN {zq}m.t IS NULL AND len({zq}m.m) = 0 THEN {code} ELSE {zq}m.m END}})[1]")
+            if bound:
+                packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in bound.items()) + "}"
+                item = f"list_transform([{packed}], lambda {zq}: {item})[1]"
         else:
-            it_t, it_m = "TRUE", EMPTY
-        res = f"list_transform({L}, lambda {var}: {{'t': {it_t}, 'm': {it_m}}})"
+            item = f"{{'t': TRUE, 'm': {EMPTY}}}"
+        res = f"list_transform({L}, lambda {var}: {item})"
         if not ctx.item_level:
             res, lvl = self.helper(res, lvl)
         t = (f"(CASE WHEN len(list_filter({res}, lambda z: z.t)) > 0 THEN TRUE "
@@ -415,6 +432,11 @@ class Generator:
         if n.quantifier in ("no", "every"):
             t = f"(NOT {t})"
         return B(t, m, "FALSE", lvl)
+
+    @staticmethod
+    def _rename(text: str, old: str, new: str) -> str:
+        import re
+        return re.sub(r"\b" + re.escape(old) + r"\.", new + ".", text)
 
     def end_of(self, kind, x):
         """(effective end day or NULL when unknown, whether the end is unknown)."""
@@ -644,39 +666,51 @@ class Generator:
         self.unsupported(f"date {type(d).__name__} has no SQL form yet")
 
     # ------------------------------------------------------------------ windows and durations
+    def _bind(self, fields: dict, body) -> str:
+        """Evaluate each field expression once and use it by name: a one-element list_transform
+        (DuckDB has no LET); body(z) builds the result from the bound struct z."""
+        self._z = getattr(self, "_z", 0) + 1
+        z = f"z{self._z}"
+        packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in fields.items()) + "}"
+        return f"list_transform([{packed}], lambda {z}: {body(z)})[1]"
+
     def duration(self, d, ctx):
-        """(lo, hi, missing-when-lo<>hi, level) in whole days (floored), NEVER for infinity."""
+        """A duration as one struct expression {lo, hi, m}: whole days (floored, NEVER for
+        infinity) it is known to lie between, and what it lacks when lo <> hi; and its level."""
         if isinstance(d, I.DConst):
             if d.kind != "days":
                 self.unsupported("a calendar-month duration inside a computed window has no SQL form yet")
             n = int(d.amount.__floor__())
-            return str(n), str(n), EMPTY, 0
+            return f"{{'lo': CAST({n} AS BIGINT), 'hi': CAST({n} AS BIGINT), 'm': {EMPTY}}}", 0
         if isinstance(d, I.DHalfLife):
             if ctx.dur_var is None:
                 self.unsupported("a half-life outside a treatment query")
             kind, x = ctx.vars[ctx.dur_var]
             k = N.const(d.multiple)
-            days = f"(CASE WHEN {x}.hl IS NOT NULL THEN CAST(floor_q(elig_mul({x}.hl, {k})) AS BIGINT) END)"
-            days = days.replace("floor_q(", "elig_floor(")
-            return (f"coalesce({days}, 0)", f"coalesce({days}, {NEVER})",
-                    f"(CASE WHEN {days} IS NULL THEN [{x}.c] ELSE {EMPTY} END)", 0)
+            days = f"(CASE WHEN {x}.hl IS NOT NULL THEN CAST(elig_floor(elig_mul({x}.hl, {k})) AS BIGINT) END)"
+            return self._bind({"d": days, "c": f"{x}.c"}, lambda z: (
+                f"{{'lo': coalesce({z}.d, 0), 'hi': coalesce({z}.d, {NEVER}), "
+                f"'m': CASE WHEN {z}.d IS NULL THEN [{z}.c] ELSE {EMPTY} END}}")), 0
         if isinstance(d, I.DExtreme):
-            alo, ahi, am, la = self.duration(d.left, ctx)
-            blo, bhi, bm, lb = self.duration(d.right, ctx)
+            a, la = self.duration(d.left, ctx)
+            b, lb = self.duration(d.right, ctx)
             f = "least" if d.which == "shorter" else "greatest"
-            lo, hi = f"{f}({alo}, {blo})", f"{f}({ahi}, {bhi})"
-            return lo, hi, f"(CASE WHEN {lo} = {hi} THEN {EMPTY} ELSE flatten([{am}, {bm}]) END)", max(la, lb)
+            return self._bind({"a": a, "b": b}, lambda z: (
+                f"{{'lo': {f}({z}.a.lo, {z}.b.lo), 'hi': {f}({z}.a.hi, {z}.b.hi), "
+                f"'m': CASE WHEN {f}({z}.a.lo, {z}.b.lo) = {f}({z}.a.hi, {z}.b.hi) THEN {EMPTY} "
+                f"ELSE flatten([{z}.a.m, {z}.b.m]) END}}")), max(la, lb)
         if isinstance(d, I.DIf):
             c = self.b(d.cond, ctx)
-            alo, ahi, am, la = self.duration(d.then, ctx)
-            blo, bhi, bm, lb = self.duration(d.otherwise, ctx)
-            lo = f"(CASE WHEN ({c.t}) THEN {alo} WHEN NOT ({c.t}) THEN {blo} ELSE least({alo}, {blo}) END)"
-            hi = f"(CASE WHEN ({c.t}) THEN {ahi} WHEN NOT ({c.t}) THEN {bhi} ELSE greatest({ahi}, {bhi}) END)"
-            m = f"(CASE WHEN ({c.t}) THEN {am} WHEN NOT ({c.t}) THEN {bm} ELSE flatten([{c.m}, {am}, {bm}]) END)"
-            return lo, hi, m, max(c.lvl, la, lb)
+            a, la = self.duration(d.then, ctx)
+            b, lb = self.duration(d.otherwise, ctx)
+            return self._bind({"t": c.t, "cm": c.m, "a": a, "b": b}, lambda z: (
+                f"CASE WHEN {z}.t THEN {z}.a WHEN NOT {z}.t THEN {z}.b ELSE "
+                f"{{'lo': least({z}.a.lo, {z}.b.lo), 'hi': greatest({z}.a.hi, {z}.b.hi), "
+                f"'m': flatten([{z}.cm, {z}.a.m, {z}.b.m])}} END")), max(c.lvl, la, lb)
         self.unsupported(f"duration {type(d).__name__} has no SQL form yet")
 
     def window(self, w: I.Win, ctx) -> Window:
+        """A window at patient level (helper columns), or for the item of ctx (inline)."""
         if w.kind == "ever":
             return Window("TRUE", str(-NEVER), str(-NEVER), str(NEVER), str(NEVER), EMPTY, EMPTY, ever=True)
         a = ident("a_" + w.anchor)
@@ -694,8 +728,21 @@ class Generator:
             if w.kind == "within_before":
                 return Window(ok, other, other, a, a, EMPTY, amiss)
             return Window(ok, a, a, other, other, EMPTY, amiss)
-        lo, hi, m, lvl = self.duration(dur, ctx)
-        amiss = f"list_concat({amiss}, CASE WHEN {lo} <> {hi} THEN list_filter({m}, lambda c: c <> {q(w.anchor)}) ELSE {EMPTY} END)"
-        if w.kind == "within_before":
-            return Window(ok, f"({a} - {lo})", f"({a} - {hi})", a, a, m, amiss, lvl=lvl)
-        return Window(ok, a, a, f"({a} + {lo})", f"({a} + {hi})", m, amiss, lvl=lvl)
+        if isinstance(dur, I.DConst):
+            n = int(dur.amount.__floor__())
+            if w.kind == "within_before":
+                return Window(ok, f"({a} - {n})", f"({a} - {n})", a, a, EMPTY, amiss)
+            return Window(ok, a, a, f"({a} + {n})", f"({a} + {n})", EMPTY, amiss)
+        d, lvl = self.duration(dur, ctx)
+        before = w.kind == "within_before"
+        body = lambda z: (
+            f"{{'lo': {z}.a - {z}.d.lo, 'lom': {z}.a - {z}.d.hi, 'hi': {z}.a, 'him': {z}.a, 'm': {z}.d.m, "
+            if before else
+            f"{{'lo': {z}.a, 'lom': {z}.a, 'hi': {z}.a + {z}.d.lo, 'him': {z}.a + {z}.d.hi, 'm': {z}.d.m, ") + (
+            f"'am': list_concat({amiss}, CASE WHEN {z}.d.lo <> {z}.d.hi THEN list_filter({z}.d.m, lambda c: c <> {q(w.anchor)}) "
+            f"ELSE {EMPTY} END)}}")
+        ws = self._bind({"a": a, "d": d}, body)
+        if ctx.item_level:
+            return Window(ok, "", "", "", "", "", "", lvl=lvl, struct=ws)
+        col, lvl = self.helper(ws, lvl)
+        return Window(ok, f"{col}.lo", f"{col}.lom", f"{col}.hi", f"{col}.him", f"{col}.m", f"{col}.am", lvl=lvl)

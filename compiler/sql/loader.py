@@ -79,7 +79,8 @@ def _items(field: str) -> str:
         return (f"SELECT seq, idx, {cols} FROM (SELECT seq, unnest(json_transform({field}, {_q(spec)})) AS it, "
                 f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx FROM _docs "
                 f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') WHERE it.code IS NOT NULL")
-    return (f"SELECT seq, idx, {cols} FROM (SELECT seq, idx, json_transform(it, {_q(_spec(fields))}) AS it FROM ("
+    return (f"SELECT seq, idx, {cols}, end_present FROM (SELECT seq, idx, json_transform(it, {_q(_spec(fields))}) AS it, "
+            f"json_exists(it, '$.end') AS end_present FROM ("
             f"SELECT seq, unnest(CAST(json_transform({field}, '[\"JSON\"]') AS JSON[])) AS it, "
             f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx FROM _docs "
             f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') WHERE json_type(it) = 'OBJECT')")
@@ -184,8 +185,9 @@ SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
           AND len(list_filter(CAST(json_transform(f_classes, '[\"JSON\"]') AS JSON[]), lambda c: json_type(c) <> 'VARCHAR')) = 0
          THEN CAST(json_transform(f_classes, '[\"VARCHAR\"]') AS VARCHAR[]) END AS classes,
     {_raw("f_start")} AS start_raw, {_date_cols("f_start", "start")},
-    f_end IS NOT NULL AS end_present,
-    {_raw("f_end")} AS end_raw, {_date_cols("CASE WHEN json_type(f_end) <> 'NULL' THEN f_end END", "end")},
+    end_present,
+    CASE WHEN end_present AND f_end IS NULL THEN 'null' ELSE {_raw("f_end")} END AS end_raw,
+    {_date_cols("CASE WHEN json_type(f_end) <> 'NULL' THEN f_end END", "end")},
     {_raw("f_half_life")} AS half_life, {_raw("f_daily_dose")} AS daily_dose,
     {_raw("f_route")} AS route, {_raw("f_purpose")} AS purpose, {_raw("f_attributes")} AS attributes
 FROM ({_items("treatments")})""",

@@ -254,9 +254,8 @@ class Generator:
     def limit_truths(self, lim, op: str, x: str, ctx) -> tuple[str, str, int]:
         """(list of truths of candidate x against the limit's alternatives, cond-missing, level)."""
         if isinstance(lim, I.LConst):
-            cases = " ".join(f"WHEN {q(u)} THEN {N.holds(op, f'elig_sign_rec({x}.v, {x}.raw, {N.const(v)})')}"
-                             for u, v in lim.table)
-            return f"[CASE {x}.u {cases} END]", EMPTY, 0
+            cases = " ".join(f"WHEN {q(u)} THEN {N.const(v)}" for u, v in lim.table)
+            return f"[{N.holds(op, f'elig_sign_rec({x}.v, {x}.raw, CASE {x}.u {cases} END)')}]", EMPTY, 0
         if isinstance(lim, I.LRef):
             w = lim.which
             k = N.const(lim.multiple)

@@ -107,12 +107,18 @@ def _str(j: str) -> str:
 
 def load_sql(lines_relation: str) -> list[str]:
     """The statements that build the schema's tables from a relation of (seq, line)."""
+    # a field present as JSON null reads as SQL NULL after json_transform: its presence is told
+    # by the record's keys (parsed only for records where one of these fields is NULL)
     list_err = " ".join(
-        f"WHEN {f} IS NOT NULL AND json_type({f}) <> 'ARRAY' THEN '{f} must be a list, not ' || {_json_type_name(f)}"
+        f"WHEN {f} IS NOT NULL AND json_type({f}) <> 'ARRAY' THEN '{f} must be a list, not ' || {_json_type_name(f)} "
+        f"WHEN {f} IS NULL AND list_contains(keys, '{f}') THEN '{f} must be a list, not null'"
         for f in ("observations", "conditions", "procedures", "treatments"))
     obj_err = " ".join(
-        f"WHEN {f} IS NOT NULL AND json_type({f}) <> 'OBJECT' THEN '{f} must be an object, not ' || {_json_type_name(f)}"
+        f"WHEN {f} IS NOT NULL AND json_type({f}) <> 'OBJECT' THEN '{f} must be an object, not ' || {_json_type_name(f)} "
+        f"WHEN {f} IS NULL AND list_contains(keys, '{f}') THEN '{f} must be an object, not null'"
         for f in ("anchors", "facts"))
+    nullable = " OR ".join(f"r.{f} IS NULL" for f in ("format", "anchors", "facts", "observations", "conditions",
+                                                       "procedures", "treatments"))
     cols = ", ".join(f"r.{f} AS {f}" for f in _FIELDS)
     ids = "json_extract_string(id, '$')"
     sex = "json_extract_string(sex, '$')"
@@ -125,6 +131,7 @@ SELECT seq, {", ".join(_FIELDS)}, CASE
     WHEN NOT ok THEN 'not JSON'
     WHEN root <> 'OBJECT' THEN 'a record must be a JSON object, not ' || CASE root WHEN 'NULL' THEN 'null'
          WHEN 'BOOLEAN' THEN 'a boolean' WHEN 'VARCHAR' THEN 'a string' WHEN 'ARRAY' THEN 'an array' ELSE 'a number' END
+    WHEN format IS NULL AND list_contains(keys, 'format') THEN 'format null is not supported (this evaluator reads format 1)'
     WHEN format IS NULL THEN 'format is missing (this evaluator reads format 1)'
     WHEN json_type(format) NOT IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') OR CAST(format AS DOUBLE) <> 1
       THEN 'format ' || left(CAST(format AS VARCHAR), 40) || ' is not supported (this evaluator reads format 1)'
@@ -133,7 +140,8 @@ SELECT seq, {", ".join(_FIELDS)}, CASE
     WHEN json_type(id) <> 'VARCHAR' THEN 'id must be a string, not ' || {_json_type_name("id")}
     {obj_err} {list_err}
   END AS error
-FROM (SELECT seq, ok, {root} AS root, {cols} FROM (
+FROM (SELECT seq, ok, {root} AS root, {cols},
+        CASE WHEN ok AND {first} = '{{' AND ({nullable}) THEN json_keys(line) END AS keys FROM (
   SELECT seq, line, ok, CASE WHEN ok THEN json_transform(line, {_q(_spec(_FIELDS))}) END AS r FROM (
     SELECT seq, line, json_valid(line) AS ok FROM {lines_relation})))""",
         f"""CREATE OR REPLACE TABLE patients AS

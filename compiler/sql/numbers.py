@@ -32,10 +32,10 @@ CREATE OR REPLACE TEMP MACRO elig_scale(t) AS
     (CASE WHEN contains(elig_mant(t), '.') THEN length(elig_mant(t)) - strpos(elig_mant(t), '.') ELSE 0 END)
     - coalesce(TRY_CAST(nullif(split_part(t, 'e', 2), '') AS INTEGER), 0);
 CREATE OR REPLACE TEMP MACRO elig_dec(v, t) AS
-    CASE WHEN v IS NULL THEN NULL ELSE
-    {'f': CAST(v AS DOUBLE),
-     'n': TRY(CAST(replace(elig_mant(t), '.', '') AS HUGEINT) * CAST('1' || repeat('0', greatest(0, -elig_scale(t))) AS HUGEINT)),
-     'd': TRY(CAST('1' || repeat('0', greatest(0, elig_scale(t))) AS HUGEINT))} END;
+    list_transform([{'v': v, 't': t}], lambda zd: CASE WHEN zd.v IS NULL THEN NULL ELSE
+    {'f': CAST(zd.v AS DOUBLE),
+     'n': TRY(CAST(replace(elig_mant(zd.t), '.', '') AS HUGEINT) * CAST('1' || repeat('0', greatest(0, -elig_scale(zd.t))) AS HUGEINT)),
+     'd': TRY(CAST('1' || repeat('0', greatest(0, elig_scale(zd.t))) AS HUGEINT))} END)[1];
 CREATE OR REPLACE TEMP MACRO elig_text(v, raw) AS
     CASE WHEN regexp_full_match(raw, '-?[0-9]+') THEN raw ELSE CAST(v AS VARCHAR) END;
 CREATE OR REPLACE TEMP MACRO elig_add(a, b) AS
@@ -54,13 +54,15 @@ CREATE OR REPLACE TEMP MACRO elig_sign(a, b) AS
               THEN sign(z.a.n * z.b.d - z.b.n * z.a.d)
          ELSE sign(z.a.f - z.b.f) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
-    CASE WHEN v - b.f > 1e-9 * (abs(b.f) + 1.0) THEN 1
-         WHEN v - b.f < -1e-9 * (abs(b.f) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(v, elig_text(v, raw)), b) END;
+    list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
+    CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
+         WHEN zs.v - zs.b.f < -1e-9 * (abs(zs.b.f) + 1.0) THEN -1
+         ELSE elig_sign(elig_dec(zs.v, elig_text(zs.v, zs.raw)), zs.b) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_sign_ref(v, raw, k, r, rraw) AS
-    CASE WHEN v - k.f * r > 1e-9 * (abs(k.f * r) + 1.0) THEN 1
-         WHEN v - k.f * r < -1e-9 * (abs(k.f * r) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(v, elig_text(v, raw)), elig_mul(k, elig_dec(r, elig_text(r, rraw)))) END;
+    list_transform([{'v': v, 'raw': raw, 'k': k, 'r': r, 'rraw': rraw}], lambda zs:
+    CASE WHEN zs.v - zs.k.f * zs.r > 1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN 1
+         WHEN zs.v - zs.k.f * zs.r < -1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN -1
+         ELSE elig_sign(elig_dec(zs.v, elig_text(zs.v, zs.raw)), elig_mul(zs.k, elig_dec(zs.r, elig_text(zs.r, zs.rraw)))) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_zero(a) AS
     list_transform([a], lambda z: CASE WHEN z.n IS NOT NULL THEN z.n = 0 ELSE z.f = 0 END)[1];
 CREATE OR REPLACE TEMP MACRO elig_floor(a) AS

@@ -1,0 +1,231 @@
+"""`elig screen` and `elig load`: population screening on DuckDB (registered from compiler/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+
+def _die(msg: str, code: int = 1):
+    click.echo(f"elig: {msg}", err=True)
+    sys.exit(code)
+
+
+def _compile(rules_dir: str):
+    from ..cli import _compile as compile_rules, _report
+
+    res = compile_rules(rules_dir)
+    _report(res)
+    if not res.ok:
+        _die("the rules do not compile")
+    return res
+
+
+def _kind(data: str) -> str:
+    """jsonl | parquet | duckdb for a DATA argument."""
+    if data == "-":
+        return "jsonl"
+    p = Path(data)
+    if p.is_dir():
+        return "parquet"
+    if not p.is_file():
+        _die(f"{data}: no such file or directory")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        _die(f"cannot read {data}: {exc.strerror or exc}")
+    if head[8:12] == b"DUCK":
+        return "duckdb"
+    return "jsonl"
+
+
+def _stdin_to_file(tmpdir: str) -> str:
+    """Standard input copied to a private file (DuckDB's reader needs a file)."""
+    path = os.path.join(tmpdir, "stdin.jsonl")
+    with open(path, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+    return path
+
+
+def open_data(con, data: str, tmpdir: str) -> tuple[int, str, str]:
+    """Load or attach DATA on the connection: (records, kind, JSON Lines path or '')."""
+    from . import loader
+
+    kind = _kind(data)
+    if kind == "parquet":
+        try:
+            return loader.attach_parquet(con, data), kind, ""
+        except FileNotFoundError as exc:
+            _die(str(exc))
+    if kind == "duckdb":
+        con.execute(f"ATTACH {loader._q(str(Path(data).resolve()))} AS src (READ_ONLY)")
+        for t in loader.TABLES:
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {t} AS SELECT * FROM src.main.{t}")
+            except Exception as exc:  # noqa: BLE001 - a database without the schema's tables
+                _die(f"{data}: not a screening database (table {t}: {str(exc).splitlines()[0]})")
+        return con.execute("SELECT count(*) FROM patients").fetchone()[0], kind, ""
+    path = _stdin_to_file(tmpdir) if data == "-" else data
+    return loader.load_jsonl(con, path), kind, path
+
+
+def _explain(module, path: str, ids: tuple[str, ...]) -> list[dict]:
+    """Full result-format-1 results (Python evaluator) of the records with these ids."""
+    from ..records import iter_records
+
+    want = set(ids)
+    out = []
+    with open(path, "r", encoding="utf-8", errors="surrogateescape") as f:
+        for text in iter_records(f):
+            if not want:
+                break
+            try:
+                rid = json.loads(text).get("id")
+            except (ValueError, AttributeError, RecursionError):
+                continue
+            if rid in want:
+                want.discard(rid)
+                out.append(module.evaluate_json(text))
+    for missing in sorted(want):
+        out.append({"format": 1, "patient_id": missing, "status": "error", "error": "no record with this id"})
+    return out
+
+
+def summary_text(con, script) -> str:
+    crit = script.criteria
+    n = con.execute("SELECT count(*) FROM elig_screened").fetchone()[0]
+    st = dict(con.execute("SELECT status, count(*) FROM elig_screened GROUP BY status").fetchall())
+    lines = [f"{n:,} records: " + ", ".join(f"{k} {st.get(k, 0):,}" for k in ("eligible", "ineligible", "indeterminate", "error"))]
+    lines.append(f"{'ref':<6} {'criterion':<40} {'pass':>8} {'fail':>8} {'unknown':>8} {'review':>8} {'fail only this':>15}")
+    if crit:
+        nfail = " + ".join(f"CAST(\"out__{c}\" = 'fail' AS INTEGER)" for c, _, _ in crit)
+        sel = ", ".join(
+            f"count(*) FILTER (WHERE \"out__{c}\" = '{o}')" for c, _, _ in crit for o in ("pass", "fail", "unknown", "review"))
+        only = ", ".join(f"count(*) FILTER (WHERE \"out__{c}\" = 'fail' AND ({nfail}) = 1)" for c, _, _ in crit)
+        row = con.execute(f"SELECT {sel}, {only} FROM elig_screened WHERE error IS NULL").fetchone()
+        k = len(crit)
+        for i, (cid, ref, _) in enumerate(crit):
+            p, f, u, r = row[4 * i: 4 * i + 4]
+            lines.append(f"{ref:<6} {cid:<40} {p:>8,} {f:>8,} {u:>8,} {r:>8,} {row[4 * k + i]:>15,}")
+        # the funnel: all readable records, then those still passing after each criterion in order
+        lines.append("funnel (all readable records, then still not failing after each criterion):")
+        readable = n - st.get("error", 0)
+        lines.append(f"  {'all':<46} {readable:>10,}")
+        cond = []
+        for cid, ref, _ in crit:
+            cond.append(f"\"out__{cid}\" <> 'fail'")
+            cnt = con.execute(f"SELECT count(*) FROM elig_screened WHERE error IS NULL AND {' AND '.join(cond)}").fetchone()[0]
+            lines.append(f"  {ref + ' ' + cid:<46} {cnt:>10,}")
+        lines.append(f"  {'eligible (every criterion passes)':<46} {st.get('eligible', 0):>10,}")
+    return "\n".join(lines)
+
+
+@click.command(name="screen")
+@click.option("--rules", "rules_dir", required=True, type=click.Path(file_okay=False), help="The trial's rule files.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="The SQL engine (DuckDB, embedded; Spark SQL is not built yet).")
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False),
+              help="Write results as Parquet into this directory (results.parquet) instead of JSON Lines on stdout.")
+@click.option("--summary", is_flag=True, help="Print per-criterion counts, 'fails only this' and the funnel instead of each result.")
+@click.option("--explain", "explain", multiple=True, metavar="ID",
+              help="Full result-format-1 reasons for these patients, by the Python evaluator (JSON Lines input).")
+@click.option("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default, every core).")
+@click.option("--memory-limit", default="", help="DuckDB memory limit, e.g. 3GB.")
+@click.argument("data", metavar="DATA", type=click.Path(allow_dash=True))
+def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, data):
+    """Screen a population with the trial's rules compiled to SQL.
+
+    DATA is patient-record format 1 as JSON Lines (- for stdin), a Parquet directory written by
+    `elig load`, or a DuckDB database file with the screening tables (docs/sql.md).
+
+    \b
+    Example:
+      elig screen --rules sm3321_rules registry.jsonl > results.jsonl
+      elig screen --rules sm3321_rules --summary registry.jsonl
+      elig screen --rules sm3321_rules -o results/ registry.duckdb
+      elig screen --rules sm3321_rules --explain SCR-0042 registry.jsonl
+    One result per record, in input order (reasons are the outcome words; --explain gives the
+    full reasons). Exit status 0 when every record produced a result.
+    """
+    from . import screen as S
+    from .script import SqlCompileError
+
+    if engine == "spark":
+        _die("the Spark SQL generator is not built yet; use --engine duckdb", 2)
+    res = _compile(rules_dir)
+    module = S.evaluator_module(res.python)
+    if explain:
+        if _kind(data) != "jsonl" or data == "-":
+            _die("--explain reads the records themselves: give a JSON Lines file", 2)
+        for r in _explain(module, data, explain):
+            click.echo(json.dumps(r))
+        return
+    tmpdir = tempfile.mkdtemp(prefix="elig-screen-")
+    try:
+        con = S.connect(os.path.join(tmpdir, "work.duckdb"), threads=threads or None, memory_limit=memory_limit or None)
+        if sys.stderr.isatty():
+            con.execute("SET enable_progress_bar = true")
+        try:
+            script = S.prepare_script(res.program, res.lowered)
+        except SqlCompileError as exc:
+            for p in exc.problems:
+                click.echo(f"elig: {p}", err=True)
+            _die("the rules cannot be screened in SQL yet")
+        open_data(con, data, tmpdir)
+        S.run_script(con, res.program, module, script)
+        if summary:
+            click.echo(summary_text(con, script))
+            return
+        if output:
+            S.write_results_parquet(con, script, output)
+            return
+        out = sys.stdout
+        for text in S.results(con):
+            out.write(text)
+            out.write("\n")
+        out.flush()
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@click.command(name="load")
+@click.option("-o", "--output", "output", required=True, type=click.Path(),
+              help="A directory (Parquet, one file per table) or a file ending in .duckdb.")
+@click.argument("data", metavar="DATA", type=click.Path(allow_dash=True, dir_okay=False))
+def load(output, data):
+    """Load patient-record format 1 JSON Lines into the screening tables (docs/sql.md).
+
+    \b
+    Example:
+      elig load registry.jsonl -o registry/            # Parquet directory
+      elig load registry.jsonl -o registry.duckdb      # DuckDB database
+    A record that cannot be read is an error row of `patients`; unusable fields stay unusable.
+    """
+    from . import loader
+    from . import screen as S
+
+    tmpdir = tempfile.mkdtemp(prefix="elig-load-")
+    try:
+        if output.endswith(".duckdb"):
+            part = os.path.join(os.path.dirname(os.path.abspath(output)) or ".", f".{os.path.basename(output)}.part")
+            if os.path.exists(part):
+                os.unlink(part)
+            con = S.connect(part)
+            n, _, _ = open_data(con, data, tmpdir)
+            con.close()
+            os.replace(part, output)
+        else:
+            con = S.connect(os.path.join(tmpdir, "work.duckdb"))
+            n, _, _ = open_data(con, data, tmpdir)
+            loader.write_parquet(con, output)
+            con.close()
+        click.echo(f"{n:,} records loaded into {output}", err=True)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)

@@ -1,0 +1,747 @@
+"""The SQL backend (DuckDB dialect): the checked program as one screening query over the tables
+of docs/sql.md.
+
+Why a small printer of our own and not sqlglot trees: the meaning lives in a few dozen DuckDB
+constructs (lambdas over per-patient lists, STRUCTs, HUGEINT fractions, TRY) that are emitted
+from templates per IR node; sqlglot would parse them back into its own trees only to print the
+same text, and it does not model DuckDB's lambda syntax of this version. Each dialect is one
+generator; a node a generator does not know raises ``SqlUnsupported`` naming the rule, its
+file:line and why, when the SQL is compiled, never when it runs.
+
+Meaning (compiler/runtime.py is the reference): every boolean node becomes three values, truth
+(BOOLEAN, NULL for unknown: SQL's AND/OR/NOT are Kleene's), missing (VARCHAR[], meaningful when
+the truth is NULL) and review (BOOLEAN, an unknown that comes only from an unrecorded judgment).
+Patient-level nodes become columns of per-criterion common table expressions (one level per
+CTE, so no expression is repeated); nodes inside an item query are inline lambda expressions
+over that patient's list of items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Optional
+
+from .. import ir as I
+from . import numbers as N
+
+NEVER = 1000000000  # the evaluator's _NEVER_HI: a window end that no date reaches
+
+
+class SqlUnsupported(Exception):
+    """An IR construct this SQL dialect cannot express yet (raised at compile time)."""
+
+
+def q(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def qlist(items) -> str:
+    items = list(items)
+    if not items:
+        return "CAST([] AS VARCHAR[])"
+    return "[" + ", ".join(q(x) for x in items) + "]"
+
+
+EMPTY = "CAST([] AS VARCHAR[])"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class B:
+    """A boolean node: truth, missing (when unknown), review (when unknown), and its level."""
+    t: str
+    m: str
+    r: str
+    lvl: int = 0
+
+
+@dataclass
+class Num:
+    """A number: alternatives (a list of number structs, NULL when unknown) and missing codes."""
+    v: str
+    m: str
+    lvl: int = 0
+
+
+@dataclass
+class Window:
+    ok: str  # the anchor is usable (NULL/false: the window is unknown)
+    lo: str
+    lom: str
+    hi: str
+    him: str
+    miss: str  # what the duration lacks (w[6])
+    amiss: str  # what is missing when the anchor is (w[2])
+    ever: bool = False
+    lvl: int = 0
+    struct: str = ""  # an item-dependent window: one struct expression, bound per item by the query
+
+
+@dataclass
+class Ctx:
+    """Where an expression is: at patient level, or inside item lambdas (var -> (kind, sql name))."""
+    vars: dict = field(default_factory=dict)
+    dur_var: Optional[str] = None
+
+    @property
+    def item_level(self) -> bool:
+        return bool(self.vars)
+
+    def bind(self, var, kind, name, dur=False):
+        c = Ctx(dict(self.vars), self.dur_var)
+        c.vars[var] = (kind, name)
+        if dur:
+            c.dur_var = var
+        return c
+
+
+class Generator:
+    """Compiles one criterion at a time into helper columns grouped by level."""
+
+    def __init__(self, program: I.Program, lowered):
+        self.p = program
+        self.mod = lowered
+        self.obs = {o.name: o for o in program.observations}
+        self.items = {x.name: x for x in program.items}
+        self.facts = {f.name: f for f in program.facts}
+        self.equiv = {t.name: t for t in program.equivalences}
+        self.derived = {d.name: d for d in program.derived}
+        self.anchors = program.trial.anchors
+        self._n = 0
+
+    # ------------------------------------------------------------------ helpers and levels
+    def start(self, crit):
+        self.crit = crit
+        self.helpers: list[tuple[str, str, int]] = []
+        self._n = 0
+
+    def helper(self, sql: str, lvl: int) -> tuple[str, int]:
+        self._n += 1
+        name = f"{self.crit.id}__h{self._n}"
+        self.helpers.append((name, sql, lvl + 1))
+        return ident(name), lvl + 1
+
+    def mat(self, b: B, ctx: Ctx) -> B:
+        """A patient-level boolean becomes three columns (referenced by name from then on)."""
+        if ctx.item_level:
+            return b
+        t, lt = self.helper(b.t, b.lvl)
+        m, _ = self.helper(b.m, b.lvl)
+        r, _ = self.helper(b.r, b.lvl)
+        return B(t, m, r, lt)
+
+    def unsupported(self, what: str):
+        raise SqlUnsupported(what)
+
+    # ------------------------------------------------------------------ booleans
+    def b(self, n, ctx: Ctx) -> B:
+        m = getattr(self, "b_" + type(n).__name__, None)
+        if m is None:
+            self.unsupported(f"{type(n).__name__} has no SQL form yet")
+        return self.mat(m(n, ctx), ctx)
+
+    @staticmethod
+    def _unk(b: B, what: str) -> str:
+        return f"CASE WHEN ({b.t}) IS NULL THEN {what} ELSE {EMPTY} END"
+
+    def b_BAnd(self, n, ctx):
+        parts = [self.b(x, ctx) for x in n.items]
+        return self._andor(parts, "AND")
+
+    def b_BOr(self, n, ctx):
+        parts = [self.b(x, ctx) for x in n.items]
+        return self._andor(parts, "OR")
+
+    def _andor(self, parts, op):
+        t = "(" + f" {op} ".join(f"({p.t})" for p in parts) + ")"
+        m = "flatten([" + ", ".join(self._unk(p, p.m) for p in parts) + "])"
+        r = "(" + " AND ".join(f"(({p.t}) IS NOT NULL OR ({p.r}))" for p in parts) + ")"
+        return B(t, m, r, max(p.lvl for p in parts))
+
+    def b_BNot(self, n, ctx):
+        a = self.b(n.operand, ctx)
+        return B(f"(NOT ({a.t}))", a.m, a.r, a.lvl)
+
+    def b_BImplies(self, n, ctx):
+        c = self.b(n.cond, ctx)
+        th = self.b(n.then, ctx)
+        t = f"(CASE WHEN ({c.t}) IS FALSE THEN TRUE WHEN ({c.t}) THEN ({th.t}) WHEN ({th.t}) THEN TRUE END)"
+        m = f"(CASE WHEN ({c.t}) IS NULL THEN flatten([{c.m}, {self._unk(th, th.m)}]) ELSE {th.m} END)"
+        r = f"(CASE WHEN ({c.t}) IS NULL THEN ({c.r}) AND ({th.t}) IS NULL AND ({th.r}) ELSE ({th.r}) END)"
+        return B(t, m, r, max(c.lvl, th.lvl))
+
+    def b_BIf(self, n, ctx):
+        c = self.b(n.cond, ctx)
+        a = self.b(n.then, ctx)
+        e = self.b(n.otherwise, ctx)
+        t = (f"(CASE WHEN ({c.t}) THEN ({a.t}) WHEN NOT ({c.t}) THEN ({e.t}) "
+             f"WHEN ({a.t}) IS NOT NULL AND ({a.t}) = ({e.t}) THEN ({a.t}) END)")
+        m = (f"(CASE WHEN ({c.t}) THEN {a.m} WHEN NOT ({c.t}) THEN {e.m} "
+             f"ELSE flatten([{c.m}, {self._unk(a, a.m)}, {self._unk(e, e.m)}]) END)")
+        r = (f"(CASE WHEN ({c.t}) THEN ({a.r}) WHEN NOT ({c.t}) THEN ({e.r}) "
+             f"ELSE ({c.r}) AND ({a.t}) IS NULL AND ({a.r}) AND ({e.t}) IS NULL AND ({e.r}) END)")
+        return B(t, m, r, max(c.lvl, a.lvl, e.lvl))
+
+    def b_BFact(self, n, ctx):
+        col = ident("f_" + n.name)
+        st = ident("f_" + n.name + "_st")
+        if n.judgment:
+            return B(col, f"(CASE WHEN {st} = 0 THEN {EMPTY} ELSE {qlist([n.name])} END)", f"({st} = 0)")
+        return B(col, qlist([n.name]), "FALSE")
+
+    def b_BSexIs(self, n, ctx):
+        vals = ", ".join(q(v) for v in n.values)
+        neg = "NOT " if n.negated else ""
+        return B(f"(CASE WHEN sex IS NOT NULL THEN {neg}(sex IN ({vals})) END)", qlist(["sex"]), "FALSE")
+
+    def b_BNumCmp(self, n, ctx):
+        a = self.num(n.left, ctx)
+        b = self.num(n.right, ctx)
+        sign = N.holds(n.op, "elig_sign(x, y)")
+        truths = f"flatten(list_transform({a.v}, lambda x: list_transform({b.v}, lambda y: {sign})))"
+        t = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL WHEN list_bool_and({truths}) THEN TRUE "
+             f"WHEN NOT list_bool_or({truths}) THEN FALSE END)")
+        m = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN flatten([CASE WHEN ({a.v}) IS NULL THEN {a.m} ELSE {EMPTY} END, "
+             f"CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END]) ELSE flatten([{a.m}, {b.m}]) END)")
+        return B(t, m, "FALSE", max(a.lvl, b.lvl))
+
+    def b_BDateCmp(self, n, ctx):
+        a = self.date(n.left, ctx)
+        b = self.date(n.right, ctx)
+        d = f"(({a.v}) - ({b.v}))"
+        t = N.holds(n.op, f"sign({d})")
+        m = f"flatten([CASE WHEN ({a.v}) IS NULL THEN {a.m} ELSE {EMPTY} END, CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END])"
+        return B(t, m, "FALSE", max(a.lvl, b.lvl))
+
+    # ------------------------------------------------------------------ observations
+    def obs_list(self, code: str) -> str:
+        return ident("o_" + code)
+
+    def select(self, s, ctx):
+        """(candidates list or NULL, missing when NULL, level) of a selection."""
+        if isinstance(s, I.SelItem):
+            kind, name = ctx.vars[s.var]
+            return f"[{name}]", EMPTY, 0
+        if not isinstance(s, I.SelLatest):
+            self.unsupported(f"selection {type(s).__name__} has no SQL form yet")
+        if ctx.item_level:
+            self.unsupported("a 'latest' selection inside an item query has no SQL form yet")
+        w = self.window(s.window, ctx)
+        L = self.obs_list(s.code)
+        code = qlist([s.code])
+        inw = f"x.d IS NOT NULL AND x.d BETWEEN ({w.lo}) AND ({w.hi})"
+        key, lk = self.helper(f"list_max(list_transform(list_filter({L}, lambda x: {inw}), lambda x: CAST(x.d AS BIGINT) * 1048576 + x.i))", w.lvl)
+        if w.ever:
+            float_ok = "TRUE"
+        else:
+            float_ok = "FALSE"
+        cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR len({L}) = 0 THEN NULL "
+                 f"WHEN {key} IS NOT NULL THEN list_concat(list_filter({L}, lambda x: x.i = {key} % 1048576), "
+                 f"list_filter({L}, lambda x: x.d IS NULL AND (({key} // 1048576) < ({w.him}) OR x.i > {key} % 1048576))) "
+                 f"WHEN {float_ok} AND len(list_filter({L}, lambda x: x.d IS NULL)) > 0 THEN list_filter({L}, lambda x: x.d IS NULL) END)")
+        maybe = f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0"
+        miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN len({L}) > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
+                f"WHEN len(list_filter({L}, lambda x: x.d IS NULL)) > 0 THEN {code} "
+                f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
+        c, lc = self.helper(cands, lk)
+        m, _ = self.helper(miss, lk)
+        return c, m, lc
+
+    def limit_truths(self, lim, op: str, x: str, ctx) -> tuple[str, str, int]:
+        """(list of truths of candidate x against the limit's alternatives, cond-missing, level)."""
+        if isinstance(lim, I.LConst):
+            cases = " ".join(f"WHEN {q(u)} THEN {N.const(v)}" for u, v in lim.table)
+            return f"[{N.holds(op, f'elig_sign_rec({x}.v, {x}.raw, CASE {x}.u {cases} END)')}]", EMPTY, 0
+        if isinstance(lim, I.LRef):
+            w = lim.which
+            k = N.const(lim.multiple)
+            cmp = N.holds(op, f"elig_sign_ref({x}.v, {x}.raw, {k}, {x}.{w}, {x}.{w}_raw)")
+            return f"[CASE WHEN {x}.{w} IS NOT NULL THEN {cmp} END]", EMPTY, 0
+        if isinstance(lim, I.LIf):
+            c = self.b(lim.cond, ctx)
+            a, am, la = self.limit_truths(lim.then, op, x, ctx)
+            b, bm, lb = self.limit_truths(lim.otherwise, op, x, ctx)
+            t = f"(CASE WHEN ({c.t}) THEN {a} WHEN NOT ({c.t}) THEN {b} ELSE list_concat({a}, {b}) END)"
+            cm = f"(CASE WHEN ({c.t}) THEN {am} WHEN NOT ({c.t}) THEN {bm} ELSE flatten([{c.m}, {am}, {bm}]) END)"
+            return t, cm, max(c.lvl, la, lb)
+        self.unsupported(f"limit {type(lim).__name__} has no SQL form yet")
+
+    def b_BObsCmp(self, n, ctx):
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        truths, cm, lt = self.limit_truths(n.limit, n.op, "x", ctx)
+        per = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN [CAST(NULL AS BOOLEAN)] ELSE {truths} END)"
+        lvl = max(lc, lt)
+        if not ctx.item_level:
+            per, lvl = self.helper(per, lvl)
+            cm, lvl = self.helper(f"(CASE WHEN len(list_filter({cands}, lambda x: NOT x.bad)) > 0 THEN {cm} ELSE {EMPTY} END)", lvl)
+        else:
+            cm = f"(CASE WHEN len(list_filter({cands}, lambda x: NOT x.bad)) > 0 THEN {cm} ELSE {EMPTY} END)"
+        flat = f"flatten({per})"
+        t = (f"(CASE WHEN ({cands}) IS NULL THEN NULL WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(t, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
+        has_none = f"len(list_filter({flat}, lambda t: t IS NULL)) > 0"
+        mixed = f"len(list_filter({per}, lambda ts: list_contains(ts, TRUE) AND list_contains(ts, FALSE))) > 0"
+        differ = (f"(len({cands}) > 1 AND len(list_distinct(list_transform({per}, lambda ts: "
+                  f"array_to_string(list_sort(list_distinct(list_transform(ts, lambda t: coalesce(CAST(t AS INTEGER), 2)))), ',')))) > 1)")
+        m0 = (f"flatten([CASE WHEN {has_none} THEN {code} ELSE {EMPTY} END, CASE WHEN {mixed} THEN {cm} ELSE {EMPTY} END, "
+              f"CASE WHEN {differ} THEN {code} ELSE {EMPTY} END])")
+        m = (f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN len({m0}) > 0 THEN {m0} WHEN len({cm}) > 0 THEN {cm} ELSE {code} END)")
+        return B(t, m, "FALSE", lvl)
+
+    def b_BObsBetween(self, n, ctx):
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        lo, lom, l1 = self.limit_truths(n.low, ">=", "x", ctx)
+        hi, him, l2 = self.limit_truths(n.high, "<=", "x", ctx)
+        if lom != EMPTY or him != EMPTY:
+            self.unsupported("'between' with conditional limits has no SQL form yet")
+        # per candidate: (low) AND (high), each over its alternatives
+        def agg(ts):
+            return (f"(CASE WHEN list_bool_and(list_transform({ts}, lambda t: coalesce(t, FALSE))) THEN TRUE "
+                    f"WHEN list_bool_and(list_transform({ts}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
+        per = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN CAST(NULL AS BOOLEAN) ELSE ({agg(lo)} AND {agg(hi)}) END)"
+        lvl = max(lc, l1, l2)
+        if not ctx.item_level:
+            per, lvl = self.helper(per, lvl)
+        t = (f"(CASE WHEN ({cands}) IS NULL THEN NULL WHEN list_bool_and(list_transform({per}, lambda t: coalesce(t, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({per}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
+        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+        return B(t, m, "FALSE", lvl)
+
+    def b_BObsIs(self, n, ctx):
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        vals = ", ".join(q(v) for v in n.values)
+        neg = "NOT " if n.negated else ""
+        per = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN CAST(NULL AS BOOLEAN) ELSE {neg}(x.s IN ({vals})) END)"
+        lvl = lc
+        if not ctx.item_level:
+            per, lvl = self.helper(per, lvl)
+        t = (f"(CASE WHEN ({cands}) IS NULL THEN NULL WHEN list_bool_and(list_transform({per}, lambda t: coalesce(t, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({per}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
+        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+        return B(t, m, "FALSE", lvl)
+
+    def b_BObsQuery(self, n, ctx):
+        if ctx.item_level:
+            self.unsupported("an observation query inside an item query has no SQL form yet")
+        w = self.window(n.window, ctx)
+        L = self.obs_list(n.code)
+        code = qlist([n.code])
+        var = f"o{len(ctx.vars)}"
+        ictx = ctx.bind(n.var, "observation", var)
+        p = self.b(n.pred, ictx)
+        pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
+        inside = f"(CASE WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
+        # per reading: (truth, missing, dated inside); readings outside the window are left out
+        item = (f"{{'t': CASE WHEN {inside} IS NULL THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "
+                f"'m': CASE WHEN {inside} IS NULL THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
+                f"'n': {inside} IS NOT NULL}}")
+        res, lvl = self.helper(
+            f"list_transform(list_filter({L}, lambda {var}: {inside} IS NOT FALSE), lambda {var}: {item})", max(w.lvl, p.lvl))
+        found_t = (f"(CASE WHEN len(list_filter({res}, lambda z: z.t)) > 0 THEN TRUE "
+                   f"WHEN len(list_filter({res}, lambda z: z.t IS NULL)) > 0 THEN NULL "
+                   f"WHEN len(list_filter({res}, lambda z: z.n)) = 0 THEN NULL ELSE FALSE END)")
+        found_m = (f"(CASE WHEN len(list_filter({res}, lambda z: z.t IS NULL)) > 0 "
+                   f"THEN flatten(list_transform(list_filter({res}, lambda z: z.t IS NULL), lambda z: z.m)) ELSE {code} END)")
+        t = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR len({res}) = 0 THEN NULL ELSE "
+             + ("" if n.quantifier == "any" else "NOT ") + f"{found_t} END)")
+        m = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN len({L}) > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
+             f"WHEN len({res}) = 0 THEN {code} ELSE {found_m} END)")
+        return B(t, m, "FALSE", lvl)
+
+    # ------------------------------------------------------------------ item queries
+    def b_BQuery(self, n, ctx):
+        var = f"x{len(ctx.vars)}"
+        it = var  # how the item is reached inside the per-item lambda
+        ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
+        if n.kind == "treatment":
+            codes = ", ".join(q(c) for c in n.codes)
+            L = f"list_filter(t_all, lambda {var}: {var}.cls IS NULL OR len(list_intersect({var}.cls, [{codes}])) > 0)"
+        else:
+            prefix = "c_" if n.kind == "condition" else "p_"
+            if len(n.codes) == 1:
+                L = ident(prefix + n.codes[0])
+            else:
+                L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + "]))")
+        if n.window is None or n.window.kind == "ever":
+            w = None
+        else:
+            w = self.window(n.window, ictx if n.window.item_dependent else ctx)
+            if w.struct:
+                # the item's own window, computed once per item: items become {x: item, w: window}
+                inner = var + "i"
+                it = f"{var}.x"
+                ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
+                L = f"list_transform({L}, lambda {inner}: {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}})"
+                w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
+                           f"{var}.w.am", lvl=w.lvl)
+        zq = f"q{var}"
+        bound = {}
+        parts_t = []
+        parts_m = []
+        code = f"[{it}.c]"
+        lvl = 0
+        if n.kind == "treatment":
+            parts_t.append(f"(CASE WHEN {it}.cls IS NULL THEN NULL ELSE TRUE END)")
+            parts_m.append(f"CASE WHEN {it}.cls IS NULL THEN {code} ELSE {EMPTY} END")
+        if n.active:
+            act = f"(CASE {it}.st WHEN 'active' THEN TRUE WHEN 'resolved' THEN FALSE END)"
+            parts_t.append(act)
+            parts_m.append(f"CASE WHEN {act} IS NULL THEN {code} ELSE {EMPTY} END")
+        if w is not None:
+            lvl = max(lvl, w.lvl)
+            bound["ins"] = f"(CASE WHEN coalesce({w.ok}, FALSE) THEN {self.occurs(n.kind, it, w)} END)"
+            own = self.own_dates(n.kind, it)
+            parts_t.append(f"{zq}.ins")
+            parts_m.append(f"CASE WHEN NOT coalesce({w.ok}, FALSE) THEN list_concat({w.amiss}, CASE WHEN {own} THEN {code} ELSE {EMPTY} END) "
+                           f"WHEN {zq}.ins IS NULL THEN list_concat({self.inside_why_miss(n.kind, it, w)}, {code}) ELSE {EMPTY} END")
+        if n.pred is not None:
+            p = self.b(n.pred, ictx)
+            lvl = max(lvl, p.lvl)
+            pt = f"(NOT ({p.t}))" if n.negate_pred else f"({p.t})"
+            if n.quantifier == "every":
+                pt = f"(NOT {pt})"
+            bound["pt"] = pt
+            parts_t.append(f"{zq}.pt")
+            parts_m.append(f"CASE WHEN {zq}.pt IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} ELSE {code} END) ELSE {EMPTY} END")
+        elif n.quantifier == "every":
+            self.unsupported("'every' without a condition has no SQL form")
+        if parts_t:
+            it_t = "(" + " AND ".join(parts_t) + ")"
+            it_m = "flatten([" + ", ".join(parts_m) + "])"
+            item = (f"list_transform([{{'t': {it_t}, 'm': {it_m}}}], lambda {zq}m: "
+                    f"{{'t': {zq}m.t, 'm': CASE WHEN {zq}m.t IS NULL AND len({zq}m.m) = 0 THEN {code} ELSE {zq}m.m END}})[1]")
+            if bound:
+                packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in bound.items()) + "}"
+                item = f"list_transform([{packed}], lambda {zq}: {item})[1]"
+        else:
+            item = f"{{'t': TRUE, 'm': {EMPTY}}}"
+        res = f"list_transform({L}, lambda {var}: {item})"
+        if not ctx.item_level:
+            res, lvl = self.helper(res, lvl)
+        t = (f"(CASE WHEN len(list_filter({res}, lambda z: z.t)) > 0 THEN TRUE "
+             f"WHEN len(list_filter({res}, lambda z: z.t IS NULL)) > 0 THEN NULL ELSE FALSE END)")
+        m = f"flatten(list_transform(list_filter({res}, lambda z: z.t IS NULL), lambda z: z.m))"
+        if n.quantifier in ("no", "every"):
+            t = f"(NOT {t})"
+        return B(t, m, "FALSE", lvl)
+
+    @staticmethod
+    def _rename(text: str, old: str, new: str) -> str:
+        import re
+        return re.sub(r"\b" + re.escape(old) + r"\.", new + ".", text)
+
+    def end_of(self, kind, x):
+        """(effective end day or NULL when unknown, whether the end is unknown)."""
+        if kind == "procedure":
+            return f"{x}.s"
+        if kind == "treatment":
+            return f"(CASE {x}.est WHEN 0 THEN {NEVER} WHEN 1 THEN {x}.e END)"
+        return (f"(CASE WHEN {x}.est = 1 THEN {x}.e WHEN {x}.est = 0 AND {x}.st = 'active' THEN {NEVER} "
+                f"WHEN {x}.est = 0 AND {x}.st = 'resolved' THEN {x}.s END)")
+
+    def end_known(self, kind, x):
+        if kind == "treatment":
+            return f"({x}.est <> 2)"
+        return f"({x}.est = 1 OR ({x}.est = 0 AND {x}.st IS NOT NULL))"
+
+    def occurs(self, kind, x, w: Window) -> str:
+        s = f"{x}.s"
+        if kind == "procedure":
+            return (f"(CASE WHEN {s} IS NULL THEN NULL WHEN {s} BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE "
+                    f"WHEN {s} < ({w.lom}) OR {s} > ({w.him}) THEN FALSE END)")
+        e = self.end_of(kind, x)
+        return (f"(CASE WHEN {s} IS NULL THEN (CASE WHEN {e} IS NOT NULL AND {e} < ({w.lom}) THEN FALSE "
+                f"WHEN {e} BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE END) "
+                f"WHEN NOT {self.end_known(kind, x)} THEN (CASE WHEN {s} > ({w.him}) THEN FALSE WHEN {s} BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE END) "
+                f"WHEN {s} <= ({w.hi}) AND {e} >= ({w.lo}) THEN TRUE WHEN {s} > ({w.him}) OR {e} < ({w.lom}) THEN FALSE END)")
+
+    def inside_why_miss(self, kind, x, w: Window) -> str:
+        """When an item's place in a known window is unknown: the window's own missing codes,
+        unless the item's dates gave a reason (runtime: `if inside is None and not iwhy`)."""
+        if kind == "procedure":
+            has_why = f"({x}.s IS NULL)"
+        else:
+            has_why = f"({x}.s IS NULL OR NOT {self.end_known(kind, x)})"
+        return f"(CASE WHEN {has_why} THEN {EMPTY} ELSE {w.miss} END)"
+
+    def own_dates(self, kind, x) -> str:
+        if kind == "procedure":
+            return f"({x}.s IS NULL)"
+        if kind == "treatment":
+            return f"({x}.s IS NULL OR {x}.est = 2)"
+        return f"({x}.s IS NULL OR {x}.est = 2 OR ({x}.est = 0 AND {x}.st IS NULL))"
+
+    # ------------------------------------------------------------------ item fields
+    def _item(self, var, ctx):
+        kind, name = ctx.vars[var]
+        return kind, name
+
+    def attr_json(self, x, name):
+        return f"json_extract({x}.a, {q('$.' + name)})"
+
+    def b_BAttrBool(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        j = self.attr_json(x, n.name)
+        t = f"(CASE WHEN json_type({x}.a) = 'OBJECT' AND json_type({j}) = 'BOOLEAN' THEN CAST({j} AS BOOLEAN) END)"
+        return B(t, f"[{x}.c]", "FALSE")
+
+    def b_BAttrIs(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        neg = "NOT " if n.negated else ""
+        tests = ", ".join(q(v) for v in n.tests)
+        if n.name == "status":
+            return B(f"(CASE WHEN {x}.st IS NOT NULL THEN {neg}({x}.st IN ({tests})) END)", f"[{x}.c]", "FALSE")
+        j = self.attr_json(x, n.name)
+        if n.type not in ("enum", "text"):
+            self.unsupported(f"attribute test of type {n.type} has no SQL form yet")
+        ok = f"json_type({x}.a) = 'OBJECT' AND json_type({j}) = 'VARCHAR'"
+        if n.values:
+            ok += f" AND json_extract_string({j}, '$') IN ({', '.join(q(v) for v in n.values)})"
+        t = f"(CASE WHEN {ok} THEN {neg}(json_extract_string({j}, '$') IN ({tests})) END)"
+        return B(t, f"[{x}.c]", "FALSE")
+
+    def b_BFieldIs(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        neg = "NOT " if n.negated else ""
+        tests = ", ".join(q(v) for v in n.tests)
+        f = f"{x}.{n.field}"
+        t = f"(CASE WHEN json_type({f}) = 'VARCHAR' THEN {neg}(json_extract_string({f}, '$') IN ({tests})) END)"
+        return B(t, f"[{x}.c]", "FALSE")
+
+    def b_BClassIn(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        tests = ", ".join(q(v) for v in n.tests)
+        neg = "NOT " if n.negated else ""
+        t = f"(CASE WHEN {x}.cls IS NOT NULL THEN {neg}(len(list_intersect({x}.cls, [{tests}])) > 0) END)"
+        return B(t, f"[{x}.c]", "FALSE")
+
+    # ------------------------------------------------------------------ numbers
+    def num(self, n, ctx) -> Num:
+        m = getattr(self, "n_" + type(n).__name__, None)
+        if m is None:
+            self.unsupported(f"number {type(n).__name__} has no SQL form yet")
+        out = m(n, ctx)
+        if not ctx.item_level:
+            v, lv = self.helper(out.v, out.lvl)
+            mm, _ = self.helper(out.m, out.lvl)
+            return Num(v, mm, lv)
+        return out
+
+    def n_NConst(self, n, ctx):
+        return Num(f"[{N.const(n.value)}]", EMPTY)
+
+    def n_NAge(self, n, ctx):
+        a = ident("a_" + n.anchor)
+        ast = ident("a_" + n.anchor + "_st")
+        years = (f"(year(DATE '1970-01-01' + {a}) - year(DATE '1970-01-01' + birth) - CASE WHEN "
+                 f"month(DATE '1970-01-01' + {a}) * 100 + day(DATE '1970-01-01' + {a}) < "
+                 f"month(DATE '1970-01-01' + birth) * 100 + day(DATE '1970-01-01' + birth) THEN 1 ELSE 0 END)")
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({years}, {years}, 1)] END)"
+        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
+        return Num(v, m)
+
+    def n_NArith(self, n, ctx):
+        a = self.num(n.left, ctx)
+        b = self.num(n.right, ctx)
+        fn = {"+": "elig_add", "-": "elig_sub", "*": "elig_mul", "/": "elig_div"}[n.op]
+        prod = f"flatten(list_transform({a.v}, lambda x: list_transform({b.v}, lambda y: {fn}(x, y))))"
+        unknown = f"flatten([CASE WHEN ({a.v}) IS NULL THEN {a.m} ELSE {EMPTY} END, CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END])"
+        if n.op == "/":
+            reads = qlist(self.codes_read(n.right))
+            zero = f"len(list_filter({b.v}, lambda y: elig_zero(y))) > 0"
+            v = f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL OR {zero} THEN NULL ELSE list_distinct_ordered({prod}) END)"
+            m = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN {unknown} WHEN {zero} THEN {reads} "
+                 f"ELSE flatten([{a.m}, {b.m}]) END)")
+        else:
+            v = f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL ELSE list_distinct_ordered({prod}) END)"
+            m = f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN {unknown} ELSE flatten([{a.m}, {b.m}]) END)"
+        return Num(v.replace("list_distinct_ordered", "elig_dedupe"), m, max(a.lvl, b.lvl))
+
+    def codes_read(self, node):
+        from ..backend_python import PythonEmitter
+        return PythonEmitter(self.mod).codes_read(node)
+
+    def n_NIf(self, n, ctx):
+        c = self.b(n.cond, ctx)
+        a = self.num(n.then, ctx)
+        b = self.num(n.otherwise, ctx)
+        unknown = (f"flatten([{c.m}, CASE WHEN ({a.v}) IS NULL THEN {a.m} ELSE {EMPTY} END, "
+                   f"CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END])")
+        v = (f"(CASE WHEN ({c.t}) THEN {a.v} WHEN NOT ({c.t}) THEN {b.v} "
+             f"WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL ELSE elig_dedupe(list_concat({a.v}, {b.v})) END)")
+        m = (f"(CASE WHEN ({c.t}) THEN {a.m} WHEN NOT ({c.t}) THEN {b.m} "
+             f"WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN {unknown} ELSE flatten([{c.m}, {a.m}, {b.m}]) END)")
+        return Num(v, m, max(c.lvl, a.lvl, b.lvl))
+
+    def n_NDerived(self, n, ctx):
+        d = self.derived.get(n.name)
+        if d is None:
+            self.unsupported(f"derived value {n.name} is not defined")
+        return self.num(d.formula, ctx)
+
+    def n_NScale(self, n, ctx):
+        a = self.num(n.operand, ctx)
+        v = (f"(CASE WHEN ({a.v}) IS NOT NULL THEN elig_dedupe(list_transform({a.v}, lambda x: "
+             f"elig_add(elig_mul(x, {N.const(n.scale)}), {N.const(n.offset)}))) END)")
+        return Num(v, a.m, a.lvl)
+
+    def n_NObs(self, n, ctx):
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_text(x.v, x.raw)), {N.const(c.scale)}), {N.const(c.offset)})"
+                        for u, c in n.table)
+        vals = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)"
+        ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
+        v = f"(CASE WHEN ({cands}) IS NOT NULL AND {ok} THEN elig_dedupe({vals}) END)"
+        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)"
+        return Num(v, m, lc)
+
+    def n_NAttr(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        j = self.attr_json(x, n.name)
+        isnum = f"json_type({x}.a) = 'OBJECT' AND json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') AND isfinite(CAST({j} AS DOUBLE))"
+        v = f"(CASE WHEN {isnum} THEN [elig_rec(CAST({j} AS DOUBLE), CAST({j} AS VARCHAR))] END)"
+        return Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
+
+    def n_NCourse(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        a = ident("a_" + n.anchor)
+        e = f"(CASE {x}.est WHEN 1 THEN {x}.e WHEN 0 THEN {a} END)"
+        days = f"({e} - {x}.s + 1)"
+        v = f"(CASE WHEN {x}.s IS NOT NULL AND {e} IS NOT NULL THEN [elig_num({days}, {days}, 1)] END)"
+        m = (f"(CASE WHEN {x}.s IS NULL OR {x}.est = 2 THEN [{x}.c] WHEN {x}.est = 0 AND {a} IS NULL "
+             f"THEN [{x}.c, {q(n.anchor)}] ELSE {EMPTY} END)")
+        return Num(v, m)
+
+    def n_NHalfLife(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        hl = f"{x}.hl"
+        v = f"(CASE WHEN {hl} IS NOT NULL THEN [{hl}] END)"
+        return Num(v, f"(CASE WHEN {hl} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
+
+    def n_NDose(self, n, ctx):
+        kind, x = self._item(n.var, ctx)
+        t = self.equiv[n.table]
+        factors = " ".join(f"WHEN {q(agent)} THEN {N.const(f)}" for agent, f in t.factors)
+        f = (f"(CASE {x}.c {factors} ELSE (CASE lower(trim({x}.c)) {factors} END) END)")
+        units = " ".join(f"WHEN {q(u)} THEN {N.const(c)}" for u, c in t.units)
+        conv = f"(CASE {x}.{ident('du_' + n.table)} {units} END)"
+        v = (f"(CASE WHEN {x}.dv IS NOT NULL AND {conv} IS NOT NULL AND {f} IS NOT NULL "
+             f"THEN [elig_mul(elig_mul({x}.dv, {conv}), {f})] END)")
+        return Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
+
+    # ------------------------------------------------------------------ dates
+    def date(self, d, ctx) -> Num:
+        """A date as (day number or NULL, missing)."""
+        if isinstance(d, I.DtAnchor):
+            a = ident("a_" + d.name)
+            return Num(a, qlist([d.name]))
+        if isinstance(d, I.DtAttr):
+            kind, x = self._item(d.var, ctx)
+            j = self.attr_json(x, d.name)
+            s = f"json_extract_string({j}, '$')"
+            ok = (f"json_type({x}.a) = 'OBJECT' AND json_type({j}) = 'VARCHAR' AND "
+                  f"regexp_full_match({s}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {s} >= '0001'")
+            v = f"(CASE WHEN {ok} THEN CAST(CAST(try_strptime({s}, '%Y-%m-%d') AS DATE) - DATE '1970-01-01' AS INTEGER) END)"
+            return Num(v, f"[{x}.c]")
+        if isinstance(d, I.DtShift):
+            base = self.date(d.date, ctx)
+            dur = d.duration
+            if isinstance(dur, I.DConst) and dur.kind == "days":
+                v = f"(({base.v}) + {d.sign * int(dur.amount.__floor__())})" if d.sign > 0 else f"(({base.v}) - {int(dur.amount.__floor__())})"
+                return Num(v, base.m, base.lvl)
+            if isinstance(dur, I.DConst) and dur.kind == "months":
+                n = int(dur.amount) * d.sign
+                v = f"CAST(CAST((DATE '1970-01-01' + ({base.v})) + INTERVAL ({n}) MONTH AS DATE) - DATE '1970-01-01' AS INTEGER)"
+                return Num(v, base.m, base.lvl)
+            self.unsupported("a date shifted by a computed duration has no SQL form yet")
+        self.unsupported(f"date {type(d).__name__} has no SQL form yet")
+
+    # ------------------------------------------------------------------ windows and durations
+    def _bind(self, fields: dict, body) -> str:
+        """Evaluate each field expression once and use it by name: a one-element list_transform
+        (DuckDB has no LET); body(z) builds the result from the bound struct z."""
+        self._z = getattr(self, "_z", 0) + 1
+        z = f"z{self._z}"
+        packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in fields.items()) + "}"
+        return f"list_transform([{packed}], lambda {z}: {body(z)})[1]"
+
+    def duration(self, d, ctx):
+        """A duration as one struct expression {lo, hi, m}: whole days (floored, NEVER for
+        infinity) it is known to lie between, and what it lacks when lo <> hi; and its level."""
+        if isinstance(d, I.DConst):
+            if d.kind != "days":
+                self.unsupported("a calendar-month duration inside a computed window has no SQL form yet")
+            n = int(d.amount.__floor__())
+            return f"{{'lo': CAST({n} AS BIGINT), 'hi': CAST({n} AS BIGINT), 'm': {EMPTY}}}", 0
+        if isinstance(d, I.DHalfLife):
+            if ctx.dur_var is None:
+                self.unsupported("a half-life outside a treatment query")
+            kind, x = ctx.vars[ctx.dur_var]
+            k = N.const(d.multiple)
+            days = f"(CASE WHEN {x}.hl IS NOT NULL THEN CAST(elig_floor(elig_mul({x}.hl, {k})) AS BIGINT) END)"
+            return self._bind({"d": days, "c": f"{x}.c"}, lambda z: (
+                f"{{'lo': coalesce({z}.d, 0), 'hi': coalesce({z}.d, {NEVER}), "
+                f"'m': CASE WHEN {z}.d IS NULL THEN [{z}.c] ELSE {EMPTY} END}}")), 0
+        if isinstance(d, I.DExtreme):
+            a, la = self.duration(d.left, ctx)
+            b, lb = self.duration(d.right, ctx)
+            f = "least" if d.which == "shorter" else "greatest"
+            return self._bind({"a": a, "b": b}, lambda z: (
+                f"{{'lo': {f}({z}.a.lo, {z}.b.lo), 'hi': {f}({z}.a.hi, {z}.b.hi), "
+                f"'m': CASE WHEN {f}({z}.a.lo, {z}.b.lo) = {f}({z}.a.hi, {z}.b.hi) THEN {EMPTY} "
+                f"ELSE flatten([{z}.a.m, {z}.b.m]) END}}")), max(la, lb)
+        if isinstance(d, I.DIf):
+            c = self.b(d.cond, ctx)
+            a, la = self.duration(d.then, ctx)
+            b, lb = self.duration(d.otherwise, ctx)
+            return self._bind({"t": c.t, "cm": c.m, "a": a, "b": b}, lambda z: (
+                f"CASE WHEN {z}.t THEN {z}.a WHEN NOT {z}.t THEN {z}.b ELSE "
+                f"{{'lo': least({z}.a.lo, {z}.b.lo), 'hi': greatest({z}.a.hi, {z}.b.hi), "
+                f"'m': flatten([{z}.cm, {z}.a.m, {z}.b.m])}} END")), max(c.lvl, la, lb)
+        self.unsupported(f"duration {type(d).__name__} has no SQL form yet")
+
+    def window(self, w: I.Win, ctx) -> Window:
+        """A window at patient level (helper columns), or for the item of ctx (inline)."""
+        if w.kind == "ever":
+            return Window("TRUE", str(-NEVER), str(-NEVER), str(NEVER), str(NEVER), EMPTY, EMPTY, ever=True)
+        a = ident("a_" + w.anchor)
+        ok = f"({a} IS NOT NULL)"
+        amiss = qlist([w.anchor])
+        if w.kind == "on_or_before":
+            return Window(ok, str(-NEVER), str(-NEVER), a, a, EMPTY, amiss)
+        dur = w.duration
+        if w.kind not in ("within_before", "within_after"):
+            self.unsupported(f"window kind {w.kind} has no SQL form yet")
+        if isinstance(dur, I.DConst) and dur.kind == "months":
+            n = int(dur.amount)
+            sign = -1 if w.kind == "within_before" else 1
+            other = f"CAST(CAST((DATE '1970-01-01' + {a}) + INTERVAL ({sign * n}) MONTH AS DATE) - DATE '1970-01-01' AS INTEGER)"
+            if w.kind == "within_before":
+                return Window(ok, other, other, a, a, EMPTY, amiss)
+            return Window(ok, a, a, other, other, EMPTY, amiss)
+        if isinstance(dur, I.DConst):
+            n = int(dur.amount.__floor__())
+            if w.kind == "within_before":
+                return Window(ok, f"({a} - {n})", f"({a} - {n})", a, a, EMPTY, amiss)
+            return Window(ok, a, a, f"({a} + {n})", f"({a} + {n})", EMPTY, amiss)
+        d, lvl = self.duration(dur, ctx)
+        before = w.kind == "within_before"
+        body = lambda z: (
+            f"{{'lo': {z}.a - {z}.d.lo, 'lom': {z}.a - {z}.d.hi, 'hi': {z}.a, 'him': {z}.a, 'm': {z}.d.m, "
+            if before else
+            f"{{'lo': {z}.a, 'lom': {z}.a, 'hi': {z}.a + {z}.d.lo, 'him': {z}.a + {z}.d.hi, 'm': {z}.d.m, ") + (
+            f"'am': list_concat({amiss}, CASE WHEN {z}.d.lo <> {z}.d.hi THEN list_filter({z}.d.m, lambda c: c <> {q(w.anchor)}) "
+            f"ELSE {EMPTY} END)}}")
+        ws = self._bind({"a": a, "d": d}, body)
+        if ctx.item_level:
+            return Window(ok, "", "", "", "", "", "", lvl=lvl, struct=ws)
+        col, lvl = self.helper(ws, lvl)
+        return Window(ok, f"{col}.lo", f"{col}.lom", f"{col}.hi", f"{col}.him", f"{col}.m", f"{col}.am", lvl=lvl)

@@ -1,0 +1,113 @@
+"""Running the screening script on DuckDB: load (or attach) the data, resolve unit spellings with
+the evaluator's own resolver (over the distinct spellings only), run the query, stream results."""
+
+from __future__ import annotations
+
+import types
+from typing import Iterator, Optional
+
+from . import loader
+from .script import Script, build
+
+
+def evaluator_module(python_source: str) -> types.ModuleType:
+    """The compiled evaluator module (for its unit resolver and for --explain)."""
+    mod = types.ModuleType("elig_evaluator")
+    exec(compile(python_source, "<evaluator>", "exec"), mod.__dict__)
+    return mod
+
+
+def connect(database: str = ":memory:", threads: Optional[int] = None, memory_limit: Optional[str] = None):
+    import duckdb
+
+    con = duckdb.connect(database)
+    con.execute("SET enable_progress_bar = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+def resolve_units(con, program, module) -> None:
+    """elig_unit_map(kind, code, unit, resolved): each distinct unit spelling of the data read as
+    the accepted unit it means (or NULL), by the evaluator's resolver (`_spelled`)."""
+    vocab = module._VOCAB
+    aliases = vocab["aliases"]
+    rows = []
+    obs_units = con.execute("SELECT DISTINCT code, unit FROM observations WHERE unit IS NOT NULL AND code IS NOT NULL").fetchall()
+    for code, unit in obs_units:
+        el = vocab["observations"].get(code)
+        if el is None or el[0] != "quantity":
+            continue
+        units = el[1]
+        u = unit
+        if u not in units or u in aliases:
+            u = module._spelled(u, units, aliases, code)
+        rows.append(("obs", code, unit, u if u in units else None))
+    if program.equivalences:
+        dose_units = [r[0] for r in con.execute(
+            "SELECT DISTINCT json_extract_string(daily_dose, '$.unit') FROM treatments "
+            "WHERE json_type(daily_dose, '$.unit') = 'VARCHAR'").fetchall()]
+        for t in program.equivalences:
+            units = getattr(module, module.__dict__.get("_EQ_NAMES", {}).get(t.name, "_EQ_" + t.name))[1]
+            for unit in dose_units:
+                u = module._spelled(unit, units, module._UNIT_ALIASES, ("dose", id(units)))
+                rows.append(("dose", t.name, unit, u if u in units else None))
+    con.execute("CREATE OR REPLACE TEMP TABLE elig_unit_map (kind VARCHAR, code VARCHAR, unit VARCHAR, resolved VARCHAR)")
+    if rows:
+        con.executemany("INSERT INTO elig_unit_map VALUES (?, ?, ?, ?)", rows)
+
+
+def prepare_script(program, lowered, only=None) -> Script:
+    """The DuckDB script (SqlCompileError naming every rule it cannot express)."""
+    return build(program, lowered, only=only)
+
+
+def run_script(con, program, module, script: Script) -> None:
+    """Run the script over the tables on the connection: results in the table elig_screened."""
+    for stmt in script.macros.strip().split(";\n"):
+        if stmt.strip():
+            con.execute(stmt)
+    resolve_units(con, program, module)
+    con.execute(script.input_view)
+    con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.query)
+
+
+def prepare(con, program, lowered, module, only=None) -> Script:
+    script = prepare_script(program, lowered, only=only)
+    run_script(con, program, module, script)
+    return script
+
+
+def results(con, batch: int = 20000) -> Iterator[str]:
+    """Result-format-1 JSON texts in input order."""
+    cur = con.execute("SELECT result FROM elig_screened ORDER BY seq")
+    while True:
+        rows = cur.fetchmany(batch)
+        if not rows:
+            return
+        for (r,) in rows:
+            yield r
+
+
+def write_results_parquet(con, script: Script, directory: str) -> str:
+    """DIRECTORY/results.parquet: seq, patient_id, status, error and per criterion its outcome
+    (out__<id>) and missing codes (miss__<id>), in input order; written atomically."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    cols = ", ".join(f'"out__{c}", "miss__{c}"' for c, _, _ in script.criteria)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".results.", suffix=".parquet.part")
+    os.close(fd)
+    try:
+        con.execute(f"COPY (SELECT seq, patient_id, status, error{', ' + cols if cols else ''} FROM elig_screened ORDER BY seq) "
+                    f"TO '{tmp}' (FORMAT parquet)")
+        os.replace(tmp, d / "results.parquet")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return str(d / "results.parquet")

@@ -1,0 +1,281 @@
+"""The SQL backend on a real DuckDB against the Python evaluator: status, outcome per criterion and
+`missing` must be equal on every record (tests/cases, the benchmark cohort, fuzzed unusable items),
+and the loader, `elig screen` and `elig load` keep the batch contract (one result per record, in
+order, errors included)."""
+
+import copy
+import json
+import random
+import subprocess
+import sys
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from conftest import CASES, ROOT, build_record
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import cohort  # noqa: E402
+
+duckdb = pytest.importorskip("duckdb")
+
+from compiler import ir as I  # noqa: E402
+from compiler.lower import LoweredModule  # noqa: E402,F401
+from compiler.sql import loader, screen  # noqa: E402
+from compiler.sql.script import SqlCompileError, build  # noqa: E402
+
+ELIG = [sys.executable, "-m", "compiler.cli"]
+
+
+def sql_results(compiled, sm3321, texts, tmp_path, name="in.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    con = screen.connect(threads=2, memory_limit="2GB")
+    loader.load_jsonl(con, str(path))
+    screen.prepare(con, compiled.program, compiled.lowered, sm3321)
+    out = [json.loads(r) for r in screen.results(con)]
+    con.close()
+    return out
+
+
+def compare(pys, sqls):
+    """Differences (id, criterion, python, sql) of status, outcome and missing."""
+    assert len(pys) == len(sqls)
+    diffs = []
+    for py, sq in zip(pys, sqls):
+        if py["status"] == "error" or sq["status"] == "error":
+            if py["status"] != sq["status"] or py.get("patient_id") != sq.get("patient_id"):
+                diffs.append((py.get("patient_id"), "status", py.get("error") or py["status"], sq.get("error") or sq["status"]))
+            continue
+        if py["patient_id"] != sq["patient_id"] or py["status"] != sq["status"]:
+            diffs.append((py["patient_id"], "status", py["status"], sq["status"]))
+        for a, b in zip(py["criteria"], sq["criteria"]):
+            assert a["id"] == b["id"]
+            if (a["outcome"], a["missing"]) != (b["outcome"], b["missing"]):
+                diffs.append((py["patient_id"], a["id"], (a["outcome"], a["missing"], a["reason"][:200]), (b["outcome"], b["missing"])))
+    return diffs
+
+
+def _case_texts():
+    texts = []
+    for p in sorted(CASES.rglob("*.json")):
+        if p.parent.name == "_base":
+            continue
+        case = json.loads(p.read_text(encoding="utf-8"))
+        texts.append(json.dumps(build_record(case)))
+    return texts
+
+
+def test_cases_equal_python(compiled, sm3321, tmp_path):
+    texts = _case_texts()
+    assert len(texts) > 500
+    sqls = sql_results(compiled, sm3321, texts, tmp_path)
+    pys = [sm3321.evaluate_json(t) for t in texts]
+    diffs = compare(pys, sqls)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+
+
+def test_cohort_equal_python(compiled, sm3321, tmp_path):
+    texts = list(cohort._lines(3000, 3321, 0.02))
+    sqls = sql_results(compiled, sm3321, texts, tmp_path)
+    pys = [sm3321.evaluate_json(t) for t in texts]
+    assert sum(r["status"] == "error" for r in pys) > 10
+    diffs = compare(pys, sqls)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+
+
+@pytest.mark.slow
+def test_cohort_100k_equal_python(compiled, sm3321, tmp_path):
+    texts = list(cohort._lines(100_000, 7, 0.01))
+    sqls = sql_results(compiled, sm3321, texts, tmp_path)
+    pys = [sm3321.evaluate_json(t) for t in texts]
+    diffs = compare(pys, sqls)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+
+
+# ---------------------------------------------------------------------- fuzzed unusable items
+
+_ODD = [None, "", "x", "12.5", True, False, [], {}, -1, 0, 1.5, 1e300, "2026-02-30", "2026-1-5", "0000-01-01",
+        "2026-01-10", 7, "mg", "g/dL", "10^9/L", "wk", {"value": 3, "unit": "d"}, ["chemotherapy"], [1]]
+
+
+def _spoil(rng: random.Random, rec: dict) -> dict:
+    rec = copy.deepcopy(rec)
+    for _ in range(rng.randint(1, 6)):
+        field = rng.choice(["observations", "conditions", "treatments", "procedures", "facts", "anchors", "top"])
+        if field == "top":
+            rec[rng.choice(["sex", "birth_date"])] = rng.choice(_ODD)
+            continue
+        items = rec.get(field)
+        if field in ("facts", "anchors"):
+            if isinstance(items, dict) and items:
+                k = rng.choice(sorted(items))
+                items[k] = rng.choice(_ODD)
+            continue
+        if not isinstance(items, list) or not items:
+            continue
+        i = rng.randrange(len(items))
+        it = items[i]
+        if not isinstance(it, dict):
+            continue
+        if rng.random() < 0.1:
+            items[i] = rng.choice(_ODD)
+            continue
+        keys = sorted(it) + ["end", "uln", "unit", "status", "attributes", "half_life", "daily_dose", "classes"]
+        k = rng.choice(keys)
+        if rng.random() < 0.2:
+            it.pop(k, None)
+        else:
+            it[k] = rng.choice(_ODD)
+        if isinstance(it.get("attributes"), dict) and it["attributes"] and rng.random() < 0.5:
+            a = rng.choice(sorted(it["attributes"]))
+            it["attributes"][a] = rng.choice(_ODD)
+    return rec
+
+
+def test_fuzzed_unusable_items_equal_python(compiled, sm3321, tmp_path):
+    rng = random.Random(12)
+    base = [r for r in cohort.generate(600, seed=99) if isinstance(r, dict)]
+    texts = [json.dumps(_spoil(rng, r)) for r in base for _ in range(3)]
+    sqls = sql_results(compiled, sm3321, texts, tmp_path)
+    pys = [sm3321.evaluate_json(t) for t in texts]
+    diffs = compare(pys, sqls)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+
+
+# ---------------------------------------------------------------------- bad input, exactness
+
+BAD_LINES = [
+    "not json at all",
+    "[1, 2]",
+    '"a string"',
+    "42",
+    "null",
+    '{"format": 1}',
+    '{"format": 1, "id": ""}',
+    '{"format": 1, "id": "   "}',
+    '{"format": 1, "id": 7}',
+    '{"format": 2, "id": "A"}',
+    '{"format": "1", "id": "A"}',
+    '{"id": "A"}',
+    '{"format": 1, "id": "A", "observations": {}}',
+    '{"format": 1, "id": "A", "facts": []}',
+    '{"format": 1, "id": "A", "anchors": null}',
+    '{"format": 1.0, "id": "B"}',
+    '{"format": 1, "id": "C", "observations": [1, "x", {"code": 5}]}',
+]
+
+
+def test_error_rows_like_python(compiled, sm3321, tmp_path):
+    sqls = sql_results(compiled, sm3321, BAD_LINES, tmp_path)
+    pys = [sm3321.evaluate_json(t) for t in BAD_LINES]
+    assert [r["status"] for r in sqls] == [r["status"] for r in pys]
+    for py, sq in zip(pys, sqls):
+        assert sq.get("patient_id") == py.get("patient_id")
+        if py["status"] == "error" and not py["error"].startswith("not JSON"):
+            assert sq["error"] == py["error"]
+
+
+def test_limit_exactly_at_uln_multiple(compiled, sm3321, tmp_path):
+    """1.8 with a ULN of 1.2 is exactly 1.5 x ULN; 100.4 [degF] is not above 38 Cel."""
+    base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
+    recs = []
+    for value, uln in ((1.8, 1.2), (1.8000000000000003, 1.2), (1.7999999999999998, 1.2)):
+        r = copy.deepcopy(base)
+        r["id"] = f"bili-{value}"
+        r["observations"] = [o for o in r["observations"] if o["code"] != "total_bilirubin"] + [
+            {"code": "total_bilirubin", "value": value, "unit": "umol/L", "uln": uln, "date": "2026-01-12"}]
+        recs.append(r)
+    r = copy.deepcopy(base)
+    r["id"] = "fever-100.4"
+    r["observations"] = r["observations"] + [{"code": "body_temperature", "value": 100.4, "unit": "[degF]", "date": "2026-01-12"}]
+    recs.append(r)
+    texts = [json.dumps(x) for x in recs]
+    sqls = sql_results(compiled, sm3321, texts, tmp_path)
+    pys = [sm3321.evaluate_json(t) for t in texts]
+    assert not compare(pys, sqls)
+    outcome = {c["id"]: c["outcome"] for c in sqls[0]["criteria"]}
+    assert outcome["bilirubin_limit"] == "pass"
+    assert {c["id"]: c["outcome"] for c in sqls[1]["criteria"]}["bilirubin_limit"] == "fail"
+    assert {c["id"]: c["outcome"] for c in sqls[3]["criteria"]}["recent_serious_infection_or_fever"] == "pass"
+
+
+def test_unsupported_construct_fails_at_compile_time_naming_the_rule(compiled):
+    prog = compiled.program
+    crit = prog.criteria[0]
+    sel = I.SelLatest("ecog", I.Win("on_or_before", "first_dose", None, False, "on or before first_dose"), "latest ecog")
+    cond = I.BSexIs(("male",), False)
+    body = I.BObsBetween(sel, I.LIf(cond, I.LConst((("1", Fraction(0)),), "0"), I.LConst((("1", Fraction(1)),), "1")),
+                         I.LConst((("1", Fraction(2)),), "2"))
+    bad = replace(crit, body=body)
+    low = compiled.lowered
+    lc = replace(low.criteria[0], ir=bad)
+    mod = replace(low, criteria=(lc,) + low.criteria[1:])
+    with pytest.raises(SqlCompileError) as exc:
+        build(prog, mod)
+    msg = str(exc.value)
+    assert f"{lc.file}:{bad.line}: rule {bad.id}" in msg and "no SQL form" in msg
+
+
+def test_script_is_deterministic(compiled):
+    a = build(compiled.program, compiled.lowered).text()
+    b = build(compiled.program, compiled.lowered).text()
+    assert a == b
+    assert "-- sm3321_rules/inclusion.elig:" in a and '"hemoglobin" AS (' in a
+
+
+# ---------------------------------------------------------------------- the commands
+
+
+def _run(args, **kw):
+    return subprocess.run(ELIG + args, cwd=ROOT, capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_screen_cli_jsonl_parquet_duckdb_and_summary(tmp_path, sm3321):
+    data = tmp_path / "reg.jsonl"
+    cohort.write_jsonl(str(data), 300, seed=5, corrupt_rate=0.03)
+    lines = [l for l in data.read_text(encoding="utf-8").splitlines() if l.strip()]
+    r = _run(["screen", "--rules", "sm3321_rules", str(data)])
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(l) for l in r.stdout.splitlines()]
+    pys = [sm3321.evaluate_json(l) for l in lines]
+    assert [o.get("patient_id") for o in out] == [p.get("patient_id") for p in pys]
+    assert not compare(pys, out)
+    # stdin
+    r2 = _run(["screen", "--rules", "sm3321_rules", "-"], input=data.read_text(encoding="utf-8"))
+    assert r2.returncode == 0 and r2.stdout == r.stdout
+    # load to Parquet and to a DuckDB file, then screen those: the same results
+    pq = tmp_path / "reg_pq"
+    db = tmp_path / "reg.duckdb"
+    assert _run(["load", str(data), "-o", str(pq)]).returncode == 0
+    assert _run(["load", str(data), "-o", str(db)]).returncode == 0
+    for src in (pq, db):
+        r3 = _run(["screen", "--rules", "sm3321_rules", str(src)])
+        assert r3.returncode == 0, r3.stderr
+        assert r3.stdout == r.stdout
+    # Parquet results
+    res_dir = tmp_path / "res"
+    r4 = _run(["screen", "--rules", "sm3321_rules", "-o", str(res_dir), str(db)])
+    assert r4.returncode == 0, r4.stderr
+    rows = duckdb.connect().execute(f"SELECT patient_id, status FROM read_parquet('{res_dir / 'results.parquet'}') ORDER BY seq").fetchall()
+    assert [s for _, s in rows] == [p["status"] for p in pys]
+    # summary with the funnel
+    r5 = _run(["screen", "--rules", "sm3321_rules", "--summary", str(data)])
+    assert r5.returncode == 0, r5.stderr
+    assert "300 records" in r5.stdout and "fail only this" in r5.stdout and "funnel" in r5.stdout
+    elig = sum(p["status"] == "eligible" for p in pys)
+    assert f"eligible (every criterion passes)" in r5.stdout and r5.stdout.rstrip().endswith(f"{elig:,}")
+    # explain: the Python evaluator's full reasons
+    pid = pys[0]["patient_id"]
+    r6 = _run(["screen", "--rules", "sm3321_rules", "--explain", pid, str(data)])
+    assert json.loads(r6.stdout) == pys[0]
+
+
+def test_screen_spark_engine_is_refused_clearly(tmp_path):
+    data = tmp_path / "one.jsonl"
+    data.write_text('{"format": 1, "id": "A"}\n', encoding="utf-8")
+    r = _run(["screen", "--rules", "sm3321_rules", "--engine", "spark", str(data)])
+    assert r.returncode == 2 and "Spark SQL generator is not built yet" in r.stderr and "Traceback" not in r.stderr

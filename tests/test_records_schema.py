@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from compiler import schemas
-from conftest import CASES, ROOT, build_record
+from conftest import CASES, ROOT
+from tools.datacases import build_record
 
 # Test records that are bad on purpose, with the JSON path of (one of) their problems.
 DELIBERATELY_BAD = {
@@ -50,15 +51,48 @@ DELIBERATELY_BAD = {
     "semantics/recent-unusable-date-no-window-criterion": "$.observations[19].date",
     "semantics/treatment-without-end-is-not-ongoing": "$.treatments[1]",
     "semantics/treatment-without-end-started-in-window": "$.treatments[1]",
+    "protocol/E1-allergy-code-empty-unknown": "$.conditions[1].code",
+    "protocol/E1-allergy-code-list-unknown": "$.conditions[1].code",
+    "protocol/E1-allergy-code-missing-unknown": "$.conditions[1]",
+    "protocol/E1-allergy-code-null-unknown": "$.conditions[1].code",
+    "semantics/codeless-observation-could-be-latest-hemoglobin": "$.observations[19]",
+    "semantics/codeless-observation-older-than-latest-changes-nothing": "$.observations[19].code",
+    "semantics/codeless-resolved-condition-only-changes-rules-it-could": "$.conditions[1].code",
+    "semantics/lloq-negative-unusable": "$.observations[19].lloq",
+    "semantics/uln-negative-unusable": "$.observations[18].uln",
+    "semantics/uln-zero-unusable": "$.observations[18].uln",
+    "semantics/unknown-field-birthdate-warned-with-nearest": "$",
+    "semantics/unknown-field-obsevations-warned": "$",
+    "language/L2-a-fourth-lesion-of-unusable-status-could-count-unknown": "$.conditions[6].status",
+    "language/L3-unusable-symptom-onset-unknown": "$.conditions[3].onset",
+    "nct00711542/I1-symptom-onset-unusable-unknown": "$.conditions[0].onset",
+    "nct00711542/I1-stent-date-unusable-unknown": "$.procedures[0].date",
+    "nct05438667/I2-colorectal-cancer-second-line-with-unusable-start-unknown": "$.treatments[1].start",
+    "nct05438667/I2-pancreatic-cancer-progression-date-unusable-unknown": "$.observations[17].date",
+    "language/L1-a-second-therapy-with-an-unusable-end-could-count-unknown": "$.treatments[3].end",
+    "language/L1-two-sure-therapies-decide-it-whatever-a-third-with-an-unusab": "$.treatments[4].end",
+    "language/L4-adjuvant-end-unusable-with-a-progression-on-record-unknown": "$.treatments[3].end",
+    "language/L5-surgery-with-an-unusable-date-unknown": "$.procedures[1].date",
+    "language/L8-half-life-unusable-is-not-known-21-days-applies": "$.treatments[3].half_life.value",
 }
 
-CASE_FILES = sorted(p for p in CASES.rglob("*.json") if p.parent.name != "_base")
-EXAMPLE_RECORDS = sorted([*(ROOT / "examples").rglob("*.json"), *(ROOT / "tests" / "cases" / "_base").glob("*.json"),
-                          *(ROOT / "tests" / "contract").glob("*.record.json")])
+# every suite of data cases: SM3321's (tests/cases, with suites of their own rules inside) and
+# each example trial's (examples/*/cases)
+SUITES = [CASES, *sorted((ROOT / "examples").glob("*/cases"))]
+CASE_FILES = sorted(p for s in SUITES for p in s.rglob("*.json") if not {"_base", "_rules"} & set(p.parts))
+EXAMPLE_RECORDS = sorted([*(ROOT / "examples").glob("*/*.json"), *(ROOT / "examples").glob("*/cases/_base/*.json"),
+                          *CASES.rglob("_base/*.json"), *(ROOT / "tests" / "contract").glob("*.record.json")])
 
 
 def _name(p):
-    return f"{p.parent.name}/{p.stem}"
+    """protocol/E1-..., language/L1-..., nct00711542/I1-... (an example's cases by its trial)."""
+    return f"{p.parent.parent.name if p.parent.name == 'cases' else p.parent.name}/{p.stem}"
+
+
+def _record(p):
+    case = json.loads(p.read_text(encoding="utf-8"))
+    base = next(d / "_base" for d in p.parents if (d / "_base").is_dir())
+    return build_record(case, base)
 
 
 def test_the_schemas_are_valid_and_shipped_as_package_data():
@@ -86,7 +120,7 @@ def test_every_test_record_is_valid_unless_it_is_bad_on_purpose():
     wrong = []
     seen = set()
     for p in CASE_FILES:
-        problems = schemas.problems(build_record(json.loads(p.read_text(encoding="utf-8"))))
+        problems = schemas.problems(_record(p))
         where = DELIBERATELY_BAD.get(_name(p))
         if where is None and problems:
             wrong.append(f"{_name(p)}: valid by intent, but {problems}")
@@ -103,8 +137,8 @@ def test_every_result_is_valid(sm3321):
     """Results of the test records, the error results of the bad ones and the contract's own
     example results all have result format 1."""
     bad = []
-    for p in CASE_FILES:
-        result = sm3321.evaluate(build_record(json.loads(p.read_text(encoding="utf-8"))))
+    for p in (p for p in CASE_FILES if p.is_relative_to(CASES)):  # the examples' results: test_example_cases
+        result = sm3321.evaluate(_record(p))
         problems = schemas.problems(result, schemas.RESULT)
         if problems:
             bad.append(f"{_name(p)}: {problems[:3]}")
@@ -129,7 +163,7 @@ def test_messages_name_the_json_path_and_the_nearest_field():
     assert schemas.problems(rec) == [
         '$: "birthdate" is not a field of format 1 (did you mean "birth_date"?)',
         '$.conditions[0]: "code" is required',
-        '$.observations[0].value: "12,5" is not a number or "positive"/"negative"',
+        '$.observations[0].value: "12,5" is not a number or a named result ("positive", "negative", ...)',
         '$.observations[1].date: "2026-02-30" is not a calendar date',
         '$.observations[3].uln: 0 is not greater than 0',
     ]
@@ -161,4 +195,6 @@ def test_elig_evaluate_validate_on_an_unreadable_stream_is_a_clear_error(tmp_pat
     feed = tmp_path / "feed.json"
     feed.write_text('[{"format": 1, "id": "a"},')
     proc = _elig("evaluate", "--validate", str(feed))
-    assert proc.returncode == 1 and proc.stderr.startswith("elig: ") and "Traceback" not in proc.stderr
+    # an unfinished array on one line is one line that is not a record (docs/io.md): invalid
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "0 of 1 record valid" in proc.stderr and "not JSON" in proc.stdout

@@ -58,8 +58,8 @@ def _message(e) -> str:
         return _unknown_top_level(e)
     if e.validator == "format" and e.validator_value == "date":
         return f"{json.dumps(e.instance)} is not a calendar date"
-    if e.validator == "anyOf" and e.schema.get("anyOf") == [{"type": "number"}, {"enum": ["positive", "negative"]}]:
-        return f"{_short(e.instance)} is not a number or \"positive\"/\"negative\""
+    if e.validator == "anyOf" and e.schema.get("anyOf") == [{"type": "number"}, {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}]:
+        return f"{_short(e.instance)} is not a number or a named result (\"positive\", \"negative\", ...)"
     if e.validator == "anyOf" and any(s.get("$ref") == "#/$defs/date" for s in e.schema.get("anyOf", [])):
         return f"{_short(e.instance)} is not a date (YYYY-MM-DD) or null"
     if e.validator == "pattern" and e.validator_value.startswith("^[0-9]{4}"):

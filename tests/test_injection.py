@@ -60,7 +60,9 @@ EVIL_IDS = ["__import__", "exec", "evaluate", "TRIAL", "_run", "r", "None", "it1
 
 
 def evil_rules(ps: list[str]) -> dict[str, str]:
-    """A small trial whose every piece of free text is a payload (ps cycled)."""
+    """A small trial whose every piece of free text is a payload (ps cycled). Codes are checked
+    against their code system's format (test_code_payloads_are_refused_at_their_position), so
+    they hold real codes here."""
     it = iter(ps * 50)
     s = lambda: elig_string(next(it))  # noqa: E731
     header = f"""
@@ -69,15 +71,15 @@ trial EvilTrial {{
     protocol {s()}
     anchors screening, first_dose
 }}
-observation score {{ label {s()}  unit 1  code loinc {s()} }}
+observation score {{ label {s()}  unit 1  code loinc "718-7" }}
 observation arb {{ label {s()}  unit [arb'U]  limits ULN }}
 condition evil_condition {{
     label {s()}
-    code icd10 {s()}
+    code icd10 "C50"
     attribute kind: text
     attribute grade: number
 }}
-treatment_class evil_class {{ label {s()}  code atc {s()} }}
+treatment_class evil_class {{ label {s()}  code atc "L01" }}
 fact consent {{ label {s()} }}
 judgment judge {{ label {s()} }}
 equivalence steroid {{ label {s()}  steroid 5 mg  other 10 mg }}
@@ -471,3 +473,15 @@ def test_fixed_protocol_path_outside_the_rules_directory_is_read_into_the_page(t
         return
     assert "TOP-SECRET" not in (res.html or ""), "a file outside the rules directory was published"
     assert res.protocol_text is None or "TOP-SECRET" not in res.protocol_text
+
+
+def test_code_payloads_are_refused_at_their_position(tmp_path):
+    """A payload in a code is no code of its system: an error at its line and column, never
+    written into the module or the page."""
+    for system in ("loinc", "icd10", "atc", "snomed", "rxnorm"):
+        for p in payloads(tmp_path / "pwned"):
+            text = f"observation score {{ unit 1  code {system} {elig_string(p)} }}\n"
+            res = compile_sources({"rules/x.elig": text})
+            assert not res.ok and res.python is None and res.html is None
+            assert (1, 35 + len(system)) in {(d.span.line, d.span.column) for d in res.diagnostics
+                                             if d.severity == "error" and "code" in d.message}

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from compiler.pipeline import compile_rules, compile_sources
 from conftest import CASES, ROOT, build_record
 from ir_interpreter import Interpreter
-from test_cases import FILES, ORDER, RULES, compiled_suite, suite_of
+from test_cases import FILES, RULES, compiled_suite, suite_of
+from tools.datacases import ORDER
 from test_differential import DIFF, Hints, _n, assert_agree, records_for
 
 LANG_RULES = CASES / "language" / "_rules"

@@ -778,6 +778,9 @@ def _token_hint(text: str, tok):
         return _COND_LIMIT_HINT
     if typ == "LPAR" and before == "in":
         return _SET_HINT
+    start = getattr(tok, "start_pos", None)
+    if typ == "LPAR" and isinstance(start, int) and text[start + 1:].lstrip()[:1] in ("<", ">", "=", "≤", "≥", "!", "≠"):
+        return _COND_LIMIT_HINT  # (<= 2 mg/dL if C else < 3 mg/dL) after a value
     return None
 
 

@@ -1,0 +1,32 @@
+"""Hints an author gets for the constructs of ranges, sets and conditional limits (the
+diagnostics suite checks messages and positions; these check the hints that say what to write)."""
+
+import pytest
+
+from compiler.pipeline import compile_sources
+
+HEAD = """trial T { title "t" protocol "p.txt" anchors screening }
+observation ecog { unit 1 }
+observation bilirubin { unit mg/dL }
+condition gilbert_syndrome
+"""
+
+CASES = [
+    ("require latest ecog within 7 d before screening in [0, 1]", "in braces: in {0, 1}"),
+    ("require latest ecog within 7 d before screening in (0, 1)", "in braces: in {0, 1}"),
+    ("require latest bilirubin within 7 d before screening <= (2.0 mg/dL if any gilbert_syndrome else < 3.0 mg/dL)",
+     "write the whole comparison in each branch"),
+    ("require latest bilirubin within 7 d before screening (<= 2.0 mg/dL if any gilbert_syndrome else < 3.0 mg/dL)",
+     "write the whole comparison in each branch"),
+    ("require latest ecog within 7 d before screening in {0, low}", "numbers test a value (ecog in {0, 1})"),
+    ("require 10 <= latest ecog within 7 d before screening > 0", "write them with `and`"),
+    ("require sex in {1, 2}", "its values are: male, female"),
+]
+
+
+@pytest.mark.parametrize("body,hint", CASES)
+def test_hint(body, hint):
+    res = compile_sources({"t.elig": HEAD + 'inclusion c { ref X1 quote "q" ' + body + " }\n"}, emit=False)
+    assert not res.ok
+    hints = [d.hint or "" for d in res.diagnostics]
+    assert any(hint in h for h in hints), [d.format(res.sources) for d in res.diagnostics]

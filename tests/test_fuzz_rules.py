@@ -381,6 +381,7 @@ def test_odd_unicode_and_line_endings(sources):
     check_compile(sources)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_n(40))
 @given(st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=300), max_size=3))
 def test_random_text_files(sources):

@@ -162,3 +162,13 @@ def test_elig_evaluate_validate_on_an_unreadable_stream_is_a_clear_error(tmp_pat
     feed.write_text('[{"format": 1, "id": "a"},')
     proc = _elig("evaluate", "--validate", str(feed))
     assert proc.returncode == 1 and proc.stderr.startswith("elig: ") and "Traceback" not in proc.stderr
+
+
+def test_the_annotated_record_of_docs_records_md_is_valid():
+    import re
+
+    text = (ROOT / "docs" / "records.md").read_text(encoding="utf-8")
+    block = re.search(r"```jsonc\n(.*?)```", text, re.S).group(1)
+    doc = json.loads(re.sub(r"//[^\n]*", "", block))
+    assert schemas.problems(doc) == []
+    assert doc["id"] == "SCR-0001"

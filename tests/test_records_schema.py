@@ -172,3 +172,13 @@ def test_the_annotated_record_of_docs_records_md_is_valid():
     doc = json.loads(re.sub(r"//[^\n]*", "", block))
     assert schemas.problems(doc) == []
     assert doc["id"] == "SCR-0001"
+
+
+def test_validate_stream_refuses_nan_and_infinity():
+    texts = ['{"format": 1, "id": "a", "observations": [{"code": "x", "value": NaN, "date": "2026-01-01"}]}',
+             '{"format": 1, "id": "b", "observations": [{"code": "x", "value": -Infinity, "date": "2026-01-01"}]}',
+             '{"format": 1, "id": "c"}']
+    got = list(schemas.validate_stream(texts))
+    assert got == [(1, None, ["$: not JSON (NaN is not a JSON number)"]),
+                   (2, None, ["$: not JSON (-Infinity is not a JSON number)"]),
+                   (3, "c", [])]

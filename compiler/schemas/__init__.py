@@ -125,9 +125,13 @@ def validate_stream(texts):
     a text that is not JSON is one problem at `$`."""
     for i, text in enumerate(texts, 1):
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, parse_constant=_not_json_constant)
         except (ValueError, RecursionError) as exc:
             yield i, None, [f"$: not JSON ({exc})" if not isinstance(exc, RecursionError) else "$: nested too deeply"]
             continue
         pid = doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
         yield i, pid, problems(doc)
+
+
+def _not_json_constant(name):
+    raise ValueError(f"{name} is not a JSON number")

@@ -225,7 +225,8 @@ class PythonEmitter:
                 return _Call("_latest", "r", self.lit(s.code), self.win(s.window), _Lambda(s.var, self.b(s.pred)))
             return _Call("_latest", "r", self.lit(s.code), self.win(s.window))
         if isinstance(s, I.SelItem):
-            return _Raw(f"(({s.var},), '', ())")
+            # the reading a query is testing (its text says "reading", not "most recent")
+            return _Raw(f"(({s.var},), 'reading', ())")
         raise BackendError(f"the Python backend has no emitter for {type(s).__name__}")
 
     def lim(self, l):
@@ -381,6 +382,8 @@ def query_text(n) -> str:
         p = n.pred
         if isinstance(p, I.BObsCmp) and isinstance(p.sel, I.SelItem):
             return f"{p.op} {readable(_limit_text(p.limit))}"
+        if isinstance(p, I.BObsIs) and isinstance(p.sel, I.SelItem):
+            return ("not " if p.negated else "") + " or ".join(p.values)
         if isinstance(p, I.BObsBetween) and isinstance(p.sel, I.SelItem):
             return f"between {readable(_limit_text(p.low))} and {readable(_limit_text(p.high))}"
         return "matching"

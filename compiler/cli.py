@@ -87,7 +87,11 @@ def main():
     Example:
       elig check sm3321_rules
       elig compile sm3321_rules -o generated
-      elig evaluate --module generated/sm3321.py patients.jsonl
+      elig evaluate --module generated/sm3321.py examples/sm3321/patients.jsonl
+
+    \b
+    Exit status: 0 done; 1 a problem in the rules, the records or the files given; 2 a usage
+    error; 130 interrupted.
     """
 
 
@@ -224,13 +228,14 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, val
 
     \b
     Example:
-      elig evaluate --module generated/sm3321.py patients.jsonl > results.jsonl
-      elig evaluate --rules sm3321_rules --format text patient.json
-      elig evaluate --module generated/sm3321.py --summary registry.jsonl
-      elig evaluate --validate registry.jsonl   # is the feed patient-record format 1?
+      elig evaluate --module generated/sm3321.py examples/sm3321/patients.jsonl > results.jsonl
+      elig evaluate --rules sm3321_rules --format text examples/sm3321/patient.json
+      elig evaluate --module generated/sm3321.py --summary examples/sm3321/registry.jsonl
+      elig evaluate --validate examples/sm3321/registry.jsonl   # is the feed record format 1?
       elig evaluate --module generated/sm3321.py --from fhir bundle.json --anchor first_dose=2026-02-01
     One result per input record, in input order, streamed; a record that cannot be read gives
-    an error result and the batch goes on. Exit status 0 when every record produced a result.
+    an error result and the batch goes on. Exit status 0 when every record produced a result;
+    with --validate, 0 when every record is valid and 1 otherwise. Formats: docs/records.md.
     """
     from . import batch
     from .records import RecordStreamError, open_records

@@ -1271,7 +1271,8 @@ def _obs_is(rec, sel, values, negated, text):
             continue
         t = (o.value in values) != negated
         truths.append(t)
-        whys.append("most recent %s %s (%s)" % (o.code, o.value, _iso(o.date) if type(o.date) is int else "date unusable"))
+        whys.append("%s%s %s (%s)" % ("" if why == "reading" else "most recent ", o.code, o.value,
+                                      _iso(o.date) if type(o.date) is int else "date unusable"))
     if all(t is True for t in truths):
         return (True, _join(_dedupe(whys)), (), False)
     if all(t is False for t in truths):
@@ -3324,7 +3325,7 @@ def c_recent_serious_infection_or_fever(r):
                 'body_temperature',
                 'any',
                 _K5,
-                lambda it17: _obs_cmp(r, ((it17,), '', ()), '>', _K56),
+                lambda it17: _obs_cmp(r, ((it17,), 'reading', ()), '>', _K56),
                 '> 38 °C',
             ),
             _not(_fact(r, 'fever_explained', False)),

@@ -148,12 +148,14 @@ def test_installed_wheel_carries_grammar_and_templates(tmp_path):
     assert "compiler/grammar/elig.lark" in names
     assert "compiler/templates/evaluator.py.j2" in names
     assert "compiler/runtime.py" in names
+    assert {"compiler/schemas/patient-record-1.schema.json", "compiler/schemas/result-1.schema.json"} <= set(names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
         "import compiler, compiler.parser as p; from pathlib import Path;"
         f"assert compiler.__file__.startswith({str(site)!r}), compiler.__file__;"
         "from importlib import resources; assert resources.files('compiler.grammar').joinpath('elig.lark').is_file();"
+        "from compiler import schemas; assert schemas.problems({'format': 1, 'id': 'x'}) == [];"
         "from compiler.pipeline import compile_rules;"
         f"r = compile_rules(Path({str(RULES)!r})); assert r.ok; print(len(r.program.criteria))"
     )

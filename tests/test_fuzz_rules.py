@@ -45,7 +45,8 @@ def _key(suffix: str) -> str:
     return next(p for p in PATHS if p.endswith(suffix))
 
 
-HARD_LIMIT_S = 4  # per compile; a compile of SM3321 takes well under 0.2 s (about 1 s the first time)
+HARD_LIMIT_S = 4  # CPU seconds per compile; a compile of SM3321 takes well under 0.2 s (about 1 s the first time)
+WALL_LIMIT_S = 30  # wall-clock seconds before a compile is killed (a hang in C code; a busy machine is slower)
 _LONG_QUERY = ("any active solid_tumor where (confirmation in {histological, cytological} "
                "and extent in {locally_advanced, metastatic} and not resectable)")
 
@@ -63,7 +64,9 @@ class CompileTimeout(Exception):
 
 @contextlib.contextmanager
 def hard_timeout(seconds: float):
-    """Raise CompileTimeout in the main thread when the block runs longer than `seconds`."""
+    """Raise CompileTimeout in the main thread when the block has used more than `seconds` of
+    CPU time (the process's own: a machine busy with other work does not make it fire; a hang
+    in Python code does, and one in C code is killed by the worker's wall-clock limit)."""
 
     def on_alarm(signum, frame):
         stack = []
@@ -72,13 +75,13 @@ def hard_timeout(seconds: float):
             frame = frame.f_back
         raise CompileTimeout(f"compile did not finish in {seconds} s", stack)
 
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    old = signal.signal(signal.SIGPROF, on_alarm)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
 
 
 def _check_here(sources: dict, emit: bool):
@@ -125,7 +128,7 @@ class CompileWorker:
         self.proc.start()
         child.close()
 
-    def run(self, sources: dict, emit: bool = True, timeout: float = HARD_LIMIT_S + 4):
+    def run(self, sources: dict, emit: bool = True, timeout: float = WALL_LIMIT_S):
         if self.proc is None or not self.proc.is_alive():
             self._start()
         self.conn.send((sources, emit))
@@ -161,7 +164,7 @@ def check_compile(sources: dict, emit: bool = True) -> None:
     parses, or positioned diagnostics."""
     status, info = WORKER.run(sources, emit)
     if status == "timeout":
-        pytest.fail(f"compile did not finish in {HARD_LIMIT_S + 4} s (killed)")
+        pytest.fail(f"compile did not finish in {WALL_LIMIT_S} s (killed)")
     if status != "ok":
         pytest.fail(info)
 
@@ -339,7 +342,7 @@ def mutated_sm3321(draw, mutations=MUTATIONS, max_mutations=4):
 
 
 FUZZ = settings(
-    deadline=timedelta(seconds=HARD_LIMIT_S + 1),
+    deadline=timedelta(seconds=WALL_LIMIT_S + 1),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     derandomize=True,
     database=None,
@@ -381,6 +384,7 @@ def test_odd_unicode_and_line_endings(sources):
     check_compile(sources)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_n(40))
 @given(st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=300), max_size=3))
 def test_random_text_files(sources):
@@ -487,7 +491,7 @@ def _cli_check(tmp_path: Path, sources: dict, command: str):
 
 
 @pytest.mark.slow
-@settings(FUZZ, max_examples=_n(12), deadline=timedelta(seconds=2 * HARD_LIMIT_S + 2))
+@settings(FUZZ, max_examples=_n(12), deadline=timedelta(seconds=2 * WALL_LIMIT_S + 2))
 @given(mutated_sm3321(max_mutations=3), st.sampled_from(["check", "compile"]))
 def test_cli_check_and_compile_on_mutated_rules(tmp_path_factory, sources, command):
     tmp = tmp_path_factory.mktemp("cli")

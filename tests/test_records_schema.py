@@ -198,3 +198,23 @@ def test_elig_evaluate_validate_on_an_unreadable_stream_is_a_clear_error(tmp_pat
     # an unfinished array on one line is one line that is not a record (docs/io.md): invalid
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "0 of 1 record valid" in proc.stderr and "not JSON" in proc.stdout
+
+
+def test_the_annotated_record_of_docs_records_md_is_valid():
+    import re
+
+    text = (ROOT / "docs" / "records.md").read_text(encoding="utf-8")
+    block = re.search(r"```jsonc\n(.*?)```", text, re.S).group(1)
+    doc = json.loads(re.sub(r"//[^\n]*", "", block))
+    assert schemas.problems(doc) == []
+    assert doc["id"] == "SCR-0001"
+
+
+def test_validate_stream_refuses_nan_and_infinity():
+    texts = ['{"format": 1, "id": "a", "observations": [{"code": "x", "value": NaN, "date": "2026-01-01"}]}',
+             '{"format": 1, "id": "b", "observations": [{"code": "x", "value": -Infinity, "date": "2026-01-01"}]}',
+             '{"format": 1, "id": "c"}']
+    got = list(schemas.validate_stream(texts))
+    assert got == [(1, None, ["$: not JSON (NaN is not a JSON number)"]),
+                   (2, None, ["$: not JSON (-Infinity is not a JSON number)"]),
+                   (3, "c", [])]

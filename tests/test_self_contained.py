@@ -12,9 +12,12 @@ OUTSIDE = [".." + "/shared", "/work" + "/shared", "shared" + "/spec", "/work" + 
 
 
 def _committed(*suffixes):
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    if not out:  # not a git checkout (an sdist): every file
-        paths = [p for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts]
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = b""
+    if not out:  # not a git checkout (an sdist), or no git: every file
+        paths = [p for p in ROOT.rglob("*") if p.is_file() and not {".venv", ".git", ".hypothesis"} & set(p.parts)]
     else:
         paths = [ROOT / p for p in out.decode().split("\0") if p]
     return [p for p in paths if p.suffix in suffixes and p.exists()]

@@ -69,15 +69,15 @@ trial EvilTrial {{
     protocol {s()}
     anchors screening, first_dose
 }}
-observation score {{ label {s()}  unit 1  code loinc {s()} }}
+observation score {{ label {s()}  unit 1  code loinc "89247-1" }}
 observation arb {{ label {s()}  unit [arb'U]  limits ULN }}
 condition evil_condition {{
     label {s()}
-    code icd10 {s()}
+    code icd10 "C78.7"
     attribute kind: text
     attribute grade: number
 }}
-treatment_class evil_class {{ label {s()}  code atc {s()} }}
+treatment_class evil_class {{ label {s()}  code atc "H02AB" }}
 fact consent {{ label {s()} }}
 judgment judge {{ label {s()} }}
 equivalence steroid {{ label {s()}  steroid 5 mg  other 10 mg }}
@@ -133,6 +133,21 @@ def _compile_evil(tmp_path: Path, with_cr=False, file_names=True):
     res = compile_sources(sources)
     assert res.ok, "\n".join(d.format(res.sources) for d in res.diagnostics)
     return res, ps, marker
+
+
+def test_payloads_as_codes_are_rejected_at_their_position(tmp_path):
+    """Standard codes are not free text: a payload in one is a positioned error, nothing compiles."""
+    ps = payloads(tmp_path / "pwned", with_cr=False)  # a CR ends a line: a syntax error, tested elsewhere
+    systems = ["loinc", "snomed", "icd10", "atc", "rxnorm", "cpt", "cvx", "meddra", "ucum"]
+    lines = [f"condition c{i} {{ code {systems[i % len(systems)]} {elig_string(p)} }}" for i, p in enumerate(ps)]
+    sources = evil_rules(ps)
+    sources["rules/codes.elig"] = "\n".join(lines) + "\n"
+    res = compile_sources(sources)
+    assert not res.ok and res.python is None
+    errs = [d for d in res.diagnostics if d.span.file == "rules/codes.elig"]
+    assert [d.span.line for d in errs] == list(range(1, len(ps) + 1))
+    assert all(" code" in d.message or "identifier" in d.message for d in errs), [d.message for d in errs]
+    assert not (tmp_path / "pwned").exists()
 
 
 def _exec_module(text: str, name: str = "evil_under_test") -> types.ModuleType:

@@ -348,3 +348,20 @@ def test_record_warnings_field_reaches_the_result(mod):
     assert "fhir: something not read" in res["warnings"] and res["status"] != "error"
     res = mod[1].evaluate(dict(base, warnings="oops"))
     assert "warnings must be a list of strings, not a string; ignored" in res["warnings"]
+
+
+def test_second_trial_maps_by_its_own_codes():
+    from compiler.pipeline import compile_rules
+
+    res = compile_rules(str(ROOT / "examples" / "hf_trial"))
+    assert res.ok
+    m = ModuleSource(res.python, "hf207").load()
+    conv = Converter(CodeMap.from_module(m))
+    af = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+          "clinicalStatus": {"coding": [{"code": "active"}]}, "onsetDateTime": "2024-02-01",
+          "code": {"coding": [{"system": "http://snomed.info/sct", "code": "49436004",
+                               "display": "Atrial fibrillation (disorder)"}]}}
+    egfr = _obs("62238-1", value=48, unit="mL/min/{1.73_m2}", rid="o2")
+    rec = conv.convert([_patient(), af, egfr], None, "p1")
+    assert rec["conditions"] == [{"code": "atrial_fibrillation", "status": "active", "onset": "2024-02-01"}]
+    assert rec["observations"] == [{"code": "egfr", "value": 48, "unit": "mL/min/{1.73_m2}", "date": "2026-01-12"}]

@@ -60,9 +60,7 @@ EVIL_IDS = ["__import__", "exec", "evaluate", "TRIAL", "_run", "r", "None", "it1
 
 
 def evil_rules(ps: list[str]) -> dict[str, str]:
-    """A small trial whose every piece of free text is a payload (ps cycled). Codes are checked
-    against their code system's format (test_code_payloads_are_refused_at_their_position), so
-    they hold real codes here."""
+    """A small trial whose every piece of free text is a payload (ps cycled)."""
     it = iter(ps * 50)
     s = lambda: elig_string(next(it))  # noqa: E731
     header = f"""
@@ -71,15 +69,15 @@ trial EvilTrial {{
     protocol {s()}
     anchors screening, first_dose
 }}
-observation score {{ label {s()}  unit 1  code loinc "718-7" }}
+observation score {{ label {s()}  unit 1  code loinc "89247-1" }}
 observation arb {{ label {s()}  unit [arb'U]  limits ULN }}
 condition evil_condition {{
     label {s()}
-    code icd10 "C50"
+    code icd10 "C78.7"
     attribute kind: text
     attribute grade: number
 }}
-treatment_class evil_class {{ label {s()}  code atc "L01" }}
+treatment_class evil_class {{ label {s()}  code atc "H02AB" }}
 fact consent {{ label {s()} }}
 judgment judge {{ label {s()} }}
 equivalence steroid {{ label {s()}  steroid 5 mg  other 10 mg }}
@@ -135,6 +133,21 @@ def _compile_evil(tmp_path: Path, with_cr=False, file_names=True):
     res = compile_sources(sources)
     assert res.ok, "\n".join(d.format(res.sources) for d in res.diagnostics)
     return res, ps, marker
+
+
+def test_payloads_as_codes_are_rejected_at_their_position(tmp_path):
+    """Standard codes are not free text: a payload in one is a positioned error, nothing compiles."""
+    ps = payloads(tmp_path / "pwned", with_cr=False)  # a CR ends a line: a syntax error, tested elsewhere
+    systems = ["loinc", "snomed", "icd10", "atc", "rxnorm", "cpt", "cvx", "meddra", "ucum"]
+    lines = [f"condition c{i} {{ code {systems[i % len(systems)]} {elig_string(p)} }}" for i, p in enumerate(ps)]
+    sources = evil_rules(ps)
+    sources["rules/codes.elig"] = "\n".join(lines) + "\n"
+    res = compile_sources(sources)
+    assert not res.ok and res.python is None
+    errs = [d for d in res.diagnostics if d.span.file == "rules/codes.elig"]
+    assert [d.span.line for d in errs] == list(range(1, len(ps) + 1))
+    assert all(" code" in d.message or "identifier" in d.message for d in errs), [d.message for d in errs]
+    assert not (tmp_path / "pwned").exists()
 
 
 def _exec_module(text: str, name: str = "evil_under_test") -> types.ModuleType:
@@ -473,16 +486,3 @@ def test_fixed_protocol_path_outside_the_rules_directory_is_read_into_the_page(t
         return
     assert "TOP-SECRET" not in (res.html or ""), "a file outside the rules directory was published"
     assert res.protocol_text is None or "TOP-SECRET" not in res.protocol_text
-
-
-def test_code_payloads_are_refused_at_their_position(tmp_path):
-    """A payload in a code is no code of its system: an error at its line and column, never
-    written into the module or the page."""
-    for system in ("loinc", "icd10", "atc", "snomed", "rxnorm"):
-        for p in payloads(tmp_path / "pwned"):
-            text = f"observation score {{ unit 1  code {system} {elig_string(p)} }}\n"
-            res = compile_sources({"rules/x.elig": text})
-            assert not res.ok and res.python is None and res.html is None
-            # "... is not a LOINC code" (or, for a raw carriage return, "unterminated string")
-            assert (1, 35 + len(system)) in {(d.span.line, d.span.column) for d in res.diagnostics
-                                             if d.severity == "error"}

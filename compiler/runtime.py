@@ -381,7 +381,7 @@ def _prepare(record, vocab):
 
 # the top-level fields of patient-record format 1
 _FIELDS = frozenset(("format", "id", "sex", "birth_date", "anchors", "observations", "conditions", "treatments",
-                     "procedures", "facts"))
+                     "procedures", "facts", "warnings"))
 
 
 def _unknown_field(k):

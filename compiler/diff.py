@@ -267,6 +267,9 @@ def _dur_order(a, b) -> Optional[int]:
         return None
     if isinstance(a, I.DHalfLife) and isinstance(b, I.DHalfLife):
         return _cmp_fraction(a.multiple, b.multiple)
+    if isinstance(a, I.DExtreme) and isinstance(b, I.DExtreme) and a.which != b.which \
+            and canon((a.left, a.right)) == canon((b.left, b.right)):
+        return 1 if b.which == "longer" else -1  # the longer of two is never shorter than the shorter
     if isinstance(a, I.DExtreme) and isinstance(b, I.DExtreme) and a.which == b.which:
         left, right = _dur_order(a.left, b.left), _dur_order(a.right, b.right)
         if left is None or right is None:
@@ -478,7 +481,8 @@ class _Walker:
         if isinstance(da, I.DIf) and isinstance(db, I.DIf) and canon(da.cond) == canon(db.cond):
             out = [(f"{pre.rstrip()} when {_words(db.cond)}: {t}", e)
                    for t, e in self._duration(da.then, db.then, "", post)]
-            return out + self._duration(da.otherwise, db.otherwise, pre, post)
+            last = not isinstance(db.otherwise, I.DIf)
+            return out + self._duration(da.otherwise, db.otherwise, f"{pre.rstrip()} otherwise: " if last else pre, post)
         if isinstance(da, I.DIf) or isinstance(db, I.DIf):
             return [(f"{pre}{_dur_short(da)} → {_dur_short(db)}{post}", UNDECIDED)]
         order = _dur_order(da, db)

@@ -179,6 +179,17 @@ def _changed(d):
     ([("exclusion.elig", "unless (fractions = 1 and intent is palliative)",
        "unless (fractions = 1 and intent is palliative and any active cns_metastasis)")],
      "recent_radiotherapy", "stricter", "now also requires"),
+    # a branch of a conditional limit; a 'between'; a query's filter; months against days
+    ([("inclusion.elig", "(3 x ULN if any active gilbert_syndrome", "(2 x ULN if any active gilbert_syndrome")],
+     "bilirubin_limit", "stricter", "total bilirubin ≤ 3 × ULN → ≤ 2 × ULN"),
+    ([("inclusion.elig", "between 0 and 2", "between 0 and 1")], "ecog_0_to_2", "stricter", "upper limit: ecog ≤ 2 → ≤ 1"),
+    ([("exclusion.elig", "where grade >= 2", "where grade >= 3")], "unresolved_toxicity", "looser", "grade ≥ 2 → ≥ 3"),
+    ([("exclusion.elig", "45 d if class in {anti_pd1_pdl1}", "2 mo if class in {anti_pd1_pdl1}")],
+     "anticancer_washout", "stricter", "window when its class is anti_pd1_pdl1: 45 d → 2 mo before first dose"),
+    ([("exclusion.elig", "else shorter of 28 d and 5 x half_life", "else longer of 28 d and 5 x half_life")],
+     "anticancer_washout", "stricter", "window otherwise: shorter of 28 d"),
+    ([("exclusion.elig", "exclude when any substance_abuse\n", "exclude when any active substance_abuse\n")],
+     "substance_abuse", "looser", "now only active ones count"),
 ])
 def test_directions(edits, cid, direction, words):
     d = _diff(edits)

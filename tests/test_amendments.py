@@ -286,3 +286,26 @@ def test_impact_agrees_with_screening_each_version_separately(cohort, name, jobs
             assert by_id[i + 1]["because"] == fails
     if name == "stricter_lab_limit":
         assert set(got_oc) == {"hemoglobin"}
+
+
+def test_html_page_escapes_rule_text_and_renders_in_chromium(tmp_path):
+    import shutil
+
+    from test_html import CHROMIUM, Page, _chromium, _console_problems
+
+    new = tmp_path / "rules"
+    shutil.copytree(BASE, new)
+    f = new / "exclusion.elig"
+    f.write_text(f.read_text(encoding="utf-8").replace(
+        'quote "People with a history of drug abuse or use."',
+        'quote "People with a history of drug abuse or use.</td><script>alert(1)</script>"'), encoding="utf-8")
+    r = CliRunner().invoke(main, ["diff", str(BASE), str(new), "--format", "html", "-o", str(tmp_path / "d.html")])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "d.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert Page(html).errors == []
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"headless Chromium not installed at {CHROMIUM}")
+    res = _chromium(["--window-size=1280,900", "--dump-dom", (tmp_path / "d.html").as_uri()], tmp_path / "profile")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'id="crit-substance_abuse"' in res.stdout and _console_problems(res.stderr) == []

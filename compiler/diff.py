@@ -308,6 +308,14 @@ class _Walker:
         if canon(a) == canon(b):
             return []
         if type(a) is not type(b):
+            # one condition that became (or stopped being) one operand of an 'and' / 'or'
+            if isinstance(b, (I.BAnd, I.BOr)) and not isinstance(a, (I.BAnd, I.BOr)):
+                return self._connective(type(b)((a,)), b, isinstance(b, I.BAnd))
+            if isinstance(a, (I.BAnd, I.BOr)) and not isinstance(b, (I.BAnd, I.BOr)):
+                wrapped = type(a)((b,))
+                if id(b) == self.root:
+                    self.root = id(wrapped)
+                return self._connective(a, wrapped, isinstance(a, I.BAnd))
             return [(f"logic changed: {_words(a)} → {_words(b)}", UNDECIDED)]
         m = getattr(self, "b_" + type(a).__name__, None)
         if m is None:

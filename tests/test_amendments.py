@@ -190,6 +190,14 @@ def _changed(d):
      "anticancer_washout", "stricter", "window otherwise: shorter of 28 d"),
     ([("exclusion.elig", "exclude when any substance_abuse\n", "exclude when any active substance_abuse\n")],
      "substance_abuse", "looser", "now only active ones count"),
+    # a condition that becomes one operand of an 'or' / 'and', and an operand dropped
+    ([("exclusion.elig", "exclude when any substance_abuse\n", "exclude when any substance_abuse or any active cns_metastasis\n")],
+     "substance_abuse", "stricter", "now also excludes when: there is an active cns metastasis"),
+    ([("exclusion.elig", "exclude when any major_surgery within 28 d before first_dose or planned_major_surgery",
+       "exclude when any major_surgery within 28 d before first_dose")],
+     "major_surgery", "looser", "no longer excludes when: planned major surgery"),
+    ([("inclusion.elig", "require informed_consent\n", "require informed_consent and fertile\n")],
+     "informed_consent", "stricter", "now also requires: fertile"),
 ])
 def test_directions(edits, cid, direction, words):
     d = _diff(edits)

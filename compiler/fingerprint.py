@@ -23,6 +23,7 @@ set (Kleene logic is commutative); the branches of an ``if ... else`` chain keep
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from fractions import Fraction
@@ -37,6 +38,11 @@ _SKIP = frozenset({"text", "span", "file", "line", "body_source", "notes", "read
                    "ref_span", "body_span", "label", "item_dependent"})
 # queries bind a variable; its name is the checker's counter, so it is replaced by its depth
 _BINDERS = (I.BQuery, I.BObsQuery)
+
+
+@functools.lru_cache(maxsize=None)
+def _fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _SKIP)
 
 
 def _key(x) -> str:
@@ -66,14 +72,12 @@ def canon(x, env=None):
         if isinstance(x, _BINDERS):
             env = {**env, x.var: f"v{len(env)}"}
         out = {"@": type(x).__name__}
-        for f in dataclasses.fields(x):
-            if f.name in _SKIP:
-                continue
-            v = getattr(x, f.name)
-            if f.name == "var" and isinstance(v, str):
-                out[f.name] = env.get(v, v)
+        for name in _fields(type(x)):
+            v = getattr(x, name)
+            if name == "var" and isinstance(v, str):
+                out[name] = env.get(v, v)
             else:
-                out[f.name] = canon(v, env)
+                out[name] = canon(v, env)
         if isinstance(x, (I.BAnd, I.BOr)):
             out["items"] = sorted(out["items"], key=_key)
         return out

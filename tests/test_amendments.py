@@ -179,6 +179,25 @@ def _changed(d):
     ([("exclusion.elig", "unless (fractions = 1 and intent is palliative)",
        "unless (fractions = 1 and intent is palliative and any active cns_metastasis)")],
      "recent_radiotherapy", "stricter", "now also requires"),
+    # a branch of a conditional limit; a 'between'; a query's filter; months against days
+    ([("inclusion.elig", "(3 x ULN if any active gilbert_syndrome", "(2 x ULN if any active gilbert_syndrome")],
+     "bilirubin_limit", "stricter", "total bilirubin ≤ 3 × ULN → ≤ 2 × ULN"),
+    ([("inclusion.elig", "between 0 and 2", "between 0 and 1")], "ecog_0_to_2", "stricter", "upper limit: ecog ≤ 2 → ≤ 1"),
+    ([("exclusion.elig", "where grade >= 2", "where grade >= 3")], "unresolved_toxicity", "looser", "grade ≥ 2 → ≥ 3"),
+    ([("exclusion.elig", "45 d if class in {anti_pd1_pdl1}", "2 mo if class in {anti_pd1_pdl1}")],
+     "anticancer_washout", "stricter", "window when its class is anti_pd1_pdl1: 45 d → 2 mo before first dose"),
+    ([("exclusion.elig", "else shorter of 28 d and 5 x half_life", "else longer of 28 d and 5 x half_life")],
+     "anticancer_washout", "stricter", "window otherwise: shorter of 28 d"),
+    ([("exclusion.elig", "exclude when any substance_abuse\n", "exclude when any active substance_abuse\n")],
+     "substance_abuse", "looser", "now only active ones count"),
+    # a condition that becomes one operand of an 'or' / 'and', and an operand dropped
+    ([("exclusion.elig", "exclude when any substance_abuse\n", "exclude when any substance_abuse or any active cns_metastasis\n")],
+     "substance_abuse", "stricter", "now also excludes when: there is an active cns metastasis"),
+    ([("exclusion.elig", "exclude when any major_surgery within 28 d before first_dose or planned_major_surgery",
+       "exclude when any major_surgery within 28 d before first_dose")],
+     "major_surgery", "looser", "no longer excludes when: planned major surgery"),
+    ([("inclusion.elig", "require informed_consent\n", "require informed_consent and fertile\n")],
+     "informed_consent", "stricter", "now also requires: fertile"),
 ])
 def test_directions(edits, cid, direction, words):
     d = _diff(edits)
@@ -275,3 +294,26 @@ def test_impact_agrees_with_screening_each_version_separately(cohort, name, jobs
             assert by_id[i + 1]["because"] == fails
     if name == "stricter_lab_limit":
         assert set(got_oc) == {"hemoglobin"}
+
+
+def test_html_page_escapes_rule_text_and_renders_in_chromium(tmp_path):
+    import shutil
+
+    from test_html import CHROMIUM, Page, _chromium, _console_problems
+
+    new = tmp_path / "rules"
+    shutil.copytree(BASE, new)
+    f = new / "exclusion.elig"
+    f.write_text(f.read_text(encoding="utf-8").replace(
+        'quote "People with a history of drug abuse or use."',
+        'quote "People with a history of drug abuse or use.</td><script>alert(1)</script>"'), encoding="utf-8")
+    r = CliRunner().invoke(main, ["diff", str(BASE), str(new), "--format", "html", "-o", str(tmp_path / "d.html")])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "d.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert Page(html).errors == []
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"headless Chromium not installed at {CHROMIUM}")
+    res = _chromium(["--window-size=1280,900", "--dump-dom", (tmp_path / "d.html").as_uri()], tmp_path / "profile")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'id="crit-substance_abuse"' in res.stdout and _console_problems(res.stderr) == []

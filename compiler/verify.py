@@ -122,6 +122,7 @@ class _LogicLimits:
             if b.pred is not None:
                 self.bool_(b.pred, neg ^ (b.quantifier == "no") ^ bool(b.negate_pred))
         elif isinstance(b, I.BObsQuery):
+            self.queries.append((b.window.duration is not None, False, b.text))
             self.win(b.window)
             self.bool_(b.pred, neg ^ (b.quantifier == "no"))
 
@@ -345,7 +346,9 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
             diags.append(Diagnostic(span, f"limit {ql.show()!r} in the quote of '{c.id}' has no counterpart in its logic (which has: {have})",
                                     hint="encode it; or explain its reading in a note sentence that names it and the logic's limit; "
                                          "or, if it is no criterion, say so in a note: 'not a criterion: ...' with the reason"))
-    quote_text = " ".join(c.quotes)
+    # a bare number of the logic may be named in words elsewhere, but not by a limit of another value
+    quote_text = _unlimited(" ".join(c.quotes))
+    notes = _unlimited(notes)
     for l in logic:
         same_q = [q for q, _ in quote_limits if _same_value(q, l)]
         if any(_same_direction(q, l) for q in same_q):
@@ -395,6 +398,13 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
                                                        f"but its quote says 'whichever is {said[0][0]}'"))
                 break
     return diags
+
+
+def _unlimited(text: str) -> str:
+    """text without the limits it states (their numbers are not plain numbers)."""
+    for l, _ in limits_in_text(text):
+        text = text.replace(l.text, " ")
+    return text
 
 
 _OP_WORDS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than", "=": "equal to", "!=": "not equal to"}

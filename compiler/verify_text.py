@@ -91,7 +91,7 @@ _RANGE = re.compile(
     r"(?:between\s+)?(?<![\w.,])(?P<lo>\d+(?:\.\d+)?)\s*(?:(?:to|-|–|and)\s*(?:\\?<\s*)?)(?P<hi>\d+(?:\.\d+)?)"
     r"(?P<unit>\s*(?:years?|months?|weeks?|days?|hours?|points?|kg)\b)", re.IGNORECASE)
 # "0 or 1", "0, 1 or 2": a set of consecutive whole numbers read as the closed range
-_SET = re.compile(r"(?<![\w.,])(?P<nums>\d(?:\s*,\s*\d)*\s+or\s+\d)(?![\w.,])", re.IGNORECASE)
+_SET = re.compile(r"(?<![\w.,])(?P<nums>\d(?:\s*,\s*\d)*\s+or\s+\d)(?![\w,]|\.\d)", re.IGNORECASE)
 _POSTFIX = re.compile(r"^\s*(?:\)\s*)?(?P<w>" + _alt(_POSTFIX_WORDS) + r")\b", re.IGNORECASE)
 _BEFORE = re.compile(r"^[^.;:]{0,60}?\b(?P<w>before|prior\s+to|preceding|ago|in\s+the\s+(?:last|past)|after|following|since)\b",
                      re.IGNORECASE)

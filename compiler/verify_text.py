@@ -207,6 +207,14 @@ def limits_in_text(text: str) -> list[tuple[Limit, int]]:
         op = _SYMBOLS.get(m["op"]) if m["op"] else _PREFIX_WORDS.get(" ".join(m["opw"].lower().split()))
         out.append((Limit(_num(m["num"]), "", op, " ".join(m.group(0).split())), m.start()))
         taken.append((m.start(), m.end()))
+    for m in re.finditer(r"(?<![\w.,\-])(?P<num>\d+(?:\.\d+)?|" + _alt(_NUMBER_WORDS) + r")(?=\s+(?:" + _alt(_POSTFIX_WORDS) + r")\b)",
+                         text, re.IGNORECASE):  # "2 or more such leads"
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        post = _POSTFIX.match(text[m.end():])
+        out.append((Limit(_num(m["num"]), "", _POSTFIX_WORDS[" ".join(post["w"].lower().split())],
+                          m.group(0) + post.group(0).rstrip()), m.start()))
+        taken.append((m.start(), m.end() + len(post.group(0))))
     for m in _REF_WORDS.finditer(text):
         if any(a <= m.start() < b for a, b in taken):
             continue

@@ -243,8 +243,9 @@ def limits_in_text(text: str) -> list[tuple[Limit, int]]:
 _EXCEPTION = re.compile(
     r"\b(?:except(?:ions?|ing)?|unless|may\s+be\s+(?:eligible|enrolled|included)|may\s+participate|"
     r"(?:can|could)\s+be\s+(?:enrolled|included|eligible)|are\s+eligible|is\s+eligible|eligible\s+if|"
-    r"(?:is|are)\s+(?:allowed|permitted)|allowing|not\s+returned\s+to|not\s+recovered\s+to|provided\s+that|"
-    r"excludes?\s+unless)\b", re.IGNORECASE)
+    r"(?:is|are)\s+(?:allowed|permitted)|allowing|provided\s+that|excludes?\s+unless)\b", re.IGNORECASE)
+# words that reverse only the limit right after them: "had not returned to ≤ grade 1"
+_NEGATED_LIMIT = re.compile(r"\b(?:not|never)\s+(?:returned|recovered|resolved|improved)\s+to\s*$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
 
 
@@ -253,7 +254,7 @@ def inverted_at(text: str, offset: int) -> bool:
     start = 0
     for m in _SENTENCE_END.finditer(text, 0, offset):
         start = m.end()
-    return _EXCEPTION.search(text, start, offset) is not None
+    return _EXCEPTION.search(text, start, offset) is not None or _NEGATED_LIMIT.search(text[max(start, offset - 40):offset]) is not None
 
 
 _WHICHEVER = re.compile(r"whichever\s+is\s+(?P<w>shorter|longer|earlier|later|greater|less|lesser)", re.IGNORECASE)

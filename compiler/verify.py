@@ -53,6 +53,10 @@ def _flip(op: Optional[str], neg: bool) -> Optional[str]:
 _MIRROR = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 
 
+def _win_text(w) -> str:
+    return w.text if w is not None and w.duration is not None else ""
+
+
 class _LogicLimits:
     """The limits of a criterion's compiled logic, each with the sense it has for the criterion:
     a comparison under `not`, `unless`, `no` or the condition of `if ... then` counts reversed."""
@@ -61,14 +65,27 @@ class _LogicLimits:
         self.derived = {d.name: d for d in program.derived}
         self.out: list[Limit] = []
         self.extremes: list[tuple[str, list, list]] = []
-        self.queries: list[tuple[bool, bool, str]] = []  # (reads a window of some length, only active items, text)
+        # (reads a window of some length, only active items, text, the window as written)
+        self.queries: list[tuple[bool, bool, str, str]] = []
+        self.alternatives: list[list[tuple[bool, bool, str, str]]] = []  # the first reading of each alternative of an `or`
         self.seen_derived: set = set()
 
     def add(self, value, unit, op, text, side=None):
         self.out.append(Limit(Fraction(value), unit, op, text, side))
 
     def bool_(self, b, neg=False):
-        if isinstance(b, (I.BAnd, I.BOr)):
+        if isinstance(b, I.BOr):
+            # the dated readings of a list of alternatives ("any of the following in the 6 months ..."),
+            # each alternative's own readings: the first query of an `and` counts as the alternative's
+            group = []
+            for x in b.items:
+                n0 = len(self.queries)
+                self.bool_(x, neg)
+                if len(self.queries) > n0:
+                    group.append(self.queries[n0])
+            if len(group) > 1:
+                self.alternatives.append(group)
+        elif isinstance(b, I.BAnd):
             for x in b.items:
                 self.bool_(x, neg)
         elif isinstance(b, I.BNot):
@@ -116,19 +133,32 @@ class _LogicLimits:
             else:
                 self.date(right)
         elif isinstance(b, I.BQuery):
-            self.queries.append((b.window is not None and b.window.duration is not None, b.active, b.text))
+            self.queries.append((b.window is not None and b.window.duration is not None, b.active, b.text, _win_text(b.window)))
+            if getattr(b, "count", None) is not None:  # at least N / at most N items (counting queries)
+                op = _flip(">=" if b.quantifier == "at_least" else "<=", neg)
+                self.add(b.count, "", op, f"{b.quantifier.replace('_', ' ')} {b.count}")
             if b.window is not None:
                 self.win(b.window)
             if b.pred is not None:
                 self.bool_(b.pred, neg ^ (b.quantifier == "no") ^ bool(b.negate_pred))
+        elif getattr(I, "BRecorded", None) is not None and isinstance(b, I.BRecorded):
+            if b.kind == "bool":
+                self.bool_(b.operand, neg)
+            elif b.kind == "num":
+                self.num(b.operand)
+            else:
+                self.date(b.operand)
         elif isinstance(b, I.BObsQuery):
+            self.queries.append((b.window.duration is not None, False, b.text, _win_text(b.window)))
             self.win(b.window)
             self.bool_(b.pred, neg ^ (b.quantifier == "no"))
 
     def sel(self, s):
         if isinstance(s, I.SelLatest):
-            self.queries.append((s.window.duration is not None, False, s.text))
+            self.queries.append((s.window.duration is not None, False, s.text, _win_text(s.window)))
             self.win(s.window)
+            if getattr(s, "pred", None) is not None:  # a filter of latest
+                self.bool_(s.pred)
 
     def lim(self, l, op):
         if isinstance(l, I.LConst):
@@ -145,6 +175,9 @@ class _LogicLimits:
         if w.duration is not None:
             side = {"within_before": "before", "within_after": "after"}.get(w.kind)
             self.dur(w.duration, None, side)
+        for d in (getattr(w, "at", None), getattr(w, "until", None)):  # a window measured from a computed date
+            if d is not None:
+                self.date(d)
 
     def dur(self, d, op=None, side=None):
         if isinstance(d, I.DConst):
@@ -204,7 +237,7 @@ def _logic(program: I.Program, c: I.CriterionIR):
     for l in w.out:
         if l not in out:
             out.append(l)
-    return out, w.extremes, w.queries
+    return out, w.extremes, w.alternatives
 
 
 # ---------------------------------------------------------------------- matching
@@ -252,7 +285,7 @@ def _same_direction(a: Limit, b: Limit) -> bool:
     return a.op == b.op
 
 
-_SENTENCE = re.compile(r"(?<=[.;])\s+|\n")
+_SENTENCE = re.compile(r"(?<=[.])\s+|\n")
 _NOT_A_CRITERION = re.compile(r"\bnot\s+a\s+criterion\b", re.IGNORECASE)
 
 
@@ -316,19 +349,21 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
     note_sent = [(sen, _sense(sen)) for sen in sentences]
     note_limits = [l for _, ls in note_sent for l in ls]
     notes = " ".join(c.notes)
-    logic, extremes, queries = _logic(program, c)
+    logic, extremes, alternatives = _logic(program, c)
     span_body = c.body_span or c.span
     reported = set()
 
-    def excused_by_note(ql: Limit) -> bool:
+    def excused_by_note(ql: Limit, span) -> bool:
         for sen, ls in note_sent:
             if not any(_same_value(ql, n) for n in ls):
                 continue
             if _NOT_A_CRITERION.search(sen):
                 return True
-            # a reading: the same sentence names a limit of the logic that the quote does not state
-            if any(not _same_value(ql, n) and any(_same_value(n, l) and _same_direction(n, l) for l in logic)
-                   for n in ls):
+            # a reading: the same sentence names the limit of the logic it is read as, one that no
+            # other quote states (a note repeating two quotes' limits explains neither)
+            others = [q for q, sp in quote_limits if sp != span]
+            if any(not _same_value(ql, n) and not any(_same_value(n, q) for q in others)
+                   and any(_same_value(n, l) and _same_direction(n, l) for l in logic) for n in ls):
                 return True
         return False
 
@@ -340,12 +375,14 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
             reported.add(ql)
             diags.append(Diagnostic(span, f"the quote of '{c.id}' says {ql.show()!r} ({_words(ql)}) but its logic says "
                                           f"{', '.join(repr(l.show()) + ' (' + _words(l) + ')' for l in same)}: direction or inclusivity differs"))
-        elif not excused_by_note(ql):
+        elif not excused_by_note(ql, span):
             have = ", ".join(l.show() for l in logic) or "no limits"
             diags.append(Diagnostic(span, f"limit {ql.show()!r} in the quote of '{c.id}' has no counterpart in its logic (which has: {have})",
                                     hint="encode it; or explain its reading in a note sentence that names it and the logic's limit; "
                                          "or, if it is no criterion, say so in a note: 'not a criterion: ...' with the reason"))
-    quote_text = " ".join(c.quotes)
+    # a bare number of the logic may be named in words elsewhere, but not by a limit of another value
+    quote_text = _unlimited(" ".join(c.quotes))
+    notes = _unlimited(notes)
     for l in logic:
         same_q = [q for q, _ in quote_limits if _same_value(q, l)]
         if any(_same_direction(q, l) for q in same_q):
@@ -372,12 +409,18 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
                 d.message.startswith(f"the logic of '{c.id}' says {l.show()!r}") for d in diags):
             diags.append(Diagnostic(span_body, f"the logic of '{c.id}' says {l.show()!r} ({_words(l)}) but its note says "
                                                f"{same_n[0].show()!r} ({_words(same_n[0])}): a note cannot vouch for a limit's direction"))
-    # the quote states a window and the rule reads it for some items: every other reading of
-    # dated items (not only active ones) is inside a window too
+    # the quote states a window and every alternative of an `or` but one reads its items in that
+    # same window ("any of the following in the 6 months prior to screening"): the one left reads
+    # items of any date (alternatives over active items only are left out)
     text_windows = [q for q, _ in quote_limits if q.side and q.unit in ("h", "d", "wk", "mo", "a")]
     if text_windows and any(l.side and any(_same_value(q, l) for q in text_windows) for l in logic):
-        for windowed, active, text in queries:
-            if not windowed and not active:
+        for group in alternatives:
+            dated = [g for g in group if not g[1]]
+            bare = [g for g in dated if not g[0]]
+            wins = {g[3] for g in dated if g[0]}
+            if len(bare) != 1 or len(dated) < 2 or len(wins) != 1:
+                continue
+            for windowed, active, text, _ in bare:
                 diags.append(Diagnostic(span_body, f"the quote of '{c.id}' states a window ({text_windows[0].show()!r}) "
                                                    f"but '{text}' reads items of any date",
                                         hint="give it the window the text states, or read only active items"))
@@ -395,6 +438,13 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
                                                        f"but its quote says 'whichever is {said[0][0]}'"))
                 break
     return diags
+
+
+def _unlimited(text: str) -> str:
+    """text without the limits it states (their numbers are not plain numbers)."""
+    for l, _ in limits_in_text(text):
+        text = text.replace(l.text, " ")
+    return text
 
 
 _OP_WORDS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than", "=": "equal to", "!=": "not equal to"}

@@ -91,7 +91,7 @@ _RANGE = re.compile(
     r"(?:between\s+)?(?<![\w.,])(?P<lo>\d+(?:\.\d+)?)\s*(?:(?:to|-|–|and)\s*(?:\\?<\s*)?)(?P<hi>\d+(?:\.\d+)?)"
     r"(?P<unit>\s*(?:years?|months?|weeks?|days?|hours?|points?|kg)\b)", re.IGNORECASE)
 # "0 or 1", "0, 1 or 2": a set of consecutive whole numbers read as the closed range
-_SET = re.compile(r"(?<![\w.,])(?P<nums>\d(?:\s*,\s*\d)*\s+or\s+\d)(?![\w.,])", re.IGNORECASE)
+_SET = re.compile(r"(?<![\w.,])(?P<nums>\d(?:\s*,\s*\d)*\s+or\s+\d)(?![\w,]|\.\d)", re.IGNORECASE)
 _POSTFIX = re.compile(r"^\s*(?:\)\s*)?(?P<w>" + _alt(_POSTFIX_WORDS) + r")\b", re.IGNORECASE)
 _BEFORE = re.compile(r"^[^.;:]{0,60}?\b(?P<w>before|prior\s+to|preceding|ago|in\s+the\s+(?:last|past)|after|following|since)\b",
                      re.IGNORECASE)
@@ -207,6 +207,14 @@ def limits_in_text(text: str) -> list[tuple[Limit, int]]:
         op = _SYMBOLS.get(m["op"]) if m["op"] else _PREFIX_WORDS.get(" ".join(m["opw"].lower().split()))
         out.append((Limit(_num(m["num"]), "", op, " ".join(m.group(0).split())), m.start()))
         taken.append((m.start(), m.end()))
+    for m in re.finditer(r"(?<![\w.,\-])(?P<num>\d+(?:\.\d+)?|" + _alt(_NUMBER_WORDS) + r")(?=\s+(?:" + _alt(_POSTFIX_WORDS) + r")\b)",
+                         text, re.IGNORECASE):  # "2 or more such leads"
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        post = _POSTFIX.match(text[m.end():])
+        out.append((Limit(_num(m["num"]), "", _POSTFIX_WORDS[" ".join(post["w"].lower().split())],
+                          m.group(0) + post.group(0).rstrip()), m.start()))
+        taken.append((m.start(), m.end() + len(post.group(0))))
     for m in _REF_WORDS.finditer(text):
         if any(a <= m.start() < b for a, b in taken):
             continue
@@ -235,8 +243,9 @@ def limits_in_text(text: str) -> list[tuple[Limit, int]]:
 _EXCEPTION = re.compile(
     r"\b(?:except(?:ions?|ing)?|unless|may\s+be\s+(?:eligible|enrolled|included)|may\s+participate|"
     r"(?:can|could)\s+be\s+(?:enrolled|included|eligible)|are\s+eligible|is\s+eligible|eligible\s+if|"
-    r"(?:is|are)\s+(?:allowed|permitted)|allowing|not\s+returned\s+to|not\s+recovered\s+to|provided\s+that|"
-    r"excludes?\s+unless)\b", re.IGNORECASE)
+    r"(?:is|are)\s+(?:allowed|permitted)|allowing|provided\s+that|excludes?\s+unless)\b", re.IGNORECASE)
+# words that reverse only the limit right after them: "had not returned to ≤ grade 1"
+_NEGATED_LIMIT = re.compile(r"\b(?:not|never)\s+(?:returned|recovered|resolved|improved)\s+to\s*$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
 
 
@@ -245,7 +254,7 @@ def inverted_at(text: str, offset: int) -> bool:
     start = 0
     for m in _SENTENCE_END.finditer(text, 0, offset):
         start = m.end()
-    return _EXCEPTION.search(text, start, offset) is not None
+    return _EXCEPTION.search(text, start, offset) is not None or _NEGATED_LIMIT.search(text[max(start, offset - 40):offset]) is not None
 
 
 _WHICHEVER = re.compile(r"whichever\s+is\s+(?P<w>shorter|longer|earlier|later|greater|less|lesser)", re.IGNORECASE)

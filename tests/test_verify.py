@@ -117,6 +117,9 @@ HARDER = [
     ("exclusion.elig", "(fractions = 1 and intent", "(fractions != 1 and intent", ["'recent_radiotherapy'", "note"]),
     ("exclusion.elig", "latest hbv_dna on or before first_dose > LLOQ", "latest hbv_dna on or before first_dose >= LLOQ",
      ["'active_hepatitis_b'", "direction or inclusivity differs"]),
+    # "had not returned to ≤ grade 1" excludes grade 2 or more: grade < 2 says the opposite
+    ("exclusion.elig", "where grade >= 2", "where grade < 2",
+     ["limit '< 2' in the logic of 'unresolved_toxicity' appears neither in its quotes nor in a note"]),
     ("exclusion.elig", "latest cd4_count on or before first_dose >= 350 /uL", "latest cd4_count on or before first_dose < 350 /uL",
      ["'hiv_aids'", "direction or inclusivity differs"]),
 ]

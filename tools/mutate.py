@@ -152,6 +152,27 @@ def mutants_of_sources(sources: dict[str, str]) -> Iterator[Mutant]:
                 yield m
 
 
+LIMIT_OPERATORS = frozenset({"comparator", "inclusive", "number+10%", "number-10%", "last-digit+1", "last-digit-1",
+                             "unit", "shorter-longer", "before-after", "plus-minus", "window-length"})
+
+
+def declaration_of(m: Mutant, sources: dict[str, str]) -> str:
+    """The kind of top-level declaration a mutant changes ("criterion", "let_stmt",
+    "derived_decl", "equivalence_decl", ...), from the parse tree of its file."""
+    f, start = m.edits[0][0], m.edits[0][1]
+    tree = _parse(sources[f])
+    for decl in (tree.children if tree is not None else ()):
+        if isinstance(decl, Tree) and decl.meta.start_pos <= start < decl.meta.end_pos:
+            return decl.data
+    return ""
+
+
+def is_rule_limit(m: Mutant, sources: dict[str, str]) -> bool:
+    """A mutant of a limit a rule states (comparator, number, unit, window, shorter/longer) in a
+    criterion or a `let` — not in a derived formula or an equivalence table of the vocabulary."""
+    return m.operator in LIMIT_OPERATORS and declaration_of(m, sources) in ("criterion", "let_stmt")
+
+
 # ------------------------------------------------------------------------- the mutations
 
 
@@ -375,4 +396,5 @@ def _short(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-__all__ = ["Mutant", "mutants", "mutants_of_sources", "rule_sources", "RULE_SUFFIX"]
+__all__ = ["Mutant", "mutants", "mutants_of_sources", "rule_sources", "declaration_of", "is_rule_limit",
+           "LIMIT_OPERATORS", "RULE_SUFFIX"]

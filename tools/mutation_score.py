@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 from compiler.pipeline import compile_sources  # noqa: E402
 from compiler.verify import verify_program  # noqa: E402
 from tools.datacases import check_case, load_cases  # noqa: E402
-from tools.mutate import Mutant, mutants_of_sources, rule_sources  # noqa: E402
+from tools.mutate import Mutant, is_rule_limit, mutants_of_sources, rule_sources  # noqa: E402
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
 
@@ -156,6 +156,8 @@ def score(rules_dir: Path, cases_dir: Optional[Path] = None, jobs: int = 0) -> d
     survivors = [o for o in compiled if o.verdict == "survived"]
     equiv = [o for o in survivors if o.mutant.description in eq]
     denom = len(compiled) - len(equiv)
+    limits = [o for o in compiled if is_rule_limit(o.mutant, trial.sources)]
+    limits_missed = [o.mutant.description for o in limits if o.verdict != "verify"]
     return {
         "trial": name,
         "mutants": len(ms),
@@ -166,6 +168,9 @@ def score(rules_dir: Path, cases_dir: Optional[Path] = None, jobs: int = 0) -> d
         "caught_by_cases": by_cases,
         "verify_score": round(100 * by_verify / denom, 1) if denom else 100.0,
         "total_score": round(100 * (by_verify + by_cases) / denom, 1) if denom else 100.0,
+        "rule_limit_mutants": len(limits),
+        "rule_limit_caught_by_verify": len(limits) - len(limits_missed),
+        "rule_limit_missed_by_verify": limits_missed,
         "cases": len(trial.cases),
         "baseline_failing_cases": baseline_failing,
         "survivors": [{"operator": o.mutant.operator, "mutant": o.mutant.description,
@@ -181,7 +186,10 @@ def report(r: dict) -> str:
         f"  caught by elig verify --coverage: {r['caught_by_verify']} ({r['verify_score']}%)",
         f"  caught by the data cases ({r['cases']}) as well: {r['caught_by_cases']}",
         f"  caught in all: {r['caught_by_verify'] + r['caught_by_cases']} ({r['total_score']}%)",
+        f"  mutants of a rule's limit (comparator, number, unit, window, shorter/longer): {r['rule_limit_mutants']}, "
+        f"caught by verify: {r['rule_limit_caught_by_verify']}",
     ]
+    lines += [f"    missed by verify: {d}" for d in r["rule_limit_missed_by_verify"]]
     if r["baseline_failing_cases"]:
         lines.append(f"  cases failing on the unmutated rules (left out): {', '.join(r['baseline_failing_cases'])}")
     by_op: dict[str, list[int]] = {}

@@ -163,10 +163,20 @@ class _LogicLimits:
             self.date(b.left)
             self.date(b.right)
         elif isinstance(b, I.BQuery):
+            if b.count is not None:  # at least N / at most N items
+                op = ">=" if b.quantifier == "at_least" else "<="
+                self.add(b.count, "", op, f"{b.quantifier.replace('_', ' ')} {b.count}")
             if b.window is not None:
                 self.win(b.window)
             if b.pred is not None:
                 self.bool_(b.pred)
+        elif isinstance(b, I.BRecorded):
+            if b.kind == "bool":
+                self.bool_(b.operand)
+            elif b.kind == "num":
+                self.num(b.operand)
+            else:
+                self.date(b.operand)
         elif isinstance(b, I.BObsQuery):
             self.win(b.window)
             self.bool_(b.pred)
@@ -174,6 +184,8 @@ class _LogicLimits:
     def sel(self, s):
         if isinstance(s, I.SelLatest):
             self.win(s.window)
+            if s.pred is not None:
+                self.bool_(s.pred)
 
     def lim(self, l, op):
         if isinstance(l, I.LConst):
@@ -190,6 +202,9 @@ class _LogicLimits:
     def win(self, w: I.Win):
         if w.duration is not None:
             self.dur(w.duration)
+        for d in (w.at, w.until):  # a window measured from a computed date
+            if d is not None:
+                self.date(d)
 
     def dur(self, d):
         if isinstance(d, I.DConst):

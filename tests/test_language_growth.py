@@ -56,6 +56,7 @@ def lang_pair(request):
     return mod, Interpreter(res.program), Hints(res.program)
 
 
+@pytest.mark.slow
 @settings(DIFF, max_examples=_n(120))
 @given(st.data())
 def test_language_module_and_interpreter_agree(lang_pair, data):

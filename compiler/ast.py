@@ -107,6 +107,7 @@ class Query:
     filter: Optional["Expr"]
     span: Span
     count: Optional[int] = None  # for "at_least" / "at_most": the number of items
+    distinct: bool = False  # count the named codes present (distinct classes), not the records
 
 
 @dataclass(frozen=True)

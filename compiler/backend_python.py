@@ -185,7 +185,8 @@ class PythonEmitter:
         pred = "None" if n.pred is None else _Lambda(n.var, self.b(n.pred))
         text = query_text(n)
         if n.count is not None:  # at least N / at most N: the quantifier carries the number
-            return _Call("_query", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit((n.quantifier, n.count)), self.lit(n.active),
+            quant = (n.quantifier, n.count, tuple(n.codes)) if n.distinct else (n.quantifier, n.count)
+            return _Call("_query", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(quant), self.lit(n.active),
                          win, wfn, pred, self.lit(n.negate_pred), self.lit(text))
         if n.quantifier == "every":
             return _Call("_every", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(n.active), win, wfn, pred,

@@ -79,7 +79,7 @@ def render(e) -> str:
     if isinstance(e, A.Recorded):
         return f"recorded {render(e.operand)}"
     if isinstance(e, A.Query):
-        q = e.quantifier.replace("_", " ") + (f" {e.count}" if e.count is not None else "")
+        q = e.quantifier.replace("_", " ") + (f" {e.count}" if e.count is not None else "") + (" distinct" if e.distinct else "")
         s = q + (" active" if e.active else "") + " " + ", ".join(c.name for c in e.codes)
         if e.window:
             s += " " + render_window(e.window)
@@ -992,8 +992,10 @@ class Checker:
                 errs = True
         if errs:
             raise _Fail()
+        if e.distinct and len(codes) < 2:
+            self.fail(e.span, "`distinct` counts the different names of a query that are present: name two or more")
         return I.BQuery(kind, tuple(codes), e.quantifier, e.active, win, var, pred, e.filter_kind == "unless", _query_text(e, render),
-                        e.count)
+                        e.count, e.distinct)
 
     def _win_anchor(self, w: Optional[A.Window]) -> Optional[str]:
         """The anchor a window is measured from (None when it is measured from another date)."""

@@ -398,6 +398,7 @@ class BQuery:
     negate_pred: bool  # unless
     text: str
     count: Optional[int] = None  # quantifier at_least / at_most: the number of items
+    distinct: bool = False  # count the distinct codes (classes) among the items, not the items
 
 
 @dataclass(frozen=True)

@@ -384,7 +384,7 @@ def query_words(b: I.BQuery) -> str:
     if b.active:
         what = f"an active {what}"
     if b.count is not None:
-        q = "the number of records of"
+        q = "the number of different kinds among" if b.distinct else "the number of records of"
     else:
         q = {"any": "there is", "no": "there is no", "every": "every"}[b.quantifier]
     s = f"{q} {what} {noun} {window_words(b.window)}" if b.window else f"{q} {what} {noun} at any time"

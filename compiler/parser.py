@@ -552,10 +552,13 @@ class _ToAst(Transformer):
         return self._wref("between", None, c[0], meta, c[1])
 
     def at_least(self, c):
-        return ("at_least", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]))
+        return ("at_least", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]), len(c) > 1)
 
     def at_most(self, c):
-        return ("at_most", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]))
+        return ("at_most", int(str(c[0])) if str(c[0]).isdigit() else str(c[0]), len(c) > 1)
+
+    def distinct(self, c):
+        return "distinct"
 
     @v_args(meta=True)
     def recorded(self, meta, c):
@@ -579,8 +582,9 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def query(self, meta, c):
         count = None
-        if isinstance(c[0], tuple):  # at least N / at most N
-            quant, count = c[0]
+        distinct = False
+        if isinstance(c[0], tuple):  # at least N / at most N [distinct]
+            quant, count, distinct = c[0]
         else:
             quant = str(c[0])
         active = False
@@ -596,7 +600,7 @@ class _ToAst(Transformer):
                 active = True
             else:
                 fkind, fexpr = x
-        return A.Query(quant, active, tuple(codes), window, fkind, fexpr, self._sp(meta), count)
+        return A.Query(quant, active, tuple(codes), window, fkind, fexpr, self._sp(meta), count, distinct)
 
     @v_args(meta=True)
     def compare(self, meta, c):

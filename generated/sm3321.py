@@ -1651,6 +1651,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
         w = None
     found_whys = []
     unknown_whys = []
+    counted = [] if type(quant) is tuple and len(quant) > 2 else None  # distinct: (item, sure) per item
     excepted = []
     not_counted = []  # items outside the window or ruled out by the filter, with why
     missing = []
@@ -1721,6 +1722,10 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
         else:
             unknown_whys.append("%s: %s" % (_item_text(it), _join(whys)))
             missing.extend(miss or (it.code,))
+        if counted is not None:
+            counted.append((it, t is True))
+    if counted is not None:
+        return _count_distinct(quant, counted, found_whys, unknown_whys, missing, text)
     if type(quant) is tuple:
         return _count(quant, found_whys, unknown_whys, missing, text)
     if found_whys:
@@ -1739,6 +1744,34 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
 
 
 _EMPTY = {}
+
+
+def _count_distinct(quant, counted, found, unknown, missing, text):
+    """at least N distinct / at most N distinct: the named codes (treatment classes) that items
+    surely stand for, and those they perhaps stand for (an item that perhaps counts; a
+    treatment whose classes are unusable could be of any)."""
+    which, n, names = quant
+    sure = set()
+    maybe = set()
+    for it, is_sure in counted:
+        if it.kind == "treatment":
+            codes = set(names) if it.classes is None else set(it.classes) & set(names)
+            if it.classes is None:
+                is_sure = False
+        else:
+            codes = {it.code}
+        (sure if is_sure else maybe).update(codes)
+    maybe -= sure
+    ns, top = len(sure), len(sure) + len(maybe)
+    if which == "at_least":
+        t = True if ns >= n else (False if top < n else None)
+    else:
+        t = True if top <= n else (False if ns > n else None)
+    why = "%d distinct of %s%s" % (ns, text, (": " + ", ".join(sorted(sure))) if sure else "")
+    if maybe:
+        why += "; perhaps also %s (%s)" % (", ".join(sorted(maybe)), _join(unknown))
+    why += " (%s %d)" % (which.replace("_", " "), n)
+    return (t, why, tuple(dict.fromkeys(missing)) if t is None else (), False)
 
 
 def _count(quant, found, unknown, missing, text):
@@ -2437,7 +2470,7 @@ TRIAL = {
     "anchors": ('screening', 'enrollment', 'first_dose'),
     "rule_files": ('sm3321_rules/exclusion.elig', 'sm3321_rules/inclusion.elig', 'sm3321_rules/outline.elig', 'sm3321_rules/trial.elig', 'sm3321_rules/vocabulary.elig'),
     # the meaning of these rules (docs/amendments.md); every result carries it as "rules"
-    "fingerprint": 'e1:b26d205dac091287397910d41f755b76',
+    "fingerprint": 'e1:b646617fc14083b69aff7a5906f47470',
 }
 
 _VOCAB = {

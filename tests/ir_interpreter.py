@@ -784,6 +784,18 @@ class Interpreter:
             counted = [k_and([c] + ([p] if p is not None else [])) for c, p in per_item]
             sure = sum(1 for t in counted if t.v is True)
             top = sure + sum(1 for t in counted if t.v is None)
+            if n.distinct:  # the named codes the items stand for, not the items
+                sure_codes, maybe_codes = set(), set()
+                for (it, _), t in zip(items, counted):
+                    if t.v is False:
+                        continue
+                    if n.kind == "treatment":
+                        codes = set(n.codes) if isinstance(it.classes, Bad) else set(it.classes) & set(n.codes)
+                        certain = t.v is True and not isinstance(it.classes, Bad)
+                    else:
+                        codes, certain = {it.code}, t.v is True
+                    (sure_codes if certain else maybe_codes).update(codes)
+                sure, top = len(sure_codes), len(sure_codes | maybe_codes)
             miss = tuple(m for t in counted if t.v is None for m in t.missing)
             if n.quantifier == "at_least":
                 return TRUE if sure >= n.count else FALSE if top < n.count else unknown(*miss)

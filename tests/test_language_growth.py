@@ -50,15 +50,19 @@ def test_strict_interpreter_gives_the_outcomes_the_cases_demand(path):
         assert result["status"] == case["expect"]["status"], case["name"]
 
 
-@pytest.fixture(scope="module")
-def lang_pair():
-    res, mod = compiled_suite(LANG_RULES)
+@pytest.fixture(scope="module", params=["language", "nct05438667", "nct00711542"])
+def lang_pair(request):
+    rules = LANG_RULES if request.param == "language" else ROOT / "examples" / request.param
+    res, mod = compiled_suite(rules)
     return mod, Interpreter(res.program), Hints(res.program)
 
 
-@settings(DIFF, max_examples=_n(300))
+@pytest.mark.slow
+@settings(DIFF, max_examples=_n(120))
 @given(st.data())
 def test_language_module_and_interpreter_agree(lang_pair, data):
+    """The language suite's rules and the two new examples: the generated module and the
+    independent interpreter agree on hypothesis-built records near every limit and window."""
     module, interp, hints = lang_pair
     assert_agree(module, interp, data.draw(records_for(hints.p, hints)))
 

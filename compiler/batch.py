@@ -46,7 +46,27 @@ def _init_worker(source: ModuleSource):
     # Ctrl-C (sent to the whole process group) is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     _WORKER_MODULE = source.load()
+
+
+def _end_with_parent():
+    """A worker ends when the run's process ends, however it ends (SIGKILL included): on Linux
+    the kernel sends it SIGTERM then (prctl PR_SET_PDEATHSIG); elsewhere the pool's pipes close."""
+    import os
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(1)
 
 
 class ResultWriter:

@@ -189,6 +189,7 @@ def write_files_together(files: dict, out_dir) -> None:
         dir_fd = os.open(out_dir, os.O_RDONLY)
         fcntl.flock(dir_fd, fcntl.LOCK_EX)
         backups = []  # (backup, path) of files replaced so far, to put back on failure
+        made = []  # every backup link made
         try:
             for tmp, path in temps:
                 backup = None
@@ -196,6 +197,7 @@ def write_files_together(files: dict, out_dir) -> None:
                     backup = tempfile.mktemp(prefix="." + os.path.basename(path) + ".", suffix=".old",
                                              dir=os.path.dirname(path) or ".")
                     os.link(path, backup)
+                    made.append(backup)
                 os.replace(tmp, path)
                 backups.append((backup, path))
         except BaseException:
@@ -207,10 +209,9 @@ def write_files_together(files: dict, out_dir) -> None:
                         os.replace(backup, path)
             raise
         finally:
-            for backup, _ in backups:
-                if backup is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(backup)
+            for backup in made:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
     finally:
         for tmp, _ in temps:
             with contextlib.suppress(OSError):

@@ -492,7 +492,8 @@ def test_caches_are_verified_never_unpickled(tmp_path):
     assert _compile_audited(tmp_path / "o1", cache) == want
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
     names = sorted(p.name for p in cache.iterdir())
-    assert "lalr.json" in names and any(n.startswith("units-") for n in names)
+    assert any(n.startswith("lalr-") for n in names) and any(n.startswith("units-") for n in names)
+    lalr = next(cache.glob("lalr-*.json"))
     units = next(cache.glob("units-*.json"))
     assert _compile_audited(tmp_path / "o2", cache) == want  # warm
     # the attack: a folded limit edited in the unit cache (9 -> 0.9) is not used
@@ -501,7 +502,7 @@ def test_caches_are_verified_never_unpickled(tmp_path):
     tampered = payload.replace(b"10", b"1", 5)
     assert tampered != payload
     units.write_bytes(head + b"\n" + tampered)
-    (cache / "lalr.json").write_bytes((cache / "lalr.json").read_bytes()[:-100])  # truncated
+    lalr.write_bytes(lalr.read_bytes()[:-100])  # truncated
     assert _compile_audited(tmp_path / "o3", cache) == want
     assert units.read_bytes() == data  # rebuilt and saved again
     # a foreign entry: the right hash of other content, under another key
@@ -517,12 +518,12 @@ def test_caches_are_verified_never_unpickled(tmp_path):
     # a cache file that is a symbolic link is not read
     link_cache = tmp_path / "lc"
     link_cache.mkdir(mode=0o700)
-    (link_cache / "lalr.json").symlink_to(cache / "lalr.json")
-    target = (cache / "lalr.json").read_bytes()
+    (link_cache / lalr.name).symlink_to(lalr)
+    target = lalr.read_bytes()
     assert _compile_audited(tmp_path / "o6", link_cache) == want
     # not followed: the link itself was replaced by a fresh entry; its target is untouched
-    assert not (link_cache / "lalr.json").is_symlink()
-    assert (cache / "lalr.json").read_bytes() == target
+    assert not (link_cache / lalr.name).is_symlink()
+    assert lalr.read_bytes() == target
 
 
 def test_cache_module_refuses_what_it_should(tmp_path, monkeypatch):

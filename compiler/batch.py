@@ -133,6 +133,16 @@ def _writer(m) -> ResultWriter:
     return w
 
 
+def _wait(async_result):
+    """A chunk's results. Waits in short slices: a signal (SIGTERM, Ctrl-C) that the kernel hands
+    to one of the pool's threads only runs its handler when the main thread wakes up."""
+    while True:
+        try:
+            return async_result.get(0.25)
+        except multiprocessing.TimeoutError:
+            continue
+
+
 def _eval_chunk(lines, module=None, collect=False, fmt="jsonl"):
     """Evaluate a chunk of record texts: the chunk's output text (one line per record) and, when
     collecting, each record's outcomes; the number of records and of input characters."""
@@ -260,9 +270,9 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
             for c in all_chunks():
                 pending.append(pool.apply_async(_eval_chunk, (c, None, collect, fmt)))
                 if len(pending) >= limit:
-                    consume(pending.popleft().get())
+                    consume(_wait(pending.popleft()))
             while pending:
-                consume(pending.popleft().get())
+                consume(_wait(pending.popleft()))
     if progress is not None:
         progress.update(stats.records, final=True)
     return stats

@@ -301,7 +301,12 @@ def test_killed_run_leaves_no_output_that_looks_complete(gen, tmp_path, sig, gro
         os.killpg(p.pid, sig)
     else:
         os.kill(p.pid, sig)
-    _, err = p.communicate(timeout=120)
+    try:
+        _, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # leave nothing running, then fail
+        p.communicate()
+        pytest.fail(f"the run did not end within 120 s of {signal.Signals(sig).name}")
     assert p.returncode in (-sig, 128 + sig), (p.returncode, err)
     assert b"Traceback" not in err, err.decode()[-2000:]
     assert out.read_text() == "previous results\n"

@@ -46,7 +46,27 @@ def _init_worker(source: ModuleSource):
     # Ctrl-C (sent to the whole process group) is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     _WORKER_MODULE = source.load()
+
+
+def _end_with_parent():
+    """A worker ends when the run's process ends, however it ends (SIGKILL included): on Linux
+    the kernel sends it SIGTERM then (prctl PR_SET_PDEATHSIG); elsewhere the pool's pipes close."""
+    import os
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(1)
 
 
 class ResultWriter:
@@ -119,6 +139,16 @@ def _writer(m) -> ResultWriter:
     if w is None:
         w = _WRITERS[id(m)] = ResultWriter(m.CRITERIA)
     return w
+
+
+def _wait(async_result):
+    """A chunk's results. Waits in short slices: a signal (SIGTERM, Ctrl-C) that the kernel hands
+    to one of the pool's threads only runs its handler when the main thread wakes up."""
+    while True:
+        try:
+            return async_result.get(0.25)
+        except multiprocessing.TimeoutError:
+            continue
 
 
 def _eval_chunk(lines, module=None, collect=False, fmt="jsonl"):
@@ -248,9 +278,9 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
             for c in all_chunks():
                 pending.append(pool.apply_async(_eval_chunk, (c, None, collect, fmt)))
                 if len(pending) >= limit:
-                    consume(pending.popleft().get())
+                    consume(_wait(pending.popleft()))
             while pending:
-                consume(pending.popleft().get())
+                consume(_wait(pending.popleft()))
     if progress is not None:
         progress.update(stats.records, final=True)
     return stats

@@ -122,37 +122,36 @@ class ResultOutput:
             self.tmp = None
 
 
-class _Terminated(BaseException):
-    def __init__(self, signum):
-        self.signum = signum
-
-
 @contextlib.contextmanager
 def guard_signals(out: ResultOutput):
     """SIGTERM / SIGINT / a closed standard output end the run cleanly: no traceback, no
-    partial output file, exit status 128 + signal (141 for a closed pipe)."""
+    partial output file, exit status 128 + signal (141 for a closed pipe).
 
-    def on_term(signum, frame):
-        raise _Terminated(signum)
+    A signal ends the process from its handler, at once: the temporary output file is removed
+    and the process exits, without unwinding through the worker pool (terminating a pool whose
+    workers were killed mid-task can deadlock on a lock a dead worker held). The workers end
+    with the process (compiler.batch._end_with_parent)."""
 
-    old = signal.signal(signal.SIGTERM, on_term)
+    def on_signal(signum, frame):
+        if out.tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(out.tmp)
+        note = f"; {out.path} was not written" if out.path else ""
+        with contextlib.suppress(OSError):
+            os.write(2, f"elig: stopped by {signal.Signals(signum).name}{note}\n".encode())
+        os._exit(128 + signum)
+
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    old_int = signal.signal(signal.SIGINT, on_signal)
     try:
         yield
-    except (_Terminated, KeyboardInterrupt) as exc:
-        signum = exc.signum if isinstance(exc, _Terminated) else signal.SIGINT
-        out.abandon()
-        name = signal.Signals(signum).name
-        note = f"; {out.path} was not written" if out.path else ""
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(f"elig: stopped by {name}{note}\n")
-        _quiet_stdout()
-        os._exit(128 + signum)
     except BrokenPipeError:
         out.abandon()
         _quiet_stdout()
         os._exit(141)
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
 
 
 def _quiet_stdout():
@@ -189,6 +188,7 @@ def write_files_together(files: dict, out_dir) -> None:
         dir_fd = os.open(out_dir, os.O_RDONLY)
         fcntl.flock(dir_fd, fcntl.LOCK_EX)
         backups = []  # (backup, path) of files replaced so far, to put back on failure
+        made = []  # every backup link made
         try:
             for tmp, path in temps:
                 backup = None
@@ -196,6 +196,7 @@ def write_files_together(files: dict, out_dir) -> None:
                     backup = tempfile.mktemp(prefix="." + os.path.basename(path) + ".", suffix=".old",
                                              dir=os.path.dirname(path) or ".")
                     os.link(path, backup)
+                    made.append(backup)
                 os.replace(tmp, path)
                 backups.append((backup, path))
         except BaseException:
@@ -207,10 +208,9 @@ def write_files_together(files: dict, out_dir) -> None:
                         os.replace(backup, path)
             raise
         finally:
-            for backup, _ in backups:
-                if backup is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(backup)
+            for backup in made:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
     finally:
         for tmp, _ in temps:
             with contextlib.suppress(OSError):

@@ -126,7 +126,8 @@ def _cached_lark():
     if not cache.enabled():
         return None
     try:
-        payload = cache.read("lalr.json", _lark_key())
+        key = _lark_key()
+        payload = cache.read(f"lalr-{key[:16]}.json", key)
         if payload is None:
             return None
         d = cache.loads_tagged(payload)
@@ -146,7 +147,8 @@ def _store_lark(parser) -> None:
     try:
         data, memo = parser.memo_serialize([TerminalDef, Rule])
         data["options"] = {k: v for k, v in data["options"].items() if k != "postlex"}
-        cache.write("lalr.json", _lark_key(), cache.dumps_tagged({"data": data, "memo": memo}))
+        key = _lark_key()  # named by its key: checkouts with other grammars keep their own tables
+        cache.write(f"lalr-{key[:16]}.json", key, cache.dumps_tagged({"data": data, "memo": memo}))
     except (TypeError, ValueError, OSError):
         pass
 

@@ -252,12 +252,15 @@ def _elements(r, index):
 
 def _multiline_array(first, pos, stream):
     """A JSON array over several lines, streamed. Until the array's syntax has been seen to go
-    on past the first line, its elements are held: if the lines do not form an array (an
-    unfinished first line, then records), the input is JSON Lines instead."""
+    on past the first line (a ',' after an element that ends beyond it, or the closing ']'),
+    its elements are held: if the lines do not form an array (an unfinished first line, then
+    records), the input is JSON Lines instead. At most the first line's elements and one more
+    are held."""
     r = _Reader(stream, first)
     r.pos = pos
     r.keep = True
     line_end = len(first)
+    beyond = False  # an element ending beyond the first line has been read
     held = []
     gen = _elements(r, 0)
     while True:
@@ -272,13 +275,14 @@ def _multiline_array(first, pos, stream):
             return
         if held is None:
             yield v
-        elif r.offset() > line_end:
+        elif beyond:  # the ',' before this element lies beyond the first line: an array
             r.keep = False
             yield from held
             held = None
             yield v
         else:
             held.append(v)
+            beyond = r.offset() > line_end
     if held:
         yield from held
 

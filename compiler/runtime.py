@@ -471,6 +471,7 @@ def _prepare_observations(items, vocab, warnings):
             lst = out.get(code, []) + wild
             lst.sort(key=lambda e: e[1])
             out[code] = lst
+        out[None] = wild  # (a mark _latest looks for)
     return out
 
 
@@ -1005,6 +1006,10 @@ def _latest(rec, code, wspec, pred=None, items=None):
         items = rec.obs.get(code)
         if pred is not None and items:
             return _latest_where(rec, code, wspec, w, items, pred)
+    wild = None
+    if items and None in rec.obs:  # the record has observations without a code
+        wild = [e for e in items if len(e) > 3]
+        items = [e for e in items if len(e) < 4]
     if w[0] is None:  # the anchor is missing (and the readings too, if there are none)
         return ((), "%s: %s" % (code, w[1]), w[2] if items else (code,) + w[2])
     if not items:
@@ -1014,14 +1019,8 @@ def _latest(rec, code, wspec, pred=None, items=None):
     bd = 0
     floating = None
     maybe = False
-    wild = None
     for e in items:
         d = e[0]
-        if len(e) > 3:  # an observation without a code: perhaps this one
-            if wild is None:
-                wild = []
-            wild.append(e)
-            continue
         if type(d) is int:
             if lo <= d <= hi:
                 if best is None or d >= bd:
@@ -1033,7 +1032,7 @@ def _latest(rec, code, wspec, pred=None, items=None):
             floating = [e]
         else:
             floating.append(e)
-    if wild is not None:
+    if wild:
         r = _latest_wild(rec, code, w, best, bd, floating, maybe, wild)
         if r is not None:
             return r

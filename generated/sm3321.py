@@ -495,6 +495,7 @@ def _prepare_observations(items, vocab, warnings):
             lst = out.get(code, []) + wild
             lst.sort(key=lambda e: e[1])
             out[code] = lst
+        out[None] = wild  # (a mark _latest looks for)
     return out
 
 
@@ -1029,6 +1030,10 @@ def _latest(rec, code, wspec, pred=None, items=None):
         items = rec.obs.get(code)
         if pred is not None and items:
             return _latest_where(rec, code, wspec, w, items, pred)
+    wild = None
+    if items and None in rec.obs:  # the record has observations without a code
+        wild = [e for e in items if len(e) > 3]
+        items = [e for e in items if len(e) < 4]
     if w[0] is None:  # the anchor is missing (and the readings too, if there are none)
         return ((), "%s: %s" % (code, w[1]), w[2] if items else (code,) + w[2])
     if not items:
@@ -1038,14 +1043,8 @@ def _latest(rec, code, wspec, pred=None, items=None):
     bd = 0
     floating = None
     maybe = False
-    wild = None
     for e in items:
         d = e[0]
-        if len(e) > 3:  # an observation without a code: perhaps this one
-            if wild is None:
-                wild = []
-            wild.append(e)
-            continue
         if type(d) is int:
             if lo <= d <= hi:
                 if best is None or d >= bd:
@@ -1057,7 +1056,7 @@ def _latest(rec, code, wspec, pred=None, items=None):
             floating = [e]
         else:
             floating.append(e)
-    if wild is not None:
+    if wild:
         r = _latest_wild(rec, code, w, best, bd, floating, maybe, wild)
         if r is not None:
             return r
@@ -2418,12 +2417,15 @@ def _elements(r, index):
 
 def _multiline_array(first, pos, stream):
     """A JSON array over several lines, streamed. Until the array's syntax has been seen to go
-    on past the first line, its elements are held: if the lines do not form an array (an
-    unfinished first line, then records), the input is JSON Lines instead."""
+    on past the first line (a ',' after an element that ends beyond it, or the closing ']'),
+    its elements are held: if the lines do not form an array (an unfinished first line, then
+    records), the input is JSON Lines instead. At most the first line's elements and one more
+    are held."""
     r = _Reader(stream, first)
     r.pos = pos
     r.keep = True
     line_end = len(first)
+    beyond = False  # an element ending beyond the first line has been read
     held = []
     gen = _elements(r, 0)
     while True:
@@ -2438,13 +2440,14 @@ def _multiline_array(first, pos, stream):
             return
         if held is None:
             yield v
-        elif r.offset() > line_end:
+        elif beyond:  # the ',' before this element lies beyond the first line: an array
             r.keep = False
             yield from held
             held = None
             yield v
         else:
             held.append(v)
+            beyond = r.offset() > line_end
     if held:
         yield from held
 

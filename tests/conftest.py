@@ -1,5 +1,3 @@
-import copy
-import json
 import sys
 import types
 from pathlib import Path
@@ -28,29 +26,8 @@ def sm3321(compiled):
 
 
 def build_record(case: dict, base_dir: Path = CASES / "_base"):
-    """A case's record: its `record`, or its `base` with `drop`, `set` and `add` applied."""
-    if "base" not in case:
-        return copy.deepcopy(case["record"])
-    rec = json.loads((base_dir / f"{case['base']}.json").read_text(encoding="utf-8"))
-    drop = case.get("drop", {})
-    for field in ("observations", "conditions", "treatments", "procedures"):
-        codes = set(drop.get(field, ()))
-        if codes:
-            rec[field] = [x for x in rec.get(field, []) if x.get("code") not in codes]
-    for field in ("facts", "anchors"):
-        for k in drop.get(field, ()):
-            rec.get(field, {}).pop(k, None)
-    for k in drop.get("fields", ()):
-        rec.pop(k, None)
-    for k, v in case.get("set", {}).items():
-        rec[k] = copy.deepcopy(v)
-    add = case.get("add", {})
-    for field in ("observations", "conditions", "treatments", "procedures"):
-        if field in add:
-            rec.setdefault(field, [])
-            rec[field] = list(rec[field]) + copy.deepcopy(add[field])
-    for field in ("facts", "anchors"):
-        if field in add:
-            rec.setdefault(field, {})
-            rec[field].update(copy.deepcopy(add[field]))
-    return rec
+    """A case's record: its `record`, or its `base` with `drop`, `set` and `add` applied
+    (tools/datacases.py, shared with the mutation score)."""
+    from tools.datacases import build_record as build
+
+    return build(case, base_dir)

@@ -69,6 +69,8 @@ class _LogicLimits:
 
     def bool_(self, b, neg=False):
         if isinstance(b, (I.BAnd, I.BOr)):
+            if self.number_set(b, neg):
+                return
             for x in b.items:
                 self.bool_(x, neg)
         elif isinstance(b, I.BNot):
@@ -110,13 +112,15 @@ class _LogicLimits:
                 # X op A - D: the time from X to A against D; X op A + D: from A to X
                 self.date(right.date)
                 if right.sign < 0:
-                    self.dur(right.duration, _flip(_MIRROR.get(op, op), neg), "before")
+                    self.dur(right.duration, _flip(_MIRROR.get(op, op), neg), _date_side(left, "before"))
                 else:
-                    self.dur(right.duration, _flip(op, neg), "after")
+                    self.dur(right.duration, _flip(op, neg), _date_side(left, "after"))
             else:
                 self.date(right)
         elif isinstance(b, I.BQuery):
-            self.queries.append((b.window is not None and b.window.duration is not None, b.active, b.text))
+            self.queries.append((_query_windowed(b), b.active, b.text))
+            if b.count is not None:
+                self.count(b, neg)
             if b.window is not None:
                 self.win(b.window)
             if b.pred is not None:
@@ -129,6 +133,8 @@ class _LogicLimits:
         if isinstance(s, I.SelLatest):
             self.queries.append((s.window.duration is not None, False, s.text))
             self.win(s.window)
+            if s.pred is not None:
+                self.bool_(s.pred)
 
     def lim(self, l, op):
         if isinstance(l, I.LConst):
@@ -191,6 +197,87 @@ class _LogicLimits:
         if isinstance(d, I.DtShift):
             self.date(d.date)
             self.dur(d.duration)
+
+    # -- the constructs of the grown language (counts, numbers in sets)
+
+    def count(self, b, neg):
+        """`at least N X` / `at most N X`: the count of items is a limit on a whole-number scale
+        ("at least two prior therapies", "more than 3 brain metastases" = `not (at most 3 ...)`)."""
+        op = _COUNT_OPS[b.quantifier]
+        self.add(b.count, "", _flip(op, neg), f"{_OP_WORDS[op]} {b.count} {b.text}")
+
+    def number_set(self, b, neg) -> bool:
+        """`X in {0, 1}` (or `not in`) of consecutive whole numbers: the closed range the text
+        states as "0 or 1"; a set of other numbers keeps one `=` limit per member."""
+        got = _consecutive_set(b)
+        if got is None:
+            return False
+        subject, low, high, negated = got
+        if isinstance(subject, (I.SelLatest, I.SelItem)):
+            self.sel(subject)
+        else:
+            self.num(subject)
+        n = neg ^ negated
+        self.add(low, "", _flip(">=", n), f"{_flip('>=', n)} {low}")
+        self.add(high, "", _flip("<=", n), f"{_flip('<=', n)} {high}")
+        return True
+
+
+_COUNT_OPS = {"at_least": ">=", "at_most": "<="}
+
+
+def _set_member(x):
+    """(subject, value, op) of one comparison of a lowered set, or None."""
+    if isinstance(x, I.BObsCmp) and isinstance(x.limit, I.LConst):
+        v, u = _split_text(x.limit.text)
+        return (x.sel, v, x.op) if u == "" else None
+    if isinstance(x, I.BNumCmp) and isinstance(x.right, I.NConst) and x.unit in ("", "1"):
+        return (x.left, x.right.value, x.op)
+    return None
+
+
+def _consecutive_set(b):
+    """A set of two or more consecutive whole numbers tested on one subject, as lowered:
+    `or` of `=` (in) or `and` of `!=` (not in). (subject, low, high, negated) or None."""
+    want = "=" if isinstance(b, I.BOr) else "!="
+    members = [_set_member(x) for x in b.items]
+    if len(members) < 2 or any(m is None or m[2] != want for m in members):
+        return None
+    if any(m[0] != members[0][0] for m in members):
+        return None
+    values = sorted({m[1] for m in members})
+    if any(v.denominator != 1 for v in values) or len(values) < 2:
+        return None
+    if values != [values[0] + k for k in range(len(values))]:
+        return None
+    return members[0][0], values[0], values[-1], want == "!="
+
+
+def _date_side(left, side: str):
+    """The side of a date comparison's window: an item's own date compared with a shifted
+    anchor (`date <= first_dose - 4 wk`) is said from either end ("4 weeks before first dose",
+    "4 weeks after surgery"), so its side is left to the comparison's direction."""
+    return None if isinstance(left, (I.DtItem, I.DtAttr)) else side
+
+
+def _reads_dates_of(node, var: str) -> bool:
+    """Whether an IR expression reads a date of the item bound to var (its onset, end, date or a
+    date attribute), directly or as the reference of a nested query's window."""
+    if isinstance(node, (I.DtItem, I.DtAttr)):
+        return node.var == var
+    if isinstance(node, tuple):
+        return any(_reads_dates_of(x, var) for x in node)
+    if hasattr(node, "__dataclass_fields__"):
+        return any(_reads_dates_of(getattr(node, f), var) for f in node.__dataclass_fields__)
+    return False
+
+
+def _query_windowed(b) -> bool:
+    """A query reads items in a window: its own, or one its filter measures from the item's own
+    dates (`any A where (any B within 48 h after onset)`, `every surgery where date <= X - 4 wk`)."""
+    if b.window is not None and b.window.duration is not None:
+        return True
+    return b.pred is not None and _reads_dates_of(b.pred, b.var)
 
 
 def logic_limits(program: I.Program, c: I.CriterionIR) -> list[Limit]:
@@ -261,10 +348,23 @@ def _sense(text: str) -> list[Limit]:
     (reversed after an exception: "may be eligible if ... ≥ 350" states the criterion's < 350)."""
     out = []
     for l, off in limits_in_text(text):
+        l = _within_op(text, l, off)
         if l.op and inverted_at(text, off):
             l = Limit(l.value, l.unit, _COMPLEMENT[l.op], l.text, l.side)
         out.append(l)
     return out
+
+
+_WITHIN = re.compile(r"\b(?:within|in|during)(?:\s+the\s+(?:last|past|previous|preceding))?\s*$", re.IGNORECASE)
+
+
+def _within_op(text: str, l: Limit, off: int) -> Limit:
+    """"within 12 months (before X)": the time between the item and X is at most 12 months, which
+    is what a date comparison (`onset >= screening - 12 mo`) says with its comparator. (A window
+    of the logic has no comparator and matches it either way.)"""
+    if l.op is None and l.unit in ("h", "d", "wk", "mo", "a") and _WITHIN.search(text[max(0, off - 40):off]):
+        return Limit(l.value, l.unit, "<=", l.text, l.side)
+    return l
 
 
 def _plain_number_in(text: str, value: Fraction) -> bool:

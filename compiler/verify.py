@@ -348,7 +348,7 @@ def _sense(text: str) -> list[Limit]:
     (reversed after an exception: "may be eligible if ... ≥ 350" states the criterion's < 350)."""
     out = []
     for l, off in limits_in_text(text):
-        l = _within_op(text, l, off)
+        l = _range_low_op(text, _within_op(text, l, off), off)
         if l.op and inverted_at(text, off):
             l = Limit(l.value, l.unit, _COMPLEMENT[l.op], l.text, l.side)
         out.append(l)
@@ -365,6 +365,37 @@ def _within_op(text: str, l: Limit, off: int) -> Limit:
     if l.op is None and l.unit in ("h", "d", "wk", "mo", "a") and _WITHIN.search(text[max(0, off - 40):off]):
         return Limit(l.value, l.unit, "<=", l.text, l.side)
     return l
+
+
+_TO_NEXT = re.compile(r"\s*to\s+(?:\\?<|≤|≥|>|\d)")
+
+
+def _range_low_op(text: str, l: Limit, off: int) -> Limit:
+    """"0 days to < 14 days of age": the low end of "A to B" is included."""
+    if l.op is not None:
+        return l
+    at = text.find(l.text, off)
+    if at >= 0 and _TO_NEXT.match(text, at + len(l.text)):
+        return Limit(l.value, l.unit, ">=", l.text, l.side)
+    return l
+
+
+# "within the specified period prior to Visit 1: ... a cutaneous malignancy; 180 days": a quote
+# that states a window's side without its length gives it to the lengths of the other quotes
+_PERIOD_SIDE = re.compile(r"\bwithin\s+the\s+(?:specified|following|indicated|listed)\s+(?:time\s+)?periods?\s+"
+                          r"(?P<w>prior\s+to|before|preceding|after|following)\b", re.IGNORECASE)
+
+
+def _period_sides(quotes, quote_limits):
+    """The limits of a criterion's quotes, a duration with no side taking the side another of its
+    quotes states for "the specified period"."""
+    sides = {("after" if m["w"].lower() in ("after", "following") else "before")
+             for q in quotes for m in _PERIOD_SIDE.finditer(q)}
+    if len(sides) != 1:
+        return quote_limits
+    side = sides.pop()
+    return [(Limit(l.value, l.unit, l.op, l.text, side) if l.side is None and l.unit in ("h", "d", "wk", "mo", "a") else l, span)
+            for l, span in quote_limits]
 
 
 def _plain_number_in(text: str, value: Fraction) -> bool:
@@ -411,7 +442,7 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
     vouches for a direction: a note limit that the logic contradicts is an error too.
     """
     diags = []
-    quote_limits = [(l, span) for q, span in zip(c.quotes, c.quote_spans) for l in _sense(q)]
+    quote_limits = _period_sides(c.quotes, [(l, span) for q, span in zip(c.quotes, c.quote_spans) for l in _sense(q)])
     sentences = [sen for n in c.notes for sen in _SENTENCE.split(n) if sen.strip()]
     note_sent = [(sen, _sense(sen)) for sen in sentences]
     note_limits = [l for _, ls in note_sent for l in ls]
@@ -616,12 +647,41 @@ def _quoted_ranges(program, protocol_text: str) -> list[tuple[int, int]]:
     return out
 
 
+def _own_quoted_ranges(program, protocol_text: str, bounds, item_at, starts) -> list[tuple[int, int]]:
+    """Where the rules' quotes are, as `_quoted_ranges`; a quote whose text occurs more than once
+    ("weight at screening ≥ 40 kg" under two cohorts) covers only its occurrences inside the
+    items its rule cites, so that deleting one of the two rules leaves its item's limit unquoted."""
+    segments: dict[str, list[tuple[int, int]]] = {}
+    for k, start in enumerate(bounds):
+        item = item_at.get(start) or starts.get(start)
+        if item is not None:
+            end = bounds[k + 1] if k + 1 < len(bounds) else len(protocol_text)
+            segments.setdefault(item.ref, []).append((start, end))
+    out = []
+    for c in program.criteria:
+        own = [seg for r in c.refs for seg in segments.get(r, ())]
+        for q in c.quotes:
+            found = _quoted_ranges(_OneQuote(q), protocol_text)
+            if len(found) > 1 and own:
+                mine = [(a, b) for a, b in found if any(s <= a < e for s, e in own)]
+                found = mine or found
+            out.extend(found)
+    return out
+
+
+class _OneQuote:
+    """A program of one criterion with one quote, for `_quoted_ranges`."""
+
+    def __init__(self, quote: str):
+        self.criteria = (type("_C", (), {"quotes": (quote,)})(),)
+
+
 def _clauses(program, protocol_text, protocol_path, markers, item_at, starts, diags) -> None:
     """Every limit an item's text states is quoted by some rule (or the item is declared
     uncomputable): deleting one of several rules under one item leaves its limit unquoted."""
     unc = {u.ref for u in program.uncomputable}
     bounds = sorted({mk.start for mk in markers} | set(starts))
-    quoted = _quoted_ranges(program, protocol_text)
+    quoted = _own_quoted_ranges(program, protocol_text, bounds, item_at, starts)
     for k, start in enumerate(bounds):
         item = item_at.get(start) or starts.get(start)
         if item is None or item.ref in unc:

@@ -363,8 +363,17 @@ def _within_op(text: str, l: Limit, off: int) -> Limit:
     is what a date comparison (`onset >= screening - 12 mo`) says with its comparator. (A window
     of the logic has no comparator and matches it either way.)"""
     if l.op is None and l.unit in ("h", "d", "wk", "mo", "a") and _WITHIN.search(text[max(0, off - 40):off]):
+        start = max([m.end() for m in _SENTENCE_END_RE.finditer(text, 0, off)] or [0])
+        if _WITHOUT.search(text, start, off):
+            # "without complete remission within the last 5 years": whether the remission must
+            # start within the window or last through it is the reading's, not the text's
+            return l
         return Limit(l.value, l.unit, "<=", l.text, l.side)
     return l
+
+
+_SENTENCE_END_RE = re.compile(r"\.(?=\s|$)|\n|;")
+_WITHOUT = re.compile(r"\bwithout\b", re.IGNORECASE)
 
 
 _TO_NEXT = re.compile(r"\s*to\s+(?:\\?<|≤|≥|>|\d)")

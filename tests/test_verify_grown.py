@@ -117,6 +117,8 @@ def _sense(text):
     ("any lesion larger than 1 cm", [("1", "cm", ">", None)]),
     ("at least 4 weeks after surgery", [("4", "wk", ">=", "after")]),
     ("failed at least two prior systemic therapies", [("2", "", ">=", None)]),
+    # whether the remission starts in the window or lasts through it is the rule's reading
+    ("without documented complete remission within the last 5 years", [("5", "a", None, "before")]),
 ])
 def test_limits_of_the_grown_text(text, want):
     assert _sense(text) == want

@@ -191,7 +191,6 @@ EXAMPLE_LIMIT_SURVIVORS = {
         "inclusion.elig:44:43: 'within 0 d before visit1' → 'on or before visit1'": "a note's window (cases)",
         "inclusion.elig:44:52: d → wk": "0 d = 0 wk (equivalent)",
     },
-}
     "nct04431453": {
         # windows the text does not state: the latest ALT / AST and the Schwartz formula's readings
         # on or before first dose ("the text gives no window"); a reading after it is caught by the

@@ -240,3 +240,14 @@ def test_example_mutation_score(example):
     assert not r["baseline_failing_cases"], text
     assert [s for s in r["survivors"] if not s["equivalent"]] == [], text
     assert r["total_score"] >= 95.0, text
+
+
+def test_mutants_are_found_in_a_file_that_reads_an_items_date():
+    """`where date <= first_dose - 4 wk`: `date` is a name there, for the mutation tool as for
+    the compiler (it found no mutant at all in such a file)."""
+    sys.path.insert(0, str(ROOT))
+    from tools.mutate import mutants
+
+    found = [m.description for m in mutants(GROWN) if m.file == "rules.elig"]
+    assert "rules.elig:40:52: - → +" in found, found[:20]
+    assert len(found) > 100

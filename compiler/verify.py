@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Optional
 
 from . import ir as I
@@ -670,19 +671,12 @@ def _own_quoted_ranges(program, protocol_text: str, bounds, item_at, starts) -> 
     for c in program.criteria:
         own = [seg for r in c.refs for seg in segments.get(r, ())]
         for q in c.quotes:
-            found = _quoted_ranges(_OneQuote(q), protocol_text)
+            found = _quoted_ranges(SimpleNamespace(criteria=(SimpleNamespace(quotes=(q,)),)), protocol_text)
             if len(found) > 1 and own:
                 mine = [(a, b) for a, b in found if any(s <= a < e for s, e in own)]
                 found = mine or found
             out.extend(found)
     return out
-
-
-class _OneQuote:
-    """A program of one criterion with one quote, for `_quoted_ranges`."""
-
-    def __init__(self, quote: str):
-        self.criteria = (type("_C", (), {"quotes": (quote,)})(),)
 
 
 def _clauses(program, protocol_text, protocol_path, markers, item_at, starts, diags) -> None:

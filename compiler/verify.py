@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Optional
 
 from . import ir as I
@@ -74,6 +75,8 @@ class _LogicLimits:
         self.out.append(Limit(Fraction(value), unit, op, text, side))
 
     def bool_(self, b, neg=False):
+        if isinstance(b, (I.BAnd, I.BOr)) and self.number_set(b, neg):
+            return
         if isinstance(b, I.BOr):
             # the dated readings of a list of alternatives ("any of the following in the 6 months ..."),
             # each alternative's own readings: the first query of an `and` counts as the alternative's
@@ -127,16 +130,15 @@ class _LogicLimits:
                 # X op A - D: the time from X to A against D; X op A + D: from A to X
                 self.date(right.date)
                 if right.sign < 0:
-                    self.dur(right.duration, _flip(_MIRROR.get(op, op), neg), "before")
+                    self.dur(right.duration, _flip(_MIRROR.get(op, op), neg), _date_side(left, "before"))
                 else:
-                    self.dur(right.duration, _flip(op, neg), "after")
+                    self.dur(right.duration, _flip(op, neg), _date_side(left, "after"))
             else:
                 self.date(right)
         elif isinstance(b, I.BQuery):
-            self.queries.append((b.window is not None and b.window.duration is not None, b.active, b.text, _win_text(b.window)))
-            if getattr(b, "count", None) is not None:  # at least N / at most N items (counting queries)
-                op = _flip(">=" if b.quantifier == "at_least" else "<=", neg)
-                self.add(b.count, "", op, f"{b.quantifier.replace('_', ' ')} {b.count}")
+            self.queries.append((_query_windowed(b), b.active, b.text, _win_text(b.window)))
+            if b.count is not None:
+                self.count(b, neg)
             if b.window is not None:
                 self.win(b.window)
             if b.pred is not None:
@@ -157,7 +159,7 @@ class _LogicLimits:
         if isinstance(s, I.SelLatest):
             self.queries.append((s.window.duration is not None, False, s.text, _win_text(s.window)))
             self.win(s.window)
-            if getattr(s, "pred", None) is not None:  # a filter of latest
+            if s.pred is not None:
                 self.bool_(s.pred)
 
     def lim(self, l, op):
@@ -224,6 +226,87 @@ class _LogicLimits:
         if isinstance(d, I.DtShift):
             self.date(d.date)
             self.dur(d.duration)
+
+    # -- the constructs of the grown language (counts, numbers in sets)
+
+    def count(self, b, neg):
+        """`at least N X` / `at most N X`: the count of items is a limit on a whole-number scale
+        ("at least two prior therapies", "more than 3 brain metastases" = `not (at most 3 ...)`)."""
+        op = _COUNT_OPS[b.quantifier]
+        self.add(b.count, "", _flip(op, neg), f"{_OP_WORDS[op]} {b.count} {b.text}")
+
+    def number_set(self, b, neg) -> bool:
+        """`X in {0, 1}` (or `not in`) of consecutive whole numbers: the closed range the text
+        states as "0 or 1"; a set of other numbers keeps one `=` limit per member."""
+        got = _consecutive_set(b)
+        if got is None:
+            return False
+        subject, low, high, negated = got
+        if isinstance(subject, (I.SelLatest, I.SelItem)):
+            self.sel(subject)
+        else:
+            self.num(subject)
+        n = neg ^ negated
+        self.add(low, "", _flip(">=", n), f"{_flip('>=', n)} {low}")
+        self.add(high, "", _flip("<=", n), f"{_flip('<=', n)} {high}")
+        return True
+
+
+_COUNT_OPS = {"at_least": ">=", "at_most": "<="}
+
+
+def _set_member(x):
+    """(subject, value, op) of one comparison of a lowered set, or None."""
+    if isinstance(x, I.BObsCmp) and isinstance(x.limit, I.LConst):
+        v, u = _split_text(x.limit.text)
+        return (x.sel, v, x.op) if u == "" else None
+    if isinstance(x, I.BNumCmp) and isinstance(x.right, I.NConst) and x.unit in ("", "1"):
+        return (x.left, x.right.value, x.op)
+    return None
+
+
+def _consecutive_set(b):
+    """A set of two or more consecutive whole numbers tested on one subject, as lowered:
+    `or` of `=` (in) or `and` of `!=` (not in). (subject, low, high, negated) or None."""
+    want = "=" if isinstance(b, I.BOr) else "!="
+    members = [_set_member(x) for x in b.items]
+    if len(members) < 2 or any(m is None or m[2] != want for m in members):
+        return None
+    if any(m[0] != members[0][0] for m in members):
+        return None
+    values = sorted({m[1] for m in members})
+    if any(v.denominator != 1 for v in values) or len(values) < 2:
+        return None
+    if values != [values[0] + k for k in range(len(values))]:
+        return None
+    return members[0][0], values[0], values[-1], want == "!="
+
+
+def _date_side(left, side: str):
+    """The side of a date comparison's window: an item's own date compared with a shifted
+    anchor (`date <= first_dose - 4 wk`) is said from either end ("4 weeks before first dose",
+    "4 weeks after surgery"), so its side is left to the comparison's direction."""
+    return None if isinstance(left, (I.DtItem, I.DtAttr)) else side
+
+
+def _reads_dates_of(node, var: str) -> bool:
+    """Whether an IR expression reads a date of the item bound to var (its onset, end, date or a
+    date attribute), directly or as the reference of a nested query's window."""
+    if isinstance(node, (I.DtItem, I.DtAttr)):
+        return node.var == var
+    if isinstance(node, tuple):
+        return any(_reads_dates_of(x, var) for x in node)
+    if hasattr(node, "__dataclass_fields__"):
+        return any(_reads_dates_of(getattr(node, f), var) for f in node.__dataclass_fields__)
+    return False
+
+
+def _query_windowed(b) -> bool:
+    """A query reads items in a window: its own, or one its filter measures from the item's own
+    dates (`any A where (any B within 48 h after onset)`, `every surgery where date <= X - 4 wk`)."""
+    if b.window is not None and b.window.duration is not None:
+        return True
+    return b.pred is not None and _reads_dates_of(b.pred, b.var)
 
 
 def logic_limits(program: I.Program, c: I.CriterionIR) -> list[Limit]:
@@ -294,10 +377,63 @@ def _sense(text: str) -> list[Limit]:
     (reversed after an exception: "may be eligible if ... ≥ 350" states the criterion's < 350)."""
     out = []
     for l, off in limits_in_text(text):
+        l = _range_low_op(text, _within_op(text, l, off), off)
         if l.op and inverted_at(text, off):
             l = Limit(l.value, l.unit, _COMPLEMENT[l.op], l.text, l.side)
         out.append(l)
     return out
+
+
+_WITHIN = re.compile(r"\b(?:within|in|during)(?:\s+the\s+(?:last|past|previous|preceding))?\s*$", re.IGNORECASE)
+
+
+def _within_op(text: str, l: Limit, off: int) -> Limit:
+    """"within 12 months (before X)": the time between the item and X is at most 12 months, which
+    is what a date comparison (`onset >= screening - 12 mo`) says with its comparator. (A window
+    of the logic has no comparator and matches it either way.)"""
+    if l.op is None and l.unit in ("h", "d", "wk", "mo", "a") and _WITHIN.search(text[max(0, off - 40):off]):
+        start = max([m.end() for m in _SENTENCE_END_RE.finditer(text, 0, off)] or [0])
+        if _WITHOUT.search(text, start, off):
+            # "without complete remission within the last 5 years": whether the remission must
+            # start within the window or last through it is the reading's, not the text's
+            return l
+        return Limit(l.value, l.unit, "<=", l.text, l.side)
+    return l
+
+
+_SENTENCE_END_RE = re.compile(r"\.(?=\s|$)|\n|;")
+_WITHOUT = re.compile(r"\bwithout\b", re.IGNORECASE)
+
+
+_TO_NEXT = re.compile(r"\s*to\s+(?:\\?<|≤|≥|>|\d)")
+
+
+def _range_low_op(text: str, l: Limit, off: int) -> Limit:
+    """"0 days to < 14 days of age": the low end of "A to B" is included."""
+    if l.op is not None:
+        return l
+    at = text.find(l.text, off)
+    if at >= 0 and _TO_NEXT.match(text, at + len(l.text)):
+        return Limit(l.value, l.unit, ">=", l.text, l.side)
+    return l
+
+
+# "within the specified period prior to Visit 1: ... a cutaneous malignancy; 180 days": a quote
+# that states a window's side without its length gives it to the lengths of the other quotes
+_PERIOD_SIDE = re.compile(r"\bwithin\s+the\s+(?:specified|following|indicated|listed)\s+(?:time\s+)?periods?\s+"
+                          r"(?P<w>prior\s+to|before|preceding|after|following)\b", re.IGNORECASE)
+
+
+def _period_sides(quotes, quote_limits):
+    """The limits of a criterion's quotes, a duration with no side taking the side another of its
+    quotes states for "the specified period"."""
+    sides = {("after" if m["w"].lower() in ("after", "following") else "before")
+             for q in quotes for m in _PERIOD_SIDE.finditer(q)}
+    if len(sides) != 1:
+        return quote_limits
+    side = sides.pop()
+    return [(Limit(l.value, l.unit, l.op, l.text, side) if l.side is None and l.unit in ("h", "d", "wk", "mo", "a") else l, span)
+            for l, span in quote_limits]
 
 
 def _plain_number_in(text: str, value: Fraction) -> bool:
@@ -344,7 +480,7 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
     vouches for a direction: a note limit that the logic contradicts is an error too.
     """
     diags = []
-    quote_limits = [(l, span) for q, span in zip(c.quotes, c.quote_spans) for l in _sense(q)]
+    quote_limits = _period_sides(c.quotes, [(l, span) for q, span in zip(c.quotes, c.quote_spans) for l in _sense(q)])
     sentences = [sen for n in c.notes for sen in _SENTENCE.split(n) if sen.strip()]
     note_sent = [(sen, _sense(sen)) for sen in sentences]
     note_limits = [l for _, ls in note_sent for l in ls]
@@ -566,12 +702,34 @@ def _quoted_ranges(program, protocol_text: str) -> list[tuple[int, int]]:
     return out
 
 
+def _own_quoted_ranges(program, protocol_text: str, bounds, item_at, starts) -> list[tuple[int, int]]:
+    """Where the rules' quotes are, as `_quoted_ranges`; a quote whose text occurs more than once
+    ("weight at screening ≥ 40 kg" under two cohorts) covers only its occurrences inside the
+    items its rule cites, so that deleting one of the two rules leaves its item's limit unquoted."""
+    segments: dict[str, list[tuple[int, int]]] = {}
+    for k, start in enumerate(bounds):
+        item = item_at.get(start) or starts.get(start)
+        if item is not None:
+            end = bounds[k + 1] if k + 1 < len(bounds) else len(protocol_text)
+            segments.setdefault(item.ref, []).append((start, end))
+    out = []
+    for c in program.criteria:
+        own = [seg for r in c.refs for seg in segments.get(r, ())]
+        for q in c.quotes:
+            found = _quoted_ranges(SimpleNamespace(criteria=(SimpleNamespace(quotes=(q,)),)), protocol_text)
+            if len(found) > 1 and own:
+                mine = [(a, b) for a, b in found if any(s <= a < e for s, e in own)]
+                found = mine or found
+            out.extend(found)
+    return out
+
+
 def _clauses(program, protocol_text, protocol_path, markers, item_at, starts, diags) -> None:
     """Every limit an item's text states is quoted by some rule (or the item is declared
     uncomputable): deleting one of several rules under one item leaves its limit unquoted."""
     unc = {u.ref for u in program.uncomputable}
     bounds = sorted({mk.start for mk in markers} | set(starts))
-    quoted = _quoted_ranges(program, protocol_text)
+    quoted = _own_quoted_ranges(program, protocol_text, bounds, item_at, starts)
     for k, start in enumerate(bounds):
         item = item_at.get(start) or starts.get(start)
         if item is None or item.ref in unc:

@@ -39,6 +39,8 @@ _PREFIX_WORDS = {
     "no lower than": ">=", "not lower than": ">=",
     "greater than": ">", "more than": ">", "higher than": ">", "older than": ">", "longer than": ">",
     "less than": "<", "fewer than": "<", "lower than": "<", "younger than": "<", "shorter than": "<",
+    "larger than": ">", "bigger than": ">", "smaller than": "<", "no larger than": "<=", "not larger than": "<=",
+    "no smaller than": ">=", "not smaller than": ">=",
     "at least": ">=", "a minimum of": ">=", "minimum of": ">=", "minimum": ">=",
     "at most": "<=", "a maximum of": "<=", "maximum of": "<=", "maximum": "<=", "up to": "<=",
     "exceeding": ">", "exceeds": ">", "exceed": ">", "above": ">", "over": ">", "below": "<", "under": "<",
@@ -50,6 +52,7 @@ _POSTFIX_WORDS = {
     "or longer": ">=", "and above": ">=", "and over": ">=", "and older": ">=",
     "or less": "<=", "or fewer": "<=", "or lower": "<=", "or younger": "<=", "or below": "<=", "or under": "<=",
     "or shorter": "<=", "and below": "<=", "and under": "<=", "and younger": "<=",
+    "or larger": ">=", "or smaller": "<=",
 }
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,

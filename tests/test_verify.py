@@ -113,7 +113,7 @@ HARDER = [
      ["the quote of 'recent_cardiovascular_event' states a window ('the 6 months') but 'ventricular_arrhythmia' reads items of any date"]),
     # a note that contradicts the logic's window side
     ("exclusion.elig", "any malnutrition within 4 wk before first_dose", "any malnutrition within 4 wk after first_dose",
-     ["the logic of 'malnutrition_iv' says '4 wk' (after its anchor) but its note says '4 weeks' (before its anchor)"]),
+     ["the logic of 'malnutrition_iv' says '4 wk' (after its anchor) but its note says '4 weeks' (at most, before its anchor)"]),
     ("exclusion.elig", "(fractions = 1 and intent", "(fractions != 1 and intent", ["'recent_radiotherapy'", "note"]),
     ("exclusion.elig", "latest hbv_dna on or before first_dose > LLOQ", "latest hbv_dna on or before first_dose >= LLOQ",
      ["'active_hepatitis_b'", "direction or inclusivity differs"]),

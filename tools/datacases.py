@@ -17,8 +17,12 @@ ORDER = {"fail": 3, "unknown": 2, "review": 1, "pass": 0}
 
 
 def case_files(cases_dir: Path) -> list[Path]:
-    """Every case below cases_dir (sorted), the `_base` records excepted."""
-    return sorted(p for p in Path(cases_dir).rglob("*.json") if "_base" not in p.relative_to(cases_dir).parts)
+    """Every case below cases_dir (sorted), the `_base` records excepted, and the cases of a
+    subdirectory that holds its own rules (`_rules/`: another trial's cases, as tests/cases/language)."""
+    cases_dir = Path(cases_dir)
+    own = {d.parent for d in cases_dir.rglob("_rules") if d.is_dir() and d.parent != cases_dir}
+    return sorted(p for p in cases_dir.rglob("*.json") if "_base" not in p.relative_to(cases_dir).parts
+                  and not any(d in p.parents for d in own))
 
 
 def build_record(case: dict, base_dir: Path) -> dict:

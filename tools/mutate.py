@@ -43,7 +43,7 @@ from typing import Iterator, Optional
 
 from lark import Lark, Token, Tree
 
-from compiler.parser import _PARSE_LOCK, _Words, grammar_text, parse_source
+from compiler.parser import NAME_KEYWORDS, _PARSE_LOCK, _Words, grammar_text, parse_source
 from compiler.pipeline import RULE_SUFFIX, read_rules
 
 # the top-level declarations whose tokens are logic
@@ -306,7 +306,8 @@ def _full_lark() -> tuple[Lark, _Words]:
         pat = t.pattern
         if type(pat).__name__ == "PatternStr" and pat.value.isidentifier():
             kw[t.name] = pat.value
-    words.keywords = frozenset(kw.values())
+    # as the compiler's parser: `date` is a keyword only where a type is expected (an item's date)
+    words.keywords = frozenset(kw.values()) - NAME_KEYWORDS
     words.keyword_types = frozenset(kw)
     return parser, words
 

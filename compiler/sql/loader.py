@@ -89,7 +89,10 @@ def _items(field: str) -> str:
 def _num_cols(j: str, name: str) -> str:
     """`name` (DOUBLE): the value when it is a finite JSON number (NULL otherwise)."""
     num = f"(json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT'))"
-    return f"CASE WHEN {num} AND isfinite(CAST({j} AS DOUBLE)) THEN CAST({j} AS DOUBLE) END AS {name}"
+    # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
+    # +-infinity here, which compares as it should with any finite limit
+    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]+')) "
+            f"THEN CAST({j} AS DOUBLE) END AS {name}")
 
 
 def _keys(field: str) -> str:

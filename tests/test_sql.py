@@ -347,3 +347,12 @@ def test_screen_spark_engine_is_refused_clearly(tmp_path):
     data.write_text('{"format": 1, "id": "A"}\n', encoding="utf-8")
     r = _run(["screen", "--rules", "sm3321_rules", "--engine", "spark", str(data)])
     assert r.returncode == 2 and "Spark SQL generator is not built yet" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sql_command_writes_the_script(tmp_path):
+    out = tmp_path / "sm3321.duckdb.sql"
+    r = _run(["sql", "sm3321_rules", "-o", str(out)])
+    assert r.returncode == 0, r.stderr
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("-- Elig screening script for SM3321")
+    assert "CREATE OR REPLACE TEMP VIEW elig_input" in text and "CREATE OR REPLACE TEMP VIEW elig_results" in text

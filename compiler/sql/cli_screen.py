@@ -229,3 +229,39 @@ def load(output, data):
         click.echo(f"{n:,} records loaded into {output}", err=True)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@click.command(name="sql")
+@click.argument("rules_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+              help="Write the script here (default: standard output).")
+def sql(rules_dir, output):
+    """Print the DuckDB screening script of a trial (byte-identical from run to run).
+
+    \b
+    Example:
+      elig sql sm3321_rules -o sm3321.duckdb.sql
+    The script reads the tables of docs/sql.md and elig_unit_map; `elig screen` runs it.
+    Exit status 1 naming every rule (file:line) that has no SQL form yet.
+    """
+    from .script import SqlCompileError, build
+
+    res = _compile(rules_dir)
+    try:
+        text = build(res.program, res.lowered).text()
+    except SqlCompileError as exc:
+        for p in exc.problems:
+            click.echo(f"elig: {p}", err=True)
+        _die("the rules cannot be screened in SQL yet")
+    if not output:
+        click.echo(text, nl=False)
+        return
+    target = Path(output)
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

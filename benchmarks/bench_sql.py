@@ -57,7 +57,7 @@ def python_per_record(mod, path: Path, sample: int) -> float:
 def duckdb_loaded(res, mod, db: Path, out: Path) -> dict:
     from compiler.sql import screen
 
-    con = screen.connect(str(db))
+    con = screen.connect(str(db), memory_limit="3GB")
     script = screen.prepare_script(res.program, res.lowered)
     t0 = time.perf_counter()
     screen.run_script(con, res.program, mod, script)

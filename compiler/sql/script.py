@@ -203,7 +203,7 @@ def build(program: I.Program, lowered, only=None) -> Script:
     query = f"""{with_}elig_outcomes AS (SELECT seq, patient_id, error,
     {(','+chr(10)+'    ').join(cols) or 'NULL AS _none'}
   FROM {ident(prev)})
-SELECT seq, patient_id, error, {status if outs else "'eligible'"} AS status{''.join(', ' + ident('out__' + c) + ', ' + ident('miss__' + c) for c, *_ in outs)},
+SELECT seq, patient_id, error, CASE WHEN error IS NOT NULL THEN 'error' ELSE {status if outs else "'eligible'"} END AS status{''.join(', ' + ident('out__' + c) + ', ' + ident('miss__' + c) for c, *_ in outs)},
   CASE WHEN error IS NOT NULL THEN to_json({{'format': 1, 'patient_id': patient_id, 'status': 'error', 'error': error}})
        ELSE to_json({{'format': 1, 'patient_id': patient_id, 'trial': {q(program.trial.name)}, 'status': {status if outs else "'eligible'"},
                      'criteria': [{crit_json}], 'warnings': {EMPTY}}}) END AS result

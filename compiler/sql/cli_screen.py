@@ -170,15 +170,20 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
     tmpdir = tempfile.mkdtemp(prefix="elig-screen-")
     try:
         con = S.connect(os.path.join(tmpdir, "work.duckdb"), threads=threads or None, memory_limit=memory_limit or None)
-        if sys.stderr.isatty():
-            con.execute("SET enable_progress_bar = true")
+        tty = sys.stderr.isatty()
+        if tty and (output or summary) and sys.stdout.isatty():
+            con.execute("SET enable_progress_bar = true")  # DuckDB draws it on standard output
         try:
             script = S.prepare_script(res.program, res.lowered)
         except SqlCompileError as exc:
             for p in exc.problems:
                 click.echo(f"elig: {p}", err=True)
             _die("the rules cannot be screened in SQL yet")
-        open_data(con, data, tmpdir)
+        if tty:
+            click.echo("elig: reading the records...", err=True)
+        n, _, _ = open_data(con, data, tmpdir)
+        if tty:
+            click.echo(f"elig: screening {n:,} records with {len(script.criteria)} criteria...", err=True)
         S.run_script(con, res.program, module, script)
         if summary:
             click.echo(summary_text(con, script))
@@ -187,9 +192,18 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
             S.write_results_parquet(con, script, output)
             return
         out = sys.stdout
-        for text in S.results(con):
-            out.write(text)
-            out.write("\n")
+        if tty:
+            with click.progressbar(length=n, label="elig: writing results", file=sys.stderr) as bar:
+                for i, text in enumerate(S.results(con), 1):
+                    out.write(text)
+                    out.write("\n")
+                    if i % 10000 == 0:
+                        bar.update(10000)
+                bar.update(n % 10000)
+        else:
+            for text in S.results(con):
+                out.write(text)
+                out.write("\n")
         out.flush()
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

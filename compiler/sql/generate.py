@@ -255,11 +255,11 @@ class Generator:
         """(list of truths of candidate x against the limit's alternatives, cond-missing, level)."""
         if isinstance(lim, I.LConst):
             cases = " ".join(f"WHEN {q(u)} THEN {N.const(v)}" for u, v in lim.table)
-            return f"[{N.holds(op, f'elig_sign_rec({x}.v, {x}.raw, CASE {x}.u {cases} END)')}]", EMPTY, 0
+            return f"[{N.holds(op, f'elig_sign_rec({x}.v, {x}.vi, CASE {x}.u {cases} END)')}]", EMPTY, 0
         if isinstance(lim, I.LRef):
             w = lim.which
             k = N.const(lim.multiple)
-            cmp = N.holds(op, f"elig_sign_ref({x}.v, {x}.raw, {k}, {x}.{w}, {x}.{w}_raw)")
+            cmp = N.holds(op, f"elig_sign_ref({x}.v, {x}.vi, {k}, {x}.{w}, {x}.{w}i)")
             return f"[CASE WHEN {x}.{w} IS NOT NULL THEN {cmp} END]", EMPTY, 0
         if isinstance(lim, I.LIf):
             c = self.b(lim.cond, ctx)
@@ -595,7 +595,7 @@ class Generator:
     def n_NObs(self, n, ctx):
         cands, cmiss, lc = self.select(n.sel, ctx)
         code = qlist([n.sel.code])
-        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_text(x.v, x.raw)), {N.const(c.scale)}), {N.const(c.offset)})"
+        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
                         for u, c in n.table)
         vals = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)"
         ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"

@@ -44,6 +44,12 @@ def _date_cols(j: str, name: str) -> str:
             f" WHEN try_strptime({s}, '%Y-%m-%d') IS NULL THEN 'not a calendar date' END AS {name}_why")
 
 
+# DuckDB's JSON reader accepts trailing commas and comments, Python's json module (and so the
+# evaluator) does not: a line with either outside its strings is not JSON here either.
+_STRICT = ("(json_valid(line) AND NOT (regexp_matches(line, ',\\s*[\\]}}]|/[*/]') AND "
+           "regexp_matches(regexp_replace(line, '\"(?:[^\"\\\\]|\\\\.)*\"', '\"\"', 'g'), ',\\s*[\\]}}]|/[*/]')))")
+
+
 def lines_sql(path: str) -> str:
     """The non-blank lines of a JSON Lines file, numbered in input order (seq from 0)."""
     return (f"SELECT CAST(row_number() OVER () - 1 AS BIGINT) AS seq, line FROM ("
@@ -89,7 +95,10 @@ def _items(field: str) -> str:
 def _num_cols(j: str, name: str) -> str:
     """`name` (DOUBLE): the value when it is a finite JSON number (NULL otherwise)."""
     num = f"(json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT'))"
-    return f"CASE WHEN {num} AND isfinite(CAST({j} AS DOUBLE)) THEN CAST({j} AS DOUBLE) END AS {name}"
+    # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
+    # +-infinity here, which compares as it should with any finite limit
+    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]+')) "
+            f"THEN CAST({j} AS DOUBLE) END AS {name}")
 
 
 def _keys(field: str) -> str:
@@ -143,7 +152,7 @@ SELECT seq, {", ".join(_FIELDS)}, CASE
 FROM (SELECT seq, ok, {root} AS root, {cols},
         CASE WHEN ok AND {first} = '{{' AND ({nullable}) THEN json_keys(line) END AS keys FROM (
   SELECT seq, line, ok, CASE WHEN ok THEN json_transform(line, {_q(_spec(_FIELDS))}) END AS r FROM (
-    SELECT seq, line, json_valid(line) AS ok FROM {lines_relation})))""",
+    SELECT seq, line, {_STRICT} AS ok FROM {lines_relation})))""",
         f"""CREATE OR REPLACE TABLE patients AS
 SELECT seq,
     CASE WHEN json_type(id) = 'VARCHAR' AND NOT regexp_full_match({ids}, '\\s*') THEN {ids} END AS patient_id,

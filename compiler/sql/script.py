@@ -64,9 +64,13 @@ def input_view(program: I.Program) -> str:
         obs_cols.append((o.name, bad, unit))
     bad_case = "CASE o.code " + " ".join(f"WHEN {q(n)} THEN {b}" for n, b, _ in obs_cols) + " END"
     unit_case = "CASE o.code " + " ".join(f"WHEN {q(n)} THEN {u}" for n, _, u in obs_cols) + " END"
-    obs_struct = (f"{{'i': o.idx, 'd': {_days('o.date')}, 'bad': {bad_case}, 'v': o.value_num, 'raw': o.value_raw, "
-                  f"'u': {unit_case}, 's': o.value_str, 'uln': o.uln, 'uln_raw': o.uln_raw, 'lln': o.lln, "
-                  f"'lln_raw': o.lln_raw, 'lloq': o.lloq, 'lloq_raw': o.lloq_raw}}")
+    # only numbers and short codes in the lists (strings make DuckDB's list aggregation slow): a
+    # JSON integer keeps its exact value as HUGEINT (`vi`), a qualitative value its text
+    qual = ", ".join(q(o.name) for o in obs if o.kind == "qualitative") or "NULL"
+    obs_struct = (f"{{'i': o.idx, 'd': {_days('o.date')}, 'bad': {bad_case}, 'v': o.value_num, 'vi': elig_int(o.value_raw), "
+                  f"'u': {unit_case}, 's': CASE WHEN o.code IN ({qual}) THEN o.value_str END, "
+                  f"'uln': o.uln, 'ulni': elig_int(o.uln_raw), 'lln': o.lln, "
+                  f"'llni': elig_int(o.lln_raw), 'lloq': o.lloq, 'lloqi': elig_int(o.lloq_raw)}}")
     obs_aggs = ",\n        ".join(
         f"first(l) FILTER (WHERE code = {q(o.name)}) AS {ident('o_' + o.name)}" for o in obs) or "NULL AS _none"
     cond_est = (f"(CASE WHEN c.end_raw IS NULL OR c.end_raw = 'null' THEN 0 WHEN c.\"end\" IS NULL THEN 2 "
@@ -203,7 +207,7 @@ def build(program: I.Program, lowered, only=None) -> Script:
     query = f"""{with_}elig_outcomes AS (SELECT seq, patient_id, error,
     {(','+chr(10)+'    ').join(cols) or 'NULL AS _none'}
   FROM {ident(prev)})
-SELECT seq, patient_id, error, {status if outs else "'eligible'"} AS status{''.join(', ' + ident('out__' + c) + ', ' + ident('miss__' + c) for c, *_ in outs)},
+SELECT seq, patient_id, error, CASE WHEN error IS NOT NULL THEN 'error' ELSE {status if outs else "'eligible'"} END AS status{''.join(', ' + ident('out__' + c) + ', ' + ident('miss__' + c) for c, *_ in outs)},
   CASE WHEN error IS NOT NULL THEN to_json({{'format': 1, 'patient_id': patient_id, 'status': 'error', 'error': error}})
        ELSE to_json({{'format': 1, 'patient_id': patient_id, 'trial': {q(program.trial.name)}, 'status': {status if outs else "'eligible'"},
                      'criteria': [{crit_json}], 'warnings': {EMPTY}}}) END AS result

@@ -221,6 +221,10 @@ class Generator:
     def obs_list(self, code: str) -> str:
         return ident("o_" + code)
 
+    def obs_wild(self, code: str) -> str:
+        """The observations without a code, each read as a reading of code (flag w)."""
+        return ident("ow_" + code)
+
     def select(self, s, ctx):
         """(candidates list or NULL, missing when NULL, level) of a selection."""
         if isinstance(s, I.SelItem):
@@ -234,21 +238,29 @@ class Generator:
         L = self.obs_list(s.code)
         code = qlist([s.code])
         inw = f"x.d IS NOT NULL AND x.d BETWEEN ({w.lo}) AND ({w.hi})"
+        LW = self.obs_wild(s.code)
         key, lk = self.helper(f"list_max(list_transform(list_filter({L}, lambda x: {inw}), lambda x: CAST(x.d AS BIGINT) * 1048576 + x.i))", w.lvl)
         if w.ever:
             float_ok = "TRUE"
         else:
             float_ok = "FALSE"
+        # observations without a code that could be the most recent reading (runtime._latest_wild)
+        extra, lx = self.helper(
+            f"(CASE WHEN len({LW}) = 0 THEN {LW} ELSE list_filter({LW}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+            f"AND ({key} IS NULL OR CAST(x.d AS BIGINT) * 1048576 + x.i > {key}))) END)", lk)
+        floating = f"list_filter({L}, lambda x: x.d IS NULL)"
         cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR len({L}) = 0 THEN NULL "
-                 f"WHEN {key} IS NOT NULL THEN list_concat(list_filter({L}, lambda x: x.i = {key} % 1048576), "
-                 f"list_filter({L}, lambda x: x.d IS NULL AND (({key} // 1048576) < ({w.him}) OR x.i > {key} % 1048576))) "
-                 f"WHEN {float_ok} AND len(list_filter({L}, lambda x: x.d IS NULL)) > 0 THEN list_filter({L}, lambda x: x.d IS NULL) END)")
+                 f"WHEN {key} IS NOT NULL THEN list_concat(list_concat(list_filter({L}, lambda x: x.i = {key} % 1048576), "
+                 f"list_filter({L}, lambda x: x.d IS NULL AND (({key} // 1048576) < ({w.him}) OR x.i > {key} % 1048576))), {extra}) "
+                 f"WHEN len({extra}) > 0 THEN (CASE WHEN {float_ok} AND len({floating}) > 0 THEN list_concat({floating}, {extra}) END) "
+                 f"WHEN {float_ok} AND len({floating}) > 0 THEN {floating} END)")
         maybe = f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0"
         miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN len({L}) > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
-                f"WHEN len(list_filter({L}, lambda x: x.d IS NULL)) > 0 THEN {code} "
+                f"WHEN len({L}) = 0 OR len({extra}) > 0 THEN {code} "
+                f"WHEN len({floating}) > 0 THEN {code} "
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
-        c, lc = self.helper(cands, lk)
-        m, _ = self.helper(miss, lk)
+        c, lc = self.helper(cands, lx)
+        m, _ = self.helper(miss, lx)
         return c, m, lc
 
     def limit_truths(self, lim, op: str, x: str, ctx) -> tuple[str, str, int]:
@@ -331,17 +343,20 @@ class Generator:
         if ctx.item_level:
             self.unsupported("an observation query inside an item query has no SQL form yet")
         w = self.window(n.window, ctx)
-        L = self.obs_list(n.code)
+        L0, LW = self.obs_list(n.code), self.obs_wild(n.code)
+        # readings in the record's order, those without a code among them (perhaps of this code)
+        L = f"(CASE WHEN len({LW}) = 0 THEN {L0} ELSE list_sort(list_concat({L0}, {LW})) END)"
         code = qlist([n.code])
         var = f"o{len(ctx.vars)}"
         ictx = ctx.bind(n.var, "observation", var)
         p = self.b(n.pred, ictx)
         pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
         inside = f"(CASE WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
+        sure = f"({inside} IS NOT NULL AND NOT {var}.w)"  # dated inside, and surely of this code
         # per reading: (truth, missing, dated inside); readings outside the window are left out
-        item = (f"{{'t': CASE WHEN {inside} IS NULL THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "
-                f"'m': CASE WHEN {inside} IS NULL THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
-                f"'n': {inside} IS NOT NULL}}")
+        item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "
+                f"'m': CASE WHEN NOT {sure} THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
+                f"'n': {sure}}}")
         res, lvl = self.helper(
             f"list_transform(list_filter({L}, lambda {var}: {inside} IS NOT FALSE), lambda {var}: {item})", max(w.lvl, p.lvl))
         found_t = (f"(CASE WHEN len(list_filter({res}, lambda z: z.t)) > 0 THEN TRUE "
@@ -365,10 +380,12 @@ class Generator:
             L = f"list_filter(t_all, lambda {var}: {var}.cls IS NULL OR len(list_intersect({var}.cls, [{codes}])) > 0)"
         else:
             prefix = "c_" if n.kind == "condition" else "p_"
+            # items without a code could be any: every query sees them (runtime._collect)
+            wl = ident(prefix + "_wild")
             if len(n.codes) == 1:
-                L = ident(prefix + n.codes[0])
+                L = f"(CASE WHEN len({wl}) = 0 THEN {ident(prefix + n.codes[0])} ELSE list_sort(list_concat({ident(prefix + n.codes[0])}, {wl})) END)"
             else:
-                L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + "]))")
+                L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + f", {wl}]))")
         if n.window is None or n.window.kind == "ever":
             w = None
         else:
@@ -390,6 +407,9 @@ class Generator:
         if n.kind == "treatment":
             parts_t.append(f"(CASE WHEN {it}.cls IS NULL THEN NULL ELSE TRUE END)")
             parts_m.append(f"CASE WHEN {it}.cls IS NULL THEN {code} ELSE {EMPTY} END")
+        else:  # an item without a code could be any of the codes
+            parts_t.append(f"(CASE WHEN {it}.w THEN NULL ELSE TRUE END)")
+            parts_m.append(f"CASE WHEN {it}.w THEN {code} ELSE {EMPTY} END")
         if n.active:
             act = f"(CASE {it}.st WHEN 'active' THEN TRUE WHEN 'resolved' THEN FALSE END)"
             parts_t.append(act)

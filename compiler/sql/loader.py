@@ -75,16 +75,18 @@ def _spec(fields) -> str:
 
 def _items(field: str) -> str:
     """The items of a list field, parsed once (json_transform) into f_<name> columns. An item
-    that is not an object is left out, as the evaluator ignores it; for observations, conditions
-    and procedures it reads like an object without code (also ignored), for treatments it is
-    told apart (a treatment object without code is still a treatment)."""
+    that is not an object is left out, as the evaluator ignores it; an object whose code is
+    missing, null or not a string is a row with `code` NULL (it could be any code of its kind)."""
     fields = _ITEM_FIELDS[field]
     cols = ", ".join(f"it.{f} AS f_{f}" for f in fields)
     if field != "treatments":
         spec = "[" + _spec(fields) + "]"
         return (f"SELECT seq, idx, {cols} FROM (SELECT seq, unnest(json_transform({field}, {_q(spec)})) AS it, "
-                f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx FROM _docs "
-                f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') WHERE it.code IS NOT NULL")
+                f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx, {field} AS _l FROM _docs "
+                f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') "
+                # an object without a code (or with a code that is null) is kept: it could be any
+                # code of its kind (docs/records.md); an item that is not an object is left out
+                f"WHERE it.code IS NOT NULL OR json_type(_l, '$[' || idx || ']') = 'OBJECT'")
     return (f"SELECT seq, idx, {cols}, end_present FROM (SELECT seq, idx, json_transform(it, {_q(_spec(fields))}) AS it, "
             f"json_exists(it, '$.end') AS end_present FROM ("
             f"SELECT seq, unnest(CAST(json_transform({field}, '[\"JSON\"]') AS JSON[])) AS it, "

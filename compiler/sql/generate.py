@@ -232,6 +232,8 @@ class Generator:
             return f"[{name}]", EMPTY, 0
         if not isinstance(s, I.SelLatest):
             self.unsupported(f"selection {type(s).__name__} has no SQL form yet")
+        if s.pred is not None:
+            self.unsupported("'latest ... where' (a filtered most recent reading) has no SQL form yet")
         if ctx.item_level:
             self.unsupported("a 'latest' selection inside an item query has no SQL form yet")
         w = self.window(s.window, ctx)
@@ -372,6 +374,8 @@ class Generator:
 
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
+        if n.count is not None:
+            self.unsupported("counting ('at least N' / 'at most N' items) has no SQL form yet")
         var = f"x{len(ctx.vars)}"
         it = var  # how the item is reached inside the per-item lambda
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
@@ -501,6 +505,8 @@ class Generator:
     # ------------------------------------------------------------------ item fields
     def _item(self, var, ctx):
         kind, name = ctx.vars[var]
+        if kind == "observation":
+            self.unsupported("an attribute of an observation (method, specimen...) has no SQL form yet")
         return kind, name
 
     def attr_json(self, x, name):
@@ -558,12 +564,24 @@ class Generator:
         return Num(f"[{N.const(n.value)}]", EMPTY)
 
     def n_NAge(self, n, ctx):
+        if n.unit in ("d", "wk"):
+            return self._age_days(n, 7 if n.unit == "wk" else 1)
+        if n.unit != "a":
+            self.unsupported(f"age in {n.unit} has no SQL form yet (only years, weeks and days)")
         a = ident("a_" + n.anchor)
         ast = ident("a_" + n.anchor + "_st")
         years = (f"(year(DATE '1970-01-01' + {a}) - year(DATE '1970-01-01' + birth) - CASE WHEN "
                  f"month(DATE '1970-01-01' + {a}) * 100 + day(DATE '1970-01-01' + {a}) < "
                  f"month(DATE '1970-01-01' + birth) * 100 + day(DATE '1970-01-01' + birth) THEN 1 ELSE 0 END)")
         v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({years}, {years}, 1)] END)"
+        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
+        return Num(v, m)
+
+    def _age_days(self, n, k):
+        """Age in completed days or weeks (runtime._age_in): floor((anchor - birth) / k)."""
+        a = ident("a_" + n.anchor)
+        days = f"CAST(floor(({a} - birth) / {k}) AS BIGINT)" if k != 1 else f"CAST({a} - birth AS BIGINT)"
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({days}, {days}, 1)] END)"
         m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
         return Num(v, m)
 
@@ -625,8 +643,18 @@ class Generator:
 
     def n_NAttr(self, n, ctx):
         kind, x = self._item(n.var, ctx)
+        if n.unit is not None or n.units:
+            self.unsupported("an attribute measured in a unit has no SQL form yet")
         j = self.attr_json(x, n.name)
         isnum = f"json_type({x}.a) = 'OBJECT' AND json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') AND isfinite(CAST({j} AS DOUBLE))"
+        # `integer LO to HI` attributes of the item's code: a number off the scale is unusable
+        # (runtime._check_attrs; items without a code are not checked)
+        scales = [(it.name, a.scale) for it in self.p.items for a in it.attributes if a.name == n.name and a.scale]
+        if scales:
+            dj = f"CAST({j} AS DOUBLE)"
+            isnum += (f" AND (CASE {x}.c " + " ".join(
+                f"WHEN {q(c)} THEN {dj} BETWEEN {lo} AND {hi} AND {dj} = floor({dj})" for c, (lo, hi) in scales)
+                + " ELSE TRUE END)")
         v = f"(CASE WHEN {isnum} THEN [elig_rec(CAST({j} AS DOUBLE), CAST({j} AS VARCHAR))] END)"
         return Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
 
@@ -730,6 +758,9 @@ class Generator:
 
     def window(self, w: I.Win, ctx) -> Window:
         """A window at patient level (helper columns), or for the item of ctx (inline)."""
+        if w.at is not None or w.until is not None:
+            self.unsupported("a window measured from a date other than an anchor (an item's date, "
+                             "a shifted date, 'between') has no SQL form yet")
         if w.kind == "ever":
             return Window("TRUE", str(-NEVER), str(-NEVER), str(NEVER), str(NEVER), EMPTY, EMPTY, ever=True)
         a = ident("a_" + w.anchor)
@@ -737,6 +768,8 @@ class Generator:
         amiss = qlist([w.anchor])
         if w.kind == "on_or_before":
             return Window(ok, str(-NEVER), str(-NEVER), a, a, EMPTY, amiss)
+        if w.kind == "on_or_after":
+            return Window(ok, a, a, str(NEVER), str(NEVER), EMPTY, amiss)
         dur = w.duration
         if w.kind not in ("within_before", "within_after"):
             self.unsupported(f"window kind {w.kind} has no SQL form yet")

@@ -186,6 +186,14 @@ class Generator:
              f"ELSE ({c.r}) AND ({a.t}) IS NULL AND ({a.r}) AND ({e.t}) IS NULL AND ({e.r}) END)")
         return B(t, m, r, max(c.lvl, a.lvl, e.lvl))
 
+    def b_BRecorded(self, n, ctx):
+        """recorded X: true when X is known and usable, false otherwise (never unknown)."""
+        if n.kind == "bool":
+            x = self.b(n.operand, ctx)
+            return B(f"(({x.t}) IS NOT NULL)", EMPTY, "FALSE", x.lvl)
+        x = self.num(n.operand, ctx) if n.kind == "num" else self.date(n.operand, ctx)
+        return B(f"(({x.v}) IS NOT NULL)", EMPTY, "FALSE", x.lvl)
+
     def b_BFact(self, n, ctx):
         col = ident("f_" + n.name)
         st = ident("f_" + n.name + "_st")
@@ -374,8 +382,8 @@ class Generator:
 
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
-        if n.count is not None:
-            self.unsupported("counting ('at least N' / 'at most N' items) has no SQL form yet")
+        if n.count is not None and n.distinct:
+            self.unsupported("counting distinct codes or classes ('at least N distinct') has no SQL form yet")
         var = f"x{len(ctx.vars)}"
         it = var  # how the item is reached inside the per-item lambda
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
@@ -454,6 +462,16 @@ class Generator:
         m = f"flatten(list_transform(list_filter({res}, lambda z: z.t IS NULL), lambda z: z.m))"
         if n.quantifier in ("no", "every"):
             t = f"(NOT {t})"
+        if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
+            sure = f"len(list_filter({res}, lambda z: z.t))"
+            top = f"len(list_filter({res}, lambda z: z.t IS NOT FALSE))"
+            k = int(n.count)
+            if n.quantifier == "at_least":
+                t = f"(CASE WHEN {sure} >= {k} THEN TRUE WHEN {top} < {k} THEN FALSE END)"
+            elif n.quantifier == "at_most":
+                t = f"(CASE WHEN {top} <= {k} THEN TRUE WHEN {sure} > {k} THEN FALSE END)"
+            else:
+                self.unsupported(f"quantifier {n.quantifier} has no SQL form yet")
         return B(t, m, "FALSE", lvl)
 
     @staticmethod
@@ -566,14 +584,29 @@ class Generator:
     def n_NAge(self, n, ctx):
         if n.unit in ("d", "wk"):
             return self._age_days(n, 7 if n.unit == "wk" else 1)
+        if n.unit == "mo":
+            return self._age_months(n)
         if n.unit != "a":
-            self.unsupported(f"age in {n.unit} has no SQL form yet (only years, weeks and days)")
+            self.unsupported(f"age in {n.unit} has no SQL form yet")
         a = ident("a_" + n.anchor)
         ast = ident("a_" + n.anchor + "_st")
         years = (f"(year(DATE '1970-01-01' + {a}) - year(DATE '1970-01-01' + birth) - CASE WHEN "
                  f"month(DATE '1970-01-01' + {a}) * 100 + day(DATE '1970-01-01' + {a}) < "
                  f"month(DATE '1970-01-01' + birth) * 100 + day(DATE '1970-01-01' + birth) THEN 1 ELSE 0 END)")
         v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({years}, {years}, 1)] END)"
+        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
+        return Num(v, m)
+
+    def _age_months(self, n):
+        """Completed calendar months (runtime._age_in): the months between the two dates, one
+        less when the anchor shifted back that many months (clamped to month end) is before the
+        birth date; -1 when born after the anchor."""
+        a = ident("a_" + n.anchor)
+        A, Bd = f"(DATE '1970-01-01' + {a})", "(DATE '1970-01-01' + birth)"
+        n0 = f"((year({A}) - year({Bd})) * 12 + month({A}) - month({Bd}))"
+        months = (f"(CASE WHEN {a} < birth THEN -1 WHEN {n0} > 0 AND CAST({A} - INTERVAL ({n0}) MONTH AS DATE) < {Bd} "
+                  f"THEN {n0} - 1 ELSE {n0} END)")
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({months}, {months}, 1)] END)"
         m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
         return Num(v, m)
 

@@ -30,7 +30,7 @@ REFUSED = {
     "nct03064438": set(),
     "nct04431453": set(),
     "nct05438667": {"pancreatic_prior_therapy", "colorectal_prior_therapies", "kras_mutation_hla",
-                    "not_pregnant_hcg_negative", "coagulation", "autoimmune_or_immunosuppression"},
+                    "not_pregnant_hcg_negative"},
     "lang_trial": {"large_lesion", "high_dose"},
 }
 

@@ -791,14 +791,26 @@ class Generator:
 
     def window(self, w: I.Win, ctx) -> Window:
         """A window at patient level (helper columns), or for the item of ctx (inline)."""
-        if w.at is not None or w.until is not None:
-            self.unsupported("a window measured from a date other than an anchor (an item's date, "
-                             "a shifted date, 'between') has no SQL form yet")
         if w.kind == "ever":
             return Window("TRUE", str(-NEVER), str(-NEVER), str(NEVER), str(NEVER), EMPTY, EMPTY, ever=True)
-        a = ident("a_" + w.anchor)
-        ok = f"({a} IS NOT NULL)"
-        amiss = qlist([w.anchor])
+        if w.at is not None:
+            # measured from a date: supported when it is an anchor, or an anchor shifted by a fixed
+            # duration (runtime._window_at: an absent date leaves the window unknown)
+            base = w.at
+            while isinstance(base, I.DtShift):
+                base = base.date
+            if w.until is not None or w.kind == "between" or not isinstance(base, I.DtAnchor):
+                self.unsupported("a window measured from an item's date, or 'between' two dates, has no SQL form yet")
+            if w.duration is not None and not isinstance(w.duration, I.DConst):
+                self.unsupported("a computed duration measured from a date other than an anchor has no SQL form yet")
+            d = self.date(w.at, ctx)
+            a = f"({d.v})"
+            ok = f"({a} IS NOT NULL)"
+            amiss = d.m
+        else:
+            a = ident("a_" + w.anchor)
+            ok = f"({a} IS NOT NULL)"
+            amiss = qlist([w.anchor])
         if w.kind == "on_or_before":
             return Window(ok, str(-NEVER), str(-NEVER), a, a, EMPTY, amiss)
         if w.kind == "on_or_after":

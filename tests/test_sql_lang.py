@@ -90,3 +90,73 @@ def test_sql_equals_python_on_the_cases(rules, tmp_path):
             if (py["status"], py.get("cohorts")) != (sq["status"], sq.get("cohorts")):
                 diffs.append((name, "status", py["status"], py.get("cohorts"), sq["status"], sq.get("cohorts")))
     assert not diffs, "\n".join(map(str, diffs[:20]))
+
+
+# ---------------------------------------------------------------------- amended record rules
+
+AMENDED = ("unresolved_toxicity", "recent_cardiovascular_event", "hemoglobin", "bilirubin_limit", "active_hepatitis_b",
+           "cns_disease", "major_surgery", "confirmed_advanced_solid_tumor", "lvef_low")
+
+
+def _amended_records():
+    """The SM3321 baseline with one amended-record rule each: items without a code, attributes
+    off their scale or outside their values, limits that are not > 0 / >= 0, unknown fields."""
+    from conftest import CASES
+
+    base = json.loads(
+        (CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
+    out = []
+
+    def add(name, f):
+        r = json.loads(json.dumps(base))
+        r["id"] = name
+        f(r)
+        out.append(r)
+
+    for g in (7, 2.5, 2.0, 3, 1, 0, "3", True, None, -1):
+        add(f"grade-{g}", lambda r, g=g: r["conditions"].append(
+            {"code": "unresolved_toxicity", "onset": "2025-12-01", "status": "active", "attributes": {"grade": g}}))
+        add(f"nyha-{g}", lambda r, g=g: r["conditions"].append(
+            {"code": "congestive_heart_failure", "onset": "2025-12-01", "status": "active", "attributes": {"nyha_class": g}}))
+    for conf in ("clinical", "histological", "rumour", 3):
+        add(f"confirmation-{conf}", lambda r, c=conf: r["conditions"][0]["attributes"].__setitem__("confirmation", c))
+    for code in (None, "", "   ", 5, [], "\u00a0"):
+        for date in ("2026-01-14", "2020-01-01", "bad", None):
+            add(f"obs-code-{code!r}-{date}", lambda r, c=code, d=date: r["observations"].append(
+                {**({} if c is None else {"code": c}), "value": 8, "unit": "g/L", "date": d, "uln": 30}))
+            add(f"cond-code-{code!r}-{date}", lambda r, c=code, d=date: r["conditions"].append(
+                {**({} if c is None else {"code": c}), "onset": d, "status": "active"}))
+            add(f"proc-code-{code!r}-{date}", lambda r, c=code, d=date: r.setdefault("procedures", []).append(
+                {**({} if c is None else {"code": c}), "date": d}))
+        add(f"treat-code-{code!r}", lambda r, c=code: r["treatments"].append(
+            {**({} if c is None else {"code": c}), "classes": ["chemotherapy"], "start": "2026-01-01", "end": None}))
+    for field, v in (("uln", 0), ("uln", -1), ("uln", 0.0), ("lln", -0.5), ("lln", 0), ("lloq", -1), ("lloq", 0)):
+        def f(r, field=field, v=v):
+            for o in r["observations"]:
+                if o.get("code") in ("total_bilirubin", "hbv_dna", "alt", "ast"):
+                    o[field] = v
+        add(f"{field}-{v}", f)
+    add("unknown-field", lambda r: r.__setitem__("observation", []))
+    add("warnings-list", lambda r: r.__setitem__("warnings", ["from FHIR"]))
+    add("warnings-bad", lambda r: r.__setitem__("warnings", 3))
+    return out
+
+
+def test_sql_equals_python_on_the_amended_record_rules(compiled, sm3321, tmp_path):
+    recs = _amended_records()
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    con = screen.connect(threads=2, memory_limit="1GB")
+    loader.load_jsonl(con, str(path))
+    screen.prepare(con, compiled.program, compiled.lowered, sm3321, only=set(AMENDED))
+    sqls = [json.loads(r) for r in screen.results(con)]
+    con.close()
+    diffs = []
+    for rec, sq in zip(recs, sqls):
+        py = sm3321.evaluate(rec)
+        assert sq["status"] != "error" and sq["rules"] == py["rules"], rec["id"]
+        want = {c["id"]: (c["outcome"], c["missing"]) for c in py["criteria"]}
+        diffs += [(rec["id"], c["id"], want[c["id"]], (c["outcome"], c["missing"])) for c in sq["criteria"]
+                  if want[c["id"]] != (c["outcome"], c["missing"])]
+    assert len(sqls) == len(recs)
+    assert not diffs, "\n".join(map(str, diffs[:20]))

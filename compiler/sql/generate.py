@@ -240,16 +240,45 @@ class Generator:
             return f"[{name}]", EMPTY, 0
         if not isinstance(s, I.SelLatest):
             self.unsupported(f"selection {type(s).__name__} has no SQL form yet")
-        if s.pred is not None:
-            self.unsupported("'latest ... where' (a filtered most recent reading) has no SQL form yet")
         if ctx.item_level:
             self.unsupported("a 'latest' selection inside an item query has no SQL form yet")
         w = self.window(s.window, ctx)
-        L = self.obs_list(s.code)
         code = qlist([s.code])
+        if s.pred is not None:
+            return self._latest_where(s, w, code, ctx)
+        return self._latest(self.obs_list(s.code), self.obs_wild(s.code), w, code, w.lvl)
+
+    def _latest_where(self, s, w, code, ctx):
+        """latest X ... where (filter) (runtime._latest_where): the most recent reading the filter
+        surely holds for; a reading whose filter is unknown and that could be as recent is a
+        further candidate (when there is a sure one; else the reading is unknown)."""
+        p = self.b(s.pred, ctx.bind(s.var, "observation", "x"))
+        L0, LW0 = self.obs_list(s.code), self.obs_wild(s.code)
+        lv = max(w.lvl, p.lvl)
+        sL, _ = self.helper(f"list_filter({L0}, lambda x: ({p.t}) IS TRUE)", lv)
+        sW, _ = self.helper(f"list_filter({LW0}, lambda x: ({p.t}) IS TRUE)", lv)
+        mb, lv = self.helper(f"list_sort(list_concat(list_filter({L0}, lambda x: ({p.t}) IS NULL), "
+                             f"list_filter({LW0}, lambda x: ({p.t}) IS NULL)))", lv)
+        c0, m0, lc = self._latest(sL, sW, w, code, lv)
+        best = f"list_max(list_transform(list_filter({c0}, lambda x: x.d IS NOT NULL), lambda x: x.d))"
+        extra, lx = self.helper(f"list_filter({mb}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+                                f"AND ({best} IS NULL OR x.d >= {best})))", lc)
+        ok = f"coalesce({w.ok}, FALSE)"
+        anyitems = f"(len({L0}) + len({LW0}) > 0)"
+        nosure = f"(len({sL}) + len({sW}) = 0)"
+        cands = (f"(CASE WHEN NOT {anyitems} OR NOT {ok} OR len({extra}) = 0 THEN {c0} "
+                 f"WHEN ({c0}) IS NULL THEN NULL ELSE list_concat({c0}, {extra}) END)")
+        miss = (f"(CASE WHEN NOT {anyitems} THEN {m0} WHEN NOT {ok} AND {nosure} THEN {code} WHEN NOT {ok} THEN {m0} "
+                f"WHEN len({extra}) > 0 THEN {code} ELSE {m0} END)")
+        c, lvl = self.helper(cands, lx)
+        m, _ = self.helper(miss, lx)
+        return c, m, lvl
+
+    def _latest(self, L, LW, w, code, lvl):
+        """The candidates of the most recent reading of L (and of LW, readings without a code) in
+        window w: (candidates or NULL, missing when NULL, level)."""
         inw = f"x.d IS NOT NULL AND x.d BETWEEN ({w.lo}) AND ({w.hi})"
-        LW = self.obs_wild(s.code)
-        key, lk = self.helper(f"list_max(list_transform(list_filter({L}, lambda x: {inw}), lambda x: CAST(x.d AS BIGINT) * 1048576 + x.i))", w.lvl)
+        key, lk = self.helper(f"list_max(list_transform(list_filter({L}, lambda x: {inw}), lambda x: CAST(x.d AS BIGINT) * 1048576 + x.i))", lvl)
         if w.ever:
             float_ok = "TRUE"
         else:
@@ -523,8 +552,8 @@ class Generator:
     # ------------------------------------------------------------------ item fields
     def _item(self, var, ctx):
         kind, name = ctx.vars[var]
-        if kind == "observation":
-            self.unsupported("an attribute of an observation (method, specimen...) has no SQL form yet")
+        if kind == "observation" and not any(o.attributes for o in self.p.observations):
+            self.unsupported("the trial declares no attributes of observations")
         return kind, name
 
     def attr_json(self, x, name):
@@ -682,7 +711,8 @@ class Generator:
         isnum = f"json_type({x}.a) = 'OBJECT' AND json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') AND isfinite(CAST({j} AS DOUBLE))"
         # `integer LO to HI` attributes of the item's code: a number off the scale is unusable
         # (runtime._check_attrs; items without a code are not checked)
-        scales = [(it.name, a.scale) for it in self.p.items for a in it.attributes if a.name == n.name and a.scale]
+        scales = [(it.name, a.scale) for it in self.p.items for a in it.attributes
+                  if a.name == n.name and a.scale and kind != "observation"]
         if scales:
             dj = f"CAST({j} AS DOUBLE)"
             isnum += (f" AND (CASE {x}.c " + " ".join(

@@ -61,7 +61,7 @@ def lines_sql(path: str) -> str:
 _FIELDS = ("format", "id", "sex", "birth_date", "anchors", "facts", "observations", "conditions", "procedures",
            "treatments")
 _ITEM_FIELDS = {
-    "observations": ("code", "date", "value", "unit", "uln", "lln", "lloq"),
+    "observations": ("code", "date", "value", "unit", "uln", "lln", "lloq", "attributes"),
     "conditions": ("code", "onset", "end", "status", "attributes"),
     "procedures": ("code", "date", "attributes"),
     "treatments": ("code", "classes", "start", "end", "half_life", "daily_dose", "route", "purpose", "attributes"),
@@ -182,7 +182,8 @@ SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_unit")} AS unit_raw, {_str("f_unit")} AS unit,
     {_raw("f_uln")} AS uln_raw, {_num_cols("f_uln", "uln")},
     {_raw("f_lln")} AS lln_raw, {_num_cols("f_lln", "lln")},
-    {_raw("f_lloq")} AS lloq_raw, {_num_cols("f_lloq", "lloq")}
+    {_raw("f_lloq")} AS lloq_raw, {_num_cols("f_lloq", "lloq")},
+    {_raw("f_attributes")} AS attributes
 FROM ({_items("observations")})""",
         f"""CREATE OR REPLACE TABLE conditions AS
 SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,

@@ -51,6 +51,11 @@ def wild(col: str) -> str:
     return f"({col} IS NULL OR regexp_full_match({col}, {q(_SPACE)}))"
 
 
+def obs_attributes(program: I.Program) -> bool:
+    """Whether the trial declares attributes of observations (the input lists then carry them)."""
+    return any(o.attributes for o in program.observations)
+
+
 def _days(col: str) -> str:
     return f"CAST({col} - {DAY} AS INTEGER)"
 
@@ -79,7 +84,9 @@ def input_view(program: I.Program) -> str:
     obs_struct = (f"{{'i': o.idx, 'd': {_days('o.date')}, 'bad': {bad_case}, 'v': o.value_num, 'vi': elig_int(o.value_raw), 'w': o.w, "
                   f"'u': {unit_case}, 's': CASE WHEN o.code IN ({qual}) THEN o.value_str END, "
                   f"'uln': CASE WHEN o.uln > 0 THEN o.uln END, 'ulni': elig_int(o.uln_raw), 'lln': CASE WHEN o.lln >= 0 THEN o.lln END, "
-                  f"'llni': elig_int(o.lln_raw), 'lloq': CASE WHEN o.lloq >= 0 THEN o.lloq END, 'lloqi': elig_int(o.lloq_raw)}}")
+                  f"'llni': elig_int(o.lln_raw), 'lloq': CASE WHEN o.lloq >= 0 THEN o.lloq END, 'lloqi': elig_int(o.lloq_raw)"
+                  # attributes of readings (method, specimen...) only for trials whose rules read them
+                  + (", 'c': o.code, 'a': o.attributes" if obs_attributes(program) else "") + "}")
     obs_aggs = ",\n        ".join(
         f"first(l) FILTER (WHERE code = {q(o.name)} AND NOT w) AS {ident('o_' + o.name)}, "
         f"first(l) FILTER (WHERE code = {q(o.name)} AND w) AS {ident('ow_' + o.name)}" for o in obs) or "NULL AS _none"

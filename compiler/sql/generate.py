@@ -79,6 +79,7 @@ class Window:
     ever: bool = False
     lvl: int = 0
     struct: str = ""  # an item-dependent window: one struct expression, bound per item by the query
+    empty: str = ""  # when not "": true when the window is empty (measured from a date never reached)
 
 
 @dataclass
@@ -379,8 +380,6 @@ class Generator:
         return B(t, m, "FALSE", lvl)
 
     def b_BObsQuery(self, n, ctx):
-        if ctx.item_level:
-            self.unsupported("an observation query inside an item query has no SQL form yet")
         w = self.window(n.window, ctx)
         L0, LW = self.obs_list(n.code), self.obs_wild(n.code)
         # readings in the record's order, those without a code among them (perhaps of this code)
@@ -390,14 +389,16 @@ class Generator:
         ictx = ctx.bind(n.var, "observation", var)
         p = self.b(n.pred, ictx)
         pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
-        inside = f"(CASE WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
+        inside = f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
         sure = f"({inside} IS NOT NULL AND NOT {var}.w)"  # dated inside, and surely of this code
         # per reading: (truth, missing, dated inside); readings outside the window are left out
         item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "
                 f"'m': CASE WHEN NOT {sure} THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
                 f"'n': {sure}}}")
-        res, lvl = self.helper(
-            f"list_transform(list_filter({L}, lambda {var}: {inside} IS NOT FALSE), lambda {var}: {item})", max(w.lvl, p.lvl))
+        res = f"list_transform(list_filter({L}, lambda {var}: {inside} IS NOT FALSE), lambda {var}: {item})"
+        lvl = max(w.lvl, p.lvl)
+        if not ctx.item_level:
+            res, lvl = self.helper(res, lvl)
         found_t = (f"(CASE WHEN len(list_filter({res}, lambda z: z.t)) > 0 THEN TRUE "
                    f"WHEN len(list_filter({res}, lambda z: z.t IS NULL)) > 0 THEN NULL "
                    f"WHEN len(list_filter({res}, lambda z: z.n)) = 0 THEN NULL ELSE FALSE END)")
@@ -523,6 +524,11 @@ class Generator:
         return f"({x}.est = 1 OR ({x}.est = 0 AND {x}.st IS NOT NULL))"
 
     def occurs(self, kind, x, w: Window) -> str:
+        if w.empty:  # an empty window (measured from a date never reached): nothing is in it
+            return f"(CASE WHEN {w.empty} THEN FALSE ELSE {self._occurs(kind, x, w)} END)"
+        return self._occurs(kind, x, w)
+
+    def _occurs(self, kind, x, w: Window) -> str:
         s = f"{x}.s"
         if kind == "procedure":
             return (f"(CASE WHEN {s} IS NULL THEN NULL WHEN {s} BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE "
@@ -762,6 +768,8 @@ class Generator:
                   f"regexp_full_match({s}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {s} >= '0001'")
             v = f"(CASE WHEN {ok} THEN CAST(CAST(try_strptime({s}, '%Y-%m-%d') AS DATE) - DATE '1970-01-01' AS INTEGER) END)"
             return Num(v, f"[{x}.c]")
+        if isinstance(d, I.DtItem):
+            return self.item_date(d, ctx)
         if isinstance(d, I.DtShift):
             base = self.date(d.date, ctx)
             dur = d.duration
@@ -774,6 +782,23 @@ class Generator:
                 return Num(v, base.m, base.lvl)
             self.unsupported("a date shifted by a computed duration has no SQL form yet")
         self.unsupported(f"date {type(d).__name__} has no SQL form yet")
+
+    def item_date(self, d, ctx) -> Num:
+        """A date an item carries (runtime._item_date): onset / start / date, or end; an ongoing
+        treatment or an active condition without an end has not ended (NEVER); a resolved
+        condition without an end ended on its onset."""
+        kind, x = self._item(d.var, ctx)
+        if kind == "observation":
+            self.unsupported("the date of an observation as a reference date has no SQL form yet")
+        code = f"[{x}.c]"
+        if d.field != "end":
+            return Num(f"{x}.s", code)
+        if kind == "procedure":
+            return Num(f"{x}.s", code)
+        if kind == "treatment":
+            return Num(f"(CASE {x}.est WHEN 0 THEN {NEVER} WHEN 1 THEN {x}.e END)", code)
+        return Num(f"(CASE WHEN {x}.est = 1 THEN {x}.e WHEN {x}.est = 0 AND {x}.st = 'active' THEN {NEVER} "
+                   f"WHEN {x}.est = 0 AND {x}.st = 'resolved' THEN {x}.s END)", code)
 
     # ------------------------------------------------------------------ windows and durations
     def _bind(self, fields: dict, body) -> str:
@@ -829,12 +854,26 @@ class Generator:
             base = w.at
             while isinstance(base, I.DtShift):
                 base = base.date
-            if w.until is not None or w.kind == "between" or not isinstance(base, I.DtAnchor):
-                self.unsupported("a window measured from an item's date, or 'between' two dates, has no SQL form yet")
+            if w.until is not None or w.kind == "between":
+                self.unsupported("a window 'between' two dates has no SQL form yet")
+            if not isinstance(base, (I.DtAnchor, I.DtItem)):
+                self.unsupported(f"a window measured from {type(base).__name__} has no SQL form yet")
             if w.duration is not None and not isinstance(w.duration, I.DConst):
                 self.unsupported("a computed duration measured from a date other than an anchor has no SQL form yet")
+            if isinstance(base, I.DtItem) and not isinstance(w.at, I.DtItem):
+                self.unsupported("a window measured from a shifted item date has no SQL form yet")
             d = self.date(w.at, ctx)
             a = f"({d.v})"
+            if isinstance(base, I.DtItem) and w.kind in ("within_before", "within_after"):
+                # from a date never reached (an ongoing item's end): an empty window, nothing in it
+                win = self.window(I.Win(w.kind, "_", w.duration, False, w.text), ctx)  # from the anchor "_" ...
+                never = f"({a} >= {NEVER})"
+
+                def e(x, v):  # ... which is the item's date
+                    return f"(CASE WHEN {never} THEN {v} ELSE {x.replace(ident('a__'), a)} END)"
+
+                return Window(f"({a} IS NOT NULL)", e(win.lo, NEVER + 1), e(win.lom, NEVER + 1), e(win.hi, NEVER),
+                              e(win.him, NEVER), EMPTY, d.m, empty=never)
             ok = f"({a} IS NOT NULL)"
             amiss = d.m
         else:

@@ -30,7 +30,7 @@ REFUSED = {
     "nct03064438": set(),
     "nct04431453": set(),
     "nct05438667": set(),
-    "lang_trial": {"large_lesion", "high_dose"},
+    "lang_trial": set(),
 }
 
 

@@ -712,7 +712,7 @@ class Generator:
     def n_NAttr(self, n, ctx):
         kind, x = self._item(n.var, ctx)
         if n.unit is not None or n.units:
-            self.unsupported("an attribute measured in a unit has no SQL form yet")
+            return self._attr_qty(n, kind, x)
         j = self.attr_json(x, n.name)
         isnum = f"json_type({x}.a) = 'OBJECT' AND json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') AND isfinite(CAST({j} AS DOUBLE))"
         # `integer LO to HI` attributes of the item's code: a number off the scale is unusable
@@ -725,6 +725,26 @@ class Generator:
                 f"WHEN {q(c)} THEN {dj} BETWEEN {lo} AND {hi} AND {dj} = floor({dj})" for c, (lo, hi) in scales)
                 + " ELSE TRUE END)")
         v = f"(CASE WHEN {isnum} THEN [elig_rec(CAST({j} AS DOUBLE), CAST({j} AS VARCHAR))] END)"
+        return Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
+
+    def _attr_qty(self, n, kind, x):
+        """A number attribute measured in a unit ({"value": 12, "unit": "mm"}) converted exactly
+        to the rule's unit (runtime._attr_qty); the spelling was resolved by the loader's map."""
+        from .script import attr_unit_keys
+        if kind not in ("condition", "procedure"):
+            self.unsupported(f"an attribute measured in a unit of a {kind} has no SQL form yet")
+        keys = attr_unit_keys(self.p)
+        key = (n.name, tuple(u for u, _ in n.units))
+        if key not in keys:
+            self.unsupported(f"attribute {n.name} in {n.unit} is not declared with these units")
+        au = f"{x}.au{keys.index(key)}"
+        j = self.attr_json(x, n.name)
+        vj = f"json_extract({j}, '$.value')"
+        isnum = (f"json_type({x}.a) = 'OBJECT' AND json_type({j}) = 'OBJECT' AND json_type({vj}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') "
+                 f"AND isfinite(CAST({vj} AS DOUBLE)) AND {au} IS NOT NULL")
+        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_rec(CAST({vj} AS DOUBLE), CAST({vj} AS VARCHAR)), "
+                        f"{N.const(c.scale)}), {N.const(c.offset)})" for u, c in n.units)
+        v = f"(CASE WHEN {isnum} THEN [CASE {au} {conv} END] END)"
         return Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
 
     def n_NCourse(self, n, ctx):

@@ -5,6 +5,7 @@ its file:line), ending in one result-format-1 JSON text per patient in input ord
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -51,6 +52,19 @@ def wild(col: str) -> str:
     return f"({col} IS NULL OR regexp_full_match({col}, {q(_SPACE)}))"
 
 
+def attr_unit_keys(program: I.Program) -> list:
+    """The attributes measured in a unit that the trial declares, as (attribute name, accepted
+    units) keys; key k gives items the field `au<k>`: the resolved unit of that attribute."""
+    keys = []
+    for it in program.items:
+        for a in it.attributes:
+            if a.unit is not None:
+                k = (a.name, tuple(u for u, _ in a.units))
+                if k not in keys:
+                    keys.append(k)
+    return keys
+
+
 def obs_attributes(program: I.Program) -> bool:
     """Whether the trial declares attributes of observations (the input lists then carry them)."""
     return any(o.attributes for o in program.observations)
@@ -92,12 +106,25 @@ def input_view(program: I.Program) -> str:
         f"first(l) FILTER (WHERE code = {q(o.name)} AND w) AS {ident('ow_' + o.name)}" for o in obs) or "NULL AS _none"
     cond_est = (f"(CASE WHEN c.end_raw IS NULL OR c.end_raw = 'null' THEN 0 WHEN c.\"end\" IS NULL THEN 2 "
                 f"WHEN c.onset IS NOT NULL AND c.\"end\" < c.onset THEN 2 ELSE 1 END)")
+    akeys = attr_unit_keys(program)
+
+    def au(alias, tbl):
+        """(struct fields, joins): the resolved unit of each quantity attribute of the item."""
+        fields = "".join(f", 'au{k}': {alias}{k}.resolved" for k in range(len(akeys)))
+        joins = "".join(
+            f" LEFT JOIN elig_unit_map {alias}{k} ON {alias}{k}.kind = 'attr' AND {alias}{k}.code = {q(str(k))} "
+            f"AND {alias}{k}.unit = json_extract_string({tbl}.attributes, {q('$.' + json.dumps(name) + '.unit')})"
+            for k, (name, _) in enumerate(akeys))
+        return fields, joins
+
+    cau, cjoin = au("cu", "c")
+    pau, pjoin = au("pu", "p")
     cond_struct = (f"{{'i': c.idx, 'c': CASE WHEN {wild('c.code')} THEN 'conditions[' || c.idx || ']' ELSE c.code END, 'w': {wild('c.code')}, 's': {_days('c.onset')}, 'e': {_days(C_END)}, 'est': {cond_est}, "
-                   f"'st': c.status, 'a': c.attributes}}")
+                   f"'st': c.status, 'a': c.attributes{cau}}}")
     cond_aggs = ",\n        ".join(
         [f"first(l) FILTER (WHERE code = {q(c)}) AS {ident('c_' + c)}" for c in conds]
         + ["first(l) FILTER (WHERE code IS NULL) AS c__wild"])
-    proc_struct = f"{{'i': p.idx, 'c': CASE WHEN {wild('p.code')} THEN 'procedures[' || p.idx || ']' ELSE p.code END, 'w': {wild('p.code')}, 's': {_days('p.date')}, 'a': p.attributes}}"
+    proc_struct = f"{{'i': p.idx, 'c': CASE WHEN {wild('p.code')} THEN 'procedures[' || p.idx || ']' ELSE p.code END, 'w': {wild('p.code')}, 's': {_days('p.date')}, 'a': p.attributes{pau}}}"
     proc_aggs = ",\n        ".join(
         [f"first(l) FILTER (WHERE code = {q(c)}) AS {ident('p_' + c)}" for c in procs]
         + ["first(l) FILTER (WHERE code IS NULL) AS p__wild"])
@@ -161,11 +188,11 @@ WITH
     GROUP BY seq, code, w) GROUP BY seq),
   ca AS (SELECT seq,
         {cond_aggs}
-    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT c.seq, CASE WHEN {wild('c.code')} THEN NULL ELSE c.code END AS code, {cond_struct} AS x FROM conditions c WHERE c.code IN ({codes_c}) OR {wild('c.code')})
+    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT c.seq, CASE WHEN {wild('c.code')} THEN NULL ELSE c.code END AS code, {cond_struct} AS x FROM conditions c{cjoin} WHERE c.code IN ({codes_c}) OR {wild('c.code')})
     GROUP BY seq, code) GROUP BY seq),
   pa AS (SELECT seq,
         {proc_aggs}
-    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT p.seq, CASE WHEN {wild('p.code')} THEN NULL ELSE p.code END AS code, {proc_struct} AS x FROM procedures p WHERE p.code IN ({codes_p}) OR {wild('p.code')})
+    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT p.seq, CASE WHEN {wild('p.code')} THEN NULL ELSE p.code END AS code, {proc_struct} AS x FROM procedures p{pjoin} WHERE p.code IN ({codes_p}) OR {wild('p.code')})
     GROUP BY seq, code) GROUP BY seq),
   ta AS (SELECT seq, list(x ORDER BY x.i) AS t_all
     FROM (SELECT t.seq, {treat_struct} AS x FROM treatments t{du_join})

@@ -355,10 +355,11 @@ main.add_command(_diff_command)
 main.add_command(fhir_to_records)
 
 # population screening on SQL engines (compiler/sql/cli_screen.py)
-from .sql.cli_screen import load as _load_command, screen as _screen_command  # noqa: E402
+from .sql.cli_screen import load as _load_command, screen as _screen_command, sql as _sql_command  # noqa: E402
 
 main.add_command(_screen_command)
 main.add_command(_load_command)
+main.add_command(_sql_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

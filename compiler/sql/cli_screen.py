@@ -170,15 +170,20 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
     tmpdir = tempfile.mkdtemp(prefix="elig-screen-")
     try:
         con = S.connect(os.path.join(tmpdir, "work.duckdb"), threads=threads or None, memory_limit=memory_limit or None)
-        if sys.stderr.isatty():
-            con.execute("SET enable_progress_bar = true")
+        tty = sys.stderr.isatty()
+        if tty and (output or summary) and sys.stdout.isatty():
+            con.execute("SET enable_progress_bar = true")  # DuckDB draws it on standard output
         try:
             script = S.prepare_script(res.program, res.lowered)
         except SqlCompileError as exc:
             for p in exc.problems:
                 click.echo(f"elig: {p}", err=True)
             _die("the rules cannot be screened in SQL yet")
-        open_data(con, data, tmpdir)
+        if tty:
+            click.echo("elig: reading the records...", err=True)
+        n, _, _ = open_data(con, data, tmpdir)
+        if tty:
+            click.echo(f"elig: screening {n:,} records with {len(script.criteria)} criteria...", err=True)
         S.run_script(con, res.program, module, script)
         if summary:
             click.echo(summary_text(con, script))
@@ -187,9 +192,18 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
             S.write_results_parquet(con, script, output)
             return
         out = sys.stdout
-        for text in S.results(con):
-            out.write(text)
-            out.write("\n")
+        if tty:
+            with click.progressbar(length=n, label="elig: writing results", file=sys.stderr) as bar:
+                for i, text in enumerate(S.results(con), 1):
+                    out.write(text)
+                    out.write("\n")
+                    if i % 10000 == 0:
+                        bar.update(10000)
+                bar.update(n % 10000)
+        else:
+            for text in S.results(con):
+                out.write(text)
+                out.write("\n")
         out.flush()
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -229,3 +243,39 @@ def load(output, data):
         click.echo(f"{n:,} records loaded into {output}", err=True)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@click.command(name="sql")
+@click.argument("rules_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+              help="Write the script here (default: standard output).")
+def sql(rules_dir, output):
+    """Print the DuckDB screening script of a trial (byte-identical from run to run).
+
+    \b
+    Example:
+      elig sql sm3321_rules -o sm3321.duckdb.sql
+    The script reads the tables of docs/sql.md and elig_unit_map; `elig screen` runs it.
+    Exit status 1 naming every rule (file:line) that has no SQL form yet.
+    """
+    from .script import SqlCompileError, build
+
+    res = _compile(rules_dir)
+    try:
+        text = build(res.program, res.lowered).text()
+    except SqlCompileError as exc:
+        for p in exc.problems:
+            click.echo(f"elig: {p}", err=True)
+        _die("the rules cannot be screened in SQL yet")
+    if not output:
+        click.echo(text, nl=False)
+        return
+    target = Path(output)
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -79,6 +79,7 @@ class Window:
     ever: bool = False
     lvl: int = 0
     struct: str = ""  # an item-dependent window: one struct expression, bound per item by the query
+    empty: str = ""  # when not "": true when the window is empty (measured from a date never reached)
 
 
 @dataclass
@@ -186,6 +187,14 @@ class Generator:
              f"ELSE ({c.r}) AND ({a.t}) IS NULL AND ({a.r}) AND ({e.t}) IS NULL AND ({e.r}) END)")
         return B(t, m, r, max(c.lvl, a.lvl, e.lvl))
 
+    def b_BRecorded(self, n, ctx):
+        """recorded X: true when X is known and usable, false otherwise (never unknown)."""
+        if n.kind == "bool":
+            x = self.b(n.operand, ctx)
+            return B(f"(({x.t}) IS NOT NULL)", EMPTY, "FALSE", x.lvl)
+        x = self.num(n.operand, ctx) if n.kind == "num" else self.date(n.operand, ctx)
+        return B(f"(({x.v}) IS NOT NULL)", EMPTY, "FALSE", x.lvl)
+
     def b_BFact(self, n, ctx):
         col = ident("f_" + n.name)
         st = ident("f_" + n.name + "_st")
@@ -221,6 +230,10 @@ class Generator:
     def obs_list(self, code: str) -> str:
         return ident("o_" + code)
 
+    def obs_wild(self, code: str) -> str:
+        """The observations without a code, each read as a reading of code (flag w)."""
+        return ident("ow_" + code)
+
     def select(self, s, ctx):
         """(candidates list or NULL, missing when NULL, level) of a selection."""
         if isinstance(s, I.SelItem):
@@ -231,35 +244,74 @@ class Generator:
         if ctx.item_level:
             self.unsupported("a 'latest' selection inside an item query has no SQL form yet")
         w = self.window(s.window, ctx)
-        L = self.obs_list(s.code)
         code = qlist([s.code])
+        if s.pred is not None:
+            return self._latest_where(s, w, code, ctx)
+        return self._latest(self.obs_list(s.code), self.obs_wild(s.code), w, code, w.lvl)
+
+    def _latest_where(self, s, w, code, ctx):
+        """latest X ... where (filter) (runtime._latest_where): the most recent reading the filter
+        surely holds for; a reading whose filter is unknown and that could be as recent is a
+        further candidate (when there is a sure one; else the reading is unknown)."""
+        p = self.b(s.pred, ctx.bind(s.var, "observation", "x"))
+        L0, LW0 = self.obs_list(s.code), self.obs_wild(s.code)
+        lv = max(w.lvl, p.lvl)
+        sL, _ = self.helper(f"list_filter({L0}, lambda x: ({p.t}) IS TRUE)", lv)
+        sW, _ = self.helper(f"list_filter({LW0}, lambda x: ({p.t}) IS TRUE)", lv)
+        mb, lv = self.helper(f"list_sort(list_concat(list_filter({L0}, lambda x: ({p.t}) IS NULL), "
+                             f"list_filter({LW0}, lambda x: ({p.t}) IS NULL)))", lv)
+        c0, m0, lc = self._latest(sL, sW, w, code, lv)
+        best = f"list_max(list_transform(list_filter({c0}, lambda x: x.d IS NOT NULL), lambda x: x.d))"
+        extra, lx = self.helper(f"list_filter({mb}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+                                f"AND ({best} IS NULL OR x.d >= {best})))", lc)
+        ok = f"coalesce({w.ok}, FALSE)"
+        anyitems = f"(len({L0}) + len({LW0}) > 0)"
+        nosure = f"(len({sL}) + len({sW}) = 0)"
+        cands = (f"(CASE WHEN NOT {anyitems} OR NOT {ok} OR len({extra}) = 0 THEN {c0} "
+                 f"WHEN ({c0}) IS NULL THEN NULL ELSE list_concat({c0}, {extra}) END)")
+        miss = (f"(CASE WHEN NOT {anyitems} THEN {m0} WHEN NOT {ok} AND {nosure} THEN {code} WHEN NOT {ok} THEN {m0} "
+                f"WHEN len({extra}) > 0 THEN {code} ELSE {m0} END)")
+        c, lvl = self.helper(cands, lx)
+        m, _ = self.helper(miss, lx)
+        return c, m, lvl
+
+    def _latest(self, L, LW, w, code, lvl):
+        """The candidates of the most recent reading of L (and of LW, readings without a code) in
+        window w: (candidates or NULL, missing when NULL, level)."""
         inw = f"x.d IS NOT NULL AND x.d BETWEEN ({w.lo}) AND ({w.hi})"
-        key, lk = self.helper(f"list_max(list_transform(list_filter({L}, lambda x: {inw}), lambda x: CAST(x.d AS BIGINT) * 1048576 + x.i))", w.lvl)
+        key, lk = self.helper(f"list_max(list_transform(list_filter({L}, lambda x: {inw}), lambda x: CAST(x.d AS BIGINT) * 1048576 + x.i))", lvl)
         if w.ever:
             float_ok = "TRUE"
         else:
             float_ok = "FALSE"
+        # observations without a code that could be the most recent reading (runtime._latest_wild)
+        extra, lx = self.helper(
+            f"(CASE WHEN len({LW}) = 0 THEN {LW} ELSE list_filter({LW}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+            f"AND ({key} IS NULL OR CAST(x.d AS BIGINT) * 1048576 + x.i > {key}))) END)", lk)
+        floating = f"list_filter({L}, lambda x: x.d IS NULL)"
         cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR len({L}) = 0 THEN NULL "
-                 f"WHEN {key} IS NOT NULL THEN list_concat(list_filter({L}, lambda x: x.i = {key} % 1048576), "
-                 f"list_filter({L}, lambda x: x.d IS NULL AND (({key} // 1048576) < ({w.him}) OR x.i > {key} % 1048576))) "
-                 f"WHEN {float_ok} AND len(list_filter({L}, lambda x: x.d IS NULL)) > 0 THEN list_filter({L}, lambda x: x.d IS NULL) END)")
+                 f"WHEN {key} IS NOT NULL THEN list_concat(list_concat(list_filter({L}, lambda x: x.i = {key} % 1048576), "
+                 f"list_filter({L}, lambda x: x.d IS NULL AND (({key} // 1048576) < ({w.him}) OR x.i > {key} % 1048576))), {extra}) "
+                 f"WHEN len({extra}) > 0 THEN (CASE WHEN {float_ok} AND len({floating}) > 0 THEN list_concat({floating}, {extra}) END) "
+                 f"WHEN {float_ok} AND len({floating}) > 0 THEN {floating} END)")
         maybe = f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0"
         miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN len({L}) > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
-                f"WHEN len(list_filter({L}, lambda x: x.d IS NULL)) > 0 THEN {code} "
+                f"WHEN len({L}) = 0 OR len({extra}) > 0 THEN {code} "
+                f"WHEN len({floating}) > 0 THEN {code} "
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
-        c, lc = self.helper(cands, lk)
-        m, _ = self.helper(miss, lk)
+        c, lc = self.helper(cands, lx)
+        m, _ = self.helper(miss, lx)
         return c, m, lc
 
     def limit_truths(self, lim, op: str, x: str, ctx) -> tuple[str, str, int]:
         """(list of truths of candidate x against the limit's alternatives, cond-missing, level)."""
         if isinstance(lim, I.LConst):
             cases = " ".join(f"WHEN {q(u)} THEN {N.const(v)}" for u, v in lim.table)
-            return f"[{N.holds(op, f'elig_sign_rec({x}.v, {x}.raw, CASE {x}.u {cases} END)')}]", EMPTY, 0
+            return f"[{N.holds(op, f'elig_sign_rec({x}.v, {x}.vi, CASE {x}.u {cases} END)')}]", EMPTY, 0
         if isinstance(lim, I.LRef):
             w = lim.which
             k = N.const(lim.multiple)
-            cmp = N.holds(op, f"elig_sign_ref({x}.v, {x}.raw, {k}, {x}.{w}, {x}.{w}_raw)")
+            cmp = N.holds(op, f"elig_sign_ref({x}.v, {x}.vi, {k}, {x}.{w}, {x}.{w}i)")
             return f"[CASE WHEN {x}.{w} IS NOT NULL THEN {cmp} END]", EMPTY, 0
         if isinstance(lim, I.LIf):
             c = self.b(lim.cond, ctx)
@@ -328,22 +380,25 @@ class Generator:
         return B(t, m, "FALSE", lvl)
 
     def b_BObsQuery(self, n, ctx):
-        if ctx.item_level:
-            self.unsupported("an observation query inside an item query has no SQL form yet")
         w = self.window(n.window, ctx)
-        L = self.obs_list(n.code)
+        L0, LW = self.obs_list(n.code), self.obs_wild(n.code)
+        # readings in the record's order, those without a code among them (perhaps of this code)
+        L = f"(CASE WHEN len({LW}) = 0 THEN {L0} ELSE list_sort(list_concat({L0}, {LW})) END)"
         code = qlist([n.code])
         var = f"o{len(ctx.vars)}"
         ictx = ctx.bind(n.var, "observation", var)
         p = self.b(n.pred, ictx)
         pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
-        inside = f"(CASE WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
+        inside = f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
+        sure = f"({inside} IS NOT NULL AND NOT {var}.w)"  # dated inside, and surely of this code
         # per reading: (truth, missing, dated inside); readings outside the window are left out
-        item = (f"{{'t': CASE WHEN {inside} IS NULL THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "
-                f"'m': CASE WHEN {inside} IS NULL THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
-                f"'n': {inside} IS NOT NULL}}")
-        res, lvl = self.helper(
-            f"list_transform(list_filter({L}, lambda {var}: {inside} IS NOT FALSE), lambda {var}: {item})", max(w.lvl, p.lvl))
+        item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "
+                f"'m': CASE WHEN NOT {sure} THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
+                f"'n': {sure}}}")
+        res = f"list_transform(list_filter({L}, lambda {var}: {inside} IS NOT FALSE), lambda {var}: {item})"
+        lvl = max(w.lvl, p.lvl)
+        if not ctx.item_level:
+            res, lvl = self.helper(res, lvl)
         found_t = (f"(CASE WHEN len(list_filter({res}, lambda z: z.t)) > 0 THEN TRUE "
                    f"WHEN len(list_filter({res}, lambda z: z.t IS NULL)) > 0 THEN NULL "
                    f"WHEN len(list_filter({res}, lambda z: z.n)) = 0 THEN NULL ELSE FALSE END)")
@@ -357,6 +412,8 @@ class Generator:
 
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
+        if n.count is not None and n.distinct:
+            self.unsupported("counting distinct codes or classes ('at least N distinct') has no SQL form yet")
         var = f"x{len(ctx.vars)}"
         it = var  # how the item is reached inside the per-item lambda
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
@@ -365,10 +422,12 @@ class Generator:
             L = f"list_filter(t_all, lambda {var}: {var}.cls IS NULL OR len(list_intersect({var}.cls, [{codes}])) > 0)"
         else:
             prefix = "c_" if n.kind == "condition" else "p_"
+            # items without a code could be any: every query sees them (runtime._collect)
+            wl = ident(prefix + "_wild")
             if len(n.codes) == 1:
-                L = ident(prefix + n.codes[0])
+                L = f"(CASE WHEN len({wl}) = 0 THEN {ident(prefix + n.codes[0])} ELSE list_sort(list_concat({ident(prefix + n.codes[0])}, {wl})) END)"
             else:
-                L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + "]))")
+                L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + f", {wl}]))")
         if n.window is None or n.window.kind == "ever":
             w = None
         else:
@@ -390,6 +449,9 @@ class Generator:
         if n.kind == "treatment":
             parts_t.append(f"(CASE WHEN {it}.cls IS NULL THEN NULL ELSE TRUE END)")
             parts_m.append(f"CASE WHEN {it}.cls IS NULL THEN {code} ELSE {EMPTY} END")
+        else:  # an item without a code could be any of the codes
+            parts_t.append(f"(CASE WHEN {it}.w THEN NULL ELSE TRUE END)")
+            parts_m.append(f"CASE WHEN {it}.w THEN {code} ELSE {EMPTY} END")
         if n.active:
             act = f"(CASE {it}.st WHEN 'active' THEN TRUE WHEN 'resolved' THEN FALSE END)"
             parts_t.append(act)
@@ -430,6 +492,16 @@ class Generator:
         m = f"flatten(list_transform(list_filter({res}, lambda z: z.t IS NULL), lambda z: z.m))"
         if n.quantifier in ("no", "every"):
             t = f"(NOT {t})"
+        if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
+            sure = f"len(list_filter({res}, lambda z: z.t))"
+            top = f"len(list_filter({res}, lambda z: z.t IS NOT FALSE))"
+            k = int(n.count)
+            if n.quantifier == "at_least":
+                t = f"(CASE WHEN {sure} >= {k} THEN TRUE WHEN {top} < {k} THEN FALSE END)"
+            elif n.quantifier == "at_most":
+                t = f"(CASE WHEN {top} <= {k} THEN TRUE WHEN {sure} > {k} THEN FALSE END)"
+            else:
+                self.unsupported(f"quantifier {n.quantifier} has no SQL form yet")
         return B(t, m, "FALSE", lvl)
 
     @staticmethod
@@ -452,6 +524,11 @@ class Generator:
         return f"({x}.est = 1 OR ({x}.est = 0 AND {x}.st IS NOT NULL))"
 
     def occurs(self, kind, x, w: Window) -> str:
+        if w.empty:  # an empty window (measured from a date never reached): nothing is in it
+            return f"(CASE WHEN {w.empty} THEN FALSE ELSE {self._occurs(kind, x, w)} END)"
+        return self._occurs(kind, x, w)
+
+    def _occurs(self, kind, x, w: Window) -> str:
         s = f"{x}.s"
         if kind == "procedure":
             return (f"(CASE WHEN {s} IS NULL THEN NULL WHEN {s} BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE "
@@ -481,6 +558,8 @@ class Generator:
     # ------------------------------------------------------------------ item fields
     def _item(self, var, ctx):
         kind, name = ctx.vars[var]
+        if kind == "observation" and not any(o.attributes for o in self.p.observations):
+            self.unsupported("the trial declares no attributes of observations")
         return kind, name
 
     def attr_json(self, x, name):
@@ -538,12 +617,39 @@ class Generator:
         return Num(f"[{N.const(n.value)}]", EMPTY)
 
     def n_NAge(self, n, ctx):
+        if n.unit in ("d", "wk"):
+            return self._age_days(n, 7 if n.unit == "wk" else 1)
+        if n.unit == "mo":
+            return self._age_months(n)
+        if n.unit != "a":
+            self.unsupported(f"age in {n.unit} has no SQL form yet")
         a = ident("a_" + n.anchor)
         ast = ident("a_" + n.anchor + "_st")
         years = (f"(year(DATE '1970-01-01' + {a}) - year(DATE '1970-01-01' + birth) - CASE WHEN "
                  f"month(DATE '1970-01-01' + {a}) * 100 + day(DATE '1970-01-01' + {a}) < "
                  f"month(DATE '1970-01-01' + birth) * 100 + day(DATE '1970-01-01' + birth) THEN 1 ELSE 0 END)")
         v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({years}, {years}, 1)] END)"
+        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
+        return Num(v, m)
+
+    def _age_months(self, n):
+        """Completed calendar months (runtime._age_in): the months between the two dates, one
+        less when the anchor shifted back that many months (clamped to month end) is before the
+        birth date; -1 when born after the anchor."""
+        a = ident("a_" + n.anchor)
+        A, Bd = f"(DATE '1970-01-01' + {a})", "(DATE '1970-01-01' + birth)"
+        n0 = f"((year({A}) - year({Bd})) * 12 + month({A}) - month({Bd}))"
+        months = (f"(CASE WHEN {a} < birth THEN -1 WHEN {n0} > 0 AND CAST({A} - INTERVAL ({n0}) MONTH AS DATE) < {Bd} "
+                  f"THEN {n0} - 1 ELSE {n0} END)")
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({months}, {months}, 1)] END)"
+        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
+        return Num(v, m)
+
+    def _age_days(self, n, k):
+        """Age in completed days or weeks (runtime._age_in): floor((anchor - birth) / k)."""
+        a = ident("a_" + n.anchor)
+        days = f"CAST(floor(({a} - birth) / {k}) AS BIGINT)" if k != 1 else f"CAST({a} - birth AS BIGINT)"
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({days}, {days}, 1)] END)"
         m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
         return Num(v, m)
 
@@ -595,7 +701,7 @@ class Generator:
     def n_NObs(self, n, ctx):
         cands, cmiss, lc = self.select(n.sel, ctx)
         code = qlist([n.sel.code])
-        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_text(x.v, x.raw)), {N.const(c.scale)}), {N.const(c.offset)})"
+        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
                         for u, c in n.table)
         vals = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)"
         ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
@@ -605,9 +711,40 @@ class Generator:
 
     def n_NAttr(self, n, ctx):
         kind, x = self._item(n.var, ctx)
+        if n.unit is not None or n.units:
+            return self._attr_qty(n, kind, x)
         j = self.attr_json(x, n.name)
         isnum = f"json_type({x}.a) = 'OBJECT' AND json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') AND isfinite(CAST({j} AS DOUBLE))"
+        # `integer LO to HI` attributes of the item's code: a number off the scale is unusable
+        # (runtime._check_attrs; items without a code are not checked)
+        scales = [(it.name, a.scale) for it in self.p.items for a in it.attributes
+                  if a.name == n.name and a.scale and kind != "observation"]
+        if scales:
+            dj = f"CAST({j} AS DOUBLE)"
+            isnum += (f" AND (CASE {x}.c " + " ".join(
+                f"WHEN {q(c)} THEN {dj} BETWEEN {lo} AND {hi} AND {dj} = floor({dj})" for c, (lo, hi) in scales)
+                + " ELSE TRUE END)")
         v = f"(CASE WHEN {isnum} THEN [elig_rec(CAST({j} AS DOUBLE), CAST({j} AS VARCHAR))] END)"
+        return Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
+
+    def _attr_qty(self, n, kind, x):
+        """A number attribute measured in a unit ({"value": 12, "unit": "mm"}) converted exactly
+        to the rule's unit (runtime._attr_qty); the spelling was resolved by the loader's map."""
+        from .script import attr_unit_keys
+        if kind not in ("condition", "procedure"):
+            self.unsupported(f"an attribute measured in a unit of a {kind} has no SQL form yet")
+        keys = attr_unit_keys(self.p)
+        key = (n.name, tuple(u for u, _ in n.units))
+        if key not in keys:
+            self.unsupported(f"attribute {n.name} in {n.unit} is not declared with these units")
+        au = f"{x}.au{keys.index(key)}"
+        j = self.attr_json(x, n.name)
+        vj = f"json_extract({j}, '$.value')"
+        isnum = (f"json_type({x}.a) = 'OBJECT' AND json_type({j}) = 'OBJECT' AND json_type({vj}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') "
+                 f"AND isfinite(CAST({vj} AS DOUBLE)) AND {au} IS NOT NULL")
+        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_rec(CAST({vj} AS DOUBLE), CAST({vj} AS VARCHAR)), "
+                        f"{N.const(c.scale)}), {N.const(c.offset)})" for u, c in n.units)
+        v = f"(CASE WHEN {isnum} THEN [CASE {au} {conv} END] END)"
         return Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
 
     def n_NCourse(self, n, ctx):
@@ -651,6 +788,8 @@ class Generator:
                   f"regexp_full_match({s}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {s} >= '0001'")
             v = f"(CASE WHEN {ok} THEN CAST(CAST(try_strptime({s}, '%Y-%m-%d') AS DATE) - DATE '1970-01-01' AS INTEGER) END)"
             return Num(v, f"[{x}.c]")
+        if isinstance(d, I.DtItem):
+            return self.item_date(d, ctx)
         if isinstance(d, I.DtShift):
             base = self.date(d.date, ctx)
             dur = d.duration
@@ -663,6 +802,23 @@ class Generator:
                 return Num(v, base.m, base.lvl)
             self.unsupported("a date shifted by a computed duration has no SQL form yet")
         self.unsupported(f"date {type(d).__name__} has no SQL form yet")
+
+    def item_date(self, d, ctx) -> Num:
+        """A date an item carries (runtime._item_date): onset / start / date, or end; an ongoing
+        treatment or an active condition without an end has not ended (NEVER); a resolved
+        condition without an end ended on its onset."""
+        kind, x = self._item(d.var, ctx)
+        if kind == "observation":
+            self.unsupported("the date of an observation as a reference date has no SQL form yet")
+        code = f"[{x}.c]"
+        if d.field != "end":
+            return Num(f"{x}.s", code)
+        if kind == "procedure":
+            return Num(f"{x}.s", code)
+        if kind == "treatment":
+            return Num(f"(CASE {x}.est WHEN 0 THEN {NEVER} WHEN 1 THEN {x}.e END)", code)
+        return Num(f"(CASE WHEN {x}.est = 1 THEN {x}.e WHEN {x}.est = 0 AND {x}.st = 'active' THEN {NEVER} "
+                   f"WHEN {x}.est = 0 AND {x}.st = 'resolved' THEN {x}.s END)", code)
 
     # ------------------------------------------------------------------ windows and durations
     def _bind(self, fields: dict, body) -> str:
@@ -712,11 +868,42 @@ class Generator:
         """A window at patient level (helper columns), or for the item of ctx (inline)."""
         if w.kind == "ever":
             return Window("TRUE", str(-NEVER), str(-NEVER), str(NEVER), str(NEVER), EMPTY, EMPTY, ever=True)
-        a = ident("a_" + w.anchor)
-        ok = f"({a} IS NOT NULL)"
-        amiss = qlist([w.anchor])
+        if w.at is not None:
+            # measured from a date: supported when it is an anchor, or an anchor shifted by a fixed
+            # duration (runtime._window_at: an absent date leaves the window unknown)
+            base = w.at
+            while isinstance(base, I.DtShift):
+                base = base.date
+            if w.until is not None or w.kind == "between":
+                self.unsupported("a window 'between' two dates has no SQL form yet")
+            if not isinstance(base, (I.DtAnchor, I.DtItem)):
+                self.unsupported(f"a window measured from {type(base).__name__} has no SQL form yet")
+            if w.duration is not None and not isinstance(w.duration, I.DConst):
+                self.unsupported("a computed duration measured from a date other than an anchor has no SQL form yet")
+            if isinstance(base, I.DtItem) and not isinstance(w.at, I.DtItem):
+                self.unsupported("a window measured from a shifted item date has no SQL form yet")
+            d = self.date(w.at, ctx)
+            a = f"({d.v})"
+            if isinstance(base, I.DtItem) and w.kind in ("within_before", "within_after"):
+                # from a date never reached (an ongoing item's end): an empty window, nothing in it
+                win = self.window(I.Win(w.kind, "_", w.duration, False, w.text), ctx)  # from the anchor "_" ...
+                never = f"({a} >= {NEVER})"
+
+                def e(x, v):  # ... which is the item's date
+                    return f"(CASE WHEN {never} THEN {v} ELSE {x.replace(ident('a__'), a)} END)"
+
+                return Window(f"({a} IS NOT NULL)", e(win.lo, NEVER + 1), e(win.lom, NEVER + 1), e(win.hi, NEVER),
+                              e(win.him, NEVER), EMPTY, d.m, empty=never)
+            ok = f"({a} IS NOT NULL)"
+            amiss = d.m
+        else:
+            a = ident("a_" + w.anchor)
+            ok = f"({a} IS NOT NULL)"
+            amiss = qlist([w.anchor])
         if w.kind == "on_or_before":
             return Window(ok, str(-NEVER), str(-NEVER), a, a, EMPTY, amiss)
+        if w.kind == "on_or_after":
+            return Window(ok, a, a, str(NEVER), str(NEVER), EMPTY, amiss)
         dur = w.duration
         if w.kind not in ("within_before", "within_after"):
             self.unsupported(f"window kind {w.kind} has no SQL form yet")

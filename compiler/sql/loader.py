@@ -44,6 +44,12 @@ def _date_cols(j: str, name: str) -> str:
             f" WHEN try_strptime({s}, '%Y-%m-%d') IS NULL THEN 'not a calendar date' END AS {name}_why")
 
 
+# DuckDB's JSON reader accepts trailing commas and comments, Python's json module (and so the
+# evaluator) does not: a line with either outside its strings is not JSON here either.
+_STRICT = ("(json_valid(line) AND NOT (regexp_matches(line, ',\\s*[\\]}}]|/[*/]') AND "
+           "regexp_matches(regexp_replace(line, '\"(?:[^\"\\\\]|\\\\.)*\"', '\"\"', 'g'), ',\\s*[\\]}}]|/[*/]')))")
+
+
 def lines_sql(path: str) -> str:
     """The non-blank lines of a JSON Lines file, numbered in input order (seq from 0)."""
     return (f"SELECT CAST(row_number() OVER () - 1 AS BIGINT) AS seq, line FROM ("
@@ -55,7 +61,7 @@ def lines_sql(path: str) -> str:
 _FIELDS = ("format", "id", "sex", "birth_date", "anchors", "facts", "observations", "conditions", "procedures",
            "treatments")
 _ITEM_FIELDS = {
-    "observations": ("code", "date", "value", "unit", "uln", "lln", "lloq"),
+    "observations": ("code", "date", "value", "unit", "uln", "lln", "lloq", "attributes"),
     "conditions": ("code", "onset", "end", "status", "attributes"),
     "procedures": ("code", "date", "attributes"),
     "treatments": ("code", "classes", "start", "end", "half_life", "daily_dose", "route", "purpose", "attributes"),
@@ -69,16 +75,18 @@ def _spec(fields) -> str:
 
 def _items(field: str) -> str:
     """The items of a list field, parsed once (json_transform) into f_<name> columns. An item
-    that is not an object is left out, as the evaluator ignores it; for observations, conditions
-    and procedures it reads like an object without code (also ignored), for treatments it is
-    told apart (a treatment object without code is still a treatment)."""
+    that is not an object is left out, as the evaluator ignores it; an object whose code is
+    missing, null or not a string is a row with `code` NULL (it could be any code of its kind)."""
     fields = _ITEM_FIELDS[field]
     cols = ", ".join(f"it.{f} AS f_{f}" for f in fields)
     if field != "treatments":
         spec = "[" + _spec(fields) + "]"
         return (f"SELECT seq, idx, {cols} FROM (SELECT seq, unnest(json_transform({field}, {_q(spec)})) AS it, "
-                f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx FROM _docs "
-                f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') WHERE it.code IS NOT NULL")
+                f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx, {field} AS _l FROM _docs "
+                f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') "
+                # an object without a code (or with a code that is null) is kept: it could be any
+                # code of its kind (docs/records.md); an item that is not an object is left out
+                f"WHERE it.code IS NOT NULL OR json_type(_l, '$[' || idx || ']') = 'OBJECT'")
     return (f"SELECT seq, idx, {cols}, end_present FROM (SELECT seq, idx, json_transform(it, {_q(_spec(fields))}) AS it, "
             f"json_exists(it, '$.end') AS end_present FROM ("
             f"SELECT seq, unnest(CAST(json_transform({field}, '[\"JSON\"]') AS JSON[])) AS it, "
@@ -89,7 +97,10 @@ def _items(field: str) -> str:
 def _num_cols(j: str, name: str) -> str:
     """`name` (DOUBLE): the value when it is a finite JSON number (NULL otherwise)."""
     num = f"(json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT'))"
-    return f"CASE WHEN {num} AND isfinite(CAST({j} AS DOUBLE)) THEN CAST({j} AS DOUBLE) END AS {name}"
+    # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
+    # +-infinity here, which compares as it should with any finite limit
+    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]+')) "
+            f"THEN CAST({j} AS DOUBLE) END AS {name}")
 
 
 def _keys(field: str) -> str:
@@ -143,7 +154,7 @@ SELECT seq, {", ".join(_FIELDS)}, CASE
 FROM (SELECT seq, ok, {root} AS root, {cols},
         CASE WHEN ok AND {first} = '{{' AND ({nullable}) THEN json_keys(line) END AS keys FROM (
   SELECT seq, line, ok, CASE WHEN ok THEN json_transform(line, {_q(_spec(_FIELDS))}) END AS r FROM (
-    SELECT seq, line, json_valid(line) AS ok FROM {lines_relation})))""",
+    SELECT seq, line, {_STRICT} AS ok FROM {lines_relation})))""",
         f"""CREATE OR REPLACE TABLE patients AS
 SELECT seq,
     CASE WHEN json_type(id) = 'VARCHAR' AND NOT regexp_full_match({ids}, '\\s*') THEN {ids} END AS patient_id,
@@ -171,7 +182,8 @@ SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_unit")} AS unit_raw, {_str("f_unit")} AS unit,
     {_raw("f_uln")} AS uln_raw, {_num_cols("f_uln", "uln")},
     {_raw("f_lln")} AS lln_raw, {_num_cols("f_lln", "lln")},
-    {_raw("f_lloq")} AS lloq_raw, {_num_cols("f_lloq", "lloq")}
+    {_raw("f_lloq")} AS lloq_raw, {_num_cols("f_lloq", "lloq")},
+    {_raw("f_attributes")} AS attributes
 FROM ({_items("observations")})""",
         f"""CREATE OR REPLACE TABLE conditions AS
 SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,

@@ -36,6 +36,10 @@ CREATE OR REPLACE TEMP MACRO elig_dec(v, t) AS
     {'f': CAST(zd.v AS DOUBLE),
      'n': TRY(CAST(replace(elig_mant(zd.t), '.', '') AS HUGEINT) * CAST('1' || repeat('0', greatest(0, -elig_scale(zd.t))) AS HUGEINT)),
      'd': TRY(CAST('1' || repeat('0', greatest(0, elig_scale(zd.t))) AS HUGEINT))} END)[1];
+CREATE OR REPLACE TEMP MACRO elig_textn(v, vi) AS
+    CASE WHEN vi IS NOT NULL THEN CAST(vi AS VARCHAR) ELSE CAST(v AS VARCHAR) END;
+CREATE OR REPLACE TEMP MACRO elig_int(raw) AS
+    CASE WHEN regexp_full_match(raw, '-?[0-9]{1,38}') THEN TRY_CAST(raw AS HUGEINT) END;
 CREATE OR REPLACE TEMP MACRO elig_text(v, raw) AS
     CASE WHEN regexp_full_match(raw, '-?[0-9]+') THEN raw ELSE CAST(v AS VARCHAR) END;
 CREATE OR REPLACE TEMP MACRO elig_add(a, b) AS
@@ -57,12 +61,12 @@ CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
     list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
     CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
          WHEN zs.v - zs.b.f < -1e-9 * (abs(zs.b.f) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(zs.v, elig_text(zs.v, zs.raw)), zs.b) END)[1];
+         ELSE elig_sign(elig_dec(zs.v, elig_textn(zs.v, zs.raw)), zs.b) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_sign_ref(v, raw, k, r, rraw) AS
     list_transform([{'v': v, 'raw': raw, 'k': k, 'r': r, 'rraw': rraw}], lambda zs:
     CASE WHEN zs.v - zs.k.f * zs.r > 1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN 1
          WHEN zs.v - zs.k.f * zs.r < -1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(zs.v, elig_text(zs.v, zs.raw)), elig_mul(zs.k, elig_dec(zs.r, elig_text(zs.r, zs.rraw)))) END)[1];
+         ELSE elig_sign(elig_dec(zs.v, elig_textn(zs.v, zs.raw)), elig_mul(zs.k, elig_dec(zs.r, elig_textn(zs.r, zs.rraw)))) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_zero(a) AS
     list_transform([a], lambda z: CASE WHEN z.n IS NOT NULL THEN z.n = 0 ELSE z.f = 0 END)[1];
 CREATE OR REPLACE TEMP MACRO elig_floor(a) AS

@@ -7,7 +7,7 @@ import types
 from typing import Iterator, Optional
 
 from . import loader
-from .script import Script, build
+from .script import Script, build, wild
 
 
 def evaluator_module(python_source: str) -> types.ModuleType:
@@ -36,6 +36,12 @@ def resolve_units(con, program, module) -> None:
     aliases = vocab["aliases"]
     rows = []
     obs_units = con.execute("SELECT DISTINCT code, unit FROM observations WHERE unit IS NOT NULL AND code IS NOT NULL").fetchall()
+    # an observation without a code could be a reading of any code: its unit is read for each
+    wild_units = [r[0] for r in con.execute(
+        f"SELECT DISTINCT unit FROM observations WHERE unit IS NOT NULL AND {wild('code')}").fetchall()]
+    if wild_units:
+        seen = set(obs_units)
+        obs_units += [(c, u) for c in vocab["observations"] for u in wild_units if (c, u) not in seen]
     for code, unit in obs_units:
         el = vocab["observations"].get(code)
         if el is None or el[0] != "quantity":
@@ -54,6 +60,20 @@ def resolve_units(con, program, module) -> None:
             for unit in dose_units:
                 u = module._spelled(unit, units, module._UNIT_ALIASES, ("dose", id(units)))
                 rows.append(("dose", t.name, unit, u if u in units else None))
+    # attributes measured in a unit: each distinct spelling read as one of the accepted units
+    import json as _json
+
+    from .script import attr_unit_keys
+    for k, (name, units) in enumerate(attr_unit_keys(program)):
+        path = "$." + _json.dumps(name) + ".unit"
+        spellings = set()
+        for tbl in ("conditions", "procedures"):
+            spellings.update(r[0] for r in con.execute(
+                f"SELECT DISTINCT json_extract_string(attributes, ?) FROM {tbl} WHERE json_type(attributes, ?) = 'VARCHAR'",
+                [path, path]).fetchall())
+        for unit in sorted(spellings):
+            u = module._spelled(unit, units, module._UNIT_ALIASES, ("sql-attr", k, units))
+            rows.append(("attr", str(k), unit, u if u in units else None))
     con.execute("CREATE OR REPLACE TEMP TABLE elig_unit_map (kind VARCHAR, code VARCHAR, unit VARCHAR, resolved VARCHAR)")
     if rows:
         con.executemany("INSERT INTO elig_unit_map VALUES (?, ?, ?, ?)", rows)

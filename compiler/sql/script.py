@@ -5,6 +5,7 @@ its file:line), ending in one result-format-1 JSON text per patient in input ord
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -42,6 +43,33 @@ class Script:
                 + "CREATE OR REPLACE TEMP VIEW elig_results AS\n" + self.query.strip() + ";\n")
 
 
+# Python's str.isspace() characters: a code that strip() empties is no code (runtime._no_code)
+_SPACE = "[" + "".join("\\x{%x}" % c for c in range(0x110000) if chr(c).isspace()) + "]*"
+
+
+def wild(col: str) -> str:
+    """The item's code is missing, not a string, or blank: it could be any code of its kind."""
+    return f"({col} IS NULL OR regexp_full_match({col}, {q(_SPACE)}))"
+
+
+def attr_unit_keys(program: I.Program) -> list:
+    """The attributes measured in a unit that the trial declares, as (attribute name, accepted
+    units) keys; key k gives items the field `au<k>`: the resolved unit of that attribute."""
+    keys = []
+    for it in program.items:
+        for a in it.attributes:
+            if a.unit is not None:
+                k = (a.name, tuple(u for u, _ in a.units))
+                if k not in keys:
+                    keys.append(k)
+    return keys
+
+
+def obs_attributes(program: I.Program) -> bool:
+    """Whether the trial declares attributes of observations (the input lists then carry them)."""
+    return any(o.attributes for o in program.observations)
+
+
 def _days(col: str) -> str:
     return f"CAST({col} - {DAY} AS INTEGER)"
 
@@ -64,20 +92,42 @@ def input_view(program: I.Program) -> str:
         obs_cols.append((o.name, bad, unit))
     bad_case = "CASE o.code " + " ".join(f"WHEN {q(n)} THEN {b}" for n, b, _ in obs_cols) + " END"
     unit_case = "CASE o.code " + " ".join(f"WHEN {q(n)} THEN {u}" for n, _, u in obs_cols) + " END"
-    obs_struct = (f"{{'i': o.idx, 'd': {_days('o.date')}, 'bad': {bad_case}, 'v': o.value_num, 'raw': o.value_raw, "
-                  f"'u': {unit_case}, 's': o.value_str, 'uln': o.uln, 'uln_raw': o.uln_raw, 'lln': o.lln, "
-                  f"'lln_raw': o.lln_raw, 'lloq': o.lloq, 'lloq_raw': o.lloq_raw}}")
+    # only numbers and short codes in the lists (strings make DuckDB's list aggregation slow): a
+    # JSON integer keeps its exact value as HUGEINT (`vi`), a qualitative value its text
+    qual = ", ".join(q(o.name) for o in obs if o.kind == "qualitative") or "NULL"
+    obs_struct = (f"{{'i': o.idx, 'd': {_days('o.date')}, 'bad': {bad_case}, 'v': o.value_num, 'vi': elig_int(o.value_raw), 'w': o.w, "
+                  f"'u': {unit_case}, 's': CASE WHEN o.code IN ({qual}) THEN o.value_str END, "
+                  f"'uln': CASE WHEN o.uln > 0 THEN o.uln END, 'ulni': elig_int(o.uln_raw), 'lln': CASE WHEN o.lln >= 0 THEN o.lln END, "
+                  f"'llni': elig_int(o.lln_raw), 'lloq': CASE WHEN o.lloq >= 0 THEN o.lloq END, 'lloqi': elig_int(o.lloq_raw)"
+                  # attributes of readings (method, specimen...) only for trials whose rules read them
+                  + (", 'c': o.code, 'a': o.attributes" if obs_attributes(program) else "") + "}")
     obs_aggs = ",\n        ".join(
-        f"first(l) FILTER (WHERE code = {q(o.name)}) AS {ident('o_' + o.name)}" for o in obs) or "NULL AS _none"
+        f"first(l) FILTER (WHERE code = {q(o.name)} AND NOT w) AS {ident('o_' + o.name)}, "
+        f"first(l) FILTER (WHERE code = {q(o.name)} AND w) AS {ident('ow_' + o.name)}" for o in obs) or "NULL AS _none"
     cond_est = (f"(CASE WHEN c.end_raw IS NULL OR c.end_raw = 'null' THEN 0 WHEN c.\"end\" IS NULL THEN 2 "
                 f"WHEN c.onset IS NOT NULL AND c.\"end\" < c.onset THEN 2 ELSE 1 END)")
-    cond_struct = (f"{{'i': c.idx, 'c': c.code, 's': {_days('c.onset')}, 'e': {_days(C_END)}, 'est': {cond_est}, "
-                   f"'st': c.status, 'a': c.attributes}}")
+    akeys = attr_unit_keys(program)
+
+    def au(alias, tbl):
+        """(struct fields, joins): the resolved unit of each quantity attribute of the item."""
+        fields = "".join(f", 'au{k}': {alias}{k}.resolved" for k in range(len(akeys)))
+        joins = "".join(
+            f" LEFT JOIN elig_unit_map {alias}{k} ON {alias}{k}.kind = 'attr' AND {alias}{k}.code = {q(str(k))} "
+            f"AND {alias}{k}.unit = json_extract_string({tbl}.attributes, {q('$.' + json.dumps(name) + '.unit')})"
+            for k, (name, _) in enumerate(akeys))
+        return fields, joins
+
+    cau, cjoin = au("cu", "c")
+    pau, pjoin = au("pu", "p")
+    cond_struct = (f"{{'i': c.idx, 'c': CASE WHEN {wild('c.code')} THEN 'conditions[' || c.idx || ']' ELSE c.code END, 'w': {wild('c.code')}, 's': {_days('c.onset')}, 'e': {_days(C_END)}, 'est': {cond_est}, "
+                   f"'st': c.status, 'a': c.attributes{cau}}}")
     cond_aggs = ",\n        ".join(
-        f"first(l) FILTER (WHERE code = {q(c)}) AS {ident('c_' + c)}" for c in conds) or "NULL AS _none"
-    proc_struct = f"{{'i': p.idx, 'c': p.code, 's': {_days('p.date')}, 'a': p.attributes}}"
+        [f"first(l) FILTER (WHERE code = {q(c)}) AS {ident('c_' + c)}" for c in conds]
+        + ["first(l) FILTER (WHERE code IS NULL) AS c__wild"])
+    proc_struct = f"{{'i': p.idx, 'c': CASE WHEN {wild('p.code')} THEN 'procedures[' || p.idx || ']' ELSE p.code END, 'w': {wild('p.code')}, 's': {_days('p.date')}, 'a': p.attributes{pau}}}"
     proc_aggs = ",\n        ".join(
-        f"first(l) FILTER (WHERE code = {q(c)}) AS {ident('p_' + c)}" for c in procs) or "NULL AS _none"
+        [f"first(l) FILTER (WHERE code = {q(c)}) AS {ident('p_' + c)}" for c in procs]
+        + ["first(l) FILTER (WHERE code IS NULL) AS p__wild"])
     # half-life in days (per one half-life) as an exact number; dose value and unit per table
     per = " ".join(f"WHEN {q(u)} THEN {N.const(f)}" for u, f in HALF_LIFE_UNITS.items())
     alias = " ".join(f"WHEN {q(a)} THEN {q(u)}" for a, u in TIME_ALIASES.items())
@@ -98,7 +148,7 @@ def input_view(program: I.Program) -> str:
         for i, tb in enumerate(tables))
     treat_est = (f"(CASE WHEN NOT t.end_present THEN 2 WHEN t.end_raw = 'null' THEN 0 WHEN t.\"end\" IS NULL THEN 2 "
                  f"WHEN t.start IS NOT NULL AND t.\"end\" < t.start THEN 2 ELSE 1 END)")
-    treat_struct = (f"{{'i': t.idx, 'c': coalesce(t.code, 'treatments[' || t.idx || ']'), 'cls': t.classes, "
+    treat_struct = (f"{{'i': t.idx, 'c': CASE WHEN {wild('t.code')} THEN 'treatments[' || t.idx || ']' ELSE t.code END, 'cls': t.classes, "
                     f"'s': {_days('t.start')}, 'e': {_days(T_END)}, 'est': {treat_est}, 'hl': {hl}, "
                     f"'dv': {dose_v}{du}, 'route': t.route, 'purpose': t.purpose, 'a': t.attributes}}")
     anchors = program.trial.anchors
@@ -115,9 +165,9 @@ def input_view(program: I.Program) -> str:
     sel += [f"an.{ident('a_' + a)}" for a in anchors]
     for f in program.facts:
         sel += [f"fa.{ident('f_' + f.name)}", f"coalesce(fa.{ident('f_' + f.name + '_st')}, 0) AS {ident('f_' + f.name + '_st')}"]
-    sel += [f"coalesce(oa.{ident('o_' + o.name)}, []) AS {ident('o_' + o.name)}" for o in obs]
-    sel += [f"coalesce(ca.{ident('c_' + c)}, []) AS {ident('c_' + c)}" for c in conds]
-    sel += [f"coalesce(pa.{ident('p_' + c)}, []) AS {ident('p_' + c)}" for c in procs]
+    sel += [f"coalesce(oa.{ident(p + o.name)}, []) AS {ident(p + o.name)}" for o in obs for p in ("o_", "ow_")]
+    sel += [f"coalesce(ca.{ident('c_' + c)}, []) AS {ident('c_' + c)}" for c in conds + ["_wild"]]
+    sel += [f"coalesce(pa.{ident('p_' + c)}, []) AS {ident('p_' + c)}" for c in procs + ["_wild"]]
     sel += ["coalesce(ta.t_all, []) AS t_all"]
     return f"""CREATE OR REPLACE TEMP VIEW elig_input AS
 WITH
@@ -129,17 +179,20 @@ WITH
     FROM facts GROUP BY seq),
   oa AS (SELECT seq,
         {obs_aggs}
-    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT o.seq, o.code, {obs_struct} AS x
-          FROM observations o LEFT JOIN elig_unit_map m ON m.kind = 'obs' AND m.code = o.code AND m.unit = o.unit
-          WHERE o.code IN ({codes_o}))
-    GROUP BY seq, code) GROUP BY seq),
+    FROM (SELECT seq, code, w, list(x ORDER BY x.i) AS l FROM (SELECT o.seq, o.code, o.w, {obs_struct} AS x
+          FROM (SELECT * EXCLUDE (code), code, FALSE AS w FROM observations WHERE code IN ({codes_o})
+                UNION ALL
+                SELECT ob.* EXCLUDE (code), k.code, TRUE AS w FROM observations ob, (SELECT unnest([{codes_o}]) AS code) k
+                WHERE {wild('ob.code')}) o
+          LEFT JOIN elig_unit_map m ON m.kind = 'obs' AND m.code = o.code AND m.unit = o.unit)
+    GROUP BY seq, code, w) GROUP BY seq),
   ca AS (SELECT seq,
         {cond_aggs}
-    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT c.seq, c.code, {cond_struct} AS x FROM conditions c WHERE c.code IN ({codes_c}))
+    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT c.seq, CASE WHEN {wild('c.code')} THEN NULL ELSE c.code END AS code, {cond_struct} AS x FROM conditions c{cjoin} WHERE c.code IN ({codes_c}) OR {wild('c.code')})
     GROUP BY seq, code) GROUP BY seq),
   pa AS (SELECT seq,
         {proc_aggs}
-    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT p.seq, p.code, {proc_struct} AS x FROM procedures p WHERE p.code IN ({codes_p}))
+    FROM (SELECT seq, code, list(x ORDER BY x.i) AS l FROM (SELECT p.seq, CASE WHEN {wild('p.code')} THEN NULL ELSE p.code END AS code, {proc_struct} AS x FROM procedures p{pjoin} WHERE p.code IN ({codes_p}) OR {wild('p.code')})
     GROUP BY seq, code) GROUP BY seq),
   ta AS (SELECT seq, list(x ORDER BY x.i) AS t_all
     FROM (SELECT t.seq, {treat_struct} AS x FROM treatments t{du_join})
@@ -199,13 +252,30 @@ def build(program: I.Program, lowered, only=None) -> Script:
     outs_list = "[" + ", ".join(ident("out__" + cid) for cid, *_ in outs) + "]"
     status = (f"CASE WHEN list_contains({outs_list}, 'fail') THEN 'ineligible' "
               f"WHEN len(list_filter({outs_list}, lambda o: o <> 'pass')) = 0 THEN 'eligible' ELSE 'indeterminate' END")
+    rules = q(getattr(lowered, "fingerprint", "") or "")
+    cohort_json = ""
+    if program.cohorts:
+        # the cohort-aware status (runtime._cohort_status): per cohort over the criteria that
+        # apply to it; eligible for some cohort, ineligible for every one, else indeterminate
+        per = []
+        for k in program.cohorts:
+            ol = "[" + ", ".join(ident("out__" + cid) for (cid, *_), lc in zip(outs, [x for x in lowered.criteria
+                                                                                    if only is None or x.ir.id in only])
+                                  if not lc.ir.cohorts or k.name in lc.ir.cohorts) + "]"
+            per.append((k.name, f"CASE WHEN list_contains(CAST({ol} AS VARCHAR[]), 'fail') THEN 'ineligible' "
+                                f"WHEN len(list_filter(CAST({ol} AS VARCHAR[]), lambda o: o <> 'pass')) = 0 THEN 'eligible' "
+                                f"ELSE 'indeterminate' END"))
+        sts = "[" + ", ".join(s for _, s in per) + "]"
+        status = (f"CASE WHEN list_contains({sts}, 'eligible') THEN 'eligible' "
+                  f"WHEN len(list_filter({sts}, lambda s: s <> 'ineligible')) = 0 THEN 'ineligible' ELSE 'indeterminate' END")
+        cohort_json = ", 'cohorts': [" + ", ".join(f"{{'id': {q(n)}, 'status': {s}}}" for n, s in per) + "]"
     with_ = ("WITH\n" + ",\n".join(ctes) + ",\n") if ctes else "WITH\n"
     query = f"""{with_}elig_outcomes AS (SELECT seq, patient_id, error,
     {(','+chr(10)+'    ').join(cols) or 'NULL AS _none'}
   FROM {ident(prev)})
-SELECT seq, patient_id, error, {status if outs else "'eligible'"} AS status{''.join(', ' + ident('out__' + c) + ', ' + ident('miss__' + c) for c, *_ in outs)},
-  CASE WHEN error IS NOT NULL THEN to_json({{'format': 1, 'patient_id': patient_id, 'status': 'error', 'error': error}})
-       ELSE to_json({{'format': 1, 'patient_id': patient_id, 'trial': {q(program.trial.name)}, 'status': {status if outs else "'eligible'"},
-                     'criteria': [{crit_json}], 'warnings': {EMPTY}}}) END AS result
+SELECT seq, patient_id, error, CASE WHEN error IS NOT NULL THEN 'error' ELSE {status if outs else "'eligible'"} END AS status{''.join(', ' + ident('out__' + c) + ', ' + ident('miss__' + c) for c, *_ in outs)},
+  CASE WHEN error IS NOT NULL THEN to_json({{'format': 1, 'patient_id': patient_id, 'rules': {rules}, 'status': 'error', 'error': error}})
+       ELSE to_json({{'format': 1, 'patient_id': patient_id, 'trial': {q(program.trial.name)}, 'rules': {rules}, 'status': {status if outs else "'eligible'"},
+                     'criteria': [{crit_json}], 'warnings': {EMPTY}{cohort_json}}}) END AS result
 FROM elig_outcomes"""
     return Script(program.trial.name, N.MACROS, input_view(program), query, tuple((c, r, k) for c, r, k, *_ in outs))

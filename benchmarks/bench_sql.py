@@ -1,0 +1,145 @@
+"""Population screening on DuckDB beside the Python evaluator, on the same cohort records in the
+same run (benchmarks/cohort.py). Prints a table of times and ratios.
+
+    python benchmarks/bench_sql.py                 # 1,000,000 records (takes long on 2 cores)
+    python benchmarks/bench_sql.py --n 100000      # a smaller run
+
+Measures: the Python module per record (one core, a sample); DuckDB screening of records already
+loaded (a DuckDB file), results written as Parquet, with the planning time of the script shown
+apart (it does not grow with the records); JSON Lines -> load -> screen end to end in one process
+(peak memory of that process); `elig screen` on JSON Lines end to end (records/s). Spark is not
+measured: its generator is not built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import cohort  # noqa: E402
+
+
+def _compiled():
+    from compiler.pipeline import compile_rules
+
+    res = compile_rules(ROOT / "sm3321_rules")
+    assert res.ok
+    mod = types.ModuleType("sm3321_bench")
+    exec(compile(res.python, "<sm3321>", "exec"), mod.__dict__)
+    return res, mod
+
+
+def python_per_record(mod, path: Path, sample: int) -> float:
+    lines = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            lines.append(line)
+            if len(lines) >= sample:
+                break
+    t = time.perf_counter()
+    for line in lines:
+        mod.evaluate_json(line)
+    return (time.perf_counter() - t) / len(lines)
+
+
+def duckdb_loaded(res, mod, db: Path, out: Path) -> dict:
+    from compiler.sql import screen
+
+    con = screen.connect(str(db), memory_limit="3GB")
+    script = screen.prepare_script(res.program, res.lowered)
+    t0 = time.perf_counter()
+    screen.run_script(con, res.program, mod, script)
+    screen.write_results_parquet(con, script, str(out))
+    total = time.perf_counter() - t0
+    n = con.execute("SELECT count(*) FROM patients").fetchone()[0]
+    con.close()
+    return {"n": n, "seconds": total}
+
+
+def plan_seconds(res, mod, tmp: Path) -> float:
+    """The same script over one record: what planning costs (it does not depend on the data)."""
+    from compiler.sql import loader, screen
+
+    one = tmp / "one.jsonl"
+    cohort.write_jsonl(str(one), 1, seed=1)
+    con = screen.connect()
+    loader.load_jsonl(con, str(one))
+    script = screen.prepare_script(res.program, res.lowered)
+    t = time.perf_counter()
+    screen.run_script(con, res.program, mod, script)
+    con.close()
+    return time.perf_counter() - t
+
+
+def load_to_db(jsonl: Path, db: Path) -> float:
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "compiler.cli", "load", str(jsonl), "-o", str(db)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return time.perf_counter() - t
+
+
+def screen_cli(jsonl: Path, out: Path) -> tuple[float, float]:
+    """`elig screen` JSON Lines -> JSON Lines on stdout: (seconds, peak RSS of the child in MiB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    with open(out, "w") as f:
+        r = subprocess.run([sys.executable, "-m", "compiler.cli", "screen", "--rules", "sm3321_rules", str(jsonl)],
+                           cwd=ROOT, stdout=f, stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t
+    assert r.returncode == 0, r.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return dt, max(peak, before) / 1024
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000, help="records (default 1,000,000)")
+    ap.add_argument("--sample", type=int, default=3000, help="records timed through the Python module")
+    args = ap.parse_args(argv)
+    res, mod = _compiled()
+    with tempfile.TemporaryDirectory(prefix="elig-bench-sql-") as d:
+        tmp = Path(d)
+        jsonl = tmp / "cohort.jsonl"
+        cohort.write_jsonl(str(jsonl), args.n, seed=3321, corrupt_rate=0.01)
+        py = python_per_record(mod, jsonl, args.sample)
+        plan = plan_seconds(res, mod, tmp)
+        db = tmp / "cohort.duckdb"
+        load_s = load_to_db(jsonl, db)
+        loaded = duckdb_loaded(res, mod, db, tmp / "res")
+        cli_s, peak = screen_cli(jsonl, tmp / "results.jsonl")
+        n = loaded["n"]
+        per = loaded["seconds"] / n
+        rows = [
+            ("Python module, per record (one core, %d records)" % args.sample, f"{py * 1e6:,.0f} µs"),
+            (f"DuckDB plan of the SM3321 script (independent of the data)", f"{plan:,.1f} s"),
+            (f"DuckDB screen {n:,} records already loaded, Parquet results (incl. plan)",
+             f"{loaded['seconds']:,.1f} s = {per * 1e6:,.1f} µs/record: {py / per:,.1f}x cheaper than Python"),
+            (f"  same without the plan", f"{max(loaded['seconds'] - plan, 1e-9):,.1f} s: "
+                                          f"{py / (max(loaded['seconds'] - plan, 1e-9) / n):,.1f}x"),
+            (f"elig load {n:,} JSON Lines records to a DuckDB file", f"{load_s:,.1f} s"),
+            (f"load + screen end to end ({n:,})", f"{load_s + loaded['seconds']:,.1f} s"),
+            (f"elig screen {n:,} JSON Lines records -> JSON Lines", f"{cli_s:,.1f} s = {n / cli_s:,.0f} records/s, peak {peak:,.0f} MiB"),
+            ("Spark local", "not measured: the Spark SQL generator is not built"),
+        ]
+        w = max(len(a) for a, _ in rows)
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared and noisy)")
+        for a, b in rows:
+            print(f"{a:<{w}}  {b}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -40,7 +40,7 @@ REFUSED = {
     "nct04431453": set(),
     "nct05438667": set(),
     "lang_trial": set(),
-    "language": {"two_antihypertensive_classes", "infection_between"},
+    "language": {"two_antihypertensive_classes"},
 }
 
 

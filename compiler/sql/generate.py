@@ -864,6 +864,21 @@ class Generator:
                 f"'m': flatten([{z}.cm, {z}.a.m, {z}.b.m])}} END")), max(c.lvl, la, lb)
         self.unsupported(f"duration {type(d).__name__} has no SQL form yet")
 
+    def _between(self, w: I.Win, ctx) -> Window:
+        """between A and B (runtime._window_at): from A to B, both inclusive; unknown when either
+        date is; empty (nothing in it) when A is after B."""
+        for dt in (w.at, w.until):
+            base = dt
+            while isinstance(base, I.DtShift):
+                base = base.date
+            if not isinstance(base, (I.DtAnchor, I.DtItem)) or (isinstance(base, I.DtItem) and base is not dt):
+                self.unsupported(f"a window between dates read from {type(base).__name__} has no SQL form yet")
+        d = self.date(w.at, ctx)
+        u = self.date(w.until, ctx)
+        a, b = f"({d.v})", f"({u.v})"
+        return Window(f"({a} IS NOT NULL AND {b} IS NOT NULL)", a, a, b, b, EMPTY,
+                      f"(CASE WHEN {a} IS NULL THEN {d.m} ELSE {u.m} END)", lvl=max(d.lvl, u.lvl), empty=f"({a} > {b})")
+
     def window(self, w: I.Win, ctx) -> Window:
         """A window at patient level (helper columns), or for the item of ctx (inline)."""
         if w.kind == "ever":
@@ -874,8 +889,10 @@ class Generator:
             base = w.at
             while isinstance(base, I.DtShift):
                 base = base.date
-            if w.until is not None or w.kind == "between":
-                self.unsupported("a window 'between' two dates has no SQL form yet")
+            if w.kind == "between":
+                return self._between(w, ctx)
+            if w.until is not None:
+                self.unsupported(f"a window {w.kind} with an end date has no SQL form yet")
             if not isinstance(base, (I.DtAnchor, I.DtItem)):
                 self.unsupported(f"a window measured from {type(base).__name__} has no SQL form yet")
             if w.duration is not None and not isinstance(w.duration, I.DConst):

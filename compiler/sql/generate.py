@@ -412,8 +412,6 @@ class Generator:
 
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
-        if n.count is not None and n.distinct:
-            self.unsupported("counting distinct codes or classes ('at least N distinct') has no SQL form yet")
         var = f"x{len(ctx.vars)}"
         it = var  # how the item is reached inside the per-item lambda
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
@@ -474,16 +472,24 @@ class Generator:
             parts_m.append(f"CASE WHEN {zq}.pt IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} ELSE {code} END) ELSE {EMPTY} END")
         elif n.quantifier == "every":
             self.unsupported("'every' without a condition has no SQL form")
+        kfield = ""
+        if n.count is not None and n.distinct:
+            # the names an item stands for (runtime._count_distinct): a treatment its listed
+            # classes (all of them when its classes are unusable), another item its code
+            names = qlist(n.codes)
+            k = (f"CASE WHEN {it}.cls IS NULL THEN {names} ELSE list_intersect({it}.cls, {names}) END"
+                 if n.kind == "treatment" else f"[{it}.c]")
+            kfield = f", 'k': {k}"
         if parts_t:
             it_t = "(" + " AND ".join(parts_t) + ")"
             it_m = "flatten([" + ", ".join(parts_m) + "])"
             item = (f"list_transform([{{'t': {it_t}, 'm': {it_m}}}], lambda {zq}m: "
-                    f"{{'t': {zq}m.t, 'm': CASE WHEN {zq}m.t IS NULL AND len({zq}m.m) = 0 THEN {code} ELSE {zq}m.m END}})[1]")
+                    f"{{'t': {zq}m.t, 'm': CASE WHEN {zq}m.t IS NULL AND len({zq}m.m) = 0 THEN {code} ELSE {zq}m.m END{kfield}}})[1]")
             if bound:
                 packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in bound.items()) + "}"
                 item = f"list_transform([{packed}], lambda {zq}: {item})[1]"
         else:
-            item = f"{{'t': TRUE, 'm': {EMPTY}}}"
+            item = f"{{'t': TRUE, 'm': {EMPTY}{kfield}}}"
         res = f"list_transform({L}, lambda {var}: {item})"
         if not ctx.item_level:
             res, lvl = self.helper(res, lvl)
@@ -495,6 +501,9 @@ class Generator:
         if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
             sure = f"len(list_filter({res}, lambda z: z.t))"
             top = f"len(list_filter({res}, lambda z: z.t IS NOT FALSE))"
+            if n.distinct:  # ... or the distinct names they stand for
+                sure = f"len(list_distinct(flatten(list_transform(list_filter({res}, lambda z: z.t), lambda z: z.k))))"
+                top = f"len(list_distinct(flatten(list_transform(list_filter({res}, lambda z: z.t IS NOT FALSE), lambda z: z.k))))"
             k = int(n.count)
             if n.quantifier == "at_least":
                 t = f"(CASE WHEN {sure} >= {k} THEN TRUE WHEN {top} < {k} THEN FALSE END)"
@@ -864,6 +873,21 @@ class Generator:
                 f"'m': flatten([{z}.cm, {z}.a.m, {z}.b.m])}} END")), max(c.lvl, la, lb)
         self.unsupported(f"duration {type(d).__name__} has no SQL form yet")
 
+    def _between(self, w: I.Win, ctx) -> Window:
+        """between A and B (runtime._window_at): from A to B, both inclusive; unknown when either
+        date is; empty (nothing in it) when A is after B."""
+        for dt in (w.at, w.until):
+            base = dt
+            while isinstance(base, I.DtShift):
+                base = base.date
+            if not isinstance(base, (I.DtAnchor, I.DtItem)) or (isinstance(base, I.DtItem) and base is not dt):
+                self.unsupported(f"a window between dates read from {type(base).__name__} has no SQL form yet")
+        d = self.date(w.at, ctx)
+        u = self.date(w.until, ctx)
+        a, b = f"({d.v})", f"({u.v})"
+        return Window(f"({a} IS NOT NULL AND {b} IS NOT NULL)", a, a, b, b, EMPTY,
+                      f"(CASE WHEN {a} IS NULL THEN {d.m} ELSE {u.m} END)", lvl=max(d.lvl, u.lvl), empty=f"({a} > {b})")
+
     def window(self, w: I.Win, ctx) -> Window:
         """A window at patient level (helper columns), or for the item of ctx (inline)."""
         if w.kind == "ever":
@@ -874,8 +898,10 @@ class Generator:
             base = w.at
             while isinstance(base, I.DtShift):
                 base = base.date
-            if w.until is not None or w.kind == "between":
-                self.unsupported("a window 'between' two dates has no SQL form yet")
+            if w.kind == "between":
+                return self._between(w, ctx)
+            if w.until is not None:
+                self.unsupported(f"a window {w.kind} with an end date has no SQL form yet")
             if not isinstance(base, (I.DtAnchor, I.DtItem)):
                 self.unsupported(f"a window measured from {type(base).__name__} has no SQL form yet")
             if w.duration is not None and not isinstance(w.duration, I.DConst):

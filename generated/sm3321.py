@@ -556,7 +556,7 @@ def _make_obs(rec, code, entry):
         o.value = v
         o.unit = unit if type(unit) is str else None
     elif unit is None:
-        o.value = _Bad("value %s has no unit (%s needs %s)" % (_fmt(v), code, el[2]))
+        o.value = _Bad("value %s has no unit (it needs one such as %s)" % (_fmt(v), _unit_words(el[2]) or el[2]))
         o.unit = None
     elif type(unit) is not str or unit not in units:
         o.value = _Bad("unit %s cannot be converted to %s" % (_short(it.get("unit")), el[2]))
@@ -1079,7 +1079,7 @@ def _latest(rec, code, wspec, pred=None, items=None):
         if floating:
             return ((), "%s has an unusable date (%s)" % (_lb(code), floating[0][0].why), (code,))
         if maybe:
-            return ((), "whether a %s falls %s is unknown (%s)" % (_lb(code), w[4], w[5]), (code,) + tuple(w[6]))
+            return ((), "whether a reading of %s falls %s is unknown (%s)" % (_lb(code), w[4], w[5]), (code,) + tuple(w[6]))
         return ((), "no %s %s" % (_lb(code), w[4]), (code,))
     if floating and bd >= him:
         # the best is on the window's last day: an undated item beats it only on that same day,
@@ -1142,7 +1142,7 @@ def _latest_where(rec, code, wspec, w, items, pred):
     if not extra:
         return r
     if not cands:
-        return ((), "whether a %s passes the filter is unknown (%s)" % (_lb(code), _join(_dedupe(whys))), (code,))
+        return ((), "whether a reading of %s passes the filter is unknown (%s)" % (_lb(code), _join(_dedupe(whys))), (code,))
     return (cands + tuple(extra), "", ())
 
 
@@ -1173,12 +1173,12 @@ def _limit_values(o, spec):
         which = spec[1]
         raw = o.item.get(which)
         if raw is None:
-            return [(None, "%s has no %s, so the %s limit is unknown" % (o.describe(), which, spec[4]), (o.code,))]
+            return [(None, "%s has no %s, so the %s limit is unknown" % (o.describe(), which.upper(), spec[4]), (o.code,))]
         v = _num(raw)
         if not isinstance(v, _Bad) and (v <= 0 if which == "uln" else v < 0):
-            v = _Bad("%s %s is not %s" % (which, _fmt(v), "greater than zero" if which == "uln" else "zero or more"))
+            v = _Bad("%s is not %s" % (_fmt(v), "greater than zero" if which == "uln" else "zero or more"))
         if isinstance(v, _Bad):
-            return [(None, "%s has an unusable %s (%s)" % (o.describe(), which, v.why), (o.code,))]
+            return [(None, "%s has an unusable %s (%s)" % (o.describe(), which.upper(), v.why), (o.code,))]
         try:
             lf = spec[2] * v
         except OverflowError:
@@ -1866,7 +1866,7 @@ def _obs_query(rec, code, quant, wspec, pred, text):
             p = _not(p)
         if inside is None:
             p = _and((None, "%s has an unusable date" % _lb(code) if type(d) is not int else
-                      "whether a %s falls %s is unknown" % (_lb(code), w[4]), (code,), False), p)
+                      "whether a reading of %s falls %s is unknown" % (_lb(code), w[4]), (code,), False), p)
         elif len(e) > 3:  # an observation without a code: perhaps one of these
             p = _and((None, "observations[%d] has no code: perhaps a %s" % (e[1], _lb(code)), (code,), False), p)
         else:

@@ -21,9 +21,25 @@ __all__ = ["reason_labels", "fact_labels", "labelled"]
 _WORD = re.compile(r"(?<![\w.\[{*/])[A-Za-z_][A-Za-z0-9_]*(?![\w\]}*/])")
 
 
+_NOTE = re.compile(r"^(?P<name>.+?) \((?P<note>[^()]*)\)$")
+
+
+def _short(label: str) -> str:
+    """A label without a trailing note that is longer than the name it follows: such a note is
+    for whoever records the data ("Radiotherapy (date of the last fraction)", "Prior systemic
+    anticancer therapy (one record per line / regimen)") and stays on the page's data
+    dictionary; a short one is part of the name ("Aspartate aminotransferase (AST)",
+    "Evaluable lesions (RECIST v1.1)")."""
+    m = _NOTE.match(label)
+    if m and len(m.group("note").split()) > len(m.group("name").split()):
+        return m.group("name")
+    return label
+
+
 def _reading(label: str) -> str:
     """A label as a sentence reads it: lower-cased where it starts with a common noun ("Platelet
     count" -> "platelet count"); "HIV infection", "ECOG performance status" keep their capitals."""
+    label = _short(label)
     return label[0].lower() + label[1:] if len(label) > 1 and label[1].islower() else label
 
 
@@ -39,7 +55,7 @@ def reason_labels(program: I.Program) -> dict[str, str]:
 
 def fact_labels(program: I.Program) -> dict[str, str]:
     """fact -> its label in quotes, as a reason names it."""
-    return {f.name: f"“{f.label}”" for f in program.facts if f.label and f.label != f.name}
+    return {f.name: f"“{_short(f.label)}”" for f in program.facts if f.label and f.label != f.name}
 
 
 def labelled(text: str, labels: dict[str, str], facts: dict[str, str] | None = None) -> str:

@@ -2665,7 +2665,7 @@ _LABELS.update({
     'autoimmune_disease': 'autoimmune disease',
     'mental_disorder': 'mental disorder',
     'substance_abuse': 'drug abuse or use',
-    'radiotherapy': 'radiotherapy (date of the last fraction)',
+    'radiotherapy': 'radiotherapy',
     'major_surgery': 'major surgery',
     'coronary_artery_bypass_graft': 'coronary artery bypass grafting',
     'allogeneic_organ_transplant': 'allogeneic organ transplantation',
@@ -3206,7 +3206,7 @@ def c_recent_radiotherapy(r):
             _attr_is(it3, 'intent', 'enum', ('palliative', 'curative'), ('palliative',), False),
         ),
         True,
-        'radiotherapy (date of the last fraction) within 4 weeks before first_dose',
+        'radiotherapy within 4 weeks before first_dose',
     )
 
 

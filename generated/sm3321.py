@@ -1644,6 +1644,16 @@ def _item_text(it):
     return t
 
 
+def _about(it, why):
+    """A reason about an item, after the item's own text: without the item's name in front of
+    its parts ("solid tumour (active, ...): extent is not recorded", not "...: solid tumour:
+    extent is not recorded")."""
+    head = _lb(it.code) + ": "
+    if head not in why:
+        return why
+    return "; ".join(a[len(head):] if a.startswith(head) else a for a in why.split("; "))
+
+
 def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text, explain=True):
     """any / no / every over the closed-world items of codes.
 
@@ -1720,9 +1730,9 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
             if p[0] is False:
                 if negate_pred:
                     excepted.append("%s %s%s, excepted: %s" % (
-                        _item_text(it), "perhaps " if inside is None else "", wtext, p[1]))
+                        _item_text(it), "perhaps " if inside is None else "", wtext, _about(it, p[1])))
                 elif explain and len(not_counted) < 3:
-                    not_counted.append("%s%s: %s" % (_item_text(it), " " + wtext if wtext else "", p[1]))
+                    not_counted.append("%s%s: %s" % (_item_text(it), " " + wtext if wtext else "", _about(it, p[1])))
                 continue
             if p[0] is None:
                 t = None
@@ -1733,7 +1743,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
         if t is True:
             found_whys.append("%s %s%s" % (_item_text(it), wtext, (": " + parts) if parts else ""))
         else:
-            unknown_whys.append("%s: %s" % (_item_text(it), _join(whys)))
+            unknown_whys.append("%s: %s" % (_item_text(it), _about(it, _join(whys))))
             missing.extend(miss or (it.code,))
         if counted is not None:
             counted.append((it, t is True))

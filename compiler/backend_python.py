@@ -14,6 +14,7 @@ from importlib import resources
 
 from . import ir as I
 from .lower import LoweredModule
+from .labels import fact_labels, labelled, reason_labels
 from .readable import readable
 from .templates import render_template
 
@@ -105,6 +106,13 @@ class PythonEmitter:
         self.mod = mod
         self.consts: list[tuple[str, str, str]] = []  # (name, code, comment)
         self._const_index: dict[str, str] = {}
+        # the vocabulary's labels for reason texts (compiler/labels.py)
+        self.labels = reason_labels(mod.program)
+        self.fact_labels = fact_labels(mod.program)
+
+    def said(self, text: str) -> str:
+        """A text from the rule source as a reason says it: units readable, codes as labels."""
+        return labelled(readable(text), self.labels, self.fact_labels)
 
     def lit(self, v) -> str:
         """A literal in expression code; exact numbers are built once, as module constants."""
@@ -155,7 +163,7 @@ class PythonEmitter:
         return _Call("_obs_between", "r", self.sel(n.sel), self.lim(n.low), self.lim(n.high))
 
     def b_BObsIs(self, n):
-        return _Call("_obs_is", "r", self.sel(n.sel), self.lit(tuple(n.values)), self.lit(n.negated), self.lit(n.text))
+        return _Call("_obs_is", "r", self.sel(n.sel), self.lit(tuple(n.values)), self.lit(n.negated), self.lit(self.said(n.text)))
 
     def b_BNumCmp(self, n):
         # both sides are computed in floats, and again exactly (ex=True) only when the result lies
@@ -183,7 +191,7 @@ class PythonEmitter:
             else:
                 win = self.win(n.window)
         pred = "None" if n.pred is None else _Lambda(n.var, self.b(n.pred))
-        text = query_text(n)
+        text = query_text(n, self.said, self.labels)
         if n.count is not None:  # at least N / at most N: the quantifier carries the number
             quant = (n.quantifier, n.count, tuple(n.codes)) if n.distinct else (n.quantifier, n.count)
             return _Call("_query", "r", self.lit(n.kind), self.lit(tuple(n.codes)), self.lit(quant), self.lit(n.active),
@@ -196,13 +204,13 @@ class PythonEmitter:
 
     def b_BObsQuery(self, n):
         return _Call("_obs_query", "r", self.lit(n.code), self.lit(n.quantifier), self.win(n.window), _Lambda(n.var, self.b(n.pred)),
-                     self.lit(query_text(n)))
+                     self.lit(query_text(n, self.said, self.labels)))
 
     def b_BRecorded(self, n):
         if n.kind == "bool":
-            return _Call("_recorded_b", self.b(n.operand), self.lit(n.text))
+            return _Call("_recorded_b", self.b(n.operand), self.lit(self.said(n.text)))
         body = self.num(n.operand) if n.kind == "num" else self.date(n.operand)
-        return _Call("_recorded_v", _Lambda("ex", body), self.lit(n.text))
+        return _Call("_recorded_v", _Lambda("ex", body), self.lit(self.said(n.text)))
 
     def b_BAttrBool(self, n):
         return _Call("_attr_bool", n.var, self.lit(n.name))
@@ -234,10 +242,10 @@ class PythonEmitter:
         if isinstance(l, I.LConst):
             table = "{" + ", ".join(f"{_lit(u)}: ({_lit(float(v))}, {_lit(v)})" for u, v in l.table) + "}"
             # a fixed limit is a module constant, built once: ("const", unit -> limit, text)
-            return _Raw(self.const(f"('const', {self.const(table, l.text)}, {_lit(readable(l.text))})", "limit"))
+            return _Raw(self.const(f"('const', {self.const(table, l.text)}, {_lit(self.said(l.text))})", "limit"))
         if isinstance(l, I.LRef):
             return _Raw(self.const(f"('ref', {_lit(l.which)}, {_lit(float(l.multiple))}, {self.lit(l.multiple)}, "
-                                   f"{_lit(readable(l.text))})", "limit"))
+                                   f"{_lit(self.said(l.text))})", "limit"))
         if isinstance(l, I.LIf):
             return _Call("_lim_if", self.b(l.cond), self.lim(l.then), self.lim(l.otherwise))
         raise BackendError(f"the Python backend has no emitter for {type(l).__name__}")
@@ -247,20 +255,20 @@ class PythonEmitter:
         if w.at is not None:
             return self.date_win(w)
         dur = "None" if w.duration is None else _flat(self.dur(w.duration), {})
-        return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(readable(w.text))})", "window")
+        return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(self.said(w.text))})", "window")
 
     def item_win(self, w: I.Win):
         """A window whose duration depends on the item (its class, its half-life)."""
         if w.at is not None:
             return self.date_win(w)
         dur = "None" if w.duration is None else self.dur(w.duration)
-        return _Call("_window", "r", self.lit(w.kind), self.lit(w.anchor), dur, self.lit(readable(w.text)))
+        return _Call("_window", "r", self.lit(w.kind), self.lit(w.anchor), dur, self.lit(self.said(w.text)))
 
     def date_win(self, w: I.Win):
         """A window measured from a computed date (an item's date, a shifted date): built where used."""
         dur = "None" if w.duration is None else self.dur(w.duration)
         until = "None" if w.until is None else self.date(w.until)
-        return _Call("_window_at", "r", self.lit(w.kind), self.date(w.at), until, dur, self.lit(readable(w.text)))
+        return _Call("_window_at", "r", self.lit(w.kind), self.date(w.at), until, dur, self.lit(self.said(w.text)))
 
     def dur(self, d):
         if isinstance(d, I.DConst):
@@ -371,29 +379,30 @@ class PythonEmitter:
         if isinstance(d, I.DtAttr):
             return _Call("_attr_date", d.var, self.lit(d.name))
         if isinstance(d, I.DtShift):
-            return _Call("_date_shift", "r", self.date(d.date), self.lit(d.sign), self.dur(d.duration), self.lit(readable(d.text)))
+            return _Call("_date_shift", "r", self.date(d.date), self.lit(d.sign), self.dur(d.duration), self.lit(self.said(d.text)))
         if isinstance(d, I.DtItem):
             return _Call("_item_date", d.var, self.lit(d.field))
         raise BackendError(f"the Python backend has no emitter for {type(d).__name__}")
 
 
-def query_text(n) -> str:
-    """What a query looks for, for reason sentences ("no X within 7 d before first_dose")."""
+def query_text(n, said=readable, labels=None) -> str:
+    """What a query looks for, for reason sentences ("no X within 7 d before first_dose"); with
+    said and labels (PythonEmitter.said and its labels), in the vocabulary's labels."""
     if isinstance(n, I.BObsQuery):
         p = n.pred
         if isinstance(p, I.BObsCmp) and isinstance(p.sel, I.SelItem):
-            return f"{p.op} {readable(_limit_text(p.limit))}"
+            return f"{p.op} {said(_limit_text(p.limit))}"
         if isinstance(p, I.BObsIs) and isinstance(p.sel, I.SelItem):
             return ("not " if p.negated else "") + " or ".join(p.values)
         if isinstance(p, I.BObsBetween) and isinstance(p.sel, I.SelItem):
-            return f"between {readable(_limit_text(p.low))} and {readable(_limit_text(p.high))}"
+            return f"between {said(_limit_text(p.low))} and {said(_limit_text(p.high))}"
         return "matching"
-    codes = " / ".join(n.codes)
+    codes = " / ".join((labels or {}).get(c, c) for c in n.codes)
     if n.active:
         codes = "active " + codes
     if n.window is None or n.window.kind == "ever":
         return f"{codes} recorded"
-    return f"{codes} {readable(n.window.text)}"
+    return f"{codes} {said(n.window.text)}"
 
 
 def _limit_text(l) -> str:
@@ -430,6 +439,8 @@ def emit_python(mod: LoweredModule) -> str:
         consts=consts,
         derived=funcs,
         criteria=criteria,
+        labels=tuple(em.labels.items()),
+        fact_labels=tuple(em.fact_labels.items()),
         cohorts=tuple((k.name, tuple(not c.ir.cohorts or k.name in c.ir.cohorts for c in mod.criteria))
                       for k in mod.program.cohorts),
     )

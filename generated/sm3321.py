@@ -257,6 +257,18 @@ def _unit_words(u):
     return w
 
 
+# The vocabulary's labels, for reasons: code -> the label as a sentence names it ("platelet
+# count", "HIV infection"), and fact -> its label in quotes. The generated module fills them from
+# the rule files at compile time; `missing` and the JSON fields keep the codes.
+_LABELS = {}
+_FACT_LABELS = {}
+
+
+def _lb(code):
+    """A code as a reason names it: its label where the vocabulary gives one, else the code."""
+    return _LABELS.get(code, code)
+
+
 def _merge_missing(results):
     seen = []
     for r in results:
@@ -387,7 +399,7 @@ def _prepare(record, vocab):
             warnings.append("unknown fact %r ignored" % (k[:60],))
         if v is None:
             continue
-        facts[k] = v if type(v) is bool else _Bad("fact %s is %s, not true or false" % (k, _short(v)))
+        facts[k] = v if type(v) is bool else _Bad("recorded as %s, not true or false" % (_short(v),))
     rec.facts = facts
     if len(record) > 10 or not _FIELDS.issuperset(record):
         for k in record:
@@ -450,11 +462,11 @@ class _Obs:
             return t
         d = _iso(self.date) if type(self.date) is int else "an unusable date"
         if type(self.value) is _Bad:
-            t = "%s on %s" % (self.code, d)
+            t = "%s on %s" % (_lb(self.code), d)
         elif self.unit is None or self.unit == "1":
-            t = "%s %s on %s" % (self.code, _fmt(self.value), d)
+            t = "%s %s on %s" % (_lb(self.code), _fmt(self.value), d)
         else:
-            t = "%s %s %s on %s" % (self.code, _fmt(self.value), _unit_words(self.unit), d)
+            t = "%s %s %s on %s" % (_lb(self.code), _fmt(self.value), _unit_words(self.unit), d)
         self.text = t
         return t
 
@@ -515,7 +527,7 @@ def _make_obs(rec, code, entry):
     it = entry[2]
     o = _Obs()
     o.text = None if len(entry) < 4 else "observations[%d] without a code (perhaps %s) on %s" % (
-        i, code, _iso(d) if type(d) is int else "an unusable date")
+        i, _lb(code), _iso(d) if type(d) is int else "an unusable date")
     o.code = code
     o.index = i
     o.item = it
@@ -544,7 +556,7 @@ def _make_obs(rec, code, entry):
         o.value = v
         o.unit = unit if type(unit) is str else None
     elif unit is None:
-        o.value = _Bad("value %s has no unit (%s needs %s)" % (_fmt(v), code, el[2]))
+        o.value = _Bad("value %s has no unit (it needs one such as %s)" % (_fmt(v), _unit_words(el[2]) or el[2]))
         o.unit = None
     elif type(unit) is not str or unit not in units:
         o.value = _Bad("unit %s cannot be converted to %s" % (_short(it.get("unit")), el[2]))
@@ -933,15 +945,15 @@ def _item_date(it, field):
         v = it.end
         if v is None:
             if it.kind == "treatment" or it.status == "active":
-                return (_NEVER_HI, "%s ongoing" % code, ())
+                return (_NEVER_HI, "%s ongoing" % _lb(code), ())
             if it.status == "resolved":
                 v = it.start
             else:
-                return (None, "%s: end not recorded and %s" % (code, it.status.why if type(it.status) is _Bad else "status unknown"),
+                return (None, "%s: end not recorded and %s" % (_lb(code), it.status.why if type(it.status) is _Bad else "status unknown"),
                         (code,))
     if type(v) is not int:
-        return (None, "%s has an unusable %s (%s)" % (code, field, v.why if type(v) is _Bad else "not recorded"), (code,))
-    return (v, "%s %s %s" % (code, field, _iso(v)), ())
+        return (None, "%s has an unusable %s (%s)" % (_lb(code), field, v.why if type(v) is _Bad else "not recorded"), (code,))
+    return (v, "%s %s %s" % (_lb(code), field, _iso(v)), ())
 
 
 def _recorded_v(f, text):
@@ -981,9 +993,9 @@ def _half_life_days(item, k):
     """k half-lives of a treatment item, in days, as a duration spec."""
     hl = item.half_life
     if hl is None:
-        return ("range", 0, _INF, "half-life of %s is not recorded" % item.code, (item.code,))
+        return ("range", 0, _INF, "half-life of %s is not recorded" % _lb(item.code), (item.code,))
     if type(hl) is not dict:
-        return ("range", 0, _INF, "half-life of %s is unusable" % item.code, (item.code,))
+        return ("range", 0, _INF, "half-life of %s is unusable" % _lb(item.code), (item.code,))
     v = hl.get("value")
     unit = hl.get("unit")
     key = (v, unit, k.numerator, k.denominator)
@@ -1035,9 +1047,9 @@ def _latest(rec, code, wspec, pred=None, items=None):
         wild = [e for e in items if len(e) > 3]
         items = [e for e in items if len(e) < 4]
     if w[0] is None:  # the anchor is missing (and the readings too, if there are none)
-        return ((), "%s: %s" % (code, w[1]), w[2] if items else (code,) + w[2])
+        return ((), "%s: %s" % (_lb(code), w[1]), w[2] if items else (code,) + w[2])
     if not items:
-        return ((), "no %s %s" % (code, w[4]), (code,))
+        return ((), "no %s %s" % (_lb(code), w[4]), (code,))
     lo, lom, hi, him = w[0], w[1], w[2], w[3]
     best = None
     bd = 0
@@ -1065,10 +1077,10 @@ def _latest(rec, code, wspec, pred=None, items=None):
             # `ever` holds every reading: each undated one could be the most recent
             return (tuple(_make_obs(rec, code, e) for e in floating), "", ())
         if floating:
-            return ((), "%s has an unusable date (%s)" % (code, floating[0][0].why), (code,))
+            return ((), "%s has an unusable date (%s)" % (_lb(code), floating[0][0].why), (code,))
         if maybe:
-            return ((), "whether a %s falls %s is unknown (%s)" % (code, w[4], w[5]), (code,) + tuple(w[6]))
-        return ((), "no %s %s" % (code, w[4]), (code,))
+            return ((), "whether a reading of %s falls %s is unknown (%s)" % (_lb(code), w[4], w[5]), (code,) + tuple(w[6]))
+        return ((), "no %s %s" % (_lb(code), w[4]), (code,))
     if floating and bd >= him:
         # the best is on the window's last day: an undated item beats it only on that same day,
         # later in the list (the tie rule)
@@ -1095,7 +1107,7 @@ def _latest_wild(rec, code, w, best, bd, floating, maybe, wild):
     if best is None:
         if floating and lo == _NEVER_LO and hi == _NEVER_HI:
             return (tuple(_make_obs(rec, code, e) for e in floating + extra), "", ())
-        return ((), "no %s known %s (an observation without a code could be one)" % (code, w[4]), (code,))
+        return ((), "no %s known %s (an observation without a code could be one)" % (_lb(code), w[4]), (code,))
     if floating and bd >= him:
         floating = [e for e in floating if e[1] > best[1]]
     cands = [best] + (floating or []) + extra
@@ -1116,8 +1128,8 @@ def _latest_where(rec, code, wspec, w, items, pred):
         elif p[0] is None:
             maybe.append(e)
             whys.append(p[1])
-    r = _latest(rec, code, wspec, None, sure) if sure else ((), "no %s %s passing the filter" % (code, w[4]) if w[0] is not None
-                                                               else "%s: %s" % (code, w[1]), (code,))
+    r = _latest(rec, code, wspec, None, sure) if sure else ((), "no %s %s passing the filter" % (_lb(code), w[4]) if w[0] is not None
+                                                               else "%s: %s" % (_lb(code), w[1]), (code,))
     if not maybe or w[0] is None:
         return r
     cands = r[0]
@@ -1130,7 +1142,7 @@ def _latest_where(rec, code, wspec, w, items, pred):
     if not extra:
         return r
     if not cands:
-        return ((), "whether a %s passes the filter is unknown (%s)" % (code, _join(_dedupe(whys))), (code,))
+        return ((), "whether a reading of %s passes the filter is unknown (%s)" % (_lb(code), _join(_dedupe(whys))), (code,))
     return (cands + tuple(extra), "", ())
 
 
@@ -1161,12 +1173,12 @@ def _limit_values(o, spec):
         which = spec[1]
         raw = o.item.get(which)
         if raw is None:
-            return [(None, "%s has no %s, so the %s limit is unknown" % (o.describe(), which, spec[4]), (o.code,))]
+            return [(None, "%s has no %s, so the %s limit is unknown" % (o.describe(), which.upper(), spec[4]), (o.code,))]
         v = _num(raw)
         if not isinstance(v, _Bad) and (v <= 0 if which == "uln" else v < 0):
-            v = _Bad("%s %s is not %s" % (which, _fmt(v), "greater than zero" if which == "uln" else "zero or more"))
+            v = _Bad("%s is not %s" % (_fmt(v), "greater than zero" if which == "uln" else "zero or more"))
         if isinstance(v, _Bad):
-            return [(None, "%s has an unusable %s (%s)" % (o.describe(), which, v.why), (o.code,))]
+            return [(None, "%s has an unusable %s (%s)" % (o.describe(), which.upper(), v.why), (o.code,))]
         try:
             lf = spec[2] * v
         except OverflowError:
@@ -1270,7 +1282,7 @@ def _obs_is(rec, sel, values, negated, text):
             continue
         t = (o.value in values) != negated
         truths.append(t)
-        whys.append("%s%s %s (%s)" % ("" if why == "reading" else "most recent ", o.code, o.value,
+        whys.append("%s%s %s (%s)" % ("" if why == "reading" else "most recent ", _lb(o.code), o.value,
                                       _iso(o.date) if type(o.date) is int else "date unusable"))
     if all(t is True for t in truths):
         return (True, _join(_dedupe(whys)), (), False)
@@ -1294,7 +1306,7 @@ def _obs_number(sel, conv, unit_text, ex):
         for o in cands:
             v = _obs_number(((o,), "", ()), conv, unit_text, ex)
             if v[0] is None:
-                return (None, "%s; it could be the most recent %s (its date is unusable)" % (v[1], o.code), (o.code,))
+                return (None, "%s; it could be the most recent %s (its date is unusable)" % (v[1], _lb(o.code)), (o.code,))
             vals.extend(_vals(v[0]))
             whys.append(v[1])
         return (_alts(vals), " or ".join(whys), (cands[0].code,))  # which one it is: the dates decide
@@ -1516,16 +1528,18 @@ def _age_in(rec, anchor_name, unit):
 
 
 def _fact(rec, name, judgment):
+    """A fact, named in its reason by its label: "“Informed consent signed”: yes"."""
     v = rec.facts.get(name)
+    said = _FACT_LABELS.get(name, name)
     if v is True:
-        return (True, "%s is true" % name, (), False)
+        return (True, "%s: yes" % said, (), False)
     if v is False:
-        return (False, "%s is false" % name, (), False)
+        return (False, "%s: no" % said, (), False)
     if v is None:
         if judgment:
-            return (None, "%s is not recorded (investigator judgment)" % name, (), True)
-        return (None, "%s is not recorded" % name, (name,), False)
-    return (None, "%s is unusable (%s)" % (name, v.why), (name,), False)
+            return (None, "%s: not recorded (investigator judgment)" % said, (), True)
+        return (None, "%s: not recorded" % said, (name,), False)
+    return (None, "%s: unusable (%s)" % (said, v.why), (name,), False)
 
 
 def _sex_is(rec, values, negated):
@@ -1555,12 +1569,12 @@ def _occurs(it, w):
     kind = it.kind
     if kind == "procedure":
         if type(s) is _Bad:
-            return (None, "%s has an unusable date (%s)" % (it.code, s.why))
+            return (None, "%s has an unusable date (%s)" % (_lb(it.code), s.why))
         return (_date_in(w, s), "")
     e = it.end
     why = ""
     if type(e) is _Bad:
-        why = "%s has an unusable end date (%s)" % (it.code, e.why)
+        why = "%s has an unusable end date (%s)" % (_lb(it.code), e.why)
         e = None  # unknown: [start, forever]
         e_known = False
     elif e is None:
@@ -1573,12 +1587,12 @@ def _occurs(it, w):
             elif st == "resolved":
                 e = s  # a resolved condition without end ended on its onset
             else:
-                why = "%s: %s" % (it.code, st.why)
+                why = "%s: %s" % (_lb(it.code), st.why)
         e_known = e is not None
     else:
         e_known = True
     if type(s) is _Bad:
-        why = _join((why, "%s has an unusable date (%s)" % (it.code, s.why)))
+        why = _join((why, "%s has an unusable date (%s)" % (_lb(it.code), s.why)))
         if e_known and type(e) is int:
             if e < w[1]:
                 return (False, "")  # whatever its start, it was over before the window
@@ -1600,7 +1614,7 @@ def _active(it):
         return (True, "")
     if st == "resolved":
         return (False, "")
-    return (None, "%s: %s" % (it.code, st.why if isinstance(st, _Bad) else "status is missing"))
+    return (None, "%s: %s" % (_lb(it.code), st.why if isinstance(st, _Bad) else "status is missing"))
 
 
 def _item_text(it):
@@ -1611,13 +1625,13 @@ def _item_text(it):
     kind = it.kind
     if kind == "procedure":
         d = it.start
-        t = "%s on %s" % (it.code, _iso(d) if type(d) is int else "an unusable date")
+        t = "%s on %s" % (_lb(it.code), _iso(d) if type(d) is int else "an unusable date")
     elif kind == "treatment":
         s = it.start
         e = it.end
         st = _iso(s) if type(s) is int else "?"
         en = "ongoing" if e is None else (_iso(e) if type(e) is int else "?")
-        t = "%s (%s) %s to %s" % (it.code, ", ".join(it.classes) if it.classes is not None else "classes unusable", st, en)
+        t = "%s (%s) %s to %s" % (_lb(it.code), ", ".join(map(_lb, it.classes)) if it.classes is not None else "classes unusable", st, en)
     else:
         s = it.start
         st = _iso(s) if type(s) is int else "unusable onset"
@@ -1625,9 +1639,19 @@ def _item_text(it):
         if it.end is not None:
             extra = ", ended %s" % (_iso(it.end) if type(it.end) is int else "?")
         status = it.status if type(it.status) is str else "status unknown"
-        t = "%s (%s, onset %s%s)" % (it.code, status, st, extra)
+        t = "%s (%s, onset %s%s)" % (_lb(it.code), status, st, extra)
     it.text = t
     return t
+
+
+def _about(it, why):
+    """A reason about an item, after the item's own text: without the item's name in front of
+    its parts ("solid tumour (active, ...): extent is not recorded", not "...: solid tumour:
+    extent is not recorded")."""
+    head = _lb(it.code) + ": "
+    if head not in why:
+        return why
+    return "; ".join(a[len(head):] if a.startswith(head) else a for a in why.split("; "))
 
 
 def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text, explain=True):
@@ -1661,11 +1685,11 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
         if kind == "treatment" and it.classes is None:
             # its classes are unusable: it could be of any class
             t = None
-            whys.append("the classes of %s are unusable" % it.code)
+            whys.append("the classes of %s are unusable" % _lb(it.code))
             miss.append(it.code)
         elif it.wild:
             t = None
-            whys.append("%s has no code: it could be %s" % (it.code, text))
+            whys.append("%s has no code: it could be %s" % (_lb(it.code), text))
             miss.append(it.code)
         if active:
             a, awhy = _active(it)
@@ -1706,9 +1730,9 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
             if p[0] is False:
                 if negate_pred:
                     excepted.append("%s %s%s, excepted: %s" % (
-                        _item_text(it), "perhaps " if inside is None else "", wtext, p[1]))
+                        _item_text(it), "perhaps " if inside is None else "", wtext, _about(it, p[1])))
                 elif explain and len(not_counted) < 3:
-                    not_counted.append("%s%s: %s" % (_item_text(it), " " + wtext if wtext else "", p[1]))
+                    not_counted.append("%s%s: %s" % (_item_text(it), " " + wtext if wtext else "", _about(it, p[1])))
                 continue
             if p[0] is None:
                 t = None
@@ -1719,7 +1743,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
         if t is True:
             found_whys.append("%s %s%s" % (_item_text(it), wtext, (": " + parts) if parts else ""))
         else:
-            unknown_whys.append("%s: %s" % (_item_text(it), _join(whys)))
+            unknown_whys.append("%s: %s" % (_item_text(it), _about(it, _join(whys))))
             missing.extend(miss or (it.code,))
         if counted is not None:
             counted.append((it, t is True))
@@ -1766,9 +1790,9 @@ def _count_distinct(quant, counted, found, unknown, missing, text):
         t = True if ns >= n else (False if top < n else None)
     else:
         t = True if top <= n else (False if ns > n else None)
-    why = "%d distinct of %s%s" % (ns, text, (": " + ", ".join(sorted(sure))) if sure else "")
+    why = "%d distinct of %s%s" % (ns, text, (": " + ", ".join(sorted(map(_lb, sure)))) if sure else "")
     if maybe:
-        why += "; perhaps also %s (%s)" % (", ".join(sorted(maybe)), _join(unknown))
+        why += "; perhaps also %s (%s)" % (", ".join(sorted(map(_lb, maybe))), _join(unknown))
     why += " (%s %d)" % (which.replace("_", " "), n)
     return (t, why, tuple(dict.fromkeys(missing)) if t is None else (), False)
 
@@ -1837,7 +1861,7 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     """any / no / every over observations of code in a window (open world: none is unknown)."""
     w = _win(rec, wspec)
     if w[0] is None:
-        return (None, "%s: %s" % (code, w[1]), w[2] if rec.obs.get(code) else (code,) + w[2], False)
+        return (None, "%s: %s" % (_lb(code), w[1]), w[2] if rec.obs.get(code) else (code,) + w[2], False)
     results = []
     n = 0
     for e in rec.obs.get(code, ()):
@@ -1851,28 +1875,28 @@ def _obs_query(rec, code, quant, wspec, pred, text):
         if quant == "every":
             p = _not(p)
         if inside is None:
-            p = _and((None, "%s has an unusable date" % code if type(d) is not int else
-                      "whether a %s falls %s is unknown" % (code, w[4]), (code,), False), p)
+            p = _and((None, "%s has an unusable date" % _lb(code) if type(d) is not int else
+                      "whether a reading of %s falls %s is unknown" % (_lb(code), w[4]), (code,), False), p)
         elif len(e) > 3:  # an observation without a code: perhaps one of these
-            p = _and((None, "observations[%d] has no code: perhaps a %s" % (e[1], code), (code,), False), p)
+            p = _and((None, "observations[%d] has no code: perhaps a %s" % (e[1], _lb(code)), (code,), False), p)
         else:
             n += 1
         results.append(p)
     if not results:
-        return (None, "no %s %s" % (code, w[4]), (code,), False)
+        return (None, "no %s %s" % (_lb(code), w[4]), (code,), False)
     found = _or(*results)
     if found[0] is False and n == 0:
         # open world: no reading is known to lie in the window
-        found = (None, "no %s known to lie %s (only readings with unusable dates)" % (code, w[4]), (code,), False)
+        found = (None, "no %s known to lie %s (only readings with unusable dates)" % (_lb(code), w[4]), (code,), False)
     elif found[0] is False:
-        found = (False, "%d %s reading(s) %s, none %s" % (n, code, w[4], text), (), False)
+        found = (False, "%d %s reading(s) %s, none %s" % (n, _lb(code), w[4], text), (), False)
     if quant == "any":
         return found
     if quant == "no":
         return _not(found)
     r = _not(found)
     if r[0] is True:
-        return (True, "%d %s reading(s) %s, all %s" % (n, code, w[4], text), (), False)
+        return (True, "%d %s reading(s) %s, all %s" % (n, _lb(code), w[4], text), (), False)
     return r
 
 
@@ -1885,37 +1909,37 @@ def _attr(it, name, kind, values=None):
     """An attribute of a condition or procedure item as a V or boolean result."""
     a = it.attrs
     if isinstance(a, _Bad):
-        return _Bad("%s: %s" % (it.code, a.why))
+        return _Bad("%s: %s" % (_lb(it.code), a.why))
     if name not in a or a[name] is None:
-        return _Bad("%s: %s is not recorded" % (it.code, name))
+        return _Bad("%s: %s is not recorded" % (_lb(it.code), name))
     v = a[name]
     if type(v) is _Bad:  # off its scale or outside its listed values (_check_attrs)
-        return _Bad("%s: %s" % (it.code, v.why))
+        return _Bad("%s: %s" % (_lb(it.code), v.why))
     if kind == "boolean":
         if type(v) is not bool:
-            return _Bad("%s: %s is %s, not true or false" % (it.code, name, _short(v)))
+            return _Bad("%s: %s is %s, not true or false" % (_lb(it.code), name, _short(v)))
         return v
     if kind == "number":
         n = _num(v)
         if isinstance(n, _Bad):
-            return _Bad("%s: %s %s" % (it.code, name, n.why))
+            return _Bad("%s: %s %s" % (_lb(it.code), name, n.why))
         return n
     if kind == "date":
         d = _date(v)
         if isinstance(d, _Bad):
-            return _Bad("%s: %s %s" % (it.code, name, d.why))
+            return _Bad("%s: %s %s" % (_lb(it.code), name, d.why))
         return d
     if type(v) is not str:
-        return _Bad("%s: %s is %s, not text" % (it.code, name, _short(v)))
+        return _Bad("%s: %s is %s, not text" % (_lb(it.code), name, _short(v)))
     if values is not None and v not in values:
-        return _Bad("%s: %s %s is not one of %s" % (it.code, name, _short(v), ", ".join(values)))
+        return _Bad("%s: %s %s is not one of %s" % (_lb(it.code), name, _short(v), ", ".join(values)))
     return v
 
 
 def _status_is(it, tests, negated):
     st = it.status
     if isinstance(st, _Bad):
-        return (None, "%s: %s" % (it.code, st.why), (it.code,), False)
+        return (None, "%s: %s" % (_lb(it.code), st.why), (it.code,), False)
     t = (st in tests) != negated
     return (t, "status %s" % st, (), False)
 
@@ -1946,19 +1970,19 @@ def _attr_qty(it, name, unit, units):
     converted exactly from any unit the vocabulary accepts for it."""
     a = it.attrs
     if isinstance(a, _Bad):
-        return (None, "%s: %s" % (it.code, a.why), (it.code,))
+        return (None, "%s: %s" % (_lb(it.code), a.why), (it.code,))
     q = a.get(name)
     if q is None:
-        return (None, "%s: %s is not recorded" % (it.code, name), (it.code,))
+        return (None, "%s: %s is not recorded" % (_lb(it.code), name), (it.code,))
     if type(q) is not dict:
-        return (None, "%s: %s is %s, not a quantity {value, unit}" % (it.code, name, _short(q)), (it.code,))
+        return (None, "%s: %s is %s, not a quantity {value, unit}" % (_lb(it.code), name, _short(q)), (it.code,))
     v = _num(q.get("value"))
     u = q.get("unit")
     if type(u) is str:
         u = _spelled(u, units, _UNIT_ALIASES, ("attr", id(units)))
     conv = units.get(u) if type(u) is str else None
     if isinstance(v, _Bad) or conv is None:
-        return (None, "%s: %s %s %s is unusable" % (it.code, name, _short(q.get("value")), _short(q.get("unit"))), (it.code,))
+        return (None, "%s: %s %s %s is unusable" % (_lb(it.code), name, _short(q.get("value")), _short(q.get("unit"))), (it.code,))
     x = _exact(v) * conv[0] + conv[1]
     shown = "%s %s" % (_fmt(v), u)
     if u != unit:
@@ -1978,20 +2002,20 @@ def _field_is(it, name, tests, negated):
     """route / purpose of a treatment (free text in the record)."""
     v = getattr(it, name)
     if v is None:
-        return (None, "%s: %s is not recorded" % (it.code, name), (it.code,), False)
+        return (None, "%s: %s is not recorded" % (_lb(it.code), name), (it.code,), False)
     if type(v) is not str:
-        return (None, "%s: %s is %s, not text" % (it.code, name, _short(v)), (it.code,), False)
+        return (None, "%s: %s is %s, not text" % (_lb(it.code), name, _short(v)), (it.code,), False)
     t = (v in tests) != negated
     return (t, "%s %s" % (name, v), (), False)
 
 
 def _class_in(it, tests, negated):
     if it.classes is None:
-        return (None, "the classes of %s are unusable" % it.code, (it.code,), False)
+        return (None, "the classes of %s are unusable" % _lb(it.code), (it.code,), False)
     t = any(map(tests.__contains__, it.classes)) != negated
     text = it.class_text
     if text is None:
-        text = it.class_text = "class " + ", ".join(it.classes)
+        text = it.class_text = "class " + ", ".join(map(_lb, it.classes))
     return (t, text, (), False)
 
 
@@ -2000,23 +2024,23 @@ def _dose_equivalent(it, table, unit_text, unit_of_table="mg"):
     factors, units = table
     d = it.dose
     if d is None:
-        return (None, "%s: daily dose is not recorded" % it.code, (it.code,))
+        return (None, "%s: daily dose is not recorded" % _lb(it.code), (it.code,))
     if type(d) is not dict:
-        return (None, "%s: daily dose is unusable" % it.code, (it.code,))
+        return (None, "%s: daily dose is unusable" % _lb(it.code), (it.code,))
     v = _num(d.get("value"))
     unit = d.get("unit")
     if type(unit) is str:  # an alias (mcg) or UCUM's own other spelling (ug) of an accepted unit
         unit = _spelled(unit, units, _UNIT_ALIASES, ("dose", id(units)))
     conv = units.get(unit) if type(unit) is str else None
     if isinstance(v, _Bad) or conv is None:
-        return (None, "%s: daily dose %s %s is unusable" % (it.code, _short(d.get("value")), _short(d.get("unit"))), (it.code,))
+        return (None, "%s: daily dose %s %s is unusable" % (_lb(it.code), _short(d.get("value")), _short(d.get("unit"))), (it.code,))
     f = factors.get(it.code)
     if f is None and type(it.code) is str:
         f = factors.get(it.code.strip().lower())  # drug names as sites write them (Dexamethasone)
     if f is None:
-        return (None, "%s has no %s equivalent in the table" % (it.code, unit_text), (it.code,))
+        return (None, "%s has no %s equivalent in the table" % (_lb(it.code), unit_text), (it.code,))
     x = (_exact(v) * conv) * f
-    return (x, "%s %s %s/day (= %s %s %s)" % (it.code, _fmt(v), unit, _fmt(x), unit_of_table, unit_text), ())
+    return (x, "%s %s %s/day (= %s %s %s)" % (_lb(it.code), _fmt(v), unit, _fmt(x), unit_of_table, unit_text), ())
 
 
 _UNIT_ALIASES = {}  # the generated module fills it from its vocabulary's alias table
@@ -2026,15 +2050,15 @@ def _course_days(it, rec, anchor_name):
     """Length of a treatment course counting first and last day; ongoing counts to the anchor."""
     s = it.start
     if isinstance(s, _Bad):
-        return (None, "%s: start %s" % (it.code, s.why), (it.code,))
+        return (None, "%s: start %s" % (_lb(it.code), s.why), (it.code,))
     e = it.end
     if e is None:
         a = rec.anchors.get(anchor_name)
         if type(a) is not int:
-            return (None, "%s is ongoing and %s is not recorded" % (it.code, anchor_name), (it.code, anchor_name))
+            return (None, "%s is ongoing and %s is not recorded" % (_lb(it.code), anchor_name), (it.code, anchor_name))
         e = a
     elif isinstance(e, _Bad):
-        return (None, "%s: end %s" % (it.code, e.why), (it.code,))
+        return (None, "%s: end %s" % (_lb(it.code), e.why), (it.code,))
     n = e - s + 1
     return (_F(n), "course of %d days" % n, ())
 
@@ -2594,6 +2618,99 @@ _VOCAB = {
 
 _UNIT_ALIASES.update(_VOCAB["aliases"])
 
+# the vocabulary's labels, as reasons name codes a record supplies (compiler/labels.py)
+_LABELS.update({
+    'hemoglobin': 'hemoglobin',
+    'platelets': 'platelet count',
+    'neutrophils': 'absolute neutrophil count',
+    'ast': 'aspartate aminotransferase (AST)',
+    'alt': 'alanine aminotransferase (ALT)',
+    'total_bilirubin': 'serum total bilirubin',
+    'serum_creatinine': 'serum creatinine',
+    'weight': 'body weight',
+    'inr': 'international normalized ratio (INR)',
+    'ecog': 'ECOG performance status',
+    'life_expectancy': 'expected survival',
+    'recist_evaluable_lesions': 'evaluable lesions (RECIST v1.1)',
+    'qtcf': 'QTc interval, Fridericia correction',
+    'lvef': 'left ventricular ejection fraction',
+    'systolic_bp': 'systolic blood pressure',
+    'diastolic_bp': 'diastolic blood pressure',
+    'body_temperature': 'body temperature',
+    'cd4_count': 'CD4+ T cell count',
+    'hbv_dna': 'hepatitis B virus DNA',
+    'hbsag': 'hepatitis B surface antigen (HBsAg)',
+    'hcv_antibody': 'hepatitis C virus antibody',
+    'hcv_rna': 'hepatitis C virus RNA',
+    'serum_pregnancy_test': 'serum pregnancy test (hCG)',
+    'solid_tumor': 'solid tumour',
+    'liver_metastasis': 'liver metastasis',
+    'gilbert_syndrome': 'gilbert syndrome',
+    'sm3321_allergy': 'allergy to SM3321 or its formulation components',
+    'unresolved_toxicity': 'toxicity of prior antitumour therapy not resolved (CTCAE v5.0)',
+    'congenital_long_qt': 'congenital long QT syndrome',
+    'ventricular_arrhythmia': 'ventricular arrhythmia',
+    'unstable_angina': 'severe or unstable angina',
+    'congestive_heart_failure': 'congestive heart failure',
+    'myocardial_infarction': 'myocardial infarction',
+    'cerebrovascular_accident': 'cerebrovascular accident',
+    'transient_ischemic_attack': 'transient ischaemic attack',
+    'hiv_infection': 'HIV infection',
+    'aids': 'acquired immune deficiency syndrome (AIDS)',
+    'aids_opportunistic_infection': 'AIDS-defining opportunistic infection',
+    'infection_hospitalization': 'hospitalization for infectious complications',
+    'bacteremia': 'bacteremia',
+    'severe_pneumonia': 'severe pneumonia',
+    'active_tuberculosis': 'active tuberculosis',
+    'active_infection': 'active infection',
+    'cns_metastasis': 'primary CNS tumour or CNS metastases',
+    'leptomeningeal_disease': 'carcinomatous meningitis or pial spread',
+    'spinal_cord_compression': 'spinal cord compression',
+    'other_malignancy': 'other malignancy',
+    'deep_vein_thrombosis': 'deep vein thrombosis',
+    'pulmonary_embolism': 'pulmonary embolism',
+    'malnutrition': 'significant malnutrition',
+    'pregnancy': 'pregnancy',
+    'lactation': 'lactation',
+    'autoimmune_disease': 'autoimmune disease',
+    'mental_disorder': 'mental disorder',
+    'substance_abuse': 'drug abuse or use',
+    'radiotherapy': 'radiotherapy',
+    'major_surgery': 'major surgery',
+    'coronary_artery_bypass_graft': 'coronary artery bypass grafting',
+    'allogeneic_organ_transplant': 'allogeneic organ transplantation',
+    'allogeneic_stem_cell_transplant': 'allogeneic hematopoietic stem cell transplantation',
+    'chemotherapy': 'chemotherapy',
+    'targeted_therapy': 'targeted therapy',
+    'small_molecule_targeted': 'small-molecule targeted drug',
+    'immunotherapy': 'immunotherapy',
+    'anti_pd1_pdl1': 'anti-PD-1 / PD-L1 antibody',
+    'nitrosourea': 'nitrosourea',
+    'mitomycin': 'mitomycin',
+    'fluoropyrimidine': 'fluoropyrimidine',
+    'herbal_anticancer': 'herbal treatment with anticancer indication',
+    'anticancer_other': 'other anticancer therapy',
+    'investigational_drug': 'investigational drug of another clinical study',
+    'hematopoietic_growth_factor': 'hematopoietic growth factor',
+    'blood_transfusion': 'blood transfusion',
+    'systemic_corticosteroid': 'systemic corticosteroid',
+    'immunosuppressant': 'immunosuppressive therapy',
+    'immunomodulator': 'systemic immunomodulatory drug (thymosin, IL-2, IFN)',
+    'live_vaccine': 'live vaccine',
+    'creatinine_clearance': 'creatinine clearance (Cockcroft-Gault)',
+})
+_FACT_LABELS.update({
+    'informed_consent': '“Informed consent signed”',
+    'standard_therapy_exhausted': '“Progressed on, intolerant of, or no effective standard treatment”',
+    'fertile': '“Sexually mature and biologically fertile”',
+    'contraception_agreement': '“Agrees to reliable contraception”',
+    'planned_major_surgery': '“Major surgery expected during the study”',
+    'planned_live_vaccine': '“Plans to receive a live vaccine during the study”',
+    'fever_explained': '“Fever has an explanation”',
+    'other_conditions_acceptable': '“No other condition or laboratory abnormality renders the subject ineligible”',
+    'investigator_approval': '“Investigator finds no other factor against participation”',
+})
+
 # standard codes the vocabulary declares, for adapters from coded data (FHIR): (kind, name, system, code)
 TERMINOLOGY = (
     ('observation', 'hemoglobin', 'loinc', '718-7'),
@@ -2868,7 +2985,7 @@ def c_confirmed_advanced_solid_tumor(r):
             _not(_attr_bool(it33, 'resectable')),
         ),
         False,
-        'active solid_tumor recorded',
+        'active solid tumour recorded',
     )
 
 
@@ -2909,7 +3026,7 @@ def c_ast_limit(r):
                 None,
                 None,
                 False,
-                'active liver_metastasis recorded',
+                'active liver metastasis recorded',
             ),
             _K20,
             _K22,
@@ -2934,7 +3051,7 @@ def c_alt_limit(r):
                 None,
                 None,
                 False,
-                'active liver_metastasis recorded',
+                'active liver metastasis recorded',
             ),
             _K20,
             _K22,
@@ -2959,7 +3076,7 @@ def c_bilirubin_limit(r):
                 None,
                 None,
                 False,
-                'active gilbert_syndrome recorded',
+                'active gilbert syndrome recorded',
             ),
             _K24,
             _K26,
@@ -2994,7 +3111,7 @@ def c_no_recent_growth_factor_or_transfusion(r):
         None,
         None,
         False,
-        'hematopoietic_growth_factor / blood_transfusion within 2 weeks before enrollment',
+        'hematopoietic growth factor / blood transfusion within 2 weeks before enrollment',
     )
 
 
@@ -3018,7 +3135,7 @@ def c_pregnancy_test_and_contraception(r):
                 _latest(r, 'serum_pregnancy_test', _K35),
                 ('negative',),
                 False,
-                'latest serum_pregnancy_test within 3 d before first_dose is negative',
+                'latest serum pregnancy test (hCG) within 3 days before first_dose is negative',
             ),
         ),
         _implies(_fact(r, 'fertile', False), _fact(r, 'contraception_agreement', False)),
@@ -3042,7 +3159,7 @@ def c_sm3321_allergy(r):
         None,
         None,
         False,
-        'sm3321_allergy recorded',
+        'allergy to SM3321 or its formulation components recorded',
     )
 
 
@@ -3080,7 +3197,7 @@ def c_anticancer_washout(r):
         ),
         None,
         False,
-        'chemotherapy / targeted_therapy / small_molecule_targeted / immunotherapy / anti_pd1_pdl1 / nitrosourea / mitomycin / fluoropyrimidine / herbal_anticancer / anticancer_other within washout before first_dose',
+        'chemotherapy / targeted therapy / small-molecule targeted drug / immunotherapy / anti-PD-1 / PD-L1 antibody / nitrosourea / mitomycin / fluoropyrimidine / herbal treatment with anticancer indication / other anticancer therapy within washout before first_dose',
     )
 
 
@@ -3115,7 +3232,7 @@ def c_recent_investigational_drug(r):
         None,
         None,
         False,
-        'investigational_drug within 28 days before first_dose',
+        'investigational drug of another clinical study within 28 days before first_dose',
     )
 
 
@@ -3132,7 +3249,7 @@ def c_major_surgery(r):
             None,
             None,
             False,
-            'major_surgery within 28 days before first_dose',
+            'major surgery within 28 days before first_dose',
         ),
         _fact(r, 'planned_major_surgery', False),
     )
@@ -3150,7 +3267,7 @@ def c_unresolved_toxicity(r):
         None,
         lambda it6: _n_cmp(lambda ex: _attr_num(it6, 'grade'), '>=', lambda ex: _K38, ''),
         False,
-        'active unresolved_toxicity recorded',
+        'active toxicity of prior antitumour therapy not resolved (CTCAE v5.0) recorded',
     )
 
 
@@ -3173,7 +3290,7 @@ def c_qtcf_prolonged(r):
             None,
             None,
             False,
-            'congenital_long_qt recorded',
+            'congenital long QT syndrome recorded',
         ),
     )
 
@@ -3196,7 +3313,7 @@ def c_recent_cardiovascular_event(r):
             None,
             lambda it8: _n_cmp(lambda ex: _attr_num(it8, 'grade'), '>=', lambda ex: _K46, ''),
             False,
-            'ventricular_arrhythmia within 6 months before screening',
+            'ventricular arrhythmia within 6 months before screening',
         ),
         _query(
             r,
@@ -3208,7 +3325,7 @@ def c_recent_cardiovascular_event(r):
             None,
             lambda it9: _n_cmp(lambda ex: _attr_num(it9, 'nyha_class'), '>=', lambda ex: _K46, ''),
             False,
-            'congestive_heart_failure within 6 months before screening',
+            'congestive heart failure within 6 months before screening',
         ),
         _query(
             r,
@@ -3220,7 +3337,7 @@ def c_recent_cardiovascular_event(r):
             None,
             None,
             False,
-            'unstable_angina / myocardial_infarction / cerebrovascular_accident / transient_ischemic_attack within 6 months before screening',
+            'severe or unstable angina / myocardial infarction / cerebrovascular accident / transient ischaemic attack within 6 months before screening',
         ),
         _query(
             r,
@@ -3232,7 +3349,7 @@ def c_recent_cardiovascular_event(r):
             None,
             None,
             False,
-            'coronary_artery_bypass_graft within 6 months before screening',
+            'coronary artery bypass grafting within 6 months before screening',
         ),
     )
 
@@ -3253,7 +3370,7 @@ def c_active_hepatitis_b(r):
             _latest(r, 'hbsag', _K2),
             ('positive',),
             False,
-            'latest hbsag on or before first_dose is positive',
+            'latest hepatitis B surface antigen (HBsAg) on or before first_dose is positive',
         ),
         _obs_cmp(r, _latest(r, 'hbv_dna', _K2), '>', _K52),
     )
@@ -3267,14 +3384,14 @@ def c_active_hepatitis_c(r):
             _latest(r, 'hcv_antibody', _K2),
             ('positive',),
             False,
-            'latest hcv_antibody on or before first_dose is positive',
+            'latest hepatitis C virus antibody on or before first_dose is positive',
         ),
         _obs_is(
             r,
             _latest(r, 'hcv_rna', _K2),
             ('positive',),
             False,
-            'latest hcv_rna on or before first_dose is positive',
+            'latest hepatitis C virus RNA on or before first_dose is positive',
         ),
     )
 
@@ -3292,7 +3409,7 @@ def c_hiv_aids(r):
             None,
             None,
             False,
-            'aids recorded',
+            'acquired immune deficiency syndrome (AIDS) recorded',
         ),
         _and(
             _query(
@@ -3305,7 +3422,7 @@ def c_hiv_aids(r):
                 None,
                 None,
                 False,
-                'hiv_infection recorded',
+                'HIV infection recorded',
             ),
             _not(
                 _and(
@@ -3320,7 +3437,7 @@ def c_hiv_aids(r):
                         None,
                         None,
                         False,
-                        'aids_opportunistic_infection recorded',
+                        'AIDS-defining opportunistic infection recorded',
                     ),
                 ),
             ),
@@ -3341,7 +3458,7 @@ def c_recent_serious_infection_or_fever(r):
             None,
             None,
             False,
-            'infection_hospitalization / bacteremia / severe_pneumonia / active_tuberculosis within 4 weeks before first_dose',
+            'hospitalization for infectious complications / bacteremia / severe pneumonia / active tuberculosis within 4 weeks before first_dose',
         ),
         _query(
             r,
@@ -3353,7 +3470,7 @@ def c_recent_serious_infection_or_fever(r):
             None,
             lambda it16: _not(_attr_bool(it16, 'controlled')),
             False,
-            'active_infection within 7 days before first_dose',
+            'active infection within 7 days before first_dose',
         ),
         _and(
             _obs_query(
@@ -3382,7 +3499,7 @@ def c_cns_disease(r):
             None,
             None,
             False,
-            'leptomeningeal_disease / spinal_cord_compression recorded',
+            'carcinomatous meningitis or pial spread / spinal cord compression recorded',
         ),
         _query(
             r,
@@ -3409,7 +3526,7 @@ def c_cns_disease(r):
                 _not(_attr_bool(it19, 'steroid_increase_14d')),
             ),
             True,
-            'active cns_metastasis recorded',
+            'active primary CNS tumour or CNS metastases recorded',
         ),
     )
 
@@ -3426,7 +3543,7 @@ def c_other_malignancy(r):
         None,
         lambda it20: _attr_bool(it20, 'exempt'),
         True,
-        'other_malignancy within 5 years before screening',
+        'other malignancy within 5 years before screening',
     )
 
 
@@ -3443,7 +3560,7 @@ def c_recent_dvt_pe(r):
             None,
             lambda it21: _attr_bool(it21, 'symptomatic'),
             False,
-            'deep_vein_thrombosis within 6 months before enrollment',
+            'deep vein thrombosis within 6 months before enrollment',
         ),
         _query(
             r,
@@ -3455,7 +3572,7 @@ def c_recent_dvt_pe(r):
             None,
             None,
             False,
-            'pulmonary_embolism within 6 months before enrollment',
+            'pulmonary embolism within 6 months before enrollment',
         ),
     )
 
@@ -3472,7 +3589,7 @@ def c_malnutrition_iv(r):
         None,
         lambda it23: _attr_bool(it23, 'requires_iv_nutrition'),
         False,
-        'malnutrition within 4 weeks before first_dose',
+        'significant malnutrition within 4 weeks before first_dose',
     )
 
 
@@ -3513,7 +3630,7 @@ def c_autoimmune_or_immunosuppression(r):
                 _attr_bool(it25, 'stable'),
             ),
             True,
-            'active autoimmune_disease recorded',
+            'active autoimmune disease recorded',
         ),
         _query(
             r,
@@ -3550,7 +3667,7 @@ def c_autoimmune_or_immunosuppression(r):
                 ),
             ),
             False,
-            'systemic_corticosteroid within 14 days before first_dose',
+            'systemic corticosteroid within 14 days before first_dose',
         ),
         _query(
             r,
@@ -3562,7 +3679,7 @@ def c_autoimmune_or_immunosuppression(r):
             None,
             lambda it27: _field_is(it27, 'purpose', ('replacement',), False),
             True,
-            'immunosuppressant within 14 days before first_dose',
+            'immunosuppressive therapy within 14 days before first_dose',
         ),
     )
 
@@ -3579,7 +3696,7 @@ def c_allogeneic_transplant(r):
         None,
         None,
         False,
-        'allogeneic_organ_transplant / allogeneic_stem_cell_transplant recorded',
+        'allogeneic organ transplantation / allogeneic hematopoietic stem cell transplantation recorded',
     )
 
 
@@ -3595,7 +3712,7 @@ def c_recent_immunomodulator(r):
         None,
         None,
         False,
-        'immunomodulator within 14 days before first_dose',
+        'systemic immunomodulatory drug (thymosin, IL-2, IFN) within 14 days before first_dose',
     )
 
 
@@ -3611,7 +3728,7 @@ def c_medicated_mental_disorder(r):
         None,
         lambda it30: _attr_bool(it30, 'medicated'),
         False,
-        'active mental_disorder recorded',
+        'active mental disorder recorded',
     )
 
 
@@ -3627,7 +3744,7 @@ def c_substance_abuse(r):
         None,
         None,
         False,
-        'substance_abuse recorded',
+        'drug abuse or use recorded',
     )
 
 
@@ -3644,7 +3761,7 @@ def c_live_vaccine(r):
             None,
             None,
             False,
-            'live_vaccine within 30 days before first_dose',
+            'live vaccine within 30 days before first_dose',
         ),
         _fact(r, 'planned_live_vaccine', False),
     )

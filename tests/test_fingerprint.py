@@ -222,7 +222,6 @@ def _mutation_tool():
     return mutate if hasattr(mutate, "mutants") else None
 
 
-@pytest.mark.slow
 def _mutated_sources(m, tmp_path: Path) -> dict[str, str]:
     if hasattr(m, "apply"):
         return m.apply(BASE)
@@ -231,6 +230,7 @@ def _mutated_sources(m, tmp_path: Path) -> dict[str, str]:
     return _sources(out)
 
 
+@pytest.mark.slow
 def test_every_semantic_mutation_changes_the_fingerprint(base_fp, tmp_path):
     """A sample of the mutation tool's mutants, every operator represented (the full run, done
     by hand: of the 603 mutants of SM3321, the 584 that compile all change it)."""

@@ -98,8 +98,9 @@ def _num_cols(j: str, name: str) -> str:
     """`name` (DOUBLE): the value when it is a finite JSON number (NULL otherwise)."""
     num = f"(json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT'))"
     # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
-    # +-infinity here, which compares as it should with any finite limit
-    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]+')) "
+    # +-infinity here, which compares as it should with any finite limit; one of more than 4300
+    # digits (Python's int-string limit) is unusable, as the Python evaluator reads it
+    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]{{1,4300}}')) "
             f"THEN CAST({j} AS DOUBLE) END AS {name}")
 
 

@@ -100,7 +100,8 @@ def _num_cols(j: str, name: str) -> str:
     # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
     # +-infinity here, which compares as it should with any finite limit; one of more than 4300
     # digits (Python's int-string limit) is unusable, as the Python evaluator reads it
-    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]{{1,4300}}')) "
+    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR (regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]+') "
+            f"AND length(ltrim(CAST({j} AS VARCHAR), '-')) <= 4300)) "
             f"THEN CAST({j} AS DOUBLE) END AS {name}")
 
 

@@ -22,6 +22,7 @@ def spark_script(compiled):
     return SP.build_spark(compiled.program, compiled.lowered)
 
 
+@pytest.mark.slow
 def test_sm3321_compiles_to_spark_sql(spark_script):
     text = spark_script.text()
     # every criterion is a CTE named after its rule, with the rule's file:line in a comment
@@ -54,6 +55,7 @@ def test_unknown_construct_refused():
     assert SP.unknown_constructs("SELECT CAST(x AS UBIGINT) FROM t") == ["type UBIGINT"]
 
 
+@pytest.mark.slow
 def test_refusal_names_the_rule(compiled, monkeypatch):
     """A construct without a Spark form in one criterion: refused at compile time with the rule's
     file:line, the other rules untouched."""

@@ -246,8 +246,15 @@ def _inline_call(node):
     return wrap.transform(fill)
 
 
+def _types(node):
+    if isinstance(node, exp.DataType) and node.this in (exp.DataType.Type.INT128, exp.DataType.Type.UINT128):
+        return exp.DataType.build(DEC, dialect="spark")
+    return node
+
+
 def inline(tree):
-    return tree.transform(_inline_call)
+    # a last pass over the types: a HUGEINT may reach the tree through an inlined argument
+    return tree.transform(_inline_call).transform(_types, copy=False)
 
 
 def to_spark(sql: str) -> str:

@@ -244,26 +244,7 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, val
         _validate(input_path)
         return
 
-    if bool(rules_dir) == bool(module_path):
-        _die("give exactly one of --rules RULES_DIR or --module MODULE.py", 2)
-    if rules_dir:
-        res = _compile(rules_dir)
-        _report(res)
-        if not res.ok:
-            _die("the rules do not compile")
-        source = batch.ModuleSource(text=res.python, name=res.lowered.module_name)
-    else:
-        from .pipeline import UnreadableFile, read_regular
-
-        try:  # a regular file only: a named pipe must not hang the run
-            text = read_regular(Path(module_path), 256 << 20).decode("utf-8")
-        except (UnreadableFile, UnicodeDecodeError) as exc:
-            _die(f"cannot read module {module_path}: {exc}")
-        source = batch.ModuleSource(text=text, name=Path(module_path).stem)
-    try:
-        module = source.load()
-    except Exception as exc:
-        _die(f"{module_path or rules_dir}: not an evaluator module ({type(exc).__name__}: {exc})")
+    source, module = load_evaluator(rules_dir, module_path)
     if not hasattr(module, "evaluate_json"):
         _die(f"{module_path}: not an Elig evaluator module (no evaluate_json)")
     if source_from != "records":  # FHIR input: compiler/fhir/cli.py
@@ -303,6 +284,34 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, val
     if summary:
         text = batch.format_summary(stats, module)
         click.echo(text)
+
+
+
+def load_evaluator(rules_dir, module_path):
+    """(ModuleSource, module) from --rules (compiled now) or --module (a regular file only: a
+    named pipe must not hang the run); every problem is a clear error, never a traceback."""
+    from . import batch
+    from .pipeline import UnreadableFile, read_regular
+
+    if bool(rules_dir) == bool(module_path):
+        _die("give exactly one of --rules RULES_DIR or --module MODULE.py", 2)
+    if rules_dir:
+        res = _compile(rules_dir)
+        _report(res)
+        if not res.ok:
+            _die("the rules do not compile")
+        source = batch.ModuleSource(text=res.python, name=res.lowered.module_name)
+    else:
+        try:  # a regular file only: a named pipe must not hang the run
+            text = read_regular(Path(module_path), 256 << 20).decode("utf-8")
+        except (UnreadableFile, UnicodeDecodeError) as exc:
+            _die(f"cannot read module {module_path}: {exc}")
+        source = batch.ModuleSource(text=text, name=Path(module_path).stem)
+    try:
+        module = source.load()
+    except Exception as exc:
+        _die(f"{module_path or rules_dir}: not an evaluator module ({type(exc).__name__}: {exc})")
+    return source, module
 
 
 def _validate(input_path):

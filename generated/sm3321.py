@@ -1474,18 +1474,26 @@ def _n_cmp_values(a, op, b, unit_text):
     return (None, why, tuple(dict.fromkeys(a[2] + b[2])), False)
 
 
-def _age(rec, anchor_name):
-    """Age in completed calendar years at the anchor, as V."""
+def _birth_and_anchor(rec, anchor_name):
+    """(birth, anchor) as day numbers, or (V, None): the unknown age, naming what is missing."""
     b = rec.birth
     if b is None:
-        return (None, "birth_date is not recorded", ("birth_date",))
+        return (None, "birth_date is not recorded", ("birth_date",)), None
     if isinstance(b, _Bad):
-        return (None, "birth_date is unusable (%s)" % b.why, ("birth_date",))
+        return (None, "birth_date is unusable (%s)" % b.why, ("birth_date",)), None
     a = rec.anchors.get(anchor_name)
     if a is None:
-        return (None, "%s date is not recorded" % anchor_name, (anchor_name,))
+        return (None, "%s date is not recorded" % anchor_name, (anchor_name,)), None
     if isinstance(a, _Bad):
-        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,))
+        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,)), None
+    return b, a
+
+
+def _age(rec, anchor_name):
+    """Age in completed calendar years at the anchor, as V."""
+    b, a = _birth_and_anchor(rec, anchor_name)
+    if a is None:
+        return b
     bd = _dt.date.fromordinal(b)
     ad = _dt.date.fromordinal(a)
     years = ad.year - bd.year - ((ad.month, ad.day) < (bd.month, bd.day))
@@ -1500,16 +1508,9 @@ def _age_in(rec, anchor_name, unit):
     N with birth <= anchor - N units (months and years counted back from the anchor and clamped
     to the month's end, as windows are; so a child born on 31 January is one month old on
     1 March, and one born on 29 February has the birthday on 1 March in a common year)."""
-    b = rec.birth
-    if b is None:
-        return (None, "birth_date is not recorded", ("birth_date",))
-    if isinstance(b, _Bad):
-        return (None, "birth_date is unusable (%s)" % b.why, ("birth_date",))
-    a = rec.anchors.get(anchor_name)
+    b, a = _birth_and_anchor(rec, anchor_name)
     if a is None:
-        return (None, "%s date is not recorded" % anchor_name, (anchor_name,))
-    if isinstance(a, _Bad):
-        return (None, "%s date is unusable (%s)" % (anchor_name, a.why), (anchor_name,))
+        return b
     if unit in ("d", "wk"):
         n = (a - b) // (7 if unit == "wk" else 1)
     else:

@@ -127,29 +127,10 @@ def run_fhir(source, module, source_from, input_path, anchor_values, anchors_csv
 
 
 def _load(rules_dir, module_path):
-    """(ModuleSource, module) from --rules or --module, as `elig evaluate` does."""
-    from .. import batch
-    from ..cli import _compile, _report
+    """(ModuleSource, module) from --rules or --module, exactly as `elig evaluate` loads them."""
+    from ..cli import load_evaluator
 
-    if bool(rules_dir) == bool(module_path):
-        _die("give exactly one of --rules RULES_DIR or --module MODULE.py", 2)
-    if rules_dir:
-        res = _compile(rules_dir)
-        _report(res)
-        if not res.ok:
-            _die("the rules do not compile")
-        source = batch.ModuleSource(text=res.python, name=res.lowered.module_name)
-    else:
-        try:
-            text = Path(module_path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            _die(f"cannot read module {module_path}: {getattr(exc, 'strerror', None) or exc}")
-        source = batch.ModuleSource(text=text, name=Path(module_path).stem)
-    try:
-        module = source.load()
-    except Exception as exc:
-        _die(f"{module_path or rules_dir}: not an evaluator module ({type(exc).__name__}: {exc})")
-    return source, module
+    return load_evaluator(rules_dir, module_path)
 
 
 @click.command(name="fhir-to-records")

@@ -12,7 +12,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .records import iter_records
 
@@ -174,7 +174,8 @@ def _outcomes(result):
     return (result["status"], tuple(c["outcome"] for c in result["criteria"]))
 
 
-def _chunks(records: Iterator[str], size: int):
+def _chunks(records: Iterable, size: int):
+    """Lists of up to size items (records, or patients' resource groups), in order."""
     chunk = []
     for r in records:
         chunk.append(r)

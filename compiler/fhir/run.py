@@ -58,17 +58,6 @@ def _chunk(groups, collect=False, fmt="jsonl"):
     return "\n".join(lines), outcomes, len(groups)
 
 
-def _chunks(groups: Iterable, size: int):
-    c = []
-    for g in groups:
-        c.append(g)
-        if len(c) >= size:
-            yield c
-            c = []
-    if c:
-        yield c
-
-
 def run(groups: Iterable, out, *, source, module, anchors_fixed: Optional[dict] = None,
         anchors_csv: Optional[dict] = None, mode: str = "results", fmt: str = "jsonl", summary: bool = False,
         collect: bool = False, jobs: int = 0) -> B.Stats:
@@ -91,7 +80,7 @@ def run(groups: Iterable, out, *, source, module, anchors_fixed: Optional[dict] 
             if len(fails) == 1:
                 stats.only_fail[fails[0]] += 1
 
-    chunks = _chunks(groups, CHUNK)
+    chunks = B._chunks(groups, CHUNK)
     first = []
     for c in chunks:
         first.append(c)

@@ -1,4 +1,5 @@
-"""Batches of patient records: streaming input, ordered parallel evaluation, output formats.
+"""Batches of patient records: streaming input, ordered parallel evaluation (compiler/driver.py),
+output formats.
 
 Memory stays bounded by the number of chunks in flight, not by the number of records.
 """
@@ -7,13 +8,11 @@ from __future__ import annotations
 
 import collections
 import json
-import multiprocessing
-import sys
 import time
 import types
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
+from .driver import WorkerDied, run_chunks  # noqa: F401  (WorkerDied: for the commands)
 from .records import iter_records
 
 CHUNK = 256
@@ -34,39 +33,6 @@ class ModuleSource:
 
 
 # ---------------------------------------------------------------------- evaluating
-
-_WORKER_MODULE = None
-
-
-def _init_worker(source: ModuleSource):
-    global _WORKER_MODULE
-    import signal
-
-    # a worker ends silently when the run is stopped: SIGTERM kills it without a traceback, and
-    # Ctrl-C (sent to the whole process group) is the parent's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _end_with_parent()
-    _WORKER_MODULE = source.load()
-
-
-def _end_with_parent():
-    """A worker ends when the run's process ends, however it ends (SIGKILL included): on Linux
-    the kernel sends it SIGTERM then (prctl PR_SET_PDEATHSIG); elsewhere the pool's pipes close."""
-    import os
-    import signal
-
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent ended before the request took effect
-        os._exit(1)
 
 
 class ResultWriter:
@@ -141,20 +107,10 @@ def _writer(m) -> ResultWriter:
     return w
 
 
-def _wait(async_result):
-    """A chunk's results. Waits in short slices: a signal (SIGTERM, Ctrl-C) that the kernel hands
-    to one of the pool's threads only runs its handler when the main thread wakes up."""
-    while True:
-        try:
-            return async_result.get(0.25)
-        except multiprocessing.TimeoutError:
-            continue
-
-
-def _eval_chunk(lines, module=None, collect=False, fmt="jsonl"):
-    """Evaluate a chunk of record texts: the chunk's output text (one line per record) and, when
-    collecting, each record's outcomes; the number of records and of input characters."""
-    m = module if module is not None else _WORKER_MODULE
+def _eval_chunk(m, lines, collect=False, fmt="jsonl"):
+    """Evaluate a chunk of record texts with module m: the chunk's output text (one line per
+    record) and, when collecting, each record's outcomes; the number of records and of input
+    characters."""
     dumps = _writer(m).dumps if fmt == "jsonl" else format_text
     texts = []
     outcomes = [] if collect else None
@@ -174,24 +130,28 @@ def _outcomes(result):
     return (result["status"], tuple(c["outcome"] for c in result["criteria"]))
 
 
-def _chunks(records: Iterable, size: int):
-    """Lists of up to size items (records, or patients' resource groups), in order."""
-    chunk = []
-    for r in records:
-        chunk.append(r)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 @dataclass
 class Stats:
     records: int = 0
     statuses: collections.Counter = None
     per_criterion: list = None
     only_fail: list = None
+
+    @classmethod
+    def for_module(cls, module) -> "Stats":
+        n = len(module.CRITERIA)
+        return cls(0, collections.Counter(), [collections.Counter() for _ in range(n)], [0] * n)
+
+    def count(self, outcomes):
+        """Count each (status, criteria outcomes) of a chunk: per status, per criterion, and the
+        criterion that alone fails."""
+        for status, oc in outcomes:
+            self.statuses[status] += 1
+            fails = [i for i, o in enumerate(oc) if o == "fail"]
+            for i, o in enumerate(oc):
+                self.per_criterion[i][o] += 1
+            if len(fails) == 1:
+                self.only_fail[fails[0]] += 1
 
 
 class Progress:
@@ -231,10 +191,8 @@ class Progress:
 def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, collect=False, jobs=0,
         progress: Progress | None = None) -> Stats:
     """Evaluate every record of stream, writing results to out in input order."""
-    n_crit = len(module.CRITERIA)
-    stats = Stats(0, collections.Counter(), [collections.Counter() for _ in range(n_crit)], [0] * n_crit)
+    stats = Stats.for_module(module)
     records = iter_records(stream)
-    chunks = _chunks(records, CHUNK)
 
     def consume(results):
         text, outcomes, n, size = results
@@ -242,46 +200,14 @@ def run(source: ModuleSource, module, stream, out, fmt="jsonl", summary=False, c
             out.write(text)
         stats.records += n
         if outcomes is not None:
-            for status, oc in outcomes:
-                stats.statuses[status] += 1
-                fails = [i for i, o in enumerate(oc) if o == "fail"]
-                for i, o in enumerate(oc):
-                    stats.per_criterion[i][o] += 1
-                if len(fails) == 1:
-                    stats.only_fail[fails[0]] += 1
+            stats.count(outcomes)
         if progress is not None:
             progress.done += size
             progress.update(stats.records)
 
     # small batches run here; large ones on every core, in order, with bounded memory
-    first = []
-    for c in chunks:
-        first.append(c)
-        if len(first) * CHUNK >= PARALLEL_THRESHOLD:
-            break
-    workers = jobs if jobs > 0 else (multiprocessing.cpu_count() or 1)
-    big = len(first) * CHUNK >= PARALLEL_THRESHOLD
-    if workers <= 1 or (jobs == 0 and not big) or jobs == 1:
-        for c in first:
-            consume(_eval_chunk(c, module, collect, fmt))
-        for c in chunks:
-            consume(_eval_chunk(c, module, collect, fmt))
-    else:
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(source,)) as pool:
-            pending = collections.deque()
-            limit = workers * 4
-
-            def all_chunks():
-                yield from first
-                yield from chunks
-
-            for c in all_chunks():
-                pending.append(pool.apply_async(_eval_chunk, (c, None, collect, fmt)))
-                if len(pending) >= limit:
-                    consume(_wait(pending.popleft()))
-            while pending:
-                consume(_wait(pending.popleft()))
+    run_chunks(records, _eval_chunk, consume, init=ModuleSource.load, initargs=(source,), state=module,
+               args=(collect, fmt), jobs=jobs, size=CHUNK, threshold=PARALLEL_THRESHOLD)
     if progress is not None:
         progress.update(stats.records, final=True)
     return stats

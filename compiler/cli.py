@@ -278,6 +278,9 @@ def evaluate(rules_dir, module_path, fmt, summary, output, jobs, input_path, val
         except OSError as exc:
             out.abandon()
             _die(f"cannot write {output or 'standard output'}: {exc.strerror or exc}")
+        except batch.WorkerDied as exc:
+            out.abandon()
+            _die(f"{input_path}: {exc}" + (f"; {output} was not written" if output else ""))
         finally:
             stream.close()
         out.commit()

@@ -93,9 +93,11 @@ def _impact(old, new, records: str, jobs: int):
         stream = sys.stdin if records == "-" else open(records, "r", encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         _die(f"cannot open {records}: {exc.strerror or exc}")
+    from .driver import WorkerDied
+
     try:
         return screen(src_old, src_new, stream, jobs=jobs)
-    except RecordStreamError as exc:
+    except (RecordStreamError, WorkerDied) as exc:
         _die(str(exc))
     finally:
         if stream is not sys.stdin:

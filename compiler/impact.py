@@ -9,19 +9,15 @@ that only one version reads is reported like any other change of status.
 from __future__ import annotations
 
 import collections
-import multiprocessing
-import sys
 from dataclasses import dataclass, field
 
-from .batch import CHUNK, PARALLEL_THRESHOLD, ModuleSource, _chunks
+from .batch import CHUNK, PARALLEL_THRESHOLD, ModuleSource
+from .driver import run_chunks
 from .records import iter_records
 
-_WORKERS = None
 
-
-def _init(old: ModuleSource, new: ModuleSource):
-    global _WORKERS
-    _WORKERS = (old.load(), new.load())
+def _load_both(old: ModuleSource, new: ModuleSource):
+    return old.load(), new.load()
 
 
 def _summary(result):
@@ -31,8 +27,8 @@ def _summary(result):
     return result["status"], {c["id"]: c["outcome"] for c in result["criteria"]}, None
 
 
-def _screen_chunk(lines, modules=None):
-    old, new = modules if modules is not None else _WORKERS
+def _screen_chunk(modules, lines):
+    old, new = modules
     out = []
     for line in lines:
         a, b = old.evaluate_json(line), new.evaluate_json(line)
@@ -121,7 +117,6 @@ def screen(old: ModuleSource, new: ModuleSource, stream, jobs: int = 0) -> Impac
     order = [c["id"] for c in mods[1].CRITERIA]
     order += [c["id"] for c in mods[0].CRITERIA if c["id"] not in order]
     impact = Impact(order=order)
-    chunks = _chunks(iter_records(stream), CHUNK)
     index = 0
 
     def consume(rows):
@@ -130,34 +125,8 @@ def screen(old: ModuleSource, new: ModuleSource, stream, jobs: int = 0) -> Impac
             index += 1
             impact.add(index, pid, a, b)
 
-    first = []
-    for c in chunks:
-        first.append(c)
-        if len(first) * CHUNK >= PARALLEL_THRESHOLD:
-            break
-    workers = jobs if jobs > 0 else (multiprocessing.cpu_count() or 1)
-    big = len(first) * CHUNK >= PARALLEL_THRESHOLD
-    if workers <= 1 or jobs == 1 or (jobs == 0 and not big):
-        for c in first:
-            consume(_screen_chunk(c, mods))
-        for c in chunks:
-            consume(_screen_chunk(c, mods))
-        return impact
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers, initializer=_init, initargs=(old, new)) as pool:
-        pending = collections.deque()
-        limit = workers * 4
-
-        def all_chunks():
-            yield from first
-            yield from chunks
-
-        for c in all_chunks():
-            pending.append(pool.apply_async(_screen_chunk, (c,)))
-            if len(pending) >= limit:
-                consume(pending.popleft().get())
-        while pending:
-            consume(pending.popleft().get())
+    run_chunks(iter_records(stream), _screen_chunk, consume, init=_load_both, initargs=(old, new), state=mods,
+               jobs=jobs, size=CHUNK, threshold=PARALLEL_THRESHOLD)
     return impact
 
 

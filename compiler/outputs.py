@@ -130,7 +130,7 @@ def guard_signals(out: ResultOutput):
     A signal ends the process from its handler, at once: the temporary output file is removed
     and the process exits, without unwinding through the worker pool (terminating a pool whose
     workers were killed mid-task can deadlock on a lock a dead worker held). The workers end
-    with the process (compiler.batch._end_with_parent)."""
+    with the process (compiler.driver._end_with_parent)."""
 
     def on_signal(signum, frame):
         if out.tmp is not None:

@@ -97,6 +97,7 @@ class _AtomicOut:
 
 def run_fhir(source, module, source_from, input_path, anchor_values, anchors_csv, *, mode="results",
              fmt="jsonl", summary=False, output=None, jobs=0):
+    from ..driver import WorkerDied
     from . import run as R
     from .sources import read_anchors_csv
 
@@ -119,6 +120,8 @@ def run_fhir(source, module, source_from, input_path, anchor_values, anchors_csv
                           mode=mode, fmt=fmt, summary=summary, collect=summary, jobs=jobs)
     except ValueError as exc:  # an export that is not NDJSON
         _die(str(exc))
+    except WorkerDied as exc:
+        _die(f"{input_path}: {exc}" + (f"; {output} was not written" if output and not summary else ""))
     if summary:
         from .. import batch
 

@@ -203,9 +203,14 @@ def _join(parts):
     out = []
     for p in parts:
         if p:
-            for atom in p.split("; "):
-                if atom not in out:
-                    out.append(atom)
+            if "; " in p:
+                for atom in p.split("; "):
+                    if atom not in out:
+                        out.append(atom)
+            elif p not in out:
+                out.append(p)
+    if len(out) == 1:
+        return out[0]
     return "; ".join(out)
 
 
@@ -257,21 +262,21 @@ def _merge_missing(results):
 def _and(*rs):
     falses = [r for r in rs if r[0] is False]
     if falses:
-        return (False, _join(r[1] for r in falses), (), False)
+        return (False, _join([r[1] for r in falses]), (), False)
     unknown = [r for r in rs if r[0] is None]
     if unknown:
-        return (None, _join(r[1] for r in unknown), _merge_missing(unknown), all(r[3] for r in unknown))
-    return (True, _join(r[1] for r in rs), (), False)
+        return (None, _join([r[1] for r in unknown]), _merge_missing(unknown), all(r[3] for r in unknown))
+    return (True, _join([r[1] for r in rs]), (), False)
 
 
 def _or(*rs):
     trues = [r for r in rs if r[0] is True]
     if trues:
-        return (True, _join(r[1] for r in trues), (), False)
+        return (True, _join([r[1] for r in trues]), (), False)
     unknown = [r for r in rs if r[0] is None]
     if unknown:
-        return (None, _join(r[1] for r in unknown), _merge_missing(unknown), all(r[3] for r in unknown))
-    return (False, _join(r[1] for r in rs), (), False)
+        return (None, _join([r[1] for r in unknown]), _merge_missing(unknown), all(r[3] for r in unknown))
+    return (False, _join([r[1] for r in rs]), (), False)
 
 
 def _not(r):
@@ -1814,11 +1819,21 @@ def _collect(rec, kind, codes):
         return src.get(codes[0], ())
     seen = []
     for c in codes:
-        for it in src.get(c, ()):
-            if it not in seen:
-                seen.append(it)
-    seen.sort(key=lambda it: it.index)
+        lst = src.get(c)
+        if lst:
+            if not seen:
+                seen = list(lst)
+                continue
+            for it in lst:
+                if it not in seen:
+                    seen.append(it)
+    if len(seen) > 1:
+        seen.sort(key=_by_index)
     return seen
+
+
+def _by_index(it):
+    return it.index
 
 
 def _every(rec, kind, codes, active, wspec, wfn, pred, negate_pred, text):

@@ -81,7 +81,7 @@ def _date(value):
         if len(value) == 10 and value.isascii() and value[4] == "-" and value[7] == "-" \
                 and value[:4].isdigit() and value[5:7].isdigit() and value[8:].isdigit():
             try:
-                out = _dt.date(int(value[:4]), int(value[5:7]), int(value[8:])).toordinal()
+                out = _dt.date.fromisoformat(value).toordinal()  # (YYYY-MM-DD only, checked above)
             except ValueError:
                 out = _Bad("%r is not a calendar date" % (value,))
         else:

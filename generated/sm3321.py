@@ -480,6 +480,8 @@ def _prepare_observations(items, vocab, warnings):
     """Observations grouped by code as (date, index, item); values are read when selected."""
     elements = vocab["observations"]
     out = {}
+    out_get = out.get
+    cached_date = _DATE_CACHE.get
     wild = None
     for i, it in enumerate(items):
         if type(it) is not dict:
@@ -488,10 +490,10 @@ def _prepare_observations(items, vocab, warnings):
         code = it.get("code")
         if type(code) is str and code in elements:
             ds = it.get("date")
-            d = _DATE_CACHE.get(ds) if type(ds) is str else None
+            d = cached_date(ds) if type(ds) is str else None
             if d is None:
                 d = _date(ds)
-            lst = out.get(code)
+            lst = out_get(code)
             if lst is None:
                 out[code] = [(d, i, it)]
             else:

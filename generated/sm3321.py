@@ -1918,8 +1918,6 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     return r
 
 
-
-
 # ---------------------------------------------------------------------- item fields
 
 

@@ -23,7 +23,8 @@ import os as _os0, sys as _sys0  # (always loaded before any script: nothing can
 if __name__ == "__main__" and _sys0.path and _sys0.path[0] == _os0.path.dirname(_os0.path.abspath(__file__)):
     del _sys0.path[0]  # run as a script: a json.py or re.py beside this file must not replace the standard library
 # ---- Elig evaluator runtime (standard library only) ------------------------------------
-# This text is copied verbatim into every generated evaluator module by the Python backend.
+# This text and the other parts of compiler/runtime_parts, in the order of its PARTS, are copied
+# verbatim into every generated evaluator module by the Python backend.
 # It implements patient-record format 1 and the semantics of docs/records.md:
 # three-valued (Kleene) logic, inclusive windows, calendar months clamped to month end,
 # overlap of treatments and conditions with a window, most-recent selection with its tie

@@ -1,5 +1,6 @@
 # ---- Elig evaluator runtime (standard library only) ------------------------------------
-# This text is copied verbatim into every generated evaluator module by the Python backend.
+# This text and the other parts of compiler/runtime_parts, in the order of its PARTS, are copied
+# verbatim into every generated evaluator module by the Python backend.
 # It implements patient-record format 1 and the semantics of docs/records.md:
 # three-valued (Kleene) logic, inclusive windows, calendar months clamped to month end,
 # overlap of treatments and conditions with a window, most-recent selection with its tie

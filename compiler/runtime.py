@@ -5,11 +5,15 @@ what each holds: compiler/runtime_parts/__init__.py). The Python backend copies 
 order, into every generated evaluator module. This module executes the same parts, in the same
 order, in its own namespace, so that the compiler imports runtime names from here
 (compiler/readable.py: `_unit_words`; compiler/sql/script.py: the half-life units) and the
-meaning of the language has one reference text.
+meaning of the language has one reference text. Each part's code comes from the import
+system's loader, so it is compiled once and then read from Python's bytecode cache.
 """
+
+import importlib.util as _importlib_util
 
 from . import runtime_parts as _parts
 
 for _name in _parts.PARTS:
-    exec(compile(_parts.part_text(_name), str(_parts.part_file(_name)), "exec"), globals())
-del _name
+    _spec = _importlib_util.find_spec(_parts.__name__ + "." + _name)
+    exec(_spec.loader.get_code(_spec.name), globals())
+del _name, _spec

@@ -3,6 +3,9 @@ and `elig compile` of SM3321. Deterministic inputs (benchmarks/cohort.py); print
 
     python benchmarks/bench.py            # everything (the 1,000,000-record memory run takes minutes)
     python benchmarks/bench.py --quick    # smaller runs, for a first look
+    python benchmarks/bench.py --baseline OLD.py   # also an older generated module, per record,
+                                                   # in the same run (the ratio is what carries
+                                                   # over between runs on a shared machine)
 """
 
 from __future__ import annotations
@@ -64,6 +67,41 @@ def bench_per_record(module_path: Path, n: int, repeats: int = 5) -> dict:
             "evaluate_us": ev * 1e6, "json_dumps_us": du * 1e6, "ratio": ev / lo}
 
 
+def bench_against(module_path: Path, baseline_path: Path, n: int, repeats: int = 5) -> dict:
+    """Per-record time of two modules on the same records in one run, each pass alternating
+    which goes first so that both see the same machine load; best of `repeats`. Two measures:
+    `evaluate(record)` on records already parsed (as bench_per_record), and `evaluate_json(line)`
+    once over records never seen before in the process (as benchmarks/bench_sql.py times the
+    Python module: parsing included, the caches of dates and numbers cold)."""
+    new, old = _module(module_path), _module(baseline_path)
+    records = list(cohort.generate(n, seed=2024))
+    texts = [json.dumps(r, separators=(",", ":")) for r in records]
+    best = {"new": float("inf"), "old": float("inf"), "loads": float("inf")}
+    pair = (("new", new), ("old", old))
+    for i in range(repeats):
+        for key, mod in (pair if i % 2 == 0 else pair[::-1]):
+            ev = mod.evaluate
+            t = time.process_time()
+            for r in records:
+                ev(r)
+            best[key] = min(best[key], time.process_time() - t)
+        t = time.process_time()  # the machine's speed in this run, for scale
+        for text in texts:
+            json.loads(text)
+        best["loads"] = min(best["loads"], time.process_time() - t)
+    # fresh records for each module: a second cohort, split in two halves of the same kind
+    fresh = [json.dumps(r, separators=(",", ":")) for r in cohort.generate(2 * n, seed=7, corrupt_rate=0.01)]
+    cold = {}
+    for key, mod, lines in (("new", _module(module_path), fresh[0::2]), ("old", _module(baseline_path), fresh[1::2])):
+        ev = mod.evaluate_json
+        t = time.process_time()
+        for line in lines:
+            ev(line)
+        cold[key] = (time.process_time() - t) / len(lines)
+    return {"records": n, "new_us": best["new"] / n * 1e6, "old_us": best["old"] / n * 1e6,
+            "ratio": best["new"] / best["old"], "json_loads_us": best["loads"] / n * 1e6, "new_cold_us": cold["new"] * 1e6, "old_cold_us": cold["old"] * 1e6}
+
+
 def _run_measured(cmd: str) -> tuple[float, float]:
     """Wall time and peak RSS (MiB, the largest process of the run) of a shell pipeline."""
     code = (
@@ -120,12 +158,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller runs (no 1,000,000-record memory run)")
     ap.add_argument("--module", default=str(ROOT / "generated" / "sm3321.py"))
+    ap.add_argument("--baseline", metavar="OLD.py", help="an older generated module to time beside --module")
     args = ap.parse_args()
     module_path = Path(args.module).resolve()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
     per = bench_per_record(module_path, 1000 if args.quick else 5000)
     print(f"per record ({per['records']} records, {per['bytes_per_record']:.0f} bytes each): json.loads {per['json_loads_us']:.1f} us, "
           f"evaluate {per['evaluate_us']:.1f} us (x{per['ratio']:.2f} of json.loads), writing the result {per['json_dumps_us']:.1f} us")
+    if args.baseline:
+        cmp = bench_against(module_path, Path(args.baseline).resolve(), 1000 if args.quick else 3000)
+        print(f"beside {args.baseline} ({cmp['records']} records, CPU time, best of 5): evaluate {cmp['new_us']:.1f} us "
+              f"vs {cmp['old_us']:.1f} us, ratio x{cmp['ratio']:.3f} (json.loads {cmp['json_loads_us']:.1f} us); evaluate_json on records not seen before "
+              f"(one pass, as bench_sql.py): {cmp['new_cold_us']:.1f} us vs {cmp['old_cold_us']:.1f} us")
     with tempfile.TemporaryDirectory() as d:
         ev = bench_evaluate(module_path, 20_000 if args.quick else 100_000, Path(d))
     print(f"elig evaluate, {ev['records']:,} records: {ev['seconds']:.1f} s, {ev['records_per_s']:,.0f} records/s, "

@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """Two generated evaluator modules on the same synthetic cohort, in one run.
 
-    python benchmarks/bench_compare_modules.py OLD.py NEW.py [-n 2000] [--repeat 5]
+    python benchmarks/bench_compare_modules.py OLD.py NEW.py [-n 2000] [--repeat 5] [--exact]
 
 Checks that both give the same status, and per criterion the same outcome and `missing`, for
-every record (reasons may differ: that is what a change of wording is), then times `evaluate`
-per record for each, alternating the two so that both see the same machine load, and prints the
-best time of each and the ratio new / old. Exit status 1 when any outcome or `missing` differs.
+every record (reasons may differ: that is what a change of wording is), and counts the records
+whose whole result differs as JSON text; then times `evaluate` per record for each, alternating
+the two so that both see the same machine load, and prints the best time of each and the ratio
+new / old. Exit status 1 when any outcome or `missing` differs, or with --exact (a change meant
+to leave every result as it was: speed work) when any result differs at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
@@ -41,17 +44,21 @@ def main(argv=None) -> int:
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seed", type=int, default=3321)
+    ap.add_argument("--exact", action="store_true", help="fail when any result differs as JSON text")
     a = ap.parse_args(argv)
     old, new = _load(a.old, "_bench_old"), _load(a.new, "_bench_new")
     records = [r for r in generate(a.n, seed=a.seed, corrupt_rate=0.0) if isinstance(r, dict)]
 
     differ = 0
+    texts = 0
     for r in records:
         x, y = old.evaluate(r), new.evaluate(r)
         if _decisions(x) != _decisions(y):
             differ += 1
             if differ <= 5:
                 print("differs:", r.get("id"), file=sys.stderr)
+        if json.dumps(x, ensure_ascii=False) != json.dumps(y, ensure_ascii=False):
+            texts += 1
 
     best = {"old": float("inf"), "new": float("inf")}
     pair = (("old", old), ("new", new))
@@ -63,10 +70,10 @@ def main(argv=None) -> int:
                 ev(r)
             best[key] = min(best[key], time.perf_counter() - t0)
     n = len(records)
-    print(f"records: {n}; outcomes, status or missing differ in {differ}")
+    print(f"records: {n}; outcomes, status or missing differ in {differ}; whole results (reasons included) in {texts}")
     print(f"old: {best['old'] / n * 1e6:.1f} µs/record; new: {best['new'] / n * 1e6:.1f} µs/record; "
           f"ratio new/old {best['new'] / best['old']:.3f} (best of {a.repeat})")
-    return 1 if differ else 0
+    return 1 if differ or (a.exact and texts) else 0
 
 
 if __name__ == "__main__":

@@ -412,10 +412,12 @@ def _limit_text(l) -> str:
 
 
 def runtime_source() -> str:
-    """The evaluator runtime and the record-stream reader, copied into every generated module."""
-    pkg = resources.files("compiler")
-    return "\n\n".join(pkg.joinpath(name).read_text(encoding="utf-8").rstrip() + "\n"
-                        for name in ("runtime.py", "records.py"))
+    """The evaluator runtime (its parts, in order: compiler/runtime_parts) and the record-stream
+    reader, copied into every generated module."""
+    from .runtime_parts import source
+
+    records = resources.files("compiler").joinpath("records.py").read_text(encoding="utf-8")
+    return "\n\n".join(text.rstrip() + "\n" for text in (source(), records))
 
 
 def emit_python(mod: LoweredModule) -> str:

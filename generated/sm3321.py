@@ -23,7 +23,8 @@ import os as _os0, sys as _sys0  # (always loaded before any script: nothing can
 if __name__ == "__main__" and _sys0.path and _sys0.path[0] == _os0.path.dirname(_os0.path.abspath(__file__)):
     del _sys0.path[0]  # run as a script: a json.py or re.py beside this file must not replace the standard library
 # ---- Elig evaluator runtime (standard library only) ------------------------------------
-# This text is copied verbatim into every generated evaluator module by the Python backend.
+# This text and the other parts of compiler/runtime_parts, in the order of its PARTS, are copied
+# verbatim into every generated evaluator module by the Python backend.
 # It implements patient-record format 1 and the semantics of docs/records.md:
 # three-valued (Kleene) logic, inclusive windows, calendar months clamped to month end,
 # overlap of treatments and conditions with a window, most-recent selection with its tie
@@ -81,7 +82,7 @@ def _date(value):
         if len(value) == 10 and value.isascii() and value[4] == "-" and value[7] == "-" \
                 and value[:4].isdigit() and value[5:7].isdigit() and value[8:].isdigit():
             try:
-                out = _dt.date(int(value[:4]), int(value[5:7]), int(value[8:])).toordinal()
+                out = _dt.date.fromisoformat(value).toordinal()  # (YYYY-MM-DD only, checked above)
             except ValueError:
                 out = _Bad("%r is not a calendar date" % (value,))
         else:
@@ -227,9 +228,14 @@ def _join(parts):
     out = []
     for p in parts:
         if p:
-            for atom in p.split("; "):
-                if atom not in out:
-                    out.append(atom)
+            if "; " in p:
+                for atom in p.split("; "):
+                    if atom not in out:
+                        out.append(atom)
+            elif p not in out:
+                out.append(p)
+    if len(out) == 1:
+        return out[0]
     return "; ".join(out)
 
 
@@ -281,21 +287,21 @@ def _merge_missing(results):
 def _and(*rs):
     falses = [r for r in rs if r[0] is False]
     if falses:
-        return (False, _join(r[1] for r in falses), (), False)
+        return (False, _join([r[1] for r in falses]), (), False)
     unknown = [r for r in rs if r[0] is None]
     if unknown:
-        return (None, _join(r[1] for r in unknown), _merge_missing(unknown), all(r[3] for r in unknown))
-    return (True, _join(r[1] for r in rs), (), False)
+        return (None, _join([r[1] for r in unknown]), _merge_missing(unknown), all(r[3] for r in unknown))
+    return (True, _join([r[1] for r in rs]), (), False)
 
 
 def _or(*rs):
     trues = [r for r in rs if r[0] is True]
     if trues:
-        return (True, _join(r[1] for r in trues), (), False)
+        return (True, _join([r[1] for r in trues]), (), False)
     unknown = [r for r in rs if r[0] is None]
     if unknown:
-        return (None, _join(r[1] for r in unknown), _merge_missing(unknown), all(r[3] for r in unknown))
-    return (False, _join(r[1] for r in rs), (), False)
+        return (None, _join([r[1] for r in unknown]), _merge_missing(unknown), all(r[3] for r in unknown))
+    return (False, _join([r[1] for r in rs]), (), False)
 
 
 def _not(r):
@@ -475,6 +481,8 @@ def _prepare_observations(items, vocab, warnings):
     """Observations grouped by code as (date, index, item); values are read when selected."""
     elements = vocab["observations"]
     out = {}
+    out_get = out.get
+    cached_date = _DATE_CACHE.get
     wild = None
     for i, it in enumerate(items):
         if type(it) is not dict:
@@ -483,10 +491,10 @@ def _prepare_observations(items, vocab, warnings):
         code = it.get("code")
         if type(code) is str and code in elements:
             ds = it.get("date")
-            d = _DATE_CACHE.get(ds) if type(ds) is str else None
+            d = cached_date(ds) if type(ds) is str else None
             if d is None:
                 d = _date(ds)
-            lst = out.get(code)
+            lst = out_get(code)
             if lst is None:
                 out[code] = [(d, i, it)]
             else:
@@ -1838,11 +1846,21 @@ def _collect(rec, kind, codes):
         return src.get(codes[0], ())
     seen = []
     for c in codes:
-        for it in src.get(c, ()):
-            if it not in seen:
-                seen.append(it)
-    seen.sort(key=lambda it: it.index)
+        lst = src.get(c)
+        if lst:
+            if not seen:
+                seen = list(lst)
+                continue
+            for it in lst:
+                if it not in seen:
+                    seen.append(it)
+    if len(seen) > 1:
+        seen.sort(key=_by_index)
     return seen
+
+
+def _by_index(it):
+    return it.index
 
 
 def _every(rec, kind, codes, active, wspec, wfn, pred, negate_pred, text):
@@ -1899,8 +1917,6 @@ def _obs_query(rec, code, quant, wspec, pred, text):
     if r[0] is True:
         return (True, "%d %s reading(s) %s, all %s" % (n, _lb(code), w[4], text), (), False)
     return r
-
-
 
 
 # ---------------------------------------------------------------------- item fields

@@ -32,6 +32,7 @@ class CoverageRow:
 
 # Limits in protocol text, the sense of a sentence and the numbered items are read by verify_text.
 from .verify_text import Limit, inverted_at, item_markers, limits_in_text, whichever_in  # noqa: E402
+from .verify_windows import clause_window_diags, direction_diags  # noqa: E402
 
 
 # ---------------------------------------------------------------------- limits in compiled logic
@@ -560,6 +561,9 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
                 diags.append(Diagnostic(span_body, f"the quote of '{c.id}' states a window ({text_windows[0].show()!r}) "
                                                    f"but '{text}' reads items of any date",
                                         hint="give it the window the text states, or read only active items"))
+    # the direction of each window from its anchor, and the window of each clause of a list
+    diags.extend(direction_diags(program, c, span_body))
+    diags.extend(clause_window_diags(c, alternatives, span_body))
     # `shorter of` / `longer of` against "whichever is shorter / longer"
     for which, left, right in extremes:
         for q, span in zip(c.quotes, c.quote_spans):

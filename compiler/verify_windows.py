@@ -30,21 +30,25 @@ from .diagnostics import Diagnostic
 from .verify_text import limits_in_text
 
 _AFTER = re.compile(r"\b(?:after|following|since|thereafter|onwards?|or\s+later)\b", re.IGNORECASE)
-_BEFORE = re.compile(r"\b(?:before|prior|previous(?:ly)?|preceding|ago|history|in\s+the\s+(?:past|last))\b", re.IGNORECASE)
+_BEFORE = re.compile(r"\b(?:before|prior|previous(?:ly)?|preceding|ago|history|in\s+the\s+(?:past|last)|ha(?:s|ve)\s+had)\b",
+                     re.IGNORECASE)
+# the present tense of a status: "currently using", "requiring steroids", "On renal replacement therapy"
+_PRESENT = re.compile(r"\b(?:current(?:ly)?|concurrent(?:ly)?|ongoing|requir(?:es|ing)|receiving|undergoing)\b|"
+                      r"(?:^\s*|\b(?:is|are|being)\s+)on\s+(?!or\b)(?=[a-z])", re.IGNORECASE)
 _AFTER_KINDS = ("on_or_after", "within_after")
 # conditions and treatments overlap a window: `on or after A` holds those ongoing at A
 _OVERLAPPING = ("condition", "treatment")
 
 
-def _windows(node, kind: Optional[str] = None) -> Iterator[tuple[I.Win, str, str]]:
-    """(window, the kind of item it reads, the reading as written) for every window of an IR
-    expression, nested filters included."""
+def _windows(node) -> Iterator[tuple[I.Win, str, str, bool]]:
+    """(window, the kind of item it reads, the reading as written, whether it reads only active
+    items) for every window of an IR expression, nested filters included."""
     if isinstance(node, I.SelLatest):
-        yield node.window, "observation", node.text
+        yield node.window, "observation", node.text, False
     elif isinstance(node, I.BObsQuery):
-        yield node.window, "observation", node.text
+        yield node.window, "observation", node.text, False
     elif isinstance(node, I.BQuery) and node.window is not None:
-        yield node.window, node.kind, node.text
+        yield node.window, node.kind, node.text, node.active
     if isinstance(node, tuple):
         for x in node:
             yield from _windows(x)
@@ -73,8 +77,9 @@ def direction_diags(program: I.Program, c: I.CriterionIR, span) -> list[Diagnost
     anchors = set(program.trial.anchors)
     after = _said(_AFTER, c.quotes)
     before = _said(_BEFORE, c.quotes)
+    present = _said(_PRESENT, c.quotes)
     out, seen = [], set()
-    for w, kind, text in _windows(c.body):
+    for w, kind, text, active in _windows(c.body):
         anchor = _anchor_of(w)
         if anchor not in anchors or (w.text, text) in seen:
             continue
@@ -90,11 +95,101 @@ def direction_diags(program: I.Program, c: I.CriterionIR, span) -> list[Diagnost
                                             f"before any such {kind} is known",
                                       hint=f"read up to the anchor (`on or before {anchor}`); if the text means after it, "
                                            f"quote the words that say so (\"after\", \"following\", \"since\")"))
+        elif w.kind == "on_or_before" and kind in _OVERLAPPING and not active and not before and present:
+            out.append(Diagnostic(span, f"the quote of '{c.id}' says {present!r} (at {anchor}) but its logic reads '{text}' "
+                                        f"{_win_words(w)}, which holds items that ended at any time before it",
+                                  hint=f"read those ongoing at the anchor: `active` (a condition), `on or after {anchor}` "
+                                       f"(ongoing at it or later) or `within 0 d before {anchor}` (ongoing or given on its day)"))
+        elif w.kind == "on_or_before" and (kind == "observation" or (kind in _OVERLAPPING and not active)):
+            # "weight at screening" (a quote), "(a patient on anticoagulants) at enrollment" (a quote,
+            # or the note that explains the reading of a treatment or condition): the state at the anchor
+            at = _said(re.compile(r"\bat\s+(?:the\s+)?(?:time\s+of\s+(?:the\s+)?)?" + _words_of(anchor) + r"\b(?!\s+or\b)",
+                                  re.IGNORECASE), c.quotes if kind == "observation" else c.quotes + c.notes)
+            if at:
+                what = "a reading of any date up to it" if kind == "observation" else "which holds items that ended at any time before it"
+                out.append(Diagnostic(span, f"the text of '{c.id}' says {at!r} but its logic reads '{text}' {_win_words(w)}, "
+                                            f"{what}",
+                                      hint=f"read it on that day (`within 0 d before {anchor}`) or in the window the text "
+                                           f"gives; a value whose date does not matter (a fact of birth) is read with `ever`"))
     return out
+
+
+def _words_of(name: str) -> str:
+    """A pattern for an anchor's or a field's name as prose writes it: first_dose -> "first dose",
+    visit1 -> "Visit 1"."""
+    parts = [p for p in re.split(r"_|(?<=[A-Za-z])(?=\d)", name) if p]
+    return r"[\s_-]*".join(re.escape(p) for p in parts)
 
 
 def _win_words(w: I.Win) -> str:
     return f"in the window '{w.text}'" if w.text else "after its anchor"
+
+
+# ---------------------------------------------------------------------- a note's direction
+
+_NOTE_BEFORE = r"(?:before|prior\s+to|up\s+to|until|preceding)"
+_NOTE_AFTER = r"(?:after|following|since)"
+_DIRECTION = {"on_or_before": "before", "within_before": "before", "on_or_after": "after", "within_after": "after"}
+
+
+def _note_directions(notes, ref: str) -> dict[str, str]:
+    """direction -> the words of the notes that read items before or after ref ("up to
+    enrollment", "on or after its start", "screening or later")."""
+    name = _words_of(ref)
+    the = r"\s+(?:the\s+|its\s+|their\s+|each\s+)?"
+    found = {}
+    for n in notes:
+        for d, word, tail in (("before", _NOTE_BEFORE, r"earlier|before"), ("after", _NOTE_AFTER, r"later|after")):
+            m = (re.search(r"\b" + word + the + name + r"\b", n, re.IGNORECASE)
+                 or re.search(r"\b" + name + r"\s+or\s+(?:" + tail + r")\b", n, re.IGNORECASE))
+            if m and d not in found:
+                found[d] = " ".join(m.group(0).split())
+    return found
+
+
+def note_direction_diags(program: I.Program, c: I.CriterionIR, span) -> list[Diagnostic]:
+    """A window whose direction from its anchor (or from the item date it is measured from)
+    contradicts the one direction the criterion's notes give it: a note explains a reading but
+    never vouches for the opposite one."""
+    if not c.notes:
+        return []
+    anchors = set(program.trial.anchors)
+    out, seen = [], set()
+    for w, _, text, _ in _windows(c.body):
+        d = _DIRECTION.get(w.kind)
+        anchor = _anchor_of(w)
+        ref = anchor if anchor in anchors else (w.at.field if isinstance(w.at, I.DtItem) else None)
+        if d is None or ref is None or (w.text, text) in seen:
+            continue
+        seen.add((w.text, text))
+        said = _note_directions(c.notes, ref)
+        if len(said) == 1 and d not in said:
+            words = next(iter(said.values()))
+            out.append(Diagnostic(span, f"the logic of '{c.id}' reads '{text}' {_win_words(w)} but its note says "
+                                        f"{words!r}: the window points the other way"))
+    return out
+
+
+def note_window_diags(c: I.CriterionIR, note_sentences, logic, quote_limits, span) -> list[Diagnostic]:
+    """A note that reads the text with a window ("the count at Visit 1 (0 days before visit1)")
+    names a window of the logic: a window of a note sentence, with its side, that neither the
+    logic nor a quote has is a reading the logic no longer does (`within 0 d before visit1`
+    changed to `on or before visit1`). Sentences saying `not a criterion` are left out."""
+    from .verify import _NOT_A_CRITERION, _same_value
+
+    out = []
+    for sen, limits in note_sentences:
+        if _NOT_A_CRITERION.search(sen):
+            continue
+        for n in limits:
+            if n.unit not in _TIME_UNITS or not n.side:
+                continue
+            if any(_same_value(n, l) for l in logic) or any(_same_value(n, q) for q, _ in quote_limits):
+                continue
+            out.append(Diagnostic(span, f"the note of '{c.id}' reads a window {n.show()!r} ({n.side} its anchor) "
+                                        f"that its logic does not have",
+                                  hint="give the logic the window the note explains, or correct the note"))
+    return out
 
 
 # ---------------------------------------------------------------------- clause windows

@@ -32,7 +32,7 @@ class CoverageRow:
 
 # Limits in protocol text, the sense of a sentence and the numbered items are read by verify_text.
 from .verify_text import Limit, inverted_at, item_markers, limits_in_text, whichever_in  # noqa: E402
-from .verify_windows import clause_window_diags, direction_diags, note_direction_diags, note_window_diags  # noqa: E402
+from .verify_windows import changed_clause_window_diags, clause_window_diags, direction_diags, note_direction_diags, note_window_diags  # noqa: E402
 
 
 # ---------------------------------------------------------------------- limits in compiled logic
@@ -566,6 +566,7 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
     diags.extend(note_direction_diags(program, c, span_body))
     diags.extend(note_window_diags(c, note_sent, logic, quote_limits, span_body))
     diags.extend(clause_window_diags(c, alternatives, span_body))
+    diags.extend(changed_clause_window_diags(program, c, span_body))
     # `shorter of` / `longer of` against "whichever is shorter / longer"
     for which, left, right in extremes:
         for q, span in zip(c.quotes, c.quote_spans):

@@ -23,9 +23,11 @@ order of events, not a reading at the anchor, and are left to the limits' sides.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Iterator, Optional
 
 from . import ir as I
+from . import units as U
 from .diagnostics import Diagnostic
 from .verify_text import limits_in_text
 
@@ -232,4 +234,131 @@ def clause_window_diags(c: I.CriterionIR, alternatives, span) -> list[Diagnostic
                                         f"({'; '.join(' '.join(s.split())[:50] for s in segs)}), "
                                         f"but '{text}' reads items of any date",
                                   hint="give it the window its clause states, or read only active items"))
+    return out
+
+
+# which clause of the text an alternative of the logic reads: the words of its names
+_STOP = {"any", "the", "and", "other", "with", "for", "not"}
+
+
+def _first_query(node):
+    """(names, window) of the first dated reading of an IR expression, in the order written."""
+    if isinstance(node, I.BQuery):
+        return (node.codes, node.window) if not node.active else None
+    if isinstance(node, I.BObsQuery):
+        return (node.code,), node.window
+    if isinstance(node, I.SelLatest):
+        return (node.code,), node.window
+    if isinstance(node, tuple):
+        for x in node:
+            got = _first_query(x)
+            if got is not None:
+                return got
+    elif hasattr(node, "__dataclass_fields__") and not isinstance(node, I.Win):
+        for f in node.__dataclass_fields__:
+            got = _first_query(getattr(node, f))
+            if got is not None:
+                return got
+    return None
+
+
+def _or_groups(node, out):
+    """The alternatives of every `or` of an IR expression, each as (names, window) of its first
+    reading and the alternative itself."""
+    if isinstance(node, I.BOr):
+        group = [(*q, x) for q, x in ((_first_query(x), x) for x in node.items) if q is not None]
+        if len(group) > 1:
+            out.append(group)
+    if isinstance(node, tuple):
+        for x in node:
+            _or_groups(x, out)
+    elif hasattr(node, "__dataclass_fields__") and not isinstance(node, I.Win):
+        for f in node.__dataclass_fields__:
+            _or_groups(getattr(node, f), out)
+    return out
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def _match(word: str, tok: str) -> bool:
+    stem = word[:max(4, len(word) - 2)] if len(word) > 4 else word
+    return tok == word or (len(word) > 4 and tok.startswith(stem))
+
+
+def _clause_score(name: str, seg: str) -> float:
+    """How well a name (`active_infection`) is said by a clause: the share of its words the clause
+    has, and half a point more when they stand together ("an uncontrolled active infection")."""
+    words = [w for w in name.lower().split("_") if len(w) > 2 and w not in _STOP]
+    toks = _tokens(seg)
+    if not words or not toks:
+        return 0.0
+    share = sum(any(_match(w, t) for t in toks) for w in words) / len(words)
+    together = any(all(_match(w, toks[i + k]) for k, w in enumerate(words)) for i in range(len(toks) - len(words) + 1))
+    return share + (0.5 if together and share == 1 else 0.0)
+
+
+def _clause_of(names, segs) -> Optional[int]:
+    """The one clause (index into segs) that says every name best, or None."""
+    found = set()
+    for name in names:
+        scores = [_clause_score(name, s) for s in segs]
+        best = max(scores)
+        if best < 1 or scores.count(best) > 1:
+            continue
+        found.add(scores.index(best))
+    return found.pop() if len(found) == 1 else None
+
+
+def _window_limits(seg: str):
+    return [l for l, off in limits_in_text(seg)
+            if l.unit in _TIME_UNITS and (l.side or _WITHIN.search(seg[max(0, off - 40):off]))]
+
+
+def _clause_by_limits(program, alt, segs) -> Optional[int]:
+    """The one clause that states a limit (other than a time) the alternative compares with
+    ("unexplained fever \\>38 ° C" for `any body_temperature ... where value > 38 Cel`), or None."""
+    from .verify import _LogicLimits, _same_value
+
+    w = _LogicLimits(program)
+    w.bool_(alt)
+    mine = [l for l in w.out if l.unit not in _TIME_UNITS]
+    found = {k for k, seg in enumerate(segs) for q, _ in limits_in_text(seg)
+             if q.unit not in _TIME_UNITS and any(_same_value(q, l) for l in mine)}
+    return found.pop() if len(found) == 1 else None
+
+
+def changed_clause_window_diags(program: I.Program, c: I.CriterionIR, span) -> list[Diagnostic]:
+    """An alternative that one clause of the quote names (by the words of its names, or by the
+    limit it compares with), read in a window of another clause ("an active infection ...
+    within 7 days" read `within 4 wk`)."""
+    from .verify import _same_value
+    from .verify_text import Limit
+
+    segs = _segments(c.quotes)
+    if len(segs) < 2 or not all(_states_window(s) for s in segs):
+        return []
+    wins = [_window_limits(s) for s in segs]
+    out = []
+    for group in _or_groups(c.body, []):
+        for names, w, alt in group:
+            if w is None or not isinstance(w.duration, I.DConst):
+                continue
+            k = _clause_of(names, segs)
+            if k is None:
+                k = _clause_by_limits(program, alt, segs)
+            if k is None:
+                continue
+            parts = w.duration.text.split()
+            try:
+                have = Limit(Fraction(parts[0]), U.TIME_WORDS.get(parts[-1], parts[-1]), None, w.duration.text)
+            except (ValueError, IndexError, ZeroDivisionError):
+                continue
+            if any(_same_value(have, l) for l in wins[k]) or not any(_same_value(have, l) for ws in wins for l in ws):
+                continue  # its own clause's window, or a length no clause states (reported as such)
+            out.append(Diagnostic(span, f"the quote of '{c.id}' gives '{', '.join(names)}' the window of its clause "
+                                        f"({wins[k][0].show()!r}: {' '.join(segs[k].split())[:60]!r}) but its logic reads "
+                                        f"it in '{w.text}', the window of another clause",
+                                  hint="give each clause the window the text states for it"))
     return out

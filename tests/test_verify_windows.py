@@ -77,6 +77,11 @@ MUTATIONS = [
      "every clause of the quote of 'recent_infection' states its window"),
     ("any fever within 7 d before first_dose", "any fever on or before first_dose",
      "but 'fever' reads items of any date"),
+    # ... and keeps its own clause's window, not another clause's
+    ("any active_infection within 7 d before first_dose", "any active_infection within 4 wk before first_dose",
+     "the quote of 'recent_infection' gives 'active_infection' the window of its clause ('7 days'"),
+    ("any bacteremia, severe_pneumonia within 4 wk before first_dose", "any bacteremia, severe_pneumonia within 7 d before first_dose",
+     "gives 'bacteremia, severe_pneumonia' the window of its clause ('4 weeks'"),
     # limits read from the text: a thousands point in a count, a bare limit that ends a sentence
     ("< 100 10*9/L", "< 100 10*6/L", "100.000/µl' in the quote of 'thrombocytopenia' has no counterpart"),
     ("latest ecog within 0 d before screening <= 2", "latest ecog within 0 d before screening <= 3",
@@ -143,3 +148,29 @@ def test_the_examples_verify_with_every_window_check():
             p for p in (ROOT / "examples").iterdir() if (p / "trial.elig").exists()):
         messages, _ = _verify(rules)
         assert messages == [], (rules.name, messages)
+
+
+SM3321_E6_4 = [
+    # E6.4 states "within 4 weeks prior to" for one list of clauses and "within 7 days prior to" for the next
+    ("or any active_infection within 7 d before first_dose", "or any active_infection on or before first_dose",
+     "every clause of the quote of 'recent_serious_infection_or_fever' states its window"),
+    ("or any active_infection within 7 d before first_dose", "or any active_infection within 4 wk before first_dose",
+     "gives 'active_infection' the window of its clause ('7 days'"),
+    # the fever clause is found by its limit (\\>38 ° C), not by its name
+    ("(any body_temperature within 7 d before first_dose", "(any body_temperature within 4 wk before first_dose",
+     "gives 'body_temperature' the window of its clause ('7 days'"),
+    ("within 4 wk before first_dose\n        or any active_infection", "within 7 d before first_dose\n        or any active_infection",
+     "gives 'infection_hospitalization, bacteremia, severe_pneumonia, active_tuberculosis' the window of its clause ('4 weeks'"),
+]
+
+
+@pytest.mark.parametrize("old,new,fragment", SM3321_E6_4, ids=[m[1][:50] for m in SM3321_E6_4])
+def test_sm3321_e6_4_clauses_keep_their_windows(tmp_path, old, new, fragment):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "sm3321_rules", rules)
+    path = rules / "exclusion.elig"
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"mutation target {old!r} not in exclusion.elig once"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    messages, _ = _verify(rules)
+    assert any(fragment in m for m in messages), "\n".join(messages)

@@ -350,11 +350,14 @@ def changed_clause_window_diags(program: I.Program, c: I.CriterionIR, span) -> l
                 k = _clause_by_limits(program, alt, segs)
             if k is None:
                 continue
-            parts = w.duration.text.split()
+            d = w.duration  # its length as written ("4 wk"), or in days or months (a `let` of a length)
+            parts = d.text.split()
             try:
-                have = Limit(Fraction(parts[0]), U.TIME_WORDS.get(parts[-1], parts[-1]), None, w.duration.text)
+                have = Limit(Fraction(parts[0]), U.TIME_WORDS.get(parts[-1], parts[-1]), None, d.text)
             except (ValueError, IndexError, ZeroDivisionError):
-                continue
+                have = Limit(Fraction(d.amount), "d" if d.kind == "days" else "mo", None, d.text)
+            if have.unit not in _TIME_UNITS:
+                have = Limit(Fraction(d.amount), "d" if d.kind == "days" else "mo", None, d.text)
             if any(_same_value(have, l) for l in wins[k]) or not any(_same_value(have, l) for ws in wins for l in ws):
                 continue  # its own clause's window, or a length no clause states (reported as such)
             out.append(Diagnostic(span, f"the quote of '{c.id}' gives '{', '.join(names)}' the window of its clause "

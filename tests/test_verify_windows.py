@@ -174,3 +174,27 @@ def test_sm3321_e6_4_clauses_keep_their_windows(tmp_path, old, new, fragment):
     path.write_text(text.replace(old, new), encoding="utf-8")
     messages, _ = _verify(rules)
     assert any(fragment in m for m in messages), "\n".join(messages)
+
+
+# SM3321 and HF207 run every mutant in tests/test_mutation_score.py (no limit mutant missed by verify is recorded)
+TRIALS = sorted(p for p in (ROOT / "examples").iterdir() if p.name.startswith("nct") and (p / "trial.elig").exists())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rules", TRIALS, ids=[p.name for p in TRIALS])
+def test_every_window_mutant_of_every_trial_is_caught_by_verify_alone(rules):
+    """Each `before ↔ after` and each forgotten window length (tools/mutate.py) of a criterion or
+    a `let`, in every trial: verify alone catches it, or it is listed as equivalent."""
+    from tools.mutate import is_rule_limit, mutants_of_sources
+    from tools.mutation_score import _Trial, equivalents
+
+    trial = _Trial(rules, None)
+    res, _ = trial.compile(trial.sources)
+    eq = equivalents(res.program.trial.name)
+    missed = []
+    for m in (m for m in mutants_of_sources(trial.sources)
+              if m.operator in ("before-after", "window-length") and is_rule_limit(m, trial.sources)):
+        o = trial.judge(m)
+        if o.verdict == "survived" and m.description not in eq:
+            missed.append(m.description)
+    assert missed == []

@@ -6,6 +6,8 @@
 3. Every limit in a quote (a number with its unit or multiplier) has its counterpart in the
    compiled logic of the rules that cite it, with the same direction and inclusivity, and every
    limit of a rule's logic appears in its quotes or in a note that explains it.
+4. Every window points where the text says, and each clause of a list keeps its own window
+   (`compiler.verify_windows`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ the anchor the criterion is judged at, and which window each clause of a list ca
    after A`) must be what the quoted text says: a quote that says "after", "following" or
    "since" allows it; a quote that says only "before", "prior to", "previous", "history of",
    "preceding", "ago" or "in the past" contradicts it; and a quote that states no direction
-   allows it only for conditions and treatments, whose window `on or after A` holds the items
-   ongoing at A (the present tense: "on renal replacement therapy", "requiring steroids").
+   allows it only for conditions and treatments read `on or after A`, which holds the items
+   ongoing at A (the present tense: "on renal replacement therapy", "requiring steroids");
+   `within D after A` reads the D after A, which such a text does not state.
    Readings of observations and dated procedures after A are what is not known when
    eligibility is decided at A. (A window of some length is also checked by its length's side:
    "within 7 days prior to" against `within 7 d after`, in `compiler.verify`.)
@@ -91,7 +92,7 @@ def direction_diags(program: I.Program, c: I.CriterionIR, span) -> list[Diagnost
                 out.append(Diagnostic(span, f"the quote of '{c.id}' says {before!r} but its logic reads '{text}' "
                                             f"{_win_words(w)}: the window points the other way",
                                       hint=f"read up to the anchor (`on or before {anchor}`, `within D before {anchor}`)"))
-            elif kind not in _OVERLAPPING:
+            elif kind not in _OVERLAPPING or w.kind == "within_after":
                 out.append(Diagnostic(span, f"the quote of '{c.id}' states no time after {anchor}, but its logic reads "
                                             f"'{text}' {_win_words(w)}: eligibility is decided at {anchor}, "
                                             f"before any such {kind} is known",

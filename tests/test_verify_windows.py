@@ -47,6 +47,9 @@ MUTATIONS = [
      "first_dose' in the window 'on or after first_dose': eligibility is decided at first_dose"),
     ("latest hemoglobin on or before first_dose >= 90 g/L", "latest hemoglobin within 7 d after first_dose >= 90 g/L",
      "the quote of 'hemoglobin' states no time after first_dose"),
+    # a condition or treatment read in the days after the anchor: the text says no such time
+    ("exclude when any anticoagulant on or after enrollment", "exclude when any anticoagulant within 7 d after enrollment",
+     "the quote of 'anticoagulant_therapy' states no time after enrollment"),
     # "Previous", "prior": the window points the other way
     ("any radiotherapy on or before screening", "any radiotherapy on or after screening",
      "the quote of 'previous_radiotherapy' says 'Previous' but its logic reads 'radiotherapy' in the window "

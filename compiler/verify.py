@@ -6,6 +6,8 @@
 3. Every limit in a quote (a number with its unit or multiplier) has its counterpart in the
    compiled logic of the rules that cite it, with the same direction and inclusivity, and every
    limit of a rule's logic appears in its quotes or in a note that explains it.
+4. Every window points where the text says, and each clause of a list keeps its own window
+   (`compiler.verify_windows`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class CoverageRow:
 
 # Limits in protocol text, the sense of a sentence and the numbered items are read by verify_text.
 from .verify_text import Limit, inverted_at, item_markers, limits_in_text, whichever_in  # noqa: E402
+from .verify_windows import changed_clause_window_diags, clause_window_diags, direction_diags, note_direction_diags, note_window_diags  # noqa: E402
 
 
 # ---------------------------------------------------------------------- limits in compiled logic
@@ -560,6 +563,12 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
                 diags.append(Diagnostic(span_body, f"the quote of '{c.id}' states a window ({text_windows[0].show()!r}) "
                                                    f"but '{text}' reads items of any date",
                                         hint="give it the window the text states, or read only active items"))
+    # the direction of each window from its anchor, and the window of each clause of a list
+    diags.extend(direction_diags(program, c, span_body))
+    diags.extend(note_direction_diags(program, c, span_body))
+    diags.extend(note_window_diags(c, note_sent, logic, quote_limits, span_body))
+    diags.extend(clause_window_diags(c, alternatives, span_body))
+    diags.extend(changed_clause_window_diags(program, c, span_body))
     # `shorter of` / `longer of` against "whichever is shorter / longer"
     for which, left, right in extremes:
         for q, span in zip(c.quotes, c.quote_spans):

@@ -87,7 +87,7 @@ _REF_WORDS = re.compile(
     r"(?P<unit>lower\s+limits?\s+of\s+(?:the\s+)?quantit\w*(?:\s+value)?|LLOQ|upper\s+limits?\s+of\s+(?:the\s+)?normal|ULN|"
     r"lower\s+limits?\s+of\s+(?:the\s+)?normal|LLN)\b", re.IGNORECASE)
 # a comparison with a bare number: "score of ≥3", "no more than three brain metastases"
-_BARE = re.compile(_OP_RE + _NUM_RE + r"(?![\d.,]|\s*[%×x°]|\s*\\?\^)", re.IGNORECASE)
+_BARE = re.compile(_OP_RE + _NUM_RE + r"(?![\d,]|\.\d|\s*[%×x°]|\s*\\?\^)", re.IGNORECASE)  # "≤ 2." ends a sentence
 _GRADE = re.compile(_OP_RE + r"grade\s*(?P<num>\d+)", re.IGNORECASE)
 # "18 to 75 years", "18 - 80 years", "between 18 and 75 years", "0-2 points", "12 to < 18 years"
 _RANGE = re.compile(
@@ -95,6 +95,8 @@ _RANGE = re.compile(
     r"(?P<unit>\s*(?:years?|months?|weeks?|days?|hours?|points?|kg)\b)", re.IGNORECASE)
 # "0 or 1", "0, 1 or 2": a set of consecutive whole numbers read as the closed range
 _SET = re.compile(r"(?<![\w.,])(?P<nums>\d(?:\s*,\s*\d)*\s+or\s+\d)(?![\w,]|\.\d)", re.IGNORECASE)
+# a thousands point in a count per volume: "100.000/µl"
+_THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
 _POSTFIX = re.compile(r"^\s*(?:\)\s*)?(?P<w>" + _alt(_POSTFIX_WORDS) + r")\b", re.IGNORECASE)
 _BEFORE = re.compile(r"^[^.;:]{0,60}?\b(?P<w>before|prior\s+to|preceding|ago|in\s+the\s+(?:last|past)|after|following|since)\b",
                      re.IGNORECASE)
@@ -200,9 +202,12 @@ def limits_in_text(text: str) -> list[tuple[Limit, int]]:
         if op is None and post:
             op = _POSTFIX_WORDS[" ".join(post["w"].lower().split())]
         unit = _norm_unit(m["unit"], m["exp"], m["sup"])
+        value = _num(m["num"])
+        if unit in ("/uL", "/mm3") and _THOUSANDS.fullmatch(m["num"]):
+            value = Fraction(m["num"].replace(".", ""))  # a count is whole: "100.000/µl" is 100,000 per µL
         side = _window_side(text, m.end(), m.start()) if U.TIME_WORDS.get(unit, unit) in ("d", "wk", "mo", "a", "h") else None
         shown = m.group(0).strip() + (post.group(0).rstrip() if post else "")
-        out.append((Limit(_num(m["num"]), unit, op, shown, side), m.start()))
+        out.append((Limit(value, unit, op, shown, side), m.start()))
         taken.append((m.start(), m.end()))
     for m in _BARE.finditer(text):
         if any(a <= m.start("num") < b for a, b in taken) or not (m["op"] or m["opw"]):

@@ -156,7 +156,8 @@ def score(rules_dir: Path, cases_dir: Optional[Path] = None, jobs: int = 0) -> d
     survivors = [o for o in compiled if o.verdict == "survived"]
     equiv = [o for o in survivors if o.mutant.description in eq]
     denom = len(compiled) - len(equiv)
-    limits = [o for o in compiled if is_rule_limit(o.mutant, trial.sources)]
+    # mutants of a rule's limit, those listed as equivalent (they change no outcome) left out
+    limits = [o for o in compiled if is_rule_limit(o.mutant, trial.sources) and o not in equiv]
     limits_missed = [o.mutant.description for o in limits if o.verdict != "verify"]
     return {
         "trial": name,
@@ -186,7 +187,7 @@ def report(r: dict) -> str:
         f"  caught by elig verify --coverage: {r['caught_by_verify']} ({r['verify_score']}%)",
         f"  caught by the data cases ({r['cases']}) as well: {r['caught_by_cases']}",
         f"  caught in all: {r['caught_by_verify'] + r['caught_by_cases']} ({r['total_score']}%)",
-        f"  mutants of a rule's limit (comparator, number, unit, window, shorter/longer): {r['rule_limit_mutants']}, "
+        f"  mutants of a rule's limit (comparator, number, unit, window, shorter/longer; equivalents left out): {r['rule_limit_mutants']}, "
         f"caught by verify: {r['rule_limit_caught_by_verify']}",
     ]
     lines += [f"    missed by verify: {d}" for d in r["rule_limit_missed_by_verify"]]

@@ -141,7 +141,10 @@ def _validate_full(res: dict):
 # identical codings and patient references of an export. A resource that fails is validated again
 # whole, so that its error names the element exactly as `_validate_full` does.
 _ELEMENT_CACHE: dict = {}
-_ELEMENT_CACHE_MAX = 20_000
+_ELEMENT_CACHE_MAX = 20_000  # elements kept, and at most this many characters of their JSON (memory stays bounded)
+_ELEMENT_CACHE_CHARS = 4_000_000
+_ELEMENT_MAX_CHARS = 2_000  # a larger element is validated, not kept
+_cached_chars = 0
 _COMPLEX: dict = {}  # model class -> {JSON name: (element model class, is a list)}
 
 
@@ -193,13 +196,19 @@ def _with_parts(klass, data: dict) -> dict:
 
 
 def _element(klass, value: dict):
-    key = (klass, repr(value))  # JSON values: repr tells 1, 1.0, true and "1" apart
+    text = repr(value)  # JSON values: repr tells 1, 1.0, true and "1" apart
+    if len(text) > _ELEMENT_MAX_CHARS:  # a large element: validated, not kept
+        return klass.model_validate(_with_parts(klass, value))
+    key = (klass, text)
     hit = _ELEMENT_CACHE.get(key)
     if hit is None:
+        global _cached_chars
         hit = klass.model_validate(_with_parts(klass, value))
-        if len(_ELEMENT_CACHE) >= _ELEMENT_CACHE_MAX:
-            _ELEMENT_CACHE.clear()
+        if len(_ELEMENT_CACHE) >= _ELEMENT_CACHE_MAX or _cached_chars >= _ELEMENT_CACHE_CHARS:
+            _ELEMENT_CACHE.clear()  # bounded memory: start again
+            _cached_chars = 0
         _ELEMENT_CACHE[key] = hit
+        _cached_chars += len(text)
     return hit
 
 

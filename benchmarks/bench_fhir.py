@@ -9,6 +9,7 @@ screens the same content (the projection of each record that FHIR carries) as JS
 
     python benchmarks/bench_fhir.py                 # 10,000 patients, memory at 1,000 and 10,000
     python benchmarks/bench_fhir.py --patients 100000
+    python benchmarks/bench_fhir.py --patients 100000 --work /tmp/fhir-bench --reuse   # keep / reuse exports
 """
 
 from __future__ import annotations
@@ -67,9 +68,22 @@ def write_export(n: int, out: Path, module) -> dict:
     return {"patients": n, "resources": sum(counts.values()), "by_type": counts, "ndjson_mib": size / 2 ** 20}
 
 
-def bench(n: int, work: Path, module_path: Path, module) -> dict:
+def export_info(n: int, d: Path) -> dict:
+    """The figures write_export returns, counted from an export written before."""
+    counts = {}
+    for p in sorted(d.glob("*.ndjson")):
+        with open(p, "rb") as f:
+            counts[p.stem] = sum(1 for line in f if line.strip())
+    size = sum(p.stat().st_size for p in d.glob("*.ndjson"))
+    return {"patients": n, "resources": sum(counts.values()), "by_type": counts, "ndjson_mib": size / 2 ** 20}
+
+
+def bench(n: int, work: Path, module_path: Path, module, reuse: bool = False) -> dict:
     d = work / f"export-{n}"
-    info = write_export(n, d, module)
+    if reuse and (d / "records.jsonl").exists() and (d / "anchors.csv").exists():
+        info = export_info(n, d)
+    else:
+        info = write_export(n, d, module)
     elig = f"{sys.executable} -m compiler.cli"
     fhir_out = work / f"fhir-{n}.jsonl"
     rec_out = work / f"records-{n}.jsonl"
@@ -110,15 +124,23 @@ def main():
     ap.add_argument("--small", type=int, default=1_000, help="a smaller run, for memory growth")
     ap.add_argument("--module", default=str(ROOT / "generated" / "sm3321.py"))
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--work", help="keep the exports (export-N/) and outputs in this directory, not a temporary one")
+    ap.add_argument("--reuse", action="store_true", help="with --work: screen an export-N/ written by an earlier run")
     args = ap.parse_args()
     from compiler.batch import ModuleSource
 
     module_path = Path(args.module).resolve()
     module = ModuleSource(module_path.read_text(encoding="utf-8"), "m").load()
-    with tempfile.TemporaryDirectory(prefix="elig-bench-fhir-") as tmp:
-        work = Path(tmp)
-        small = bench(args.small, work, module_path, module)
-        big = bench(args.patients, work, module_path, module)
+    if args.work:  # exports kept there, and read again by a later run with --reuse
+        work = Path(args.work)
+        work.mkdir(parents=True, exist_ok=True)
+        small = bench(args.small, work, module_path, module, args.reuse)
+        big = bench(args.patients, work, module_path, module, args.reuse)
+    else:
+        with tempfile.TemporaryDirectory(prefix="elig-bench-fhir-") as tmp:
+            work = Path(tmp)
+            small = bench(args.small, work, module_path, module)
+            big = bench(args.patients, work, module_path, module)
     res = {"small": small, "large": big,
            "memory_ratio": big["fhir_peak_rss_mib"] / small["fhir_peak_rss_mib"],
            "fhir_vs_records_time": big["fhir_seconds"] / big["records_seconds"],

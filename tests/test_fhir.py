@@ -470,3 +470,18 @@ def test_bulk_records_are_the_same_as_with_whole_validation(mod, tmp_path, monke
     lines = [json.loads(x) for x in fast.splitlines()]
     assert len(lines) == len(pairs) and sum("error" in x for x in lines) == 1
     assert sum(len(x.get("observations", ())) for x in lines) > 500
+
+
+def test_element_cache_stays_bounded(monkeypatch):
+    from compiler.fhir import adapter as A
+
+    monkeypatch.setattr(A, "_ELEMENT_CACHE_MAX", 50)
+    monkeypatch.setattr(A, "_ELEMENT_CACHE", {})
+    for i in range(400):  # 400 distinct quantities, codes and subjects
+        o = _obs("718-7", value=100 + i, unit="g/L", rid=f"o{i}", subject={"reference": f"Patient/p{i}"})
+        assert A._validate(o).valueQuantity.value == 100 + i
+        assert len(A._ELEMENT_CACHE) <= 50
+    big = _obs("718-7", value=1, unit="g/L")
+    big["code"]["text"] = "x" * 5000  # a large element: validated, not kept
+    assert A._validate(big).code.text == "x" * 5000
+    assert all(len(k[1]) <= A._ELEMENT_MAX_CHARS for k in A._ELEMENT_CACHE)

@@ -365,3 +365,123 @@ def test_second_trial_maps_by_its_own_codes():
     rec = conv.convert([_patient(), af, egfr], None, "p1")
     assert rec["conditions"] == [{"code": "atrial_fibrillation", "status": "active", "onset": "2024-02-01"}]
     assert rec["observations"] == [{"code": "egfr", "value": 48, "unit": "mL/min/{1.73_m2}", "date": "2026-01-12"}]
+
+
+# ---------------------------------------------------------------------- validation by parts (speed)
+
+
+def _leaf_mutations(value, path=()):
+    """(path, bad value) for every leaf and list of a resource: wrong types, nulls in lists, an
+    unknown element, a malformed date."""
+    if isinstance(value, dict):
+        yield path + ("zzUnknown",), "x"
+        for k, v in value.items():
+            yield from _leaf_mutations(v, path + (k,))
+    elif isinstance(value, list):
+        yield path + (len(value),), None  # a null appended to the list
+        for i, v in enumerate(value):
+            yield from _leaf_mutations(v, path + (i,))
+    elif isinstance(value, str):
+        yield path, {"not": "a string"}
+        if len(value) >= 10 and value[4:5] == "-":
+            yield path, value[:5] + "13" + value[7:]  # month 13
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield path, "abc"
+
+
+def _mutate(res, path, bad):
+    res = copy.deepcopy(res)
+    node = res
+    for p in path[:-1]:
+        node = node[p]
+    if isinstance(node, list) and path[-1] == len(node):
+        node.append(bad)
+    else:
+        node[path[-1]] = bad
+    return res
+
+
+def _outcome(validate, res):
+    from compiler.fhir import adapter as A
+
+    try:
+        return "ok", validate(res).model_dump(mode="json")
+    except A.PatientError as exc:
+        return "error", str(exc)
+
+
+def test_validation_by_parts_agrees_with_whole_validation_on_valid_and_broken_resources(mod):
+    # validating each distinct nested element once (and the resource around the validated
+    # instances) must accept and refuse exactly what one whole validation does, with the same
+    # message, also once the valid versions of those elements are cached
+    from compiler.fhir import adapter as A
+
+    resources = {}
+    for bundle, _ in _cohort_bundles(mod, 40):
+        for e in bundle["entry"]:
+            r = e["resource"]
+            if r["resourceType"] in A.READ:
+                resources.setdefault(r["resourceType"], []).append(r)
+    assert {"Patient", "Observation", "Condition", "Procedure", "MedicationStatement",
+            "MedicationRequest"} <= set(resources)
+    checked = broken = 0
+    for rt, items in resources.items():
+        for r in items[:60]:  # valid: the same model content both ways (this fills the cache)
+            assert _outcome(A._validate, r) == _outcome(A._validate_full, r), A._ref(r)
+            checked += 1
+        for path, bad in _leaf_mutations(A._read_part(items[0])):
+            r = _mutate(items[0], path, bad)
+            got, want = _outcome(A._validate, r), _outcome(A._validate_full, r)
+            assert got == want, (rt, path, bad)
+            broken += got[0] == "error"
+    assert checked > 200 and broken > 80, (checked, broken)
+
+
+def test_bulk_records_are_the_same_as_with_whole_validation(mod, tmp_path, monkeypatch):
+    # the records of a generated Bulk Data export, converted with validation by parts, are those
+    # the adapter produced when it validated every resource whole
+    from compiler.fhir import adapter as A
+
+    pairs = _cohort_bundles(mod, 40)
+    by_type = {}
+    for bundle, _ in pairs:
+        for e in bundle["entry"]:
+            res = copy.deepcopy(e["resource"])
+            for key in ("subject", "patient"):
+                if key in res:
+                    res[key] = {"reference": "Patient/" + bundle["entry"][0]["resource"]["id"]}
+            by_type.setdefault(res["resourceType"], []).append(res)
+    for rt, items in by_type.items():
+        (tmp_path / f"{rt}.ndjson").write_text("".join(json.dumps(x) + "\n" for x in items), encoding="utf-8")
+    # one broken resource: an error result both ways
+    (tmp_path / "Observation.ndjson").open("a", encoding="utf-8").write(json.dumps(
+        _obs("718-7", value="abc", unit="g/L", rid="bad", subject={"reference": "Patient/" + pairs[0][1]["id"]})) + "\n")
+
+    def records():
+        out = io.StringIO()
+        R.run(iter_bulk(str(tmp_path)), out, source=mod[0], module=mod[1], anchors_fixed=ANCHORS, mode="records",
+              jobs=1)
+        return out.getvalue()
+
+    fast = records()
+    monkeypatch.setattr(A, "_validate", A._validate_full)
+    whole = records()
+    assert fast == whole
+    lines = [json.loads(x) for x in fast.splitlines()]
+    assert len(lines) == len(pairs) and sum("error" in x for x in lines) == 1
+    assert sum(len(x.get("observations", ())) for x in lines) > 500
+
+
+def test_element_cache_stays_bounded(monkeypatch):
+    from compiler.fhir import adapter as A
+
+    monkeypatch.setattr(A, "_ELEMENT_CACHE_MAX", 50)
+    monkeypatch.setattr(A, "_ELEMENT_CACHE", {})
+    for i in range(400):  # 400 distinct quantities, codes and subjects
+        o = _obs("718-7", value=100 + i, unit="g/L", rid=f"o{i}", subject={"reference": f"Patient/p{i}"})
+        assert A._validate(o).valueQuantity.value == 100 + i
+        assert len(A._ELEMENT_CACHE) <= 50
+    big = _obs("718-7", value=1, unit="g/L")
+    big["code"]["text"] = "x" * 5000  # a large element: validated, not kept
+    assert A._validate(big).code.text == "x" * 5000
+    assert all(len(k[1]) <= A._ELEMENT_MAX_CHARS for k in A._ELEMENT_CACHE)

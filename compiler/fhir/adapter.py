@@ -44,6 +44,8 @@ _models: dict = {}
 
 
 def model(resource_type: str):
+    if not isinstance(resource_type, str):
+        raise ValueError(f"resourceType {resource_type!r} is not a name")
     cls = _models.get(resource_type)
     if cls is None:
         from fhir.resources.R4B import get_fhir_model_class
@@ -80,35 +82,144 @@ _READ_EXACT = {rt: frozenset(k for k in keys if not k.endswith("*")) for rt, key
 _READ_CHOICE = {rt: tuple(k[:-1] for k in keys if k.endswith("*")) for rt, keys in READ.items()}
 
 
+_KEEP: dict = {}  # (resource type, JSON name) -> whether the adapter reads it
+
+
+def _keep(rt: str, k: str) -> bool:
+    key = k[1:] if k.startswith("_") else k  # a primitive's extension (_birthDate) goes with it
+    choice = _READ_CHOICE.get(rt, ())
+    keep = key in _READ_EXACT[rt] or any(key.startswith(c) and key[len(c):len(c) + 1].isupper() for c in choice)
+    if len(_KEEP) < 10_000:
+        _KEEP[(rt, k)] = keep
+    return keep
+
+
 def _read_part(res: dict) -> dict:
     rt = res.get("resourceType")
-    exact, choice = _READ_EXACT.get(rt), _READ_CHOICE.get(rt, ())
-    if exact is None:
+    if not isinstance(rt, str) or rt not in _READ_EXACT:
         return res
     out = {"resourceType": rt}
     for k, v in res.items():
-        key = k[1:] if k.startswith("_") else k  # a primitive's extension (_birthDate) goes with it
-        if key in exact or any(key.startswith(c) and key[len(c):len(c) + 1].isupper() for c in choice):
+        keep = _KEEP.get((rt, k))
+        if keep is None:
+            keep = _keep(rt, k)
+        if keep:
             out[k] = v
     return out
 
 
-def _validate(res: dict):
-    rt = res.get("resourceType")
+def _validation_error(res: dict, exc: Exception) -> PatientError:
+    errs = getattr(exc, "errors", None)
+    if callable(errs):
+        try:
+            e = exc.errors()[0]
+            where = ".".join(str(p) for p in e.get("loc", ()))
+            msg = f"{where}: {e.get('msg')}" if where else str(e.get("msg"))
+        except Exception:
+            msg = str(exc).splitlines()[0]
+    else:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return PatientError(f"{_ref(res)} does not validate as FHIR R4 ({msg[:300]})")
+
+
+def _validate_full(res: dict):
+    """The resource's read part validated by its fhir.resources model in one call (every nested
+    element validated again, each time): the reference `_validate` must agree with."""
     try:
-        return model(rt).model_validate(_read_part(res))
+        return model(res.get("resourceType")).model_validate(_read_part(res))
     except Exception as exc:  # pydantic's ValidationError, or a bad resourceType
-        errs = getattr(exc, "errors", None)
-        if callable(errs):
-            try:
-                e = exc.errors()[0]
-                where = ".".join(str(p) for p in e.get("loc", ()))
-                msg = f"{where}: {e.get('msg')}" if where else str(e.get("msg"))
-            except Exception:
-                msg = str(exc).splitlines()[0]
+        raise _validation_error(res, exc) from None
+
+
+# Validation by parts, each distinct part once. A fhir.resources model validates a nested element
+# (a CodeableConcept, a Reference, a Quantity) by its own model, with nothing from its parent
+# (the library's checks are per model: required elements, choice types, nulls in lists), and
+# accepts an already validated instance of that model as it is. So the complex elements of a
+# resource are validated one by one, each distinct element (by its JSON value and model) once per
+# process, and the resource's model then validates its own elements and primitives around those
+# instances: the same checks as validating the whole resource, without repeating the thousands of
+# identical codings and patient references of an export. A resource that fails is validated again
+# whole, so that its error names the element exactly as `_validate_full` does.
+_ELEMENT_CACHE: dict = {}
+_ELEMENT_CACHE_MAX = 20_000  # elements kept, and at most this many characters of their JSON (memory stays bounded)
+_ELEMENT_CACHE_CHARS = 4_000_000
+_ELEMENT_MAX_CHARS = 2_000  # a larger element is validated, not kept
+_cached_chars = 0
+_COMPLEX: dict = {}  # model class -> {JSON name: (element model class, is a list)}
+
+
+def _complex_fields(klass) -> dict:
+    out = _COMPLEX.get(klass)
+    if out is None:
+        import typing
+
+        from fhir_core.types import FhirElementOrResourceBase
+
+        out = {}
+        for name, f in klass.model_fields.items():
+            t, is_list = f.annotation, False
+            while typing.get_origin(t) is not None:  # Optional[...], List[...], Annotated[...]
+                if typing.get_origin(t) in (list, typing.List):
+                    is_list = True
+                args = [a for a in typing.get_args(t) if a is not type(None)]
+                if not args:
+                    break
+                t = args[0]
+            if isinstance(t, type) and hasattr(t, "get_model_klass") and not issubclass(t, FhirElementOrResourceBase):
+                out[f.alias or name] = (t.get_model_klass(), is_list)
+        _COMPLEX[klass] = out
+    return out
+
+
+def _with_parts(klass, data: dict) -> dict:
+    """data with each complex element (dict) replaced by its validated model instance; anything
+    else (primitives, nulls, values of a wrong type) is left for klass to judge."""
+    fields = _complex_fields(klass)
+    out = None
+    for k, v in data.items():
+        spec = fields.get(k)
+        if spec is None:
+            continue
+        sub, is_list = spec
+        if is_list:
+            if not isinstance(v, list) or not any(isinstance(x, dict) for x in v):
+                continue
+            nv = [_element(sub, x) if isinstance(x, dict) else x for x in v]
+        elif isinstance(v, dict):
+            nv = _element(sub, v)
         else:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise PatientError(f"{_ref(res)} does not validate as FHIR R4 ({msg[:300]})") from None
+            continue
+        if out is None:
+            out = dict(data)
+        out[k] = nv
+    return data if out is None else out
+
+
+def _element(klass, value: dict):
+    text = repr(value)  # JSON values: repr tells 1, 1.0, true and "1" apart
+    if len(text) > _ELEMENT_MAX_CHARS:  # a large element: validated, not kept
+        return klass.model_validate(_with_parts(klass, value))
+    key = (klass, text)
+    hit = _ELEMENT_CACHE.get(key)
+    if hit is None:
+        global _cached_chars
+        hit = klass.model_validate(_with_parts(klass, value))
+        if len(_ELEMENT_CACHE) >= _ELEMENT_CACHE_MAX or _cached_chars >= _ELEMENT_CACHE_CHARS:
+            _ELEMENT_CACHE.clear()  # bounded memory: start again
+            _cached_chars = 0
+        _ELEMENT_CACHE[key] = hit
+        _cached_chars += len(text)
+    return hit
+
+
+def _validate(res: dict):
+    """The resource's read part validated with its fhir.resources model (by parts, see above)."""
+    part = _read_part(res)
+    try:
+        klass = model(res.get("resourceType"))
+        return klass.model_validate(_with_parts(klass, part))
+    except Exception:
+        return _validate_full(res)  # raises the error as a whole validation words it
 
 
 def _codings(concept) -> list[dict]:

@@ -312,3 +312,29 @@ def test_fhir_patients_that_cannot_be_mapped_keep_their_place(tmp_path, jobs):
         else:
             assert [x["id"] for x in lines] == [f"p{i}" for i in range(n)]
             assert {i for i, x in enumerate(lines) if "error" in x} == bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["fhir-to-records", "evaluate"])
+def test_killed_fhir_run_leaves_no_file_and_no_worker(tmp_path, command):
+    """`elig fhir-to-records -o FILE` / `elig evaluate --from fhir -o FILE` stopped by SIGTERM while
+    its workers map patients: FILE as it was, no temporary file beside it, no traceback."""
+    work = tmp_path / "work"
+    work.mkdir()
+    f = work / "bundles.jsonl"
+    f.write_text("".join(json.dumps(_bundle(f"p{i}")) + "\n" for i in range(20000)), encoding="utf-8")
+    out = work / "out.jsonl"
+    out.write_text("previous output\n")
+    args = ["--from", "fhir"] if command == "evaluate" else []
+    p = subprocess.Popen(ELIG + [command, "--module", str(ROOT / "generated" / "sm3321.py"), *args, "-j", "2",
+                                 "--anchor", "first_dose=2026-02-01", "-o", str(out), str(f)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=ENV, start_new_session=True)
+    _wait_for_workers(p)
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGTERM)
+    _, err = _end(p)
+    assert p.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), (p.returncode, err)
+    assert b"Traceback" not in err, err.decode()[-2000:]
+    assert out.read_text() == "previous output\n"
+    assert sorted(x.name for x in work.iterdir()) == ["bundles.jsonl", "out.jsonl"]
+    _no_worker_left(p.pid)

@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -67,37 +66,10 @@ def _groups(source_from: str, input_path: str):
     return iter_bundles(input_path)
 
 
-class _AtomicOut:
-    """Standard output, or a file written beside its destination and renamed over it only when
-    complete (a failed run leaves no half-written file)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.tmp = None
-
-    def __enter__(self):
-        if not self.path:
-            return sys.stdout
-        d = os.path.dirname(os.path.abspath(self.path))
-        fd, self.tmp = tempfile.mkstemp(prefix=".elig-", suffix=".part", dir=d)
-        self.f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        return self.f
-
-    def __exit__(self, et, ev, tb):
-        if not self.path:
-            sys.stdout.flush()
-            return False
-        self.f.close()
-        if et is None:
-            os.replace(self.tmp, self.path)
-        else:
-            os.unlink(self.tmp)
-        return False
-
-
 def run_fhir(source, module, source_from, input_path, anchor_values, anchors_csv, *, mode="results",
              fmt="jsonl", summary=False, output=None, jobs=0):
     from ..driver import WorkerDied
+    from ..outputs import OutputError, ResultOutput, guard_signals
     from . import run as R
     from .sources import read_anchors_csv
 
@@ -114,14 +86,29 @@ def run_fhir(source, module, source_from, input_path, anchor_values, anchors_csv
         except ValueError as exc:
             _die(str(exc))
     groups = _groups(source_from, input_path)
+    target = None if summary else output
     try:
-        with _AtomicOut(None if summary else output) as out:
-            stats = R.run(groups, out, source=source, module=module, anchors_fixed=fixed, anchors_csv=per_patient,
-                          mode=mode, fmt=fmt, summary=summary, collect=summary, jobs=jobs)
-    except ValueError as exc:  # an export that is not NDJSON
+        out = ResultOutput(target)
+    except OutputError as exc:
         _die(str(exc))
-    except WorkerDied as exc:
-        _die(f"{input_path}: {exc}" + (f"; {output} was not written" if output and not summary else ""))
+    not_written = f"; {target} was not written" if target else ""
+    with guard_signals(out):
+        try:
+            stats = R.run(groups, out.file, source=source, module=module, anchors_fixed=fixed,
+                          anchors_csv=per_patient, mode=mode, fmt=fmt, summary=summary, collect=summary, jobs=jobs)
+        except ValueError as exc:  # an export that is not NDJSON
+            out.abandon()
+            _die(str(exc) + not_written)
+        except OSError as exc:
+            out.abandon()
+            _die(f"cannot write {target or 'standard output'}: {exc.strerror or exc}")
+        except WorkerDied as exc:
+            out.abandon()
+            _die(f"{input_path}: {exc}" + not_written)
+        except BaseException:
+            out.abandon()
+            raise
+        out.commit()
     if summary:
         from .. import batch
 

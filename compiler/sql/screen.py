@@ -84,14 +84,85 @@ def prepare_script(program, lowered, only=None) -> Script:
     return build(program, lowered, only=only)
 
 
-def run_script(con, program, module, script: Script) -> None:
-    """Run the script over the tables on the connection: results in the table elig_screened."""
+# patients per chunk of the input table: the per-patient lists of one chunk are built by one
+# GROUP BY, so this bounds the memory of that step whatever the population
+CHUNK = 100_000
+
+
+def _macros(con, script: Script) -> None:
     for stmt in script.macros.strip().split(";\n"):
         if stmt.strip():
             con.execute(stmt)
+
+
+def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers: int = 2) -> None:
+    """Run the script over the tables on the connection: results in the table elig_screened.
+
+    The split form of the script (docs/sql.md, "Running"): the input is materialised once as the
+    table elig_input, chunk by chunk of patients (seq ranges); each criterion is one query over it
+    writing the narrow table elig_k<i> (seq, outcome, missing), ``workers`` of them at a time on
+    cursors of the connection (planning is single-threaded in DuckDB); the result query joins
+    them by seq."""
+    from .script import input_view
+
+    _macros(con, script)
     resolve_units(con, program, module)
-    con.execute(script.input_view)
-    con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.query)
+    lo, hi = con.execute("SELECT min(seq), max(seq) FROM patients").fetchone()
+    lo, hi = (0, -1) if lo is None else (int(lo), int(hi))
+    first = True
+    start = lo
+    while first or start <= hi:
+        rng = (start, start + chunk)
+        if first:
+            con.execute(input_view(program, rng, name="TABLE elig_input"))
+            first = False
+        else:
+            con.execute("INSERT INTO elig_input " + input_view(program, rng, name=""))
+        start += chunk
+    names = [f"elig_k{i}" for i in range(len(script.steps))]
+
+    def step(i: int, cur) -> None:
+        cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1])
+
+    try:
+        if workers > 1 and len(names) > 1:
+            import queue
+            import threading
+
+            todo: "queue.Queue[int]" = queue.Queue()
+            for i in range(len(names)):
+                todo.put(i)
+            errors: list[BaseException] = []
+
+            def work() -> None:
+                cur = con.cursor()
+                try:
+                    _macros(cur, script)
+                    while not errors:
+                        try:
+                            i = todo.get_nowait()
+                        except queue.Empty:
+                            return
+                        step(i, cur)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller
+                    errors.append(exc)
+                finally:
+                    cur.close()
+
+            threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(names)))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+        else:
+            for i in range(len(names)):
+                step(i, con)
+        con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.final)
+    finally:
+        for n in names + ["elig_input"]:
+            con.execute(f"DROP TABLE IF EXISTS {n}")
 
 
 def prepare(con, program, lowered, module, only=None) -> Script:

@@ -113,11 +113,13 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     start = lo
     while first or start <= hi:
         rng = (start, start + chunk)
+        # the chunk's observation lists as rows, then its input rows (joining those lists)
+        con.execute(f"CREATE OR REPLACE TABLE elig_obs AS {input_view(program, rng, obs_mode='lists')}")
         if first:
-            con.execute(input_view(program, rng, name="TABLE elig_input"))
+            con.execute(input_view(program, rng, name="TABLE elig_input", obs_mode="joined"))
             first = False
         else:
-            con.execute("INSERT INTO elig_input " + input_view(program, rng, name=""))
+            con.execute("INSERT INTO elig_input " + input_view(program, rng, name="", obs_mode="joined"))
         start += chunk
     names = [f"elig_k{i}" for i in range(len(script.steps))]
 
@@ -161,7 +163,7 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
                 step(i, con)
         con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.final)
     finally:
-        for n in names + ["elig_input"]:
+        for n in names + ["elig_input", "elig_obs"]:
             con.execute(f"DROP TABLE IF EXISTS {n}")
 
 

@@ -78,10 +78,15 @@ def _days(col: str) -> str:
     return f"CAST({col} - {DAY} AS INTEGER)"
 
 
-def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str = "TEMP VIEW elig_input") -> str:
+def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str = "TEMP VIEW elig_input",
+               obs_mode: str = "pivot") -> str:
     """The per-patient input (``CREATE OR REPLACE <name> AS ...``; the query alone when name is
     ""); with ``rng`` = (lo, hi) only the patients with lo <= seq < hi (one chunk of a
-    population: bounded memory)."""
+    population: bounded memory). ``obs_mode``: "pivot" gives the observation lists as columns
+    o_<code> / ow_<code> by an aggregate; "lists" is the query of those lists as rows
+    (seq, code, w, l), and "joined" takes the columns from those rows in the table elig_obs:
+    pivoting 46 list columns per patient by an aggregate costs DuckDB more than the rest of the
+    input."""
 
     def tb(t: str) -> str:
         return t if rng is None else f"(SELECT * FROM {t} WHERE seq >= {int(rng[0])} AND seq < {int(rng[1])})"
@@ -182,6 +187,32 @@ def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str
     sel += [f"coalesce(ca.{ident('c_' + c)}, []) AS {ident('c_' + c)}" for c in conds + ["_wild"]]
     sel += [f"coalesce(pa.{ident('p_' + c)}, []) AS {ident('p_' + c)}" for c in procs + ["_wild"]]
     sel += ["coalesce(ta.t_all, []) AS t_all"]
+    obs_long = f"""SELECT seq, code, w, list_sort(list(x)) AS l FROM (SELECT o.seq, o.code, o.w, {obs_struct} AS x
+          FROM (SELECT * EXCLUDE (code), code, FALSE AS w FROM {tb('observations')} WHERE code IN ({codes_o})
+                UNION ALL
+                SELECT ob.* EXCLUDE (code), k.code, TRUE AS w FROM {tb('observations')} ob, (SELECT unnest([{codes_o}]) AS code) k
+                WHERE {wild('ob.code')}) o
+          LEFT JOIN elig_unit_map m ON m.kind = 'obs' AND m.code = o.code AND m.unit = o.unit)
+    GROUP BY seq, code, w"""
+    if obs_mode == "lists":
+        return obs_long
+    oa = f"""  oa AS (SELECT seq,
+        {obs_aggs}
+    FROM ({obs_long}) GROUP BY seq),
+"""
+    oa_join = " LEFT JOIN oa USING (seq)"
+    if obs_mode == "joined":
+        # the lists from the table elig_obs (obs_mode "lists") by one join per list column: far
+        # cheaper in DuckDB than the aggregate above, and the result is a table, whose flat
+        # vectors DuckDB's lambdas read fast (over a join's output they are many times slower)
+        oa, oa_join, k = "", "", 0
+        for i, c in enumerate(sel):
+            if c.startswith("coalesce(oa."):
+                col = c.split(" AS ", 1)[1]
+                code, w = (col[4:-1], "") if col.startswith('"ow_') else (col[3:-1], "NOT ")
+                sel[i] = f"coalesce(j{k}.l, []) AS {col}"
+                oa_join += f"\n  LEFT JOIN elig_obs j{k} ON j{k}.seq = pt.seq AND j{k}.code = {q(code)} AND {w}j{k}.w"
+                k += 1
     text = f"""CREATE OR REPLACE {name} AS
 WITH
   an AS (SELECT seq,
@@ -190,16 +221,7 @@ WITH
   fa AS (SELECT seq,
         {fact_aggs}
     FROM {tb('facts')} GROUP BY seq),
-  oa AS (SELECT seq,
-        {obs_aggs}
-    FROM (SELECT seq, code, w, list_sort(list(x)) AS l FROM (SELECT o.seq, o.code, o.w, {obs_struct} AS x
-          FROM (SELECT * EXCLUDE (code), code, FALSE AS w FROM {tb('observations')} WHERE code IN ({codes_o})
-                UNION ALL
-                SELECT ob.* EXCLUDE (code), k.code, TRUE AS w FROM {tb('observations')} ob, (SELECT unnest([{codes_o}]) AS code) k
-                WHERE {wild('ob.code')}) o
-          LEFT JOIN elig_unit_map m ON m.kind = 'obs' AND m.code = o.code AND m.unit = o.unit)
-    GROUP BY seq, code, w) GROUP BY seq),
-  ca AS (SELECT seq,
+{oa}  ca AS (SELECT seq,
         {cond_aggs}
     FROM (SELECT seq, code, list_sort(list(x)) AS l FROM (SELECT c.seq, CASE WHEN {wild('c.code')} THEN NULL ELSE c.code END AS code, {cond_struct} AS x FROM {tb('conditions')} c{cjoin} WHERE c.code IN ({codes_c}) OR {wild('c.code')})
     GROUP BY seq, code) GROUP BY seq),
@@ -212,7 +234,7 @@ WITH
     GROUP BY seq)
 SELECT {", ".join(sel)}
 FROM {tb('patients')} pt
-  LEFT JOIN an USING (seq) LEFT JOIN fa USING (seq) LEFT JOIN oa USING (seq)
+  LEFT JOIN an USING (seq) LEFT JOIN fa USING (seq){oa_join}
   LEFT JOIN ca USING (seq) LEFT JOIN pa USING (seq) LEFT JOIN ta USING (seq)"""
     return text if name else text.split("\n", 1)[1]
 

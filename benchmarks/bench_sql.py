@@ -108,12 +108,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="records (default 1,000,000)")
     ap.add_argument("--sample", type=int, default=3000, help="records timed through the Python module")
+    ap.add_argument("--dir", default=str(ROOT / "out" / "bench-sql"),
+                    help="where the cohort file (kept for later runs) and the work files go (default out/bench-sql "
+                         "of the repository; not a shared temporary directory)")
     args = ap.parse_args(argv)
     res, mod = _compiled()
-    with tempfile.TemporaryDirectory(prefix="elig-bench-sql-") as d:
+    base = Path(args.dir)
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    jsonl = base / f"cohort-{args.n}.jsonl"
+    if not jsonl.is_file():
+        part = base / f".cohort-{args.n}.jsonl.part"
+        cohort.write_jsonl(str(part), args.n, seed=3321, corrupt_rate=0.01)
+        os.replace(part, jsonl)
+    with tempfile.TemporaryDirectory(prefix="work-", dir=base) as d:
         tmp = Path(d)
-        jsonl = tmp / "cohort.jsonl"
-        cohort.write_jsonl(str(jsonl), args.n, seed=3321, corrupt_rate=0.01)
         py = python_per_record(mod, jsonl, args.sample)
         plan = plan_seconds(res, mod, tmp)
         db = tmp / "cohort.duckdb"

@@ -86,7 +86,7 @@ def prepare_script(program, lowered, only=None) -> Script:
 
 # patients per chunk of the input table: the per-patient lists of one chunk are built by one
 # GROUP BY, so this bounds the memory of that step whatever the population
-CHUNK = 100_000
+CHUNK = 50_000
 
 
 def _macros(con, script: Script) -> None:
@@ -114,7 +114,9 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     while first or start <= hi:
         rng = (start, start + chunk)
         # the chunk's observation lists as rows, then its input rows (joining those lists)
-        con.execute(f"CREATE OR REPLACE TABLE elig_obs AS {input_view(program, rng, obs_mode='lists')}")
+        # (sorted by code: each of the per-code joins below then reads only its own row groups)
+        con.execute(f"CREATE OR REPLACE TABLE elig_obs AS SELECT * FROM ({input_view(program, rng, obs_mode='lists')}) "
+                    f"ORDER BY code, w, seq")
         if first:
             con.execute(input_view(program, rng, name="TABLE elig_input", obs_mode="joined"))
             first = False

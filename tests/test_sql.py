@@ -246,6 +246,28 @@ BAD_LINES = [
 ]
 
 
+def test_chunks_and_one_worker_give_the_same_results(compiled, sm3321, corpus, tmp_path):
+    """The input built in several chunks of patients, the criteria run one at a time: the
+    Python evaluator's outcomes still (the default run is one chunk, two criteria at a time)."""
+    ids = ("hemoglobin", "anticancer_washout", "cns_disease")
+    texts = corpus["cohort"][:240] + list(BAD_LINES)
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    con = screen.connect(threads=1, memory_limit="1GB")
+    loader.load_jsonl(con, str(path))
+    script = screen.prepare_script(compiled.program, compiled.lowered, only=set(ids))
+    screen.run_script(con, compiled.program, sm3321, script, chunk=70, workers=1)
+    sqls = [json.loads(r) for r in screen.results(con)]
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'elig_%' AND NOT temporary").fetchone()[0] == 0
+    con.close()
+    pys = only_criteria([sm3321.evaluate_json(t) for t in texts], ids)
+    for r in pys + sqls:
+        r.pop("status", None) if r.get("status") != "error" else None
+    assert len(sqls) == len(texts)
+    diffs = compare_subset(pys, sqls)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+
+
 def test_error_rows_like_python(corpus, screened_fast, sm3321):
     sqls = screened_fast["bad"]
     pys = [sm3321.evaluate_json(t) for t in corpus["bad"]]

@@ -137,7 +137,8 @@ def summary_text(con, script) -> str:
 @click.option("--explain", "explain", multiple=True, metavar="ID",
               help="Full result-format-1 reasons for these patients, by the Python evaluator (JSON Lines input).")
 @click.option("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default, every core).")
-@click.option("--memory-limit", default="", help="DuckDB memory limit, e.g. 3GB.")
+@click.option("--memory-limit", default="2GB", show_default=True,
+              help="DuckDB memory limit (beyond it DuckDB spills to the work directory), e.g. 3GB.")
 @click.argument("data", metavar="DATA", type=click.Path(allow_dash=True))
 def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, data):
     """Screen a population with the trial's rules compiled to SQL.
@@ -231,12 +232,12 @@ def load(output, data):
             part = os.path.join(os.path.dirname(os.path.abspath(output)) or ".", f".{os.path.basename(output)}.part")
             if os.path.exists(part):
                 os.unlink(part)
-            con = S.connect(part)
+            con = S.connect(part, memory_limit="2GB")
             n, _, _ = open_data(con, data, tmpdir)
             con.close()
             os.replace(part, output)
         else:
-            con = S.connect(os.path.join(tmpdir, "work.duckdb"))
+            con = S.connect(os.path.join(tmpdir, "work.duckdb"), memory_limit="2GB")
             n, _, _ = open_data(con, data, tmpdir)
             loader.write_parquet(con, output)
             con.close()

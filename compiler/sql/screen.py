@@ -84,14 +84,101 @@ def prepare_script(program, lowered, only=None) -> Script:
     return build(program, lowered, only=only)
 
 
-def run_script(con, program, module, script: Script) -> None:
-    """Run the script over the tables on the connection: results in the table elig_screened."""
+# patients per chunk of the input table: the per-patient lists of one chunk are built by one
+# GROUP BY, so this bounds the memory of that step whatever the population
+CHUNK = 50_000
+
+
+def _macros(con, script: Script) -> None:
     for stmt in script.macros.strip().split(";\n"):
         if stmt.strip():
             con.execute(stmt)
+
+
+def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers: int = 2) -> None:
+    """Run the script over the tables on the connection: results in the table elig_screened.
+
+    The split form of the script (docs/sql.md, "Running"): the input is materialised once as the
+    table elig_input, chunk by chunk of patients (seq ranges); each criterion is one query over it
+    writing the narrow table elig_k<i> (seq, outcome, missing), ``workers`` of them at a time on
+    cursors of the connection (planning is single-threaded in DuckDB); the result query joins
+    them by seq. The work tables (elig_input, elig_obs, elig_k<i>) are created in the
+    connection's database and dropped at the end: `elig screen` gives it a private work file."""
+    _macros(con, script)
     resolve_units(con, program, module)
-    con.execute(script.input_view)
-    con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.query)
+    lo, hi = con.execute("SELECT min(seq), max(seq) FROM patients").fetchone()
+    lo, hi = (0, -1) if lo is None else (int(lo), int(hi))
+    names = [f"elig_k{i}" for i in range(len(script.steps))]
+    try:
+        _input_tables(con, program, lo, hi, chunk)
+        _steps(con, script, names, workers)
+        con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.final)
+    finally:
+        # the work tables are the connection database's (cursors do not see TEMP tables)
+        for n in names + ["elig_input", "elig_obs"]:
+            con.execute(f"DROP TABLE IF EXISTS {n}")
+
+
+def _input_tables(con, program, lo: int, hi: int, chunk: int) -> None:
+    """elig_input, chunk by chunk of patients (seq in [start, start + chunk))."""
+    from .script import input_view
+
+    first = True
+    start = lo
+    while first or start <= hi:
+        rng = (start, start + chunk)
+        # the chunk's observation lists as rows, then its input rows (joining those lists)
+        # (sorted by code: each of the per-code joins below then reads only its own row groups)
+        con.execute(f"CREATE OR REPLACE TABLE elig_obs AS SELECT * FROM ({input_view(program, rng, obs_mode='lists')}) "
+                    f"ORDER BY code, w, seq")
+        if first:
+            con.execute(input_view(program, rng, name="TABLE elig_input", obs_mode="joined"))
+            first = False
+        else:
+            con.execute("INSERT INTO elig_input " + input_view(program, rng, name="", obs_mode="joined"))
+        start += chunk
+
+
+def _steps(con, script: Script, names: list, workers: int) -> None:
+    """One table per criterion (elig_k<i>), ``workers`` queries at a time on cursors."""
+
+    def step(i: int, cur) -> None:
+        cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1])
+
+    if workers <= 1 or len(names) <= 1:
+        for i in range(len(names)):
+            step(i, con)
+        return
+    import queue
+    import threading
+
+    todo: "queue.Queue[int]" = queue.Queue()
+    for i in range(len(names)):
+        todo.put(i)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        cur = con.cursor()
+        try:
+            _macros(cur, script)
+            while not errors:
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                step(i, cur)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller
+            errors.append(exc)
+        finally:
+            cur.close()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(names)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def prepare(con, program, lowered, module, only=None) -> Script:

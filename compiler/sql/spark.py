@@ -264,6 +264,16 @@ def _rewritten(tree):
 _counter = [0]
 
 
+_BODIES: dict = {}
+
+
+def _body_tree(name: str):
+    """A copy of the parsed body of one of FUNCTIONS (parsed once)."""
+    if name not in _BODIES:
+        _BODIES[name] = sqlglot.parse_one(_INLINE[name][1], read="spark")
+    return _BODIES[name].copy()
+
+
 def _simple(arg) -> bool:
     """An argument cheap enough to repeat where its parameter is used (a column, a field, a literal)."""
     while isinstance(arg, (exp.Cast, exp.Paren, exp.Neg)):
@@ -304,7 +314,7 @@ def _inline_call(node):
                 return exp.Paren(this=direct[root].copy())
         return n
 
-    btree = sqlglot.parse_one(body, read="spark").transform(bind).transform(_inline_call)
+    btree = _body_tree(node.name.lower()).transform(bind).transform(_inline_call)
     if not bound:
         return btree
     fields = ", ".join(f"'{p}', CAST(__a{i} AS {t})" for i, (p, t) in enumerate(params) if p in bound)

@@ -36,7 +36,9 @@ def session(master: str = "local[2]", app: str = "elig-screen", driver_memory: s
                 .config("spark.sql.ansi.enabled", "false")
                 .config("spark.sql.session.timeZone", "UTC")
                 .config("spark.sql.jsonGenerator.ignoreNullFields", "false")
-                .config("spark.sql.parquet.compression.codec", "snappy")
+                # the criteria make large expressions: whole-stage Java code beyond 64 KB fails to
+                # compile and falls back anyway; not generating it saves the attempt
+                .config("spark.sql.codegen.wholeStage", "false")
                 .getOrCreate())
     _SESSION.sparkContext.setLogLevel("ERROR")
     return _SESSION

@@ -184,7 +184,7 @@ def _star_except(node):
 def _rewrite(node):
     """One DuckDB construct in its Spark form (sqlglot transform callback)."""
     if isinstance(node, exp.DataType) and node.this in (exp.DataType.Type.INT128, exp.DataType.Type.UINT128):
-        return exp.DataType.build(DEC, dialect="spark")
+        return _type(DEC)
     if isinstance(node, exp.Length):
         return exp.Anonymous(this="SIZE", expressions=[node.this])
     if isinstance(node, exp.Sub) and isinstance(node.expression, exp.Cast) and node.expression.to.this == exp.DataType.Type.DATE:
@@ -274,6 +274,16 @@ def _body_tree(name: str):
     return _BODIES[name].copy()
 
 
+_TYPES: dict = {}
+
+
+def _type(t: str):
+    """A copy of the parsed Spark type t (parsed once)."""
+    if t not in _TYPES:
+        _TYPES[t] = exp.DataType.build(t, dialect="spark")
+    return _TYPES[t].copy()
+
+
 def _simple(arg) -> bool:
     """An argument cheap enough to repeat where its parameter is used (a column, a field, a literal)."""
     while isinstance(arg, (exp.Cast, exp.Paren, exp.Neg)):
@@ -290,16 +300,13 @@ def _inline_call(node):
     if not (isinstance(node, exp.Anonymous) and node.name.lower() in _INLINE):
         return node
     params, body = _INLINE[node.name.lower()]
-    args = [a.transform(_inline_call) for a in node.expressions]
+    args = [a.transform(_inline_call, copy=False) for a in node.expressions]
     if len(args) != len(params):
         raise SqlCompileError([f"{node.name}: {len(args)} arguments for {len(params)} parameters"])
     _counter[0] += 1
     z = f"_z{_counter[0]}"
     bound = {p for (p, _), a in zip(params, args) if not _simple(a)}
-    direct = {p: sqlglot.parse_one(f"CAST(__a AS {t})", read="spark") for (p, t), a in zip(params, args) if _simple(a)}
-    for (p, _), a in zip(params, args):
-        if p in direct:
-            direct[p] = direct[p].transform(lambda n, a=a: a.copy() if isinstance(n, exp.Column) and n.name == "__a" else n)
+    direct = {p: exp.Cast(this=a, to=_type(t)) for (p, t), a in zip(params, args) if _simple(a)}
 
     def bind(n):
         if isinstance(n, exp.Column):
@@ -314,7 +321,7 @@ def _inline_call(node):
                 return exp.Paren(this=direct[root].copy())
         return n
 
-    btree = _body_tree(node.name.lower()).transform(bind).transform(_inline_call)
+    btree = _body_tree(node.name.lower()).transform(bind, copy=False).transform(_inline_call, copy=False)
     if not bound:
         return btree
     fields = ", ".join(f"'{p}', CAST(__a{i} AS {t})" for i, (p, t) in enumerate(params) if p in bound)
@@ -328,12 +335,12 @@ def _inline_call(node):
                 return args[int(n.name[3:])]
         return n
 
-    return wrap.transform(fill)
+    return wrap.transform(fill, copy=False)
 
 
 def _types(node):
     if isinstance(node, exp.DataType) and node.this in (exp.DataType.Type.INT128, exp.DataType.Type.UINT128):
-        return exp.DataType.build(DEC, dialect="spark")
+        return _type(DEC)
     return node
 
 

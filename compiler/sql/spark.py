@@ -322,8 +322,8 @@ def _inline_call(node):
         return n
 
     btree = _body_tree(node.name.lower()).transform(bind, copy=False).transform(_inline_call, copy=False)
-    if not bound:
-        return btree
+    if not bound:  # in parentheses: the body replaces a call, an operand of any operator
+        return exp.Paren(this=btree)
     fields = ", ".join(f"'{p}', CAST(__a{i} AS {t})" for i, (p, t) in enumerate(params) if p in bound)
     wrap = sqlglot.parse_one(f"TRANSFORM(ARRAY(NAMED_STRUCT({fields})), {z} -> __body)[0]", read="spark")
 

@@ -42,6 +42,11 @@ def session(master: str = "local[2]", app: str = "elig-screen", driver_memory: s
                 # adaptive execution re-plans the 44-way join of the results after every stage,
                 # comparing nested plans each time: on SM3321 it ran for over 10 minutes
                 .config("spark.sql.adaptive.enabled", "false")
+                # the plans are huge: keep their text short and few of them in the status store
+                .config("spark.sql.maxPlanStringLength", "65536")
+                .config("spark.sql.ui.retainedExecutions", "2")
+                .config("spark.ui.retainedJobs", "10")
+                .config("spark.ui.retainedStages", "10")
                 .getOrCreate())
     _SESSION.sparkContext.setLogLevel("ERROR")
     return _SESSION

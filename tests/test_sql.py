@@ -373,13 +373,6 @@ def test_screen_cli_jsonl_parquet_duckdb_and_summary(tmp_path, sm3321):
     assert json.loads(r6.stdout) == pys[0]
 
 
-def test_screen_spark_engine_is_refused_clearly(tmp_path):
-    data = tmp_path / "one.jsonl"
-    data.write_text('{"format": 1, "id": "A"}\n', encoding="utf-8")
-    r = _run(["screen", "--rules", "sm3321_rules", "--engine", "spark", str(data)])
-    assert r.returncode == 2 and "Spark SQL generator is not built yet" in r.stderr and "Traceback" not in r.stderr
-
-
 def test_sql_command_writes_the_script(tmp_path):
     out = tmp_path / "sm3321.duckdb.sql"
     r = _run(["sql", "sm3321_rules", "-o", str(out)])

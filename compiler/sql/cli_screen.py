@@ -130,7 +130,7 @@ def summary_text(con, script) -> str:
 @click.command(name="screen")
 @click.option("--rules", "rules_dir", required=True, type=click.Path(file_okay=False), help="The trial's rule files.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-              help="The SQL engine (DuckDB, embedded; Spark SQL is not built yet).")
+              help="The SQL engine: DuckDB (embedded) or Spark SQL (local[2]).")
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False),
               help="Write results as Parquet into this directory (results.parquet) instead of JSON Lines on stdout.")
 @click.option("--summary", is_flag=True, help="Print per-criterion counts, 'fails only this' and the funnel instead of each result.")
@@ -158,8 +158,6 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
     from . import screen as S
     from .script import SqlCompileError
 
-    if engine == "spark":
-        _die("the Spark SQL generator is not built yet; use --engine duckdb", 2)
     res = _compile(rules_dir)
     module = S.evaluator_module(res.python)
     if explain:
@@ -168,6 +166,10 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
         for r in _explain(module, data, explain):
             click.echo(json.dumps(r))
         return
+    if engine == "spark":  # local Spark (compiler/sql/cli_spark.py, docs/sql-spark.md)
+        from .cli_spark import screen_spark
+
+        return screen_spark(res, module, data, output, summary)
     tmpdir = tempfile.mkdtemp(prefix="elig-screen-")
     try:
         con = S.connect(os.path.join(tmpdir, "work.duckdb"), threads=threads or None, memory_limit=memory_limit or None)

@@ -36,30 +36,38 @@ from .spark_functions import SPARK_BUILTINS
 NUM = "STRUCT<f: DOUBLE, n: DECIMAL(38,0), d: DECIMAL(38,0)>"
 DEC = "DECIMAL(38,0)"
 
-# The screening script's own functions in Spark SQL (the DuckDB macros of numbers.py and the few
-# DuckDB list/JSON functions Spark lacks). Order matters: a function is defined before its users.
+# The screening script's own functions in Spark SQL: the DuckDB macros of numbers.py (by name)
+# and the few DuckDB list/JSON functions Spark lacks. Each is inlined where it is called (Spark
+# refuses SQL functions inside higher-order functions). Exact numbers are fractions n/d of
+# DECIMAL(38,0) that are NOT reduced (no gcd: a gcd has no Spark built-in, and as a 190-step
+# AGGREGATE it made plans that Spark could not finish); a fraction is exact whether reduced or not,
+# only its size differs, and an overflow (NULL with ANSI off, as DuckDB's TRY) falls back to the
+# float exactly where DuckDB's does. Record numbers keep small denominators: a number is its
+# decimal text's mantissa over 10^scale (docs/sql-spark.md, "Exact numbers").
 FUNCTIONS = [
-    ("elig_gcd", f"(a {DEC}, b {DEC}) RETURNS {DEC} RETURN "
-     # Euclid in at most 190 steps: enough for any pair below 10^38 (the Fibonacci bound is 183)
-     f"aggregate(sequence(1, 190), named_struct('a', CAST(abs(a) AS {DEC}), 'b', CAST(abs(b) AS {DEC})), "
-     f"(s, i) -> CASE WHEN s.b = 0 THEN s ELSE named_struct('a', s.b, 'b', CAST(s.a % s.b AS {DEC})) END, s -> s.a)"),
     ("elig_num", f"(f DOUBLE, n {DEC}, d {DEC}) RETURNS {NUM} RETURN "
      f"CASE WHEN n IS NULL OR d IS NULL OR d = 0 THEN named_struct('f', f, 'n', CAST(NULL AS {DEC}), 'd', CAST(NULL AS {DEC})) "
-     f"ELSE named_struct('f', f, 'n', CAST((CASE WHEN d < 0 THEN -n ELSE n END) / elig_gcd(n, d) AS {DEC}), "
-     f"'d', CAST(abs(d) / elig_gcd(n, d) AS {DEC})) END"),
+     f"ELSE named_struct('f', f, 'n', CAST(CASE WHEN d < 0 THEN -n ELSE n END AS {DEC}), 'd', CAST(abs(d) AS {DEC})) END"),
+    # the decimal text of a double: Java's Double.toString, unless that has more than 15 significant
+    # digits and the 15-digit rounding reads back as the same double (then that is the shortest
+    # text, Python's repr; Java 17 prints some doubles, such as 2e23, with more digits than needed)
+    ("elig_dtext", "(v DOUBLE) RETURNS STRING RETURN "
+     "CASE WHEN length(CAST(v AS STRING)) > 17 AND CAST(printf('%.15g', v) AS DOUBLE) = v THEN printf('%.15g', v) "
+     "ELSE CAST(v AS STRING) END"),
     ("elig_text", "(v DOUBLE, raw STRING) RETURNS STRING RETURN "
-     "CASE WHEN raw RLIKE '^-?[0-9]+$' THEN raw ELSE CAST(v AS STRING) END"),
-    ("elig_rec", f"(v DOUBLE, raw STRING) RETURNS {NUM} RETURN "
-     f"CASE WHEN v IS NULL THEN NULL ELSE elig_num(v, CAST(replace(CAST(CAST(elig_text(v, raw) AS DECIMAL(38,18)) AS STRING), '.', '') AS {DEC}), "
-     f"CAST('1000000000000000000' AS {DEC})) END"),
+     "CASE WHEN raw RLIKE '^-?[0-9]+$' THEN raw ELSE elig_dtext(v) END"),
+    ("elig_textn", f"(v DOUBLE, vi {DEC}) RETURNS STRING RETURN "
+     "CASE WHEN vi IS NOT NULL THEN CAST(vi AS STRING) ELSE elig_dtext(v) END"),
+    ("elig_int", f"(raw STRING) RETURNS {DEC} RETURN CASE WHEN raw RLIKE '^-?[0-9]{{1,38}}$' THEN CAST(raw AS {DEC}) END"),
     ("elig_mant", "(t STRING) RETURNS STRING RETURN split_part(lower(t), 'e', 1)"),
     ("elig_scale", "(t STRING) RETURNS INT RETURN "
      "(CASE WHEN contains(elig_mant(t), '.') THEN length(elig_mant(t)) - instr(elig_mant(t), '.') ELSE 0 END) "
-     "- coalesce(CAST(nullif(split_part(lower(t), 'e', 2), '') AS INT), 0)"),
+     "- coalesce(CAST(nullif(replace(split_part(lower(t), 'e', 2), '+', ''), '') AS INT), 0)"),
     ("elig_dec", f"(v DOUBLE, t STRING) RETURNS {NUM} RETURN "
      f"CASE WHEN v IS NULL THEN NULL ELSE named_struct('f', v, "
      f"'n', CAST(CAST(replace(elig_mant(t), '.', '') AS {DEC}) * CAST(concat('1', repeat('0', greatest(0, -elig_scale(t)))) AS {DEC}) AS {DEC}), "
      f"'d', CAST(concat('1', repeat('0', greatest(0, elig_scale(t)))) AS {DEC})) END"),
+    ("elig_rec", f"(v DOUBLE, raw STRING) RETURNS {NUM} RETURN elig_dec(v, elig_text(v, raw))"),
     ("elig_add", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_num(a.f + b.f, a.n * b.d + b.n * a.d, a.d * b.d)"),
     ("elig_sub", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_num(a.f - b.f, a.n * b.d - b.n * a.d, a.d * b.d)"),
     ("elig_mul", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_num(a.f * b.f, a.n * b.n, a.d * b.d)"),
@@ -68,15 +76,16 @@ FUNCTIONS = [
      "CASE WHEN a.f - b.f > 1e-9 * (abs(b.f) + 1e0) THEN 1 WHEN a.f - b.f < -1e-9 * (abs(b.f) + 1e0) THEN -1 "
      "WHEN a.n IS NOT NULL AND b.n IS NOT NULL AND (a.n * b.d - b.n * a.d) IS NOT NULL "
      "THEN CAST(sign(a.n * b.d - b.n * a.d) AS INT) ELSE CAST(sign(a.f - b.f) AS INT) END"),
-    ("elig_sign_rec", f"(v DOUBLE, raw STRING, b {NUM}) RETURNS INT RETURN "
+    ("elig_sign_rec", f"(v DOUBLE, vi {DEC}, b {NUM}) RETURNS INT RETURN "
      "CASE WHEN v - b.f > 1e-9 * (abs(b.f) + 1e0) THEN 1 WHEN v - b.f < -1e-9 * (abs(b.f) + 1e0) THEN -1 "
-     "ELSE elig_sign(elig_dec(v, elig_text(v, raw)), b) END"),
-    ("elig_sign_ref", f"(v DOUBLE, raw STRING, k {NUM}, r DOUBLE, rraw STRING) RETURNS INT RETURN "
+     "ELSE elig_sign(elig_dec(v, elig_textn(v, vi)), b) END"),
+    ("elig_sign_ref", f"(v DOUBLE, vi {DEC}, k {NUM}, r DOUBLE, ri {DEC}) RETURNS INT RETURN "
      "CASE WHEN v - k.f * r > 1e-9 * (abs(k.f * r) + 1e0) THEN 1 WHEN v - k.f * r < -1e-9 * (abs(k.f * r) + 1e0) THEN -1 "
-     "ELSE elig_sign(elig_dec(v, elig_text(v, raw)), elig_mul(k, elig_dec(r, elig_text(r, rraw)))) END"),
+     "ELSE elig_sign(elig_dec(v, elig_textn(v, vi)), elig_mul(k, elig_dec(r, elig_textn(r, ri)))) END"),
     ("elig_zero", f"(a {NUM}) RETURNS BOOLEAN RETURN CASE WHEN a.n IS NOT NULL THEN a.n = 0 ELSE a.f = 0 END"),
-    ("elig_floor", f"(a {NUM}) RETURNS {DEC} RETURN CASE WHEN a.n IS NOT NULL THEN CAST(floor(a.n / a.d) AS {DEC}) "
-     f"ELSE CAST(floor(a.f) AS {DEC}) END"),
+    # floor division of DECIMALs: `div` truncates toward zero, hence the negative branch (DuckDB's macro)
+    ("elig_floor", f"(a {NUM}) RETURNS {DEC} RETURN CASE WHEN a.n IS NOT NULL THEN CAST(CASE WHEN a.n >= 0 THEN a.n div a.d "
+     f"ELSE -((-a.n + a.d - 1) div a.d) END AS {DEC}) ELSE CAST(floor(a.f) AS {DEC}) END"),
     ("elig_isfinite", "(x DOUBLE) RETURNS BOOLEAN RETURN NOT isnan(x) AND abs(x) <> double('infinity')"),
     # DuckDB's list_bool_and/or: NULLs ignored, NULL for a list without a non-NULL element
     ("elig_bool_and", "(l ARRAY<BOOLEAN>) RETURNS BOOLEAN RETURN "
@@ -141,10 +150,41 @@ def _json_path(node) -> str | None:
     return None
 
 
+# The columns of the screening tables (docs/sql.md), for DuckDB's `* EXCLUDE (...)`, which Spark
+# SQL does not have: the star is written out as these columns minus the excluded ones.
+TABLE_COLUMNS = {
+    "observations": ("seq", "idx", "code", "date_raw", "date", "date_why", "value_raw", "value_num", "value_str",
+                     "unit_raw", "unit", "uln_raw", "uln", "lln_raw", "lln", "lloq_raw", "lloq", "attributes"),
+    "conditions": ("seq", "idx", "code", "onset_raw", "onset", "onset_why", "end_raw", "end", "end_why", "status_raw",
+                   "status", "attributes"),
+    "procedures": ("seq", "idx", "code", "date_raw", "date", "date_why", "attributes"),
+}
+
+
+def _star_except(node):
+    """`[t.]* EXCLUDE (cols)` over one of TABLE_COLUMNS' tables: the remaining columns, named."""
+    star = node.this if isinstance(node, exp.Column) else node
+    excluded = star.args.get("except_") or star.args.get("except")
+    if not isinstance(star, exp.Star) or not excluded:
+        return None
+    table = node.table if isinstance(node, exp.Column) else ""
+    select = node.find_ancestor(exp.Select)
+    src = select.args.get("from_") or select.args.get("from") if select else None
+    names = []
+    if src is not None:
+        for t in [src.this] + [j.this for j in select.args.get("joins") or []]:
+            if isinstance(t, exp.Table) and (not table or t.alias_or_name == table):
+                names.append(t.name)
+    if len(names) != 1 or names[0] not in TABLE_COLUMNS:
+        return exp.Anonymous(this="ELIG_NO_SPARK_STAR_EXCLUDE", expressions=[])
+    drop = {e.name for e in excluded}
+    return [exp.column(c, table=table or None, quoted=c in ("end", "date")) for c in TABLE_COLUMNS[names[0]] if c not in drop]
+
+
 def _rewrite(node):
     """One DuckDB construct in its Spark form (sqlglot transform callback)."""
     if isinstance(node, exp.DataType) and node.this in (exp.DataType.Type.INT128, exp.DataType.Type.UINT128):
-        return exp.DataType.build(DEC, dialect="spark")
+        return _type(DEC)
     if isinstance(node, exp.Length):
         return exp.Anonymous(this="SIZE", expressions=[node.this])
     if isinstance(node, exp.Sub) and isinstance(node.expression, exp.Cast) and node.expression.to.this == exp.DataType.Type.DATE:
@@ -201,38 +241,90 @@ def _step(node):
     return node
 
 
+def _expand_stars(tree):
+    for select in list(tree.find_all(exp.Select)):
+        out, changed = [], False
+        for e in select.expressions:
+            cols = _star_except(e)
+            if cols is None:
+                out.append(e)
+            else:
+                changed = True
+                out.extend(cols if isinstance(cols, list) else [cols])
+        if changed:
+            select.set("expressions", out)
+    return tree
+
+
 def _rewritten(tree):
     """The tree with every DuckDB construct rewritten, in one pass."""
-    return tree.transform(_step, copy=False)
+    return _expand_stars(tree).transform(_step, copy=False)
 
 
 _counter = [0]
 
 
+_BODIES: dict = {}
+
+
+def _body_tree(name: str):
+    """A copy of the parsed body of one of FUNCTIONS (parsed once)."""
+    if name not in _BODIES:
+        _BODIES[name] = sqlglot.parse_one(_INLINE[name][1], read="spark")
+    return _BODIES[name].copy()
+
+
+_TYPES: dict = {}
+
+
+def _type(t: str):
+    """A copy of the parsed Spark type t (parsed once)."""
+    if t not in _TYPES:
+        _TYPES[t] = exp.DataType.build(t, dialect="spark")
+    return _TYPES[t].copy()
+
+
+def _simple(arg) -> bool:
+    """An argument cheap enough to repeat where its parameter is used (a column, a field, a literal)."""
+    while isinstance(arg, (exp.Cast, exp.Paren, exp.Neg)):
+        arg = arg.this
+    if isinstance(arg, exp.Dot):
+        return all(_simple(a) for a in (arg.this, arg.expression))
+    return isinstance(arg, (exp.Column, exp.Literal, exp.Null, exp.Boolean, exp.Identifier))
+
+
 def _inline_call(node):
-    """An own function call replaced by its body, its arguments bound once by a one-element
-    TRANSFORM (Spark refuses SQL functions inside higher-order functions, where they are used)."""
+    """An own function call replaced by its body (Spark refuses SQL functions inside higher-order
+    functions, where they are used): a simple argument is written where its parameter is used,
+    any other is bound once by a one-element TRANSFORM."""
     if not (isinstance(node, exp.Anonymous) and node.name.lower() in _INLINE):
         return node
     params, body = _INLINE[node.name.lower()]
-    args = [a.transform(_inline_call) for a in node.expressions]
+    args = [a.transform(_inline_call, copy=False) for a in node.expressions]
     if len(args) != len(params):
         raise SqlCompileError([f"{node.name}: {len(args)} arguments for {len(params)} parameters"])
     _counter[0] += 1
     z = f"_z{_counter[0]}"
-    names = {p for p, _ in params}
+    bound = {p for (p, _), a in zip(params, args) if not _simple(a)}
+    direct = {p: exp.Cast(this=a, to=_type(t)) for (p, t), a in zip(params, args) if _simple(a)}
 
     def bind(n):
         if isinstance(n, exp.Column):
             root = n.table or n.name
-            if root in names:
+            if root in bound:
                 if n.table:
                     return exp.Dot.build([exp.column(n.table, table=z), exp.to_identifier(n.name)])
                 return exp.column(n.name, table=z)
+            if root in direct:
+                if n.table:
+                    return exp.Dot.build([exp.Paren(this=direct[root].copy()), exp.to_identifier(n.name)])
+                return exp.Paren(this=direct[root].copy())
         return n
 
-    btree = sqlglot.parse_one(body, read="spark").transform(bind).transform(_inline_call)
-    fields = ", ".join(f"'{p}', CAST(__a{i} AS {t})" for i, (p, t) in enumerate(params))
+    btree = _body_tree(node.name.lower()).transform(bind, copy=False).transform(_inline_call, copy=False)
+    if not bound:  # in parentheses: the body replaces a call, an operand of any operator
+        return exp.Paren(this=btree)
+    fields = ", ".join(f"'{p}', CAST(__a{i} AS {t})" for i, (p, t) in enumerate(params) if p in bound)
     wrap = sqlglot.parse_one(f"TRANSFORM(ARRAY(NAMED_STRUCT({fields})), {z} -> __body)[0]", read="spark")
 
     def fill(n):
@@ -243,12 +335,12 @@ def _inline_call(node):
                 return args[int(n.name[3:])]
         return n
 
-    return wrap.transform(fill)
+    return wrap.transform(fill, copy=False)
 
 
 def _types(node):
     if isinstance(node, exp.DataType) and node.this in (exp.DataType.Type.INT128, exp.DataType.Type.UINT128):
-        return exp.DataType.build(DEC, dialect="spark")
+        return _type(DEC)
     return node
 
 
@@ -284,189 +376,111 @@ def unknown_constructs(spark_sql: str) -> list[str]:
 
 @dataclass
 class SparkScript:
+    """The Spark SQL of a trial: the input view, one query per criterion (each gives the narrow
+    table `seq, out__<id>, miss__<id>`, over the materialised view elig_input) and the result query
+    that joins them by seq (over the tables elig_k0, elig_k1... of the criteria, in order)."""
     trial: str
     input_view: str
-    query: str
-    criteria: tuple
+    queries: tuple  # (criterion id, Spark SQL) in the trial's order
+    result_query: str
+    criteria: tuple  # (id, ref, kind)
 
     def text(self) -> str:
-        return (f"-- Elig screening script for {self.trial} (Spark SQL dialect), generated by `elig screen --engine spark`.\n"
-                + self.input_view + ";\n\n"
-                + "CREATE OR REPLACE TEMPORARY VIEW elig_results AS\n" + self.query + ";\n")
+        parts = [f"-- Elig screening script for {self.trial} (Spark SQL dialect), generated by `elig screen --engine spark`.\n"
+                 "-- Run in this order: the input view (materialised), each criterion into elig_k<i>, the results.\n",
+                 self.input_view + ";\n"]
+        for i, (cid, sql) in enumerate(self.queries):
+            parts.append(f"CREATE OR REPLACE TEMPORARY VIEW elig_k{i} AS\n{sql};\n")
+        parts.append("CREATE OR REPLACE TEMPORARY VIEW elig_screened AS\n" + self.result_query + ";\n")
+        return "\n".join(parts)
+
+
+def _criterion_query(program, lowered, cid: str) -> str:
+    """The DuckDB query of one criterion, its outer SELECT cut down to seq, outcome and missing,
+    in Spark SQL (sqlglot at RAISE)."""
+    script = build(program, lowered, only={cid})
+    tree = inline(_rewritten(sqlglot.parse_one(script.query, read="duckdb")))
+    tree.set("expressions", [exp.column("seq"), exp.column(f"out__{cid}", quoted=True),
+                             exp.column(f"miss__{cid}", quoted=True)])
+    return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def result_query(program, lowered, criteria) -> str:
+    """The results over the criteria tables elig_k<i>: status (cohort-aware as in script.build)
+    and the result-format-1 JSON text, per patient of `patients`, with seq."""
+    outs = [f"`out__{c}`" for c, _, _ in criteria]
+    joins = "".join(f" LEFT JOIN elig_k{i} k{i} ON k{i}.seq = p.seq" for i in range(len(criteria)))
+    sel = ", ".join(f"k{i}.`out__{c}`, k{i}.`miss__{c}`" for i, (c, _, _) in enumerate(criteria))
+
+    def status_of(cols):
+        arr = f"CAST(array({', '.join(cols)}) AS ARRAY<STRING>)"
+        return (f"CASE WHEN array_contains({arr}, 'fail') THEN 'ineligible' "
+                f"WHEN size(filter({arr}, o -> o <> 'pass')) = 0 THEN 'eligible' ELSE 'indeterminate' END")
+
+    status = status_of(outs) if outs else "'eligible'"
+    cohort_json = ""
+    if program.cohorts and criteria:
+        applies = {lc.ir.id: lc.ir.cohorts for lc in lowered.criteria}
+        per = [(k.name, status_of([f"`out__{c}`" for c, _, _ in criteria if not applies.get(c) or k.name in applies[c]]))
+               for k in program.cohorts]
+        sts = f"array({', '.join(s for _, s in per)})"
+        status = (f"CASE WHEN array_contains({sts}, 'eligible') THEN 'eligible' "
+                  f"WHEN size(filter({sts}, s -> s <> 'ineligible')) = 0 THEN 'ineligible' ELSE 'indeterminate' END")
+        cohort_json = ", 'cohorts', array(" + ", ".join(
+            f"named_struct('id', {_q(n)}, 'status', {s})" for n, s in per) + ")"
+    empty = "CAST(array() AS ARRAY<STRING>)"
+    crit_json = ", ".join(
+        f"named_struct('id', {_q(c)}, 'ref', {_q(r)}, 'kind', {_q(k)}, 'outcome', `out__{c}`, 'reason', `out__{c}`, "
+        f"'missing', CASE WHEN `out__{c}` = 'unknown' THEN `miss__{c}` ELSE {empty} END)" for c, r, k in criteria)
+    crit_arr = f"array({crit_json})" if criteria else "CAST(array() AS ARRAY<STRUCT<id: STRING>>)"
+    rules = _q(getattr(lowered, "fingerprint", "") or "")
+    cols = "".join(f", `out__{c}`, `miss__{c}`" for c, _, _ in criteria)
+    return f"""SELECT seq, patient_id, error, status{cols},
+  CASE WHEN error IS NOT NULL THEN to_json(named_struct('format', 1, 'patient_id', patient_id, 'rules', {rules}, 'status', 'error', 'error', error))
+       ELSE to_json(named_struct('format', 1, 'patient_id', patient_id, 'trial', {_q(program.trial.name)}, 'rules', {rules}, 'status', status,
+                                 'criteria', {crit_arr}, 'warnings', {empty}{cohort_json})) END AS result
+FROM (SELECT *, CASE WHEN error IS NOT NULL THEN 'error' ELSE {status} END AS status
+      FROM (SELECT p.seq, p.patient_id, p.error{', ' + sel if sel else ''} FROM patients p{joins}))"""
 
 
 def build_spark(program, lowered, only=None) -> SparkScript:
-    """The Spark SQL script; SqlCompileError naming every rule (file:line) with a construct that
-    has no Spark form, at compile time."""
-    script = build(program, lowered, only=only)
-    where = {lc.ir.id: (lc.file, lc.ir.line) for lc in lowered.criteria}
+    """The Spark SQL script, one query per criterion; SqlCompileError naming every rule (file:line)
+    with a construct that has no Spark form, at compile time (before anything runs)."""
     problems = []
     try:
-        view = to_spark(script.input_view)
+        view = to_spark(build(program, lowered, only=set()).input_view)
     except sqlglot.errors.SqlglotError as exc:
-        raise SqlCompileError([f"the input view has no Spark SQL form: {exc}"])
+        raise SqlCompileError([f"the input view has no Spark SQL form: {str(exc).splitlines()[0]}"])
     bad = unknown_constructs(view)
     if bad:
         problems.append(f"the input view (docs/sql.md tables): no Spark SQL form for {', '.join(bad)}")
-    tree = inline(_rewritten(sqlglot.parse_one(script.query, read="duckdb")))
-    with_ = tree.args.get("with") or tree.args.get("with_")
-    for cte in (with_.expressions if with_ else []):
-        name = cte.alias
-        rid = name.split("__")[0]
+    queries, criteria = [], []
+    for lc in lowered.criteria:
+        c = lc.ir
+        if only is not None and c.id not in only:
+            continue
+        label = f"{lc.file}:{c.line}: rule {c.id}"
         try:
-            text = cte.this.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+            sql = _criterion_query(program, lowered, c.id)
+        except SqlCompileError as exc:  # no SQL form at all (the DuckDB generator says why)
+            problems.extend(exc.problems)
+            continue
         except sqlglot.errors.SqlglotError as exc:
-            bad = [str(exc).splitlines()[0]]
-        else:
-            bad = unknown_constructs(text)
+            problems.append(f"{label}: no Spark SQL form: {str(exc).splitlines()[0]}")
+            continue
+        bad = unknown_constructs(sql)
         if bad:
-            f, line = where.get(rid, ("?", 0))
-            label = f"{f}:{line}: rule {rid}" if rid in where else f"the result query ({name})"
             problems.append(f"{label}: no Spark SQL form for {', '.join(bad)}")
-    try:
-        query = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
-    except sqlglot.errors.SqlglotError as exc:
-        problems.append(f"the result query: no Spark SQL form: {exc}")
-        query = ""
-    if not problems:
-        tail = unknown_constructs(query)
-        if tail:
-            problems.append(f"the result query: no Spark SQL form for {', '.join(tail)}")
+            continue
+        queries.append((c.id, sql))
+        criteria.append((c.id, lc.ref, c.kind))
     if problems:
         raise SqlCompileError(problems)
-    return SparkScript(script.trial, view, query, script.criteria)
+    return SparkScript(program.trial.name, view, tuple(queries), result_query(program, lowered, criteria), tuple(criteria))
 
 
-# ---------------------------------------------------------------------------------------------
-# Running on a SparkSession
-
-def session(master: str = "local[2]", app: str = "elig-screen"):
-    from pyspark.sql import SparkSession
-
-    return (SparkSession.builder.master(master).appName(app)
-            .config("spark.ui.enabled", "false")
-            # the screening query nests deeply: Spark's SQL parser needs a deep thread stack
-            .config("spark.driver.extraJavaOptions", "-Xss1g")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.sql.ansi.enabled", "false")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.jsonGenerator.ignoreNullFields", "false")
-            .getOrCreate())
-
-
-def configure(spark) -> None:
-    """Session settings the script's meaning depends on (NULL on overflow, nulls kept in JSON)."""
-    spark.conf.set("spark.sql.ansi.enabled", "false")
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
-    spark.conf.set("spark.sql.jsonGenerator.ignoreNullFields", "false")
-
-
-class _Con:
-    """DuckDB-connection-shaped access to a SparkSession for the engine-neutral helpers
-    (screen.resolve_units, cli_screen.summary_text): each statement is printed in Spark SQL."""
-
-    def __init__(self, spark):
-        self.spark = spark
-        self._rows = []
-
-    def execute(self, sql: str):
-        m = re.match(r"\s*CREATE OR REPLACE TEMP TABLE (\w+) \((.*)\)\s*$", sql, re.S)
-        if m:  # an empty table of these columns
-            cols = ", ".join(f"CAST(NULL AS STRING) AS {c.split()[0]}" for c in m.group(2).split(","))
-            self.spark.sql(f"SELECT {cols} WHERE FALSE").createOrReplaceTempView(m.group(1))
-            self._rows = []
-            return self
-        self._rows = [tuple(r) for r in self.spark.sql(to_spark(sql)).collect()]
-        return self
-
-    def executemany(self, sql: str, rows):
-        m = re.match(r"\s*INSERT INTO (\w+) VALUES", sql)
-        table = m.group(1)
-        old = self.spark.table(table)
-        new = self.spark.createDataFrame([tuple(r) for r in rows], old.schema)
-        old.unionByName(new).createOrReplaceTempView(table + "_new")
-        self.spark.table(table + "_new").cache().createOrReplaceTempView(table)
-        return self
-
-    def fetchall(self):
-        return self._rows
-
-    def fetchone(self):
-        return self._rows[0] if self._rows else None
-
-
-def open_parquet(spark, directory: str) -> int:
-    """Temporary views over the tables of a Parquet directory written by `elig load`."""
-    from pathlib import Path
-
-    d = Path(directory)
-    for t in loader.TABLES:
-        f = d / f"{t}.parquet"
-        if not f.is_file():
-            raise FileNotFoundError(f"{f}: missing (a screening Parquet directory has {', '.join(loader.TABLES)})")
-        spark.read.parquet(str(f.resolve())).createOrReplaceTempView(t)
-    return spark.table("patients").count()
-
-
-def run(spark, program, module, script: SparkScript):
-    """Run the script over the tables of the session: results in the cached view elig_screened."""
-    from .screen import resolve_units
-
-    configure(spark)
-    resolve_units(_Con(spark), program, module)
-    spark.sql(script.view_sql() if hasattr(script, "view_sql") else script.input_view)
-    df = spark.sql(script.query)
-    df.cache().createOrReplaceTempView("elig_screened")
-    return df
-
-
-def results(spark):
-    """Result-format-1 JSON texts in input order."""
-    for row in spark.sql("SELECT result FROM elig_screened ORDER BY seq").toLocalIterator():
-        yield row[0]
-
-
-def summary(spark, script) -> str:
-    from .cli_screen import summary_text
-
-    return summary_text(_Con(spark), script)
-
-
-def write_results_parquet(spark, script, directory: str) -> str:
-    """DIRECTORY/results.parquet as DuckDB writes it (seq, patient_id, status, error, out__/miss__
-    per criterion, in input order), written into a private directory and moved into place."""
-    from pathlib import Path
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    cols = ", ".join(f"`out__{c}`, `miss__{c}`" for c, _, _ in script.criteria)
-    tmp = tempfile.mkdtemp(dir=d, prefix=".results.spark.")
-    try:
-        df = spark.sql(f"SELECT seq, patient_id, status, error{', ' + cols if cols else ''} FROM elig_screened ORDER BY seq")
-        df.coalesce(1).write.mode("overwrite").parquet(os.path.join(tmp, "out"))
-        parts = sorted(p for p in os.listdir(os.path.join(tmp, "out")) if p.endswith(".parquet"))
-        if len(parts) != 1:
-            raise RuntimeError(f"Spark wrote {len(parts)} result files, expected one")
-        os.replace(os.path.join(tmp, "out", parts[0]), d / "results.parquet")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return str(d / "results.parquet")
-
-
-def load_json_lines_to_parquet(jsonl: str, directory: str) -> int:
-    """The loader's Parquet tables of a JSON Lines file (the loader runs on DuckDB: `elig load`)."""
-    from . import screen as S
-
-    tmp = tempfile.mkdtemp(prefix="elig-spark-load-")
-    try:
-        con = S.connect(os.path.join(tmp, "work.duckdb"))
-        n = loader.load_jsonl(con, jsonl)
-        loader.write_parquet(con, directory)
-        con.close()
-        return n
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-__all__ = ["build_spark", "to_spark", "unknown_constructs", "session", "open_parquet", "run", "results",
-           "summary", "write_results_parquet", "SparkScript", "json"]
+__all__ = ["build_spark", "to_spark", "unknown_constructs", "SparkScript", "result_query", "FUNCTIONS", "TABLE_COLUMNS"]

@@ -3,6 +3,8 @@ records, and --exact catches a change of any result text (a reason), not only of
 
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))

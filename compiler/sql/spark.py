@@ -413,8 +413,17 @@ def result_query(program, lowered, criteria) -> str:
     """The results over the criteria tables elig_k<i>: status (cohort-aware as in script.build)
     and the result-format-1 JSON text, per patient of `patients`, with seq."""
     outs = [f"`out__{c}`" for c, _, _ in criteria]
-    joins = "".join(f" LEFT JOIN elig_k{i} k{i} ON k{i}.seq = p.seq" for i in range(len(criteria)))
-    sel = ", ".join(f"k{i}.`out__{c}`, k{i}.`miss__{c}`" for i, (c, _, _) in enumerate(criteria))
+    # the criteria tables stacked (one row per patient and criterion) and gathered per patient
+    # into a map from the criterion's index: one aggregate and one join, whatever the number of
+    # criteria (a join per criterion made Spark's planner work for longer than the criteria)
+    if criteria:
+        stacked = "\n  UNION ALL ".join(
+            f"SELECT seq, {i} AS i, `out__{c}` AS o, `miss__{c}` AS m FROM elig_k{i}" for i, (c, _, _) in enumerate(criteria))
+        joins = (" LEFT JOIN (SELECT seq, map_from_entries(collect_list(struct(i, struct(o, m)))) AS k FROM ("
+                 f"{stacked}) GROUP BY seq) ks ON ks.seq = p.seq")
+    else:
+        joins = ""
+    sel = ", ".join(f"ks.k[{i}].o AS `out__{c}`, ks.k[{i}].m AS `miss__{c}`" for i, (c, _, _) in enumerate(criteria))
 
     def status_of(cols):
         arr = f"CAST(array({', '.join(cols)}) AS ARRAY<STRING>)"

@@ -18,7 +18,6 @@ import os
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,29 +26,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import cohort  # noqa: E402
-
-
-def _compiled():
-    from compiler.pipeline import compile_rules
-
-    res = compile_rules(ROOT / "sm3321_rules")
-    assert res.ok
-    mod = types.ModuleType("sm3321_bench")
-    exec(compile(res.python, "<sm3321>", "exec"), mod.__dict__)
-    return res, mod
-
-
-def python_per_record(mod, path: Path, sample: int) -> float:
-    lines = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            lines.append(line)
-            if len(lines) >= sample:
-                break
-    t = time.perf_counter()
-    for line in lines:
-        mod.evaluate_json(line)
-    return (time.perf_counter() - t) / len(lines)
+from bench_sql import _compiled, python_per_record  # noqa: E402  (the same baseline as bench_sql.py)
 
 
 def load_parquet(jsonl: Path, out: Path) -> float:
@@ -87,7 +64,7 @@ def main(argv=None) -> int:
         tmp = Path(d)
         jsonl = tmp / "cohort.jsonl"
         cohort.write_jsonl(str(jsonl), args.n, seed=3321, corrupt_rate=0.01)
-        py = python_per_record(mod, jsonl, min(args.sample, args.n))
+        py, _py_cpu = python_per_record(mod, jsonl, min(args.sample, args.n))
         load_s = load_parquet(jsonl, tmp / "tables")
         duck_s, duck_status = duckdb_screen(res, mod, tmp / "tables", tmp / "duck")
         t = time.perf_counter()

@@ -39,8 +39,9 @@ def session(master: str = "local[2]", app: str = "elig-screen", driver_memory: s
                 # the criteria make large expressions: whole-stage Java code beyond 64 KB fails to
                 # compile and falls back anyway; not generating it saves the attempt
                 .config("spark.sql.codegen.wholeStage", "false")
-                # adaptive execution re-plans the 44-way join of the results after every stage,
-                # comparing nested plans each time: on SM3321 it ran for over 10 minutes
+                # adaptive execution re-plans the large criteria plans after every stage, comparing
+                # nested plans each time: on SM3321's former 44-way result join it ran for over
+                # 10 minutes
                 .config("spark.sql.adaptive.enabled", "false")
                 # the plans are huge: keep their text short and few of them in the status store
                 .config("spark.sql.maxPlanStringLength", "65536")

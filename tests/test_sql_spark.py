@@ -27,6 +27,10 @@ from compiler.sql.script import SqlCompileError  # noqa: E402
 
 ELIG = [sys.executable, "-m", "compiler.cli"]
 
+# every Spark test on one pytest-xdist worker (addopts: --dist loadgroup): one JVM at a time on
+# the 2 cores, and one session for the worker
+pytestmark = pytest.mark.xdist_group("spark")
+
 
 # ------------------------------------------------------------------------ compile time (fast)
 

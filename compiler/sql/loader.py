@@ -26,41 +26,75 @@ def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _json_type_name(expr: str) -> str:
-    """Python's name for a JSON value's type, as the evaluator's error messages say it."""
-    return (f"CASE json_type({expr}) WHEN 'NULL' THEN 'null' WHEN 'BOOLEAN' THEN 'a boolean' "
-            f"WHEN 'VARCHAR' THEN 'a string' WHEN 'ARRAY' THEN 'an array' WHEN 'OBJECT' THEN 'dict' "
-            f"ELSE 'a number' END")
+# The JSON text of a value as json_transform writes it (minified; SQL NULL when the key is absent
+# or its value is null) tells its type by its first character: no second parse to ask json_type.
+def _is_str(j: str) -> str:
+    return f"starts_with({j}, '\"')"
 
 
-def _date_cols(j: str, name: str) -> str:
-    """`name` (DATE) and `name_why` from the JSON value j (NULL when absent)."""
-    s = f"json_extract_string({j}, '$')"
-    ok = f"(json_type({j}) = 'VARCHAR' AND regexp_full_match({s}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {s} >= '0001')"
-    return (f"CASE WHEN {ok} THEN CAST(try_strptime({s}, '%Y-%m-%d') AS DATE) END AS {name},\n"
-            f"    CASE WHEN {j} IS NULL OR json_type({j}) = 'NULL' THEN 'date is missing'"
-            f" WHEN json_type({j}) <> 'VARCHAR' THEN 'date is not a string'"
+def _is_num(j: str) -> str:
+    # a JSON text starts with '"', '-', a digit, 't', 'f', 'n', '[' or '{' ('N' or 'I': NaN and
+    # Infinity, which DuckDB's reader accepts): numbers are those from '-' (45) to 'N' (78).
+    # (Not an IN list: DuckDB plans one of more than a few constants as a join.)
+    return f"(ascii({j}) BETWEEN 45 AND 78)"
+
+
+def _str(j: str) -> str:
+    """The string a JSON text j holds (NULL unless a string); unescaped by DuckDB only when it has an escape."""
+    return (f"CASE WHEN {_is_str(j)} THEN CASE WHEN contains({j}, '\\') THEN json_extract_string({j}, '$') "
+            f"ELSE {j}[2:-2] END END")
+
+
+_ISO = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+
+
+def _date_cols(j: str, s: str, name: str) -> str:
+    """`name` (DATE) and `name_why` from the JSON text j and its string s (computed below)."""
+    ok = f"({s} GLOB {_ISO} AND {s} >= '0001')"
+    return (f"CASE WHEN {ok} THEN try_cast({s} AS DATE) END AS {name},\n"
+            f"    CASE WHEN {j} IS NULL OR {j} = 'null' THEN 'date is missing'"
+            f" WHEN {s} IS NULL THEN 'date is not a string'"
             f" WHEN NOT {ok} THEN 'not an ISO date (YYYY-MM-DD)'"
-            f" WHEN try_strptime({s}, '%Y-%m-%d') IS NULL THEN 'not a calendar date' END AS {name}_why")
+            f" WHEN try_cast({s} AS DATE) IS NULL THEN 'not a calendar date' END AS {name}_why")
+
+
+def _num_cols(j: str, name: str) -> str:
+    """`name` (DOUBLE): the value when it is a finite JSON number (NULL otherwise)."""
+    # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
+    # +-infinity here, which compares as it should with any finite limit; one of more than 4300
+    # digits (Python's int-string limit) is unusable, as the Python evaluator reads it
+    return (f"CASE WHEN {_is_num(j)} THEN CASE WHEN isfinite(CAST({j} AS DOUBLE)) THEN CAST({j} AS DOUBLE) "
+            f"WHEN regexp_full_match({j}, '-?[0-9]+') AND length(ltrim({j}, '-')) <= 4300 "
+            f"THEN CAST({j} AS DOUBLE) END END AS {name}")
 
 
 # DuckDB's JSON reader accepts trailing commas and comments, Python's json module (and so the
 # evaluator) does not: a line with either outside its strings is not JSON here either.
-# (CASE, which DuckDB evaluates lazily: the costly replace runs only on lines the cheap test flags)
-_STRICT = ("(CASE WHEN NOT json_valid(line) THEN FALSE WHEN NOT regexp_matches(line, ',\\s*[\\]}}]|/[*/]') THEN TRUE "
-           "ELSE NOT regexp_matches(regexp_replace(line, '\"(?:[^\"\\\\]|\\\\.)*\"', '\"\"', 'g'), ',\\s*[\\]}}]|/[*/]') END)")
+# (CASE, which DuckDB evaluates lazily: the costly replace runs only on lines the cheap tests
+# flag; `contains` for the comments, as nearly every record has a '/' in a unit)
+_STRICT = ("(CASE WHEN NOT json_valid(line) THEN FALSE "
+           "WHEN NOT (contains(line, '//') OR contains(line, '/*') OR regexp_matches(line, ',\\s*[\\]}]')) THEN TRUE "
+           "ELSE NOT regexp_matches(regexp_replace(line, '\"(?:[^\"\\\\]|\\\\.)*\"', '\"\"', 'g'), ',\\s*[\\]}]|/[*/]') END)")
+
+# a blank line (spaces, tabs, a CR) is not a record; the cheap test first
+_BLANK = "(line IS NULL OR (ascii(line) IN (9, 13, 32) AND trim(line, ' ' || chr(9) || chr(13)) = ''))"
+
+
+def raw_lines_sql(path: str) -> str:
+    """Every line of a JSON Lines file as one text column (NULL when empty), in input order (a
+    table built from it numbers them by rowid: DuckDB keeps the insertion order of a parallel
+    scan)."""
+    return (f"SELECT line FROM read_csv({_q(path)}, columns={{'line': 'VARCHAR'}}, sep='{_SEP}', quote='', "
+            f"escape='', header=false, auto_detect=false, strict_mode=false, null_padding=false)")
 
 
 def lines_sql(path: str) -> str:
-    """The non-blank lines of a JSON Lines file, numbered in input order (seq from 0)."""
-    return (f"SELECT CAST(row_number() OVER () - 1 AS BIGINT) AS seq, line FROM ("
-            f"SELECT line FROM read_csv({_q(path)}, columns={{'line': 'VARCHAR'}}, sep='{_SEP}', quote='', "
-            f"escape='', header=false, auto_detect=false, strict_mode=false, null_padding=false, "
-            f"parallel=false) WHERE line IS NOT NULL AND trim(line, ' ' || chr(9) || chr(13)) <> '')")
+    """The non-blank lines of a JSON Lines file, in input order."""
+    return f"SELECT line FROM ({raw_lines_sql(path)}) WHERE NOT {_BLANK}"
 
 
-_FIELDS = ("format", "id", "sex", "birth_date", "anchors", "facts", "observations", "conditions", "procedures",
-           "treatments")
+_LISTS = ("observations", "conditions", "procedures", "treatments")
+_FIELDS = ("format", "id", "sex", "birth_date", "anchors", "facts") + _LISTS
 _ITEM_FIELDS = {
     "observations": ("code", "date", "value", "unit", "uln", "lln", "lloq", "attributes"),
     "conditions": ("code", "onset", "end", "status", "attributes"),
@@ -69,79 +103,78 @@ _ITEM_FIELDS = {
 }
 
 
-def _spec(fields) -> str:
-    """A json_transform structure with every field kept as JSON text (one parse, no type error)."""
+def _obj(fields) -> str:
     return "{" + ", ".join(f'"{f}": "JSON"' for f in fields) + "}"
 
 
-def _items(field: str) -> str:
-    """The items of a list field, parsed once (json_transform) into f_<name> columns. An item
-    that is not an object is left out, as the evaluator ignores it; an object whose code is
-    missing, null or not a string is a row with `code` NULL (it could be any code of its kind)."""
-    fields = _ITEM_FIELDS[field]
-    cols = ", ".join(f"it.{f} AS f_{f}" for f in fields)
-    if field != "treatments":
-        spec = "[" + _spec(fields) + "]"
-        return (f"SELECT seq, idx, {cols} FROM (SELECT seq, unnest(json_transform({field}, {_q(spec)})) AS it, "
-                f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx, {field} AS _l FROM _docs "
-                f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') "
-                # an object without a code (or with a code that is null) is kept: it could be any
-                # code of its kind (docs/records.md); an item that is not an object is left out
-                f"WHERE it.code IS NOT NULL OR json_type(_l, '$[' || idx || ']') = 'OBJECT'")
-    return (f"SELECT seq, idx, {cols}, end_present FROM (SELECT seq, idx, json_transform(it, {_q(_spec(fields))}) AS it, "
-            f"json_exists(it, '$.end') AS end_present FROM ("
-            f"SELECT seq, unnest(CAST(json_transform({field}, '[\"JSON\"]') AS JSON[])) AS it, "
-            f"unnest(range(CAST(json_array_length({field}) AS BIGINT))) AS idx FROM _docs "
-            f"WHERE error IS NULL AND json_type({field}) = 'ARRAY') WHERE json_type(it) = 'OBJECT')")
+def _spec() -> str:
+    """One json_transform of a whole record but its observations: scalar fields and item fields
+    kept as JSON text, the item lists as lists of structs (one parse, the lists unnested once).
+    The observations, nine in ten of the items, are read by a pass of their own (_obs_sql) that
+    streams into their table; here they are only told a list (of NULLs) or not (NULL)."""
+    top = [f'"{f}": "JSON"' for f in _FIELDS if f not in _LISTS]
+    top += ['"observations": ["BOOLEAN"]']
+    top += [f'"{f}": [{_obj(_ITEM_FIELDS[f])}]' for f in _LISTS if f != "observations"]
+    return "{" + ", ".join(top) + "}"
 
 
-def _num_cols(j: str, name: str) -> str:
-    """`name` (DOUBLE): the value when it is a finite JSON number (NULL otherwise)."""
-    num = f"(json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT'))"
-    # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
-    # +-infinity here, which compares as it should with any finite limit; one of more than 4300
-    # digits (Python's int-string limit) is unusable, as the Python evaluator reads it
-    return (f"CASE WHEN {num} AND (isfinite(CAST({j} AS DOUBLE)) OR (regexp_full_match(CAST({j} AS VARCHAR), '-?[0-9]+') "
-            f"AND length(ltrim(CAST({j} AS VARCHAR), '-')) <= 4300)) "
-            f"THEN CAST({j} AS DOUBLE) END AS {name}")
+def _json_type_name(expr: str) -> str:
+    """Python's name for a JSON value's type, as the evaluator's error messages say it."""
+    return _type_name(f"json_type({expr})")
 
 
-def _keys(field: str) -> str:
-    return (f"SELECT d.seq, e.key AS name, e.value AS v FROM _docs d, json_each(d.{field}) e "
-            f"WHERE d.error IS NULL AND json_type(d.{field}) = 'OBJECT' AND e.type <> 'NULL'")
+def _type_name(t: str) -> str:
+    return (f"CASE {t} WHEN 'NULL' THEN 'null' WHEN 'BOOLEAN' THEN 'a boolean' "
+            f"WHEN 'VARCHAR' THEN 'a string' WHEN 'ARRAY' THEN 'an array' WHEN 'OBJECT' THEN 'dict' "
+            f"ELSE 'a number' END")
 
 
-def _raw(j: str) -> str:
-    return f"CAST({j} AS VARCHAR)"
+def _types_col(f: str, cond: str = "") -> str:
+    """The JSON type of each item of list f, read from the line only when an item has no code
+    (an item that is not an object reads as an all-NULL struct)."""
+    return (f"CASE WHEN {cond}list_bool_or(list_transform({f}, lambda x: x.code IS NULL)) "
+            f"THEN json_type(line, '$.{f}[*]') END AS {f}_types")
 
 
-def _str(j: str) -> str:
-    return f"CASE WHEN json_type({j}) = 'VARCHAR' THEN json_extract_string({j}, '$') END"
+def _obs_sql(lines_relation: str) -> str:
+    """(seq, observations, observations_types) of the readable records of a chunk: the lines
+    parsed again for their observations only, streamed (never held as a table)."""
+    spec = '{"observations": [' + _obj(_ITEM_FIELDS["observations"]) + ']}'
+    return (f"SELECT seq, observations, {_types_col('observations')} FROM ("
+            f"SELECT seq, line, json_transform(line, {_q(spec)}).observations AS observations FROM ("
+            f"SELECT seq, line FROM {lines_relation} "
+            f"WHERE seq IN (SELECT seq FROM _docs WHERE error IS NULL AND observations IS NOT NULL))))".replace("))))", ")))"))
 
 
-def load_sql(lines_relation: str) -> list[str]:
-    """The statements that build the schema's tables from a relation of (seq, line)."""
-    # a field present as JSON null reads as SQL NULL after json_transform: its presence is told
-    # by the record's keys (parsed only for records where one of these fields is NULL)
+def _docs_sql(lines_relation: str) -> str:
+    """_docs: one row per line (seq, error, the record's fields, its item lists as structs and,
+    only where an item could be a non-object or a treatment's `end` could be null, the types
+    and keys read from the line)."""
+    # a list field that is absent, null or not a list is a NULL list after json_transform: its
+    # JSON type (NULL when absent) is read from the line only then
     list_err = " ".join(
-        f"WHEN {f} IS NOT NULL AND json_type({f}) <> 'ARRAY' THEN '{f} must be a list, not ' || {_json_type_name(f)} "
-        f"WHEN {f} IS NULL AND list_contains(keys, '{f}') THEN '{f} must be a list, not null'"
-        for f in ("observations", "conditions", "procedures", "treatments"))
+        f"WHEN {f} IS NULL AND ltypes[{i + 1}] IS NOT NULL THEN '{f} must be a list, not ' || {_type_name(f'ltypes[{i + 1}]')}"
+        for i, f in enumerate(_LISTS))
     obj_err = " ".join(
         f"WHEN {f} IS NOT NULL AND json_type({f}) <> 'OBJECT' THEN '{f} must be an object, not ' || {_json_type_name(f)} "
         f"WHEN {f} IS NULL AND list_contains(keys, '{f}') THEN '{f} must be an object, not null'"
         for f in ("anchors", "facts"))
-    nullable = " OR ".join(f"r.{f} IS NULL" for f in ("format", "anchors", "facts", "observations", "conditions",
-                                                       "procedures", "treatments"))
-    cols = ", ".join(f"r.{f} AS {f}" for f in _FIELDS)
+    nullable = " OR ".join(f"r.{f} IS NULL" for f in ("format", "anchors", "facts"))
+    lnull = " OR ".join(f"r.{f} IS NULL" for f in _LISTS)
     ids = "json_extract_string(id, '$')"
-    sex = "json_extract_string(sex, '$')"
     first = "left(ltrim(line, ' ' || chr(9) || chr(13) || chr(10)), 1)"
     root = (f"CASE {first} WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN chr(34) THEN 'VARCHAR' WHEN 't' THEN 'BOOLEAN' "
             f"WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END")
-    stmts = [
-        f"""CREATE OR REPLACE TEMP TABLE _docs AS
-SELECT seq, {", ".join(_FIELDS)}, CASE
+    scalars = ", ".join(f"r.{f} AS {f}" for f in _FIELDS if f not in _LISTS)
+    lists = ", ".join(f"r.{f} AS {f}" for f in _LISTS)
+    paths = "[" + ", ".join(f"'$.{f}'" for f in _LISTS) + "]"
+    # per list: the JSON type of each item, read only when one has no code (a non-object item
+    # reads as an all-NULL struct); per treatment the keys, only when one has no `end`
+    itypes = ", ".join(_types_col(f, "error IS NULL AND ") for f in _LISTS if f != "observations")
+    return f"""SELECT seq, error, {", ".join(_FIELDS)}, {itypes},
+  CASE WHEN error IS NULL AND list_bool_or(list_transform(treatments, lambda x: x."end" IS NULL))
+       THEN json_keys(line, '$.treatments[*]') END AS treatments_keys
+FROM (SELECT seq, line, {", ".join(_FIELDS)}, CASE
     WHEN NOT ok THEN 'not JSON'
     WHEN root <> 'OBJECT' THEN 'a record must be a JSON object, not ' || CASE root WHEN 'NULL' THEN 'null'
          WHEN 'BOOLEAN' THEN 'a boolean' WHEN 'VARCHAR' THEN 'a string' WHEN 'ARRAY' THEN 'an array' ELSE 'a number' END
@@ -154,12 +187,60 @@ SELECT seq, {", ".join(_FIELDS)}, CASE
     WHEN json_type(id) <> 'VARCHAR' THEN 'id must be a string, not ' || {_json_type_name("id")}
     {obj_err} {list_err}
   END AS error
-FROM (SELECT seq, ok, {root} AS root, {cols},
-        CASE WHEN ok AND {first} = '{{' AND ({nullable}) THEN json_keys(line) END AS keys FROM (
-  SELECT seq, line, ok, CASE WHEN ok THEN json_transform(line, {_q(_spec(_FIELDS))}) END AS r FROM (
-    SELECT seq, line, {_STRICT} AS ok FROM {lines_relation})))""",
-        f"""CREATE OR REPLACE TABLE patients AS
-SELECT seq,
+FROM (SELECT seq, line, ok, {root} AS root, {scalars}, {lists},
+        CASE WHEN ok AND {first} = '{{' AND ({nullable}) THEN json_keys(line) END AS keys,
+        CASE WHEN ok AND {first} = '{{' AND ({lnull}) THEN json_type(line, {paths}) END AS ltypes FROM (
+  SELECT seq, line, ok, CASE WHEN ok THEN json_transform(line, {_q(_spec())}) END AS r FROM (
+    SELECT seq, line, {_STRICT} AS ok FROM {lines_relation}))))"""
+
+
+def _items(field: str, source: str = "_docs") -> str:
+    """The items of a list field, unnested once into f_<name> columns (f_s_<name>: the string of a
+    date field). An item that is not an object is left out, as the evaluator ignores it; an
+    object whose code is missing, null or not a string is a row with `code` NULL (it could be
+    any code of its kind)."""
+    fields = _ITEM_FIELDS[field]
+    cols = ", ".join(f"it.{f} AS f_{f}" for f in fields)
+    dates = {"observations": ("date",), "conditions": ("onset", "end"), "procedures": ("date",),
+             "treatments": ("start", "end")}[field]
+    strs = "".join(f", {_str(f'f_{f}')} AS s_{f}" for f in dates)
+    extra = ""
+    if field == "treatments":
+        extra = (", CASE WHEN f_end IS NOT NULL THEN TRUE WHEN keys IS NULL THEN FALSE "
+                 "ELSE list_contains(keys[idx + 1], 'end') END AS end_present")
+    return (f"SELECT *{strs}{extra} FROM (SELECT seq, idx, {cols}{', keys' if field == 'treatments' else ''} FROM ("
+            f"SELECT seq, unnest({field}) AS it, generate_subscripts({field}, 1) - 1 AS idx, {field}_types AS types"
+            f"{', treatments_keys AS keys' if field == 'treatments' else ''} "
+            # (no filter on the list itself: the optimizer would compute the parse twice)
+            f"FROM {source}{' WHERE error IS NULL' if source == '_docs' else ''}) "
+            f"WHERE it IS NOT NULL AND (it.code IS NOT NULL OR types[idx + 1] = 'OBJECT'))")
+
+
+def _keys(field: str) -> str:
+    return (f"SELECT d.seq, e.key AS name, e.value AS v FROM _docs d, json_each(d.{field}) e "
+            f"WHERE d.error IS NULL AND json_type(d.{field}) = 'OBJECT' AND e.type <> 'NULL'")
+
+
+def _raw(j: str) -> str:
+    return f"CAST({j} AS VARCHAR)"
+
+
+def _old_str(j: str) -> str:
+    return f"CASE WHEN json_type({j}) = 'VARCHAR' THEN json_extract_string({j}, '$') END"
+
+
+def _old_date_cols(j: str, name: str) -> str:
+    s = f"({_old_str(j)})"
+    return _date_cols(f"(CASE WHEN json_type({j}) <> 'NULL' THEN {j} END)", s, name)
+
+
+def table_selects(lines_relation: str = "_elig_chunk") -> dict[str, str]:
+    """Per table of the schema, the SELECT that builds its rows from _docs (the observations
+    from the lines of the chunk, lines_relation)."""
+    ids = "json_extract_string(id, '$')"
+    sex = "json_extract_string(sex, '$')"
+    return {
+        "patients": f"""SELECT seq,
     CASE WHEN json_type(id) = 'VARCHAR' AND NOT regexp_full_match({ids}, '\\s*') THEN {ids} END AS patient_id,
     error,
     {_raw("sex")} AS sex_raw,
@@ -167,19 +248,16 @@ SELECT seq,
     CASE WHEN sex IS NOT NULL AND json_type(sex) <> 'NULL' AND NOT (json_type(sex) = 'VARCHAR' AND {sex} IN ('male', 'female'))
          THEN 'sex ' || left(CAST(sex AS VARCHAR), 40) || ' is not "male" or "female"' END AS sex_why,
     {_raw("birth_date")} AS birth_date_raw,
-    {_date_cols("CASE WHEN json_type(birth_date) <> 'NULL' THEN birth_date END", "birth_date")}
+    {_old_date_cols("birth_date", "birth_date")}
 FROM _docs""",
-        f"""CREATE OR REPLACE TABLE anchors AS
-SELECT seq, name, {_raw("v")} AS raw, {_date_cols("v", "date")}
+        "anchors": f"""SELECT seq, name, {_raw("v")} AS raw, {_old_date_cols("v", "date")}
 FROM ({_keys("anchors")})""",
-        f"""CREATE OR REPLACE TABLE facts AS
-SELECT seq, name, {_raw("v")} AS raw,
+        "facts": f"""SELECT seq, name, {_raw("v")} AS raw,
     CASE WHEN json_type(v) = 'BOOLEAN' THEN CAST(v AS BOOLEAN) END AS value,
     CASE WHEN json_type(v) <> 'BOOLEAN' THEN 'fact ' || name || ' is ' || left(CAST(v AS VARCHAR), 40) || ', not true or false' END AS why
 FROM ({_keys("facts")})""",
-        f"""CREATE OR REPLACE TABLE observations AS
-SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
-    {_raw("f_date")} AS date_raw, {_date_cols("f_date", "date")},
+        "observations": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
+    {_raw("f_date")} AS date_raw, {_date_cols("f_date", "s_date", "date")},
     {_raw("f_value")} AS value_raw, {_num_cols("f_value", "value_num")},
     {_str("f_value")} AS value_str,
     {_raw("f_unit")} AS unit_raw, {_str("f_unit")} AS unit,
@@ -187,46 +265,61 @@ SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_lln")} AS lln_raw, {_num_cols("f_lln", "lln")},
     {_raw("f_lloq")} AS lloq_raw, {_num_cols("f_lloq", "lloq")},
     {_raw("f_attributes")} AS attributes
-FROM ({_items("observations")})""",
-        f"""CREATE OR REPLACE TABLE conditions AS
-SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
-    {_raw("f_onset")} AS onset_raw, {_date_cols("f_onset", "onset")},
-    {_raw("f_end")} AS end_raw, {_date_cols("f_end", "end")},
+FROM ({_items("observations", f"({_obs_sql(lines_relation)})")})""",
+        "conditions": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
+    {_raw("f_onset")} AS onset_raw, {_date_cols("f_onset", "s_onset", "onset")},
+    {_raw("f_end")} AS end_raw, {_date_cols("f_end", "s_end", "end")},
     {_raw("f_status")} AS status_raw,
     CASE WHEN {_str("f_status")} IN ('active', 'resolved') THEN {_str("f_status")} END AS status,
     {_raw("f_attributes")} AS attributes
 FROM ({_items("conditions")})""",
-        f"""CREATE OR REPLACE TABLE procedures AS
-SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
-    {_raw("f_date")} AS date_raw, {_date_cols("f_date", "date")},
+        "procedures": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
+    {_raw("f_date")} AS date_raw, {_date_cols("f_date", "s_date", "date")},
     {_raw("f_attributes")} AS attributes
 FROM ({_items("procedures")})""",
-        f"""CREATE OR REPLACE TABLE treatments AS
-SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
+        "treatments": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_classes")} AS classes_raw,
     CASE WHEN json_type(f_classes) = 'ARRAY'
           AND len(list_filter(CAST(json_transform(f_classes, '[\"JSON\"]') AS JSON[]), lambda c: json_type(c) <> 'VARCHAR')) = 0
          THEN CAST(json_transform(f_classes, '[\"VARCHAR\"]') AS VARCHAR[]) END AS classes,
-    {_raw("f_start")} AS start_raw, {_date_cols("f_start", "start")},
+    {_raw("f_start")} AS start_raw, {_date_cols("f_start", "s_start", "start")},
     end_present,
     CASE WHEN end_present AND f_end IS NULL THEN 'null' ELSE {_raw("f_end")} END AS end_raw,
-    {_date_cols("CASE WHEN json_type(f_end) <> 'NULL' THEN f_end END", "end")},
+    {_date_cols("f_end", "s_end", "end")},
     {_raw("f_half_life")} AS half_life, {_raw("f_daily_dose")} AS daily_dose,
     {_raw("f_route")} AS route, {_raw("f_purpose")} AS purpose, {_raw("f_attributes")} AS attributes
 FROM ({_items("treatments")})""",
-        "DROP TABLE _docs",
-    ]
-    return stmts
+    }
 
 
-def load_jsonl(con, path: str) -> int:
+# records per chunk: the parsed records of one chunk are held at once (memory stays bounded
+# whatever the size of the input)
+CHUNK = 50_000
+
+
+def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:
     """Load a JSON Lines file into the schema's tables on a DuckDB connection; returns the number
-    of records (non-blank lines)."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS {lines_sql(path)}")
-    for s in load_sql("_lines"):
-        con.execute(s)
-    con.execute("DROP VIEW _lines")
-    return con.execute("SELECT count(*) FROM patients").fetchone()[0]
+    of records (non-blank lines). The lines are read once (in parallel, order kept), then parsed
+    and spread over the tables a chunk of records at a time."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _elig_lines AS {raw_lines_sql(path)}")
+    try:
+        if con.execute(f"SELECT count(*) FROM _elig_lines WHERE {_BLANK}").fetchone()[0]:
+            # blank lines are not records: number the others (a copy, only for such a file)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _elig_lines AS SELECT line FROM _elig_lines WHERE NOT {_BLANK}")
+        n = con.execute("SELECT count(*) FROM _elig_lines").fetchone()[0]
+        for start in range(0, max(n, 1), chunk):
+            rel = f"(SELECT rowid AS seq, line FROM _elig_lines WHERE rowid >= {start} AND rowid < {start + chunk})"
+            selects = table_selects(rel)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _docs AS {_docs_sql(rel)}")
+            for t in TABLES:
+                if start == 0:
+                    con.execute(f"CREATE OR REPLACE TABLE {t} AS {selects[t]}")
+                else:
+                    con.execute(f"INSERT INTO {t} {selects[t]}")
+    finally:
+        con.execute("DROP TABLE IF EXISTS _docs")
+        con.execute("DROP TABLE IF EXISTS _elig_lines")
+    return n
 
 
 def attach_parquet(con, directory: str) -> int:

@@ -136,14 +136,13 @@ def _types_col(f: str, cond: str = "") -> str:
             f"THEN json_type(line, '$.{f}[*]') END AS {f}_types")
 
 
-def _obs_sql(lines_relation: str) -> str:
-    """(seq, observations, observations_types) of the readable records of a chunk: the lines
-    parsed again for their observations only, streamed (never held as a table)."""
+def _obs_sql(obs_lines: str) -> str:
+    """(seq, observations, observations_types) from a relation of the (seq, line) of the records
+    whose observations are read (readable, with a list): the lines parsed again for their
+    observations only, streamed into the table (never held as a table of structs)."""
     spec = '{"observations": [' + _obj(_ITEM_FIELDS["observations"]) + ']}'
     return (f"SELECT seq, observations, {_types_col('observations')} FROM ("
-            f"SELECT seq, line, json_transform(line, {_q(spec)}).observations AS observations FROM ("
-            f"SELECT seq, line FROM {lines_relation} "
-            f"WHERE seq IN (SELECT seq FROM _docs WHERE error IS NULL AND observations IS NOT NULL))))".replace("))))", ")))"))
+            f"SELECT seq, line, json_transform(line, {_q(spec)}).observations AS observations FROM {obs_lines})")
 
 
 def _docs_sql(lines_relation: str) -> str:
@@ -234,9 +233,9 @@ def _old_date_cols(j: str, name: str) -> str:
     return _date_cols(f"(CASE WHEN json_type({j}) <> 'NULL' THEN {j} END)", s, name)
 
 
-def table_selects(lines_relation: str = "_elig_chunk") -> dict[str, str]:
+def table_selects(obs_lines: str) -> dict[str, str]:
     """Per table of the schema, the SELECT that builds its rows from _docs (the observations
-    from the lines of the chunk, lines_relation)."""
+    from obs_lines, see _obs_sql)."""
     ids = "json_extract_string(id, '$')"
     sex = "json_extract_string(sex, '$')"
     return {
@@ -265,7 +264,7 @@ FROM ({_keys("facts")})""",
     {_raw("f_lln")} AS lln_raw, {_num_cols("f_lln", "lln")},
     {_raw("f_lloq")} AS lloq_raw, {_num_cols("f_lloq", "lloq")},
     {_raw("f_attributes")} AS attributes
-FROM ({_items("observations", f"({_obs_sql(lines_relation)})")})""",
+FROM ({_items("observations", f"({_obs_sql(obs_lines)})")})""",
         "conditions": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_onset")} AS onset_raw, {_date_cols("f_onset", "s_onset", "onset")},
     {_raw("f_end")} AS end_raw, {_date_cols("f_end", "s_end", "end")},
@@ -293,32 +292,46 @@ FROM ({_items("treatments")})""",
 
 
 # records per chunk: the parsed records of one chunk are held at once (memory stays bounded
-# whatever the size of the input)
+# whatever the size of the input; each chunk costs a few statements more)
 CHUNK = 50_000
+
+
+def _load_chunk(con, start: int, size: int, create: bool) -> None:
+    """Parse the records start .. start+size-1 and add their rows to the tables (create them)."""
+    rel = f"(SELECT rowid AS seq, line FROM _elig_scratch.lines WHERE rowid >= {start} AND rowid < {start + size})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _docs AS {_docs_sql(rel)}")
+    # the records whose observations are read, as a bit string over the chunk: a filter that
+    # keeps the lines' order (a join with _docs would not, on several threads)
+    bits = con.execute("SELECT string_agg(CASE WHEN error IS NULL AND observations IS NOT NULL THEN '1' "
+                       "ELSE '0' END, '' ORDER BY seq) FROM _docs").fetchone()[0] or ""
+    obs_lines = rel if "0" not in bits else (
+        f"(SELECT seq, line FROM {rel} WHERE get_bit({_q(bits)}::BIT, CAST(seq - {start} AS INTEGER)) = 1)")
+    selects = table_selects(obs_lines)
+    for t in TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE {t} AS {selects[t]}" if create else f"INSERT INTO {t} {selects[t]}")
+    con.execute("DROP TABLE _docs")
 
 
 def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:
     """Load a JSON Lines file into the schema's tables on a DuckDB connection; returns the number
-    of records (non-blank lines). The lines are read once (in parallel, order kept), then parsed
-    and spread over the tables a chunk of records at a time."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _elig_lines AS {raw_lines_sql(path)}")
+    of records (non-blank lines). The lines are read once (in parallel, order kept) into a
+    scratch in-memory database, then parsed and spread over the tables a chunk of records at a
+    time, rows in input order."""
+    con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
+    con.execute("ATTACH ':memory:' AS _elig_scratch")
     try:
-        if con.execute(f"SELECT count(*) FROM _elig_lines WHERE {_BLANK}").fetchone()[0]:
+        con.execute(f"CREATE TABLE _elig_scratch.lines AS {raw_lines_sql(path)}")
+        if con.execute(f"SELECT count(*) FROM _elig_scratch.lines WHERE {_BLANK}").fetchone()[0]:
             # blank lines are not records: number the others (a copy, only for such a file)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _elig_lines AS SELECT line FROM _elig_lines WHERE NOT {_BLANK}")
-        n = con.execute("SELECT count(*) FROM _elig_lines").fetchone()[0]
+            con.execute(f"CREATE TABLE _elig_scratch.kept AS SELECT line FROM _elig_scratch.lines WHERE NOT {_BLANK}")
+            con.execute("DROP TABLE _elig_scratch.lines")
+            con.execute("ALTER TABLE _elig_scratch.kept RENAME TO lines")
+        n = con.execute("SELECT count(*) FROM _elig_scratch.lines").fetchone()[0]
         for start in range(0, max(n, 1), chunk):
-            rel = f"(SELECT rowid AS seq, line FROM _elig_lines WHERE rowid >= {start} AND rowid < {start + chunk})"
-            selects = table_selects(rel)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _docs AS {_docs_sql(rel)}")
-            for t in TABLES:
-                if start == 0:
-                    con.execute(f"CREATE OR REPLACE TABLE {t} AS {selects[t]}")
-                else:
-                    con.execute(f"INSERT INTO {t} {selects[t]}")
+            _load_chunk(con, start, chunk, create=start == 0)
     finally:
         con.execute("DROP TABLE IF EXISTS _docs")
-        con.execute("DROP TABLE IF EXISTS _elig_lines")
+        con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
     return n
 
 

@@ -1,0 +1,175 @@
+"""The fast loader (compiler/sql/loader.py, issue 12) builds the same screening tables as the loader
+before it (tests/loader_reference.py): same columns and types, same rows, same values, same error
+messages, on the benchmark cohort with corrupted lines, the SQL differential's bad lines and
+fuzzed records, the stream framing inputs of tests/test_io_adversarial.py and edge cases of each
+column (dates, numbers, escapes, items that are not objects, treatments' `end`), whole and in
+small chunks."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+duckdb = pytest.importorskip("duckdb")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import cohort  # noqa: E402
+import loader_reference as reference  # noqa: E402
+import test_io_adversarial as adversarial  # noqa: E402
+from compiler.sql import loader  # noqa: E402
+from test_sql import BAD_LINES, _fuzz_texts  # noqa: E402
+
+ORDERED = ("patients", "observations", "conditions", "procedures", "treatments")
+
+
+def _obs(**kw) -> dict:
+    return dict({"code": "hemoglobin", "value": 9.5, "unit": "g/dL", "date": "2026-01-05"}, **kw)
+
+
+def _rec(pid: str, **kw) -> str:
+    r = {"format": 1, "id": pid, "sex": "female", "birth_date": "1960-05-10",
+         "anchors": {"screening": "2026-01-10"}, "facts": {"informed_consent": True}}
+    r.update(kw)
+    return json.dumps(r)
+
+
+_DATES = ["2026-01-05", "2024-02-29", "2023-02-29", "2026-13-05", "2026-1-5", "0000-01-01", "0001-01-01",
+          "9999-12-31", " 2026-01-05", "2026-01-05 ", "2026/01/05", "20260105", "+2026-01-05", "-2026-01-05",
+          "２０２６-01-05", "2026-01-05T00:00", "", "x", "2026-02-30", "1900-02-29", "2000-02-29", "2026-04-31"]
+_NUMBERS = ["1", "-0", "0.0", "1E5", "1e-7", "1.5e300", "1e400", "-1e400", "NaN", "Infinity", "-Infinity",
+            "9" * 30, "-" + "9" * 400, "9" * 4300, "9" * 4301, "123456789012345678", "0.1", "true", "null",
+            '"9.5"', '"12,5"', "[1]", "{}"]
+
+
+def _edge_lines() -> list[str]:
+    out = []
+    for i, d in enumerate(_DATES):
+        out.append(_rec(f"D{i}", birth_date=d, anchors={"screening": d, "x": None},
+                        observations=[_obs(date=d)], conditions=[{"code": "c", "onset": d, "end": d}],
+                        procedures=[{"code": "p", "date": d}], treatments=[{"code": "t", "start": d, "end": d}]))
+    for i, n in enumerate(_NUMBERS):
+        out.append('{"format": 1, "id": "N%d", "observations": [{"code": "x", "value": %s, "uln": %s, "lln": %s, '
+                   '"lloq": %s, "date": "2026-01-05"}], "facts": {"f": %s}, "anchors": {"a": %s}}' % ((i,) + (n,) * 6))
+    out += [
+        _rec("items", observations=[1, "x", None, [], {}, {"code": None}, {"code": 5}, {"code": ""}, _obs(),
+                                    {"code": "hemoglobin", "attributes": {"fasting": True}}]),
+        _rec("items2", conditions=[None, 3, {"status": "active"}, {"code": "c", "status": "resolved"},
+                                   {"code": "c", "status": 1, "attributes": []}],
+             procedures=["p", {}, {"code": "p", "date": None}]),
+        _rec("treat", treatments=[{"code": "a", "end": None}, {"code": "b"}, {"code": "c", "end": "2026-01-01"},
+                                  {"end": None}, {}, 7, None, {"code": "d", "classes": ["x", "y"], "half_life": 3},
+                                  {"code": "e", "classes": ["x", 1]}, {"code": "f", "classes": "x"},
+                                  {"code": "g", "classes": [], "daily_dose": {"value": 10, "unit": "mg"},
+                                   "route": "oral", "purpose": "pain", "attributes": {"a": 1}}]),
+        _rec("treat-all-ended", treatments=[{"code": "a", "end": "2026-01-01"}]),
+        _rec("esc\\u00e9\"q", sex="male", observations=[_obs(code="hemo\\u0067lobin", unit="g\\/dL",
+                                                            date="\\u0032026-01-05")]),
+        _rec("unicodé ✓", sex="Male", observations=[_obs(code="hémoglobine", unit="µmol/L")]),
+        _rec("sex", sex=None), _rec("sex2", sex=1), _rec("sex3", sex="x" * 100),
+        _rec("nulls", observations=None), _rec("obs-obj", observations={}), _rec("obs-str", observations="x"),
+        _rec("cond-num", conditions=1), _rec("proc-bool", procedures=True), _rec("treat-null", treatments=None),
+        _rec("anch-list", anchors=[]), _rec("facts-null", facts=None), _rec("facts-str", facts="x"),
+        _rec("empty-lists", observations=[], conditions=[], procedures=[], treatments=[]),
+        _rec("bad-facts", facts={"a": 1, "b": "yes", "c": None, "d": False, "e": "x" * 60}),
+        _rec("bad-anchors", anchors={"a": 1, "b": "2026-02-30", "c": None, "d": ["2026-01-01"]}),
+        '{"format": 1, "id": "dup", "id": "dup2", "observations": [], "observations": 5}',
+        '{"format": 1, "id": "comma", "observations": [{"code": "x",}]}',
+        '{"format": 1, "id": "comma-in-string", "observations": [{"code": "x,]"}]}',
+        '{"format": 1, "id": "comment" /* c */}',
+        '{"format": 1, "id": "slashes-in-string", "observations": [{"code": "a//b", "unit": "/*"}]}',
+        '{"format": 1, "id": "comma-space", "facts": {"a": true, }}',
+        '{"format": 1.0, "id": "fmt-float"}', '{"format": 1e0, "id": "fmt-exp"}', '{"format": true, "id": "fmt-bool"}',
+        '{"format": null, "id": "fmt-null"}', '{"format": "1", "id": "fmt-str"}', '{"format": 1, "id": null}',
+        '{"format": 1, "id": [1]}', '{"format": 1, "id": {}}', '{"format": 1, "id": "\\t "}',
+        "   {\"format\": 1, \"id\": \"leading-space\"}", "[]", "{}", "1", "-", "tru", "nul", '"', "\x00",
+    ]
+    return out
+
+
+CORPUS = {
+    "edges": _edge_lines(),
+    "bad": list(BAD_LINES),
+}
+
+
+def _tables(load, path: Path, **kw) -> dict:
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    try:
+        n = load(con, str(path), **kw)
+    except duckdb.Error as exc:
+        return {"error": type(exc).__name__}
+    out = {"n": n}
+    for t in loader.TABLES:
+        order = "" if t in ORDERED else " ORDER BY ALL"
+        out[t] = (con.execute(f"DESCRIBE {t}").fetchall(), con.execute(f"SELECT * FROM {t}{order}").fetchall())
+    con.close()
+    return out
+
+
+def _same(path: Path, **kw):
+    want = _tables(reference.load_jsonl, path)
+    got = _tables(loader.load_jsonl, path, **kw)
+    assert got.keys() == want.keys(), (got.get("error"), want.get("error"))
+    for k in want:
+        if want[k] == got[k]:
+            continue
+        if k == "n" or k == "error":
+            assert got[k] == want[k], k
+        (sw, rw), (sg, rg) = want[k], got[k]
+        assert sg == sw, f"{k}: columns differ"
+        diffs = [(a, b) for a, b in zip(rw, rg) if a != b][:3]
+        assert rg == rw, f"{k}: {len(rg)} rows vs {len(rw)}; first differences (old, new): {diffs}"
+    return want
+
+
+def _write(tmp_path: Path, lines: list[str], name="in.jsonl") -> Path:
+    p = tmp_path / name
+    p.write_text("".join(t + "\n" for t in lines), encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("part", sorted(CORPUS))
+def test_same_tables_as_the_reference_loader(tmp_path, part):
+    want = _same(_write(tmp_path, CORPUS[part]))
+    assert want["n"] == len(CORPUS[part])
+
+
+def test_same_tables_on_fuzzed_records_whole_and_in_chunks(tmp_path):
+    p = _write(tmp_path, _fuzz_texts())
+    _same(p)
+    _same(p, chunk=97)
+
+
+def test_same_tables_on_the_cohort_whole_and_in_chunks(tmp_path):
+    """3,000 cohort records (2 % corrupted lines), with blank lines among them: whole, and in
+    chunks of 700 records (the tables are then built by inserts, chunk after chunk)."""
+    lines = list(cohort._lines(3000, 3321, 0.02))
+    p = _write(tmp_path, lines)
+    want = _same(p)
+    assert want["n"] == 3000
+    assert sum(1 for r in want["patients"][1] if r[2] is not None) >= 20  # error rows are there
+    _same(p, chunk=700)
+    blanks = lines[:100] + ["", "  \t", "\r"] + lines[100:200] + ["   "]
+    want = _same(_write(tmp_path, blanks, "blanks.jsonl"), chunk=37)
+    assert want["n"] == 200 and [r[0] for r in want["patients"][1]] == list(range(200))
+
+
+@pytest.mark.parametrize("name,data,_want", adversarial.STREAMS, ids=[s[0] for s in adversarial.STREAMS])
+def test_same_tables_on_the_framing_inputs(tmp_path, name, data, _want):
+    p = tmp_path / "in.jsonl"
+    p.write_bytes(data)
+    _same(p)
+
+
+def test_item_tables_in_record_and_item_order(tmp_path):
+    con = duckdb.connect()
+    loader.load_jsonl(con, str(_write(tmp_path, list(cohort._lines(500, 7, 0.05)) + _edge_lines())), chunk=111)
+    for t in ORDERED:
+        key = "seq" if t == "patients" else "seq, idx"
+        assert con.execute(f"SELECT count(*) FROM (SELECT {key}, row_number() OVER () AS r, "
+                           f"row_number() OVER (ORDER BY {key}) AS s FROM {t}) WHERE r <> s").fetchone()[0] == 0, t
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '\\_%' ESCAPE '\\'").fetchone()[0] == 0

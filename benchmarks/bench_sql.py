@@ -3,6 +3,7 @@ same run (benchmarks/cohort.py). Prints a table of times and ratios.
 
     python benchmarks/bench_sql.py                 # 1,000,000 records (takes long on 2 cores)
     python benchmarks/bench_sql.py --n 100000      # a smaller run
+    python benchmarks/bench_sql.py --n 100000 --load-only --reference   # the loader, before and now
     (the cohort file is written once under out/bench-sql/ and reused; --dir to put it elsewhere)
 
 Measures: the Python module per record (one core, a sample); DuckDB screening of records already
@@ -93,12 +94,53 @@ def plan_seconds(res, mod, tmp: Path) -> float:
     return time.perf_counter() - t
 
 
-def load_to_db(jsonl: Path, db: Path) -> float:
+# the loader before issue 12 (tests/loader_reference.py), run as `elig load -o FILE.duckdb` runs
+# the current one, to time both in the same run (--load-only --reference)
+_REFERENCE = """import sys
+sys.path.insert(0, 'tests')
+import loader_reference
+from compiler.sql import screen
+con = screen.connect(sys.argv[2], memory_limit='2GB')
+loader_reference.load_jsonl(con, sys.argv[1])
+con.close()
+"""
+
+
+def load_to_db(jsonl: Path, db: Path, reference: bool = False) -> dict:
+    """`elig load JSONL -o DB` (or the reference loader) in a child process: wall and CPU
+    seconds, peak RSS of that child in MiB."""
+    cmd = ([sys.executable, "-c", _REFERENCE, str(jsonl), str(db)] if reference
+           else [sys.executable, "-m", "compiler.cli", "load", str(jsonl), "-o", str(db)])
+    if db.exists():
+        db.unlink()
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "compiler.cli", "load", str(jsonl), "-o", str(db)], cwd=ROOT,
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return time.perf_counter() - t
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t
+        err.seek(0)
+        assert p.returncode == 0, err.read().decode(errors="replace")
+    return {"seconds": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak": usage.ru_maxrss / 1024}
+
+
+def _load_row(label: str, m: dict, n: int) -> tuple[str, str]:
+    return (label, f"{m['seconds']:,.1f} s = {m['seconds'] / n * 1e6:,.0f} µs/record; CPU {m['cpu'] / n * 1e6:,.0f} "
+                   f"µs/record; peak {m['peak']:,.0f} MiB")
+
+
+def load_only(jsonl: Path, tmp: Path, n: int, reference: bool) -> list[tuple[str, str]]:
+    """The loader alone (and the reference loader before it, same run): --load-only."""
+    rows = []
+    if reference:
+        ref = load_to_db(jsonl, tmp / "reference.duckdb", reference=True)
+    new = load_to_db(jsonl, tmp / "cohort.duckdb")
+    rows.append(_load_row(f"elig load {n:,} JSON Lines records to a DuckDB file", new, n))
+    if reference:
+        rows.append(_load_row("  the loader before issue 12, same records, same run", ref, n))
+        rows.append(("  ratio (before / now)", f"wall {ref['seconds'] / new['seconds']:,.2f}x, "
+                                               f"CPU {ref['cpu'] / new['cpu']:,.2f}x"))
+    return rows
 
 
 def screen_cli(jsonl: Path, out: Path) -> tuple[float, float]:
@@ -121,8 +163,14 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default=str(ROOT / "out" / "bench-sql"),
                     help="where the cohort file (kept for later runs) and the work files go (default out/bench-sql "
                          "of the repository; not a shared temporary directory)")
+    ap.add_argument("--load-only", action="store_true", help="time `elig load` alone")
+    ap.add_argument("--reference", action="store_true",
+                    help="with --load-only: time the loader before issue 12 too (tests/loader_reference.py)")
     args = ap.parse_args(argv)
-    res, mod = _compiled()
+    if args.load_only:
+        res = mod = None
+    else:
+        res, mod = _compiled()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     jsonl = base / f"cohort-{args.n}.jsonl"
@@ -132,10 +180,19 @@ def main(argv=None) -> int:
         os.replace(part, jsonl)
     with tempfile.TemporaryDirectory(prefix="work-", dir=base) as d:
         tmp = Path(d)
+        if args.load_only:
+            n = sum(1 for line in open(jsonl, "rb") if line.strip())
+            rows = load_only(jsonl, tmp, n, args.reference)
+            w = max(len(a) for a, _ in rows)
+            print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared and noisy)")
+            for a, b in rows:
+                print(f"{a:<{w}}  {b}")
+            return 0
         py, py_cpu = python_per_record(mod, jsonl, args.sample)
         plan = plan_seconds(res, mod, tmp)
         db = tmp / "cohort.duckdb"
-        load_s = load_to_db(jsonl, db)
+        load = load_to_db(jsonl, db)
+        load_s = load["seconds"]
         loaded = duckdb_loaded(res, mod, db, tmp / "res")
         cli_s, peak = screen_cli(jsonl, tmp / "results.jsonl")
         n = loaded["n"]
@@ -149,7 +206,7 @@ def main(argv=None) -> int:
              f"CPU {per_cpu * 1e6:,.0f} µs/record ({py_cpu / per_cpu:,.2f}x); peak {loaded['peak']:,.0f} MiB"),
             (f"  same without the fixed cost", f"{max(loaded['seconds'] - plan, 1e-9):,.1f} s: "
                                                f"{py / (max(loaded['seconds'] - plan, 1e-9) / n):,.2f}x"),
-            (f"elig load {n:,} JSON Lines records to a DuckDB file", f"{load_s:,.1f} s = {load_s / n * 1e6:,.0f} µs/record"),
+            _load_row(f"elig load {n:,} JSON Lines records to a DuckDB file", load, n),
             (f"load + screen end to end ({n:,})", f"{load_s + loaded['seconds']:,.1f} s"),
             (f"elig screen {n:,} JSON Lines records -> JSON Lines", f"{cli_s:,.1f} s = {n / cli_s:,.0f} records/s, peak {peak:,.0f} MiB"),
             ("Spark local", "not measured here (docs/sql-spark.md)"),

@@ -58,14 +58,24 @@ def _date_cols(j: str, s: str, name: str) -> str:
             f" WHEN try_cast({s} AS DATE) IS NULL THEN 'not a calendar date' END AS {name}_why")
 
 
-def _num_cols(j: str, name: str) -> str:
-    """`name` (DOUBLE): the value when it is a finite JSON number (NULL otherwise)."""
+def _item_date_cols(f: str, name: str) -> str:
+    """`name` and `name_why` of the item field f, from the columns _items computes once:
+    f_<f> (JSON text), s_<f> (its string), ok_<f> (ISO form), d_<f> (the date)."""
+    return (f"d_{f} AS {name},\n"
+            f"    CASE WHEN f_{f} IS NULL OR f_{f} = 'null' THEN 'date is missing'"
+            f" WHEN s_{f} IS NULL THEN 'date is not a string'"
+            f" WHEN NOT ok_{f} THEN 'not an ISO date (YYYY-MM-DD)'"
+            f" WHEN d_{f} IS NULL THEN 'not a calendar date' END AS {name}_why")
+
+
+def _item_num_cols(f: str, name: str) -> str:
+    """`name` (DOUBLE) of the item field f: its value when it is a finite JSON number, from n_<f>
+    (the JSON number as DOUBLE, computed once), NULL otherwise."""
     # a JSON integer beyond binary floating point is still a number (Python's int): it reads as
     # +-infinity here, which compares as it should with any finite limit; one of more than 4300
     # digits (Python's int-string limit) is unusable, as the Python evaluator reads it
-    return (f"CASE WHEN {_is_num(j)} THEN CASE WHEN isfinite(CAST({j} AS DOUBLE)) THEN CAST({j} AS DOUBLE) "
-            f"WHEN regexp_full_match({j}, '-?[0-9]+') AND length(ltrim({j}, '-')) <= 4300 "
-            f"THEN CAST({j} AS DOUBLE) END END AS {name}")
+    return (f"CASE WHEN isfinite(n_{f}) THEN n_{f} WHEN n_{f} IS NOT NULL AND regexp_full_match(f_{f}, '-?[0-9]+') "
+            f"AND length(ltrim(f_{f}, '-')) <= 4300 THEN n_{f} END AS {name}")
 
 
 # DuckDB's JSON reader accepts trailing commas and comments, Python's json module (and so the
@@ -161,7 +171,8 @@ def _docs_sql(lines_relation: str) -> str:
     nullable = " OR ".join(f"r.{f} IS NULL" for f in ("format", "anchors", "facts"))
     lnull = " OR ".join(f"r.{f} IS NULL" for f in _LISTS)
     ids = "json_extract_string(id, '$')"
-    first = "left(ltrim(line, ' ' || chr(9) || chr(13) || chr(10)), 1)"
+    # (ltrim copies the line: only for one that starts with a space, a tab, a CR or a LF)
+    first = "CASE WHEN ascii(line) > 32 THEN left(line, 1) ELSE left(ltrim(line, ' ' || chr(9) || chr(13) || chr(10)), 1) END"
     root = (f"CASE {first} WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN chr(34) THEN 'VARCHAR' WHEN 't' THEN 'BOOLEAN' "
             f"WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END")
     scalars = ", ".join(f"r.{f} AS {f}" for f in _FIELDS if f not in _LISTS)
@@ -194,8 +205,8 @@ FROM (SELECT seq, line, ok, {root} AS root, {scalars}, {lists},
 
 
 def _items(field: str, source: str = "_docs") -> str:
-    """The items of a list field, unnested once into f_<name> columns (f_s_<name>: the string of a
-    date field). An item that is not an object is left out, as the evaluator ignores it; an
+    """The items of a list field, unnested once into f_<name> columns (s_, ok_, d_<name>: the
+    string of a date field, its ISO form, its date; n_<name>: an observation's number). An item that is not an object is left out, as the evaluator ignores it; an
     object whose code is missing, null or not a string is a row with `code` NULL (it could be
     any code of its kind)."""
     fields = _ITEM_FIELDS[field]
@@ -203,16 +214,20 @@ def _items(field: str, source: str = "_docs") -> str:
     dates = {"observations": ("date",), "conditions": ("onset", "end"), "procedures": ("date",),
              "treatments": ("start", "end")}[field]
     strs = "".join(f", {_str(f'f_{f}')} AS s_{f}" for f in dates)
+    ok = "".join(f", (s_{f} GLOB {_ISO} AND s_{f} >= '0001') AS ok_{f}" for f in dates)
+    typed = "".join(f", CASE WHEN ok_{f} THEN try_cast(s_{f} AS DATE) END AS d_{f}" for f in dates)
+    nums = ("value", "uln", "lln", "lloq") if field == "observations" else ()
+    typed += "".join(f", CASE WHEN {_is_num(f'f_{f}')} THEN CAST(f_{f} AS DOUBLE) END AS n_{f}" for f in nums)
     extra = ""
     if field == "treatments":
         extra = (", CASE WHEN f_end IS NOT NULL THEN TRUE WHEN keys IS NULL THEN FALSE "
                  "ELSE list_contains(keys[idx + 1], 'end') END AS end_present")
-    return (f"SELECT *{strs}{extra} FROM (SELECT seq, idx, {cols}{', keys' if field == 'treatments' else ''} FROM ("
+    return (f"SELECT *{typed} FROM (SELECT *{ok} FROM (SELECT *{strs}{extra} FROM (SELECT seq, idx, {cols}{', keys' if field == 'treatments' else ''} FROM ("
             f"SELECT seq, unnest({field}) AS it, generate_subscripts({field}, 1) - 1 AS idx, {field}_types AS types"
             f"{', treatments_keys AS keys' if field == 'treatments' else ''} "
             # (no filter on the list itself: the optimizer would compute the parse twice)
             f"FROM {source}{' WHERE error IS NULL' if source == '_docs' else ''}) "
-            f"WHERE it IS NOT NULL AND (it.code IS NOT NULL OR types[idx + 1] = 'OBJECT'))")
+            f"WHERE it IS NOT NULL AND (it.code IS NOT NULL OR types[idx + 1] = 'OBJECT'))))")
 
 
 def _keys(field: str) -> str:
@@ -256,24 +271,24 @@ FROM ({_keys("anchors")})""",
     CASE WHEN json_type(v) <> 'BOOLEAN' THEN 'fact ' || name || ' is ' || left(CAST(v AS VARCHAR), 40) || ', not true or false' END AS why
 FROM ({_keys("facts")})""",
         "observations": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
-    {_raw("f_date")} AS date_raw, {_date_cols("f_date", "s_date", "date")},
-    {_raw("f_value")} AS value_raw, {_num_cols("f_value", "value_num")},
+    {_raw("f_date")} AS date_raw, {_item_date_cols("date", "date")},
+    {_raw("f_value")} AS value_raw, {_item_num_cols("value", "value_num")},
     {_str("f_value")} AS value_str,
     {_raw("f_unit")} AS unit_raw, {_str("f_unit")} AS unit,
-    {_raw("f_uln")} AS uln_raw, {_num_cols("f_uln", "uln")},
-    {_raw("f_lln")} AS lln_raw, {_num_cols("f_lln", "lln")},
-    {_raw("f_lloq")} AS lloq_raw, {_num_cols("f_lloq", "lloq")},
+    {_raw("f_uln")} AS uln_raw, {_item_num_cols("uln", "uln")},
+    {_raw("f_lln")} AS lln_raw, {_item_num_cols("lln", "lln")},
+    {_raw("f_lloq")} AS lloq_raw, {_item_num_cols("lloq", "lloq")},
     {_raw("f_attributes")} AS attributes
 FROM ({_items("observations", f"({_obs_sql(obs_lines)})")})""",
         "conditions": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
-    {_raw("f_onset")} AS onset_raw, {_date_cols("f_onset", "s_onset", "onset")},
-    {_raw("f_end")} AS end_raw, {_date_cols("f_end", "s_end", "end")},
+    {_raw("f_onset")} AS onset_raw, {_item_date_cols("onset", "onset")},
+    {_raw("f_end")} AS end_raw, {_item_date_cols("end", "end")},
     {_raw("f_status")} AS status_raw,
     CASE WHEN {_str("f_status")} IN ('active', 'resolved') THEN {_str("f_status")} END AS status,
     {_raw("f_attributes")} AS attributes
 FROM ({_items("conditions")})""",
         "procedures": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
-    {_raw("f_date")} AS date_raw, {_date_cols("f_date", "s_date", "date")},
+    {_raw("f_date")} AS date_raw, {_item_date_cols("date", "date")},
     {_raw("f_attributes")} AS attributes
 FROM ({_items("procedures")})""",
         "treatments": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
@@ -281,10 +296,10 @@ FROM ({_items("procedures")})""",
     CASE WHEN json_type(f_classes) = 'ARRAY'
           AND len(list_filter(CAST(json_transform(f_classes, '[\"JSON\"]') AS JSON[]), lambda c: json_type(c) <> 'VARCHAR')) = 0
          THEN CAST(json_transform(f_classes, '[\"VARCHAR\"]') AS VARCHAR[]) END AS classes,
-    {_raw("f_start")} AS start_raw, {_date_cols("f_start", "s_start", "start")},
+    {_raw("f_start")} AS start_raw, {_item_date_cols("start", "start")},
     end_present,
     CASE WHEN end_present AND f_end IS NULL THEN 'null' ELSE {_raw("f_end")} END AS end_raw,
-    {_date_cols("f_end", "s_end", "end")},
+    {_item_date_cols("end", "end")},
     {_raw("f_half_life")} AS half_life, {_raw("f_daily_dose")} AS daily_dose,
     {_raw("f_route")} AS route, {_raw("f_purpose")} AS purpose, {_raw("f_attributes")} AS attributes
 FROM ({_items("treatments")})""",

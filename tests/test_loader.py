@@ -173,3 +173,31 @@ def test_item_tables_in_record_and_item_order(tmp_path):
         assert con.execute(f"SELECT count(*) FROM (SELECT {key}, row_number() OVER () AS r, "
                            f"row_number() OVER (ORDER BY {key}) AS s FROM {t}) WHERE r <> s").fetchone()[0] == 0, t
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '\\_%' ESCAPE '\\'").fetchone()[0] == 0
+
+
+def test_elig_load_parquet_directory_equals_the_reference_tables_in_order(tmp_path):
+    """`elig load FILE -o DIR/` (tables built in memory, written without a sort): each Parquet
+    file has the reference loader's rows, patients and items in (seq, idx) order; no partial
+    file is left."""
+    import subprocess
+
+    p = _write(tmp_path, list(cohort._lines(300, 5, 0.05)) + _edge_lines() + list(BAD_LINES))
+    out = tmp_path / "pq"
+    r = subprocess.run([sys.executable, "-m", "compiler.cli", "load", str(p), "-o", str(out)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(f.name for f in out.iterdir()) == sorted(f"{t}.parquet" for t in loader.TABLES)
+    ref = duckdb.connect()
+    reference.load_jsonl(ref, str(p))
+    con = duckdb.connect()
+    for t in loader.TABLES:
+        f = str(out / f"{t}.parquet")
+        if t in ORDERED:
+            key = "seq" if t == "patients" else "seq, idx"
+            got = con.execute(f"SELECT * FROM read_parquet('{f}')").fetchall()
+            assert got == ref.execute(f"SELECT * FROM {t} ORDER BY {key}").fetchall(), t
+        else:
+            got = con.execute(f"SELECT * FROM read_parquet('{f}') ORDER BY ALL").fetchall()
+            assert got == ref.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall(), t
+            assert [r[0] for r in con.execute(f"SELECT seq FROM read_parquet('{f}')").fetchall()] == sorted(
+                r[0] for r in got), t

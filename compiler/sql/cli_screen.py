@@ -239,9 +239,12 @@ def load(output, data):
             con.close()
             os.replace(part, output)
         else:
-            con = S.connect(os.path.join(tmpdir, "work.duckdb"), memory_limit="2GB")
-            n, _, _ = open_data(con, data, tmpdir)
-            loader.write_parquet(con, output)
+            # in memory (spilled to the private directory beyond the limit): the tables are only
+            # written out as Parquet, never kept, so they need not be stored in a database file
+            con = S.connect(":memory:", memory_limit="2GB")
+            con.execute(f"SET temp_directory = {loader._q(tmpdir)}")
+            n, kind, _ = open_data(con, data, tmpdir)
+            loader.write_parquet(con, output, in_order=kind == "jsonl")
             con.close()
         click.echo(f"{n:,} records loaded into {output}", err=True)
     finally:

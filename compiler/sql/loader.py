@@ -361,16 +361,21 @@ def attach_parquet(con, directory: str) -> int:
     return con.execute("SELECT count(*) FROM patients").fetchone()[0]
 
 
-def write_parquet(con, directory: str) -> None:
-    """Each table of the schema as DIRECTORY/<table>.parquet, written atomically per file."""
+def write_parquet(con, directory: str, in_order: bool = False) -> None:
+    """Each table of the schema as DIRECTORY/<table>.parquet, written atomically per file, rows
+    by seq (and idx). in_order: the tables were just built by load_jsonl on this connection, so
+    that patients and the item tables are in that order already (written without a sort)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     for t in TABLES:
         fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{t}.", suffix=".parquet.part")
         os.close(fd)
         try:
-            con.execute(f"COPY (SELECT * FROM {t} ORDER BY seq{', idx' if t not in ('patients',) and t not in ('anchors', 'facts') else ''}) "
-                        f"TO {_q(tmp)} (FORMAT parquet)")
+            if in_order and t not in ("anchors", "facts"):
+                order = ""
+            else:
+                order = " ORDER BY seq" + (", idx" if t not in ("patients", "anchors", "facts") else "")
+            con.execute(f"COPY (SELECT * FROM {t}{order}) TO {_q(tmp)} (FORMAT parquet)")
             os.replace(tmp, d / f"{t}.parquet")
         finally:
             if os.path.exists(tmp):

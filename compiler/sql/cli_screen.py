@@ -73,7 +73,10 @@ def open_data(con, data: str, tmpdir: str) -> tuple[int, str, str]:
                 _die(f"{data}: not a screening database (table {t}: {str(exc).splitlines()[0]})")
         return con.execute("SELECT count(*) FROM patients").fetchone()[0], kind, ""
     path = _stdin_to_file(tmpdir) if data == "-" else data
-    return loader.load_jsonl(con, path), kind, path
+    try:
+        return loader.load_jsonl(con, path), kind, path
+    except loader.LoadError as exc:
+        _die(str(exc))
 
 
 def _explain(module, path: str, ids: tuple[str, ...]) -> list[dict]:
@@ -235,7 +238,14 @@ def load(output, data):
             if os.path.exists(part):
                 os.unlink(part)
             con = S.connect(part, memory_limit="2GB")
-            n, _, _ = open_data(con, data, tmpdir)
+            try:
+                n, _, _ = open_data(con, data, tmpdir)
+            except BaseException:
+                con.close()
+                for f in (part, part + ".wal"):
+                    if os.path.exists(f):
+                        os.unlink(f)
+                raise
             con.close()
             os.replace(part, output)
         else:

@@ -327,15 +327,26 @@ def _load_chunk(con, start: int, size: int, create: bool) -> None:
     con.execute("DROP TABLE _docs")
 
 
+class LoadError(ValueError):
+    """A JSON Lines file DuckDB's reader cannot read as text (not UTF-8, a line over its limit)."""
+
+
 def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:
     """Load a JSON Lines file into the schema's tables on a DuckDB connection; returns the number
     of records (non-blank lines). The lines are read once (in parallel, order kept) into a
     scratch in-memory database, then parsed and spread over the tables a chunk of records at a
-    time, rows in input order."""
+    time, rows in input order. A file DuckDB cannot read as lines of text raises LoadError."""
+    import duckdb
+
     con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
     con.execute("ATTACH ':memory:' AS _elig_scratch")
     try:
-        con.execute(f"CREATE TABLE _elig_scratch.lines AS {raw_lines_sql(path)}")
+        try:
+            con.execute(f"CREATE TABLE _elig_scratch.lines AS {raw_lines_sql(path)}")
+        except duckdb.Error as exc:
+            # DuckDB's own words: where, and the reason (not the line itself, which may be long)
+            words = [w for w in str(exc).splitlines() if w.strip() and not w.startswith(("Original Line", "Possible"))]
+            raise LoadError(f"{path}: cannot read the lines: " + " ".join(words[:2])[:300]) from None
         if con.execute(f"SELECT count(*) FROM _elig_scratch.lines WHERE {_BLANK}").fetchone()[0]:
             # blank lines are not records: number the others (a copy, only for such a file)
             con.execute(f"CREATE TABLE _elig_scratch.kept AS SELECT line FROM _elig_scratch.lines WHERE NOT {_BLANK}")

@@ -1,7 +1,8 @@
 """Patient-record format 1 (JSON Lines) into the screening schema of docs/sql.md, with DuckDB's
 own readers: the lines are read by DuckDB's CSV scanner as one text column (so that a line that
-is not JSON still becomes a row: an error row), parsed and picked apart with DuckDB's JSON
-functions. Python never parses a record.
+is not JSON still becomes a row: an error row), each record parsed by one `json_transform` into
+typed lists of items, a chunk of records at a time (docs/sql.md, "Loading"). Python never
+parses a record.
 
 Every field keeps what the record said (``*_raw``, JSON text), what it means (a typed column, NULL
 when absent or unusable) and why it is unusable (``*_why``, NULL when usable or absent), so that
@@ -93,14 +94,9 @@ _BLANK = "(line IS NULL OR (ascii(line) IN (9, 13, 32) AND trim(line, ' ' || chr
 def raw_lines_sql(path: str) -> str:
     """Every line of a JSON Lines file as one text column (NULL when empty), in input order (a
     table built from it numbers them by rowid: DuckDB keeps the insertion order of a parallel
-    scan)."""
+    scan). Blank lines are left out afterwards (_BLANK): a filter here would copy every line."""
     return (f"SELECT line FROM read_csv({_q(path)}, columns={{'line': 'VARCHAR'}}, sep='{_SEP}', quote='', "
             f"escape='', header=false, auto_detect=false, strict_mode=false, null_padding=false)")
-
-
-def lines_sql(path: str) -> str:
-    """The non-blank lines of a JSON Lines file, in input order."""
-    return f"SELECT line FROM ({raw_lines_sql(path)}) WHERE NOT {_BLANK}"
 
 
 _LISTS = ("observations", "conditions", "procedures", "treatments")
@@ -239,12 +235,14 @@ def _raw(j: str) -> str:
     return f"CAST({j} AS VARCHAR)"
 
 
-def _old_str(j: str) -> str:
+def _str_by_type(j: str) -> str:
+    """As _str, for JSON text that may be a JSON null (json_each values, top-level fields)."""
     return f"CASE WHEN json_type({j}) = 'VARCHAR' THEN json_extract_string({j}, '$') END"
 
 
-def _old_date_cols(j: str, name: str) -> str:
-    s = f"({_old_str(j)})"
+def _date_cols_by_type(j: str, name: str) -> str:
+    """_date_cols of a JSON text that may be a JSON null (read as absent)."""
+    s = f"({_str_by_type(j)})"
     return _date_cols(f"(CASE WHEN json_type({j}) <> 'NULL' THEN {j} END)", s, name)
 
 
@@ -262,9 +260,9 @@ def table_selects(obs_lines: str) -> dict[str, str]:
     CASE WHEN sex IS NOT NULL AND json_type(sex) <> 'NULL' AND NOT (json_type(sex) = 'VARCHAR' AND {sex} IN ('male', 'female'))
          THEN 'sex ' || left(CAST(sex AS VARCHAR), 40) || ' is not "male" or "female"' END AS sex_why,
     {_raw("birth_date")} AS birth_date_raw,
-    {_old_date_cols("birth_date", "birth_date")}
+    {_date_cols_by_type("birth_date", "birth_date")}
 FROM _docs""",
-        "anchors": f"""SELECT seq, name, {_raw("v")} AS raw, {_old_date_cols("v", "date")}
+        "anchors": f"""SELECT seq, name, {_raw("v")} AS raw, {_date_cols_by_type("v", "date")}
 FROM ({_keys("anchors")})""",
         "facts": f"""SELECT seq, name, {_raw("v")} AS raw,
     CASE WHEN json_type(v) = 'BOOLEAN' THEN CAST(v AS BOOLEAN) END AS value,
@@ -307,8 +305,11 @@ FROM ({_items("treatments")})""",
 
 
 # records per chunk: the parsed records of one chunk are held at once (memory stays bounded
-# whatever the size of the input; each chunk costs a few statements more)
-CHUNK = 50_000
+# whatever the size of the input: about 1.2 KB a cohort record in _docs, the observations are
+# streamed). DuckDB scans a table one block of rows (a row group, 122,880 rows) per thread: a
+# chunk of two blocks, aligned on them, is parsed by two threads (a smaller file by one).
+ROW_GROUP = 122_880
+CHUNK = 2 * ROW_GROUP
 
 
 def _load_chunk(con, start: int, size: int, create: bool) -> None:

@@ -202,9 +202,10 @@ FROM (SELECT seq, line, ok, {root} AS root, {scalars}, {lists},
 
 def _items(field: str, source: str = "_docs") -> str:
     """The items of a list field, unnested once into f_<name> columns (s_, ok_, d_<name>: the
-    string of a date field, its ISO form, its date; n_<name>: an observation's number). An item that is not an object is left out, as the evaluator ignores it; an
-    object whose code is missing, null or not a string is a row with `code` NULL (it could be
-    any code of its kind)."""
+    string of a date field, its ISO form, its date; n_<name>: an observation's number), from
+    _docs or, for the observations, from _obs_sql. An item that is not an object is left out,
+    as the evaluator ignores it; an object whose code is missing, null or not a string is a row
+    with `code` NULL (it could be any code of its kind)."""
     fields = _ITEM_FIELDS[field]
     cols = ", ".join(f"it.{f} AS f_{f}" for f in fields)
     dates = {"observations": ("date",), "conditions": ("onset", "end"), "procedures": ("date",),
@@ -218,7 +219,8 @@ def _items(field: str, source: str = "_docs") -> str:
     if field == "treatments":
         extra = (", CASE WHEN f_end IS NOT NULL THEN TRUE WHEN keys IS NULL THEN FALSE "
                  "ELSE list_contains(keys[idx + 1], 'end') END AS end_present")
-    return (f"SELECT *{typed} FROM (SELECT *{ok} FROM (SELECT *{strs}{extra} FROM (SELECT seq, idx, {cols}{', keys' if field == 'treatments' else ''} FROM ("
+    keys = ", keys" if field == "treatments" else ""
+    return (f"SELECT *{typed} FROM (SELECT *{ok} FROM (SELECT *{strs}{extra} FROM (SELECT seq, idx, {cols}{keys} FROM ("
             f"SELECT seq, unnest({field}) AS it, generate_subscripts({field}, 1) - 1 AS idx, {field}_types AS types"
             f"{', treatments_keys AS keys' if field == 'treatments' else ''} "
             # (no filter on the list itself: the optimizer would compute the parse twice)

@@ -110,8 +110,9 @@ def _tables(load, path: Path, **kw) -> dict:
     return out
 
 
-def _same(path: Path, **kw):
-    want = _tables(reference.load_jsonl, path)
+def _same(path: Path, want: dict | None = None, **kw):
+    """The new loader's tables (with kw) against the reference loader's (or `want`, computed once)."""
+    want = want or _tables(reference.load_jsonl, path)
     got = _tables(loader.load_jsonl, path, **kw)
     assert got.keys() == want.keys(), (got.get("error"), want.get("error"))
     for k in want:
@@ -140,19 +141,19 @@ def test_same_tables_as_the_reference_loader(tmp_path, part):
 
 def test_same_tables_on_fuzzed_records_whole_and_in_chunks(tmp_path):
     p = _write(tmp_path, _fuzz_texts())
-    _same(p)
-    _same(p, chunk=97)
+    want = _same(p)
+    _same(p, want, chunk=97)
 
 
 def test_same_tables_on_the_cohort_whole_and_in_chunks(tmp_path):
-    """3,000 cohort records (2 % corrupted lines), with blank lines among them: whole, and in
-    chunks of 700 records (the tables are then built by inserts, chunk after chunk)."""
-    lines = list(cohort._lines(3000, 3321, 0.02))
+    """2,000 cohort records (2 % corrupted lines): whole, and in chunks of 700 records (the
+    tables are then built by inserts, chunk after chunk); then with blank lines among them."""
+    lines = list(cohort._lines(2000, 3321, 0.02))
     p = _write(tmp_path, lines)
     want = _same(p)
-    assert want["n"] == 3000
-    assert sum(1 for r in want["patients"][1] if r[2] is not None) >= 20  # error rows are there
-    _same(p, chunk=700)
+    assert want["n"] == 2000
+    assert sum(1 for r in want["patients"][1] if r[2] is not None) >= 10  # error rows are there
+    _same(p, want, chunk=700)
     blanks = lines[:100] + ["", "  \t", "\r"] + lines[100:200] + ["   "]
     want = _same(_write(tmp_path, blanks, "blanks.jsonl"), chunk=37)
     assert want["n"] == 200 and [r[0] for r in want["patients"][1]] == list(range(200))

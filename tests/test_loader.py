@@ -159,11 +159,20 @@ def test_same_tables_on_the_cohort_whole_and_in_chunks(tmp_path):
     assert want["n"] == 200 and [r[0] for r in want["patients"][1]] == list(range(200))
 
 
-@pytest.mark.parametrize("name,data,_want", adversarial.STREAMS, ids=[s[0] for s in adversarial.STREAMS])
-def test_same_tables_on_the_framing_inputs(tmp_path, name, data, _want):
+# inputs the reference loader refused whole and the loader now reads as the evaluator does
+READ_NOW = {"huge string value"}
+
+
+@pytest.mark.parametrize("name,data,want", adversarial.STREAMS, ids=[s[0] for s in adversarial.STREAMS])
+def test_same_tables_on_the_framing_inputs(tmp_path, name, data, want):
     p = tmp_path / "in.jsonl"
     p.write_bytes(data)
-    _same(p)
+    if name not in READ_NOW:
+        _same(p)
+        return
+    assert "error" in _tables(reference.load_jsonl, p)
+    got = _tables(loader.load_jsonl, p)
+    assert [r[1] if r[2] is None else None for r in got["patients"][1]] == want  # the evaluator's
 
 
 def test_item_tables_in_record_and_item_order(tmp_path):

@@ -91,12 +91,17 @@ _STRICT = ("(CASE WHEN NOT json_valid(line) THEN FALSE "
 _BLANK = "(line IS NULL OR (ascii(line) IN (9, 13, 32) AND trim(line, ' ' || chr(9) || chr(13)) = ''))"
 
 
+# the longest line read (DuckDB's default is 2 MB; the evaluator reads a record of any size)
+MAX_LINE = 1 << 30
+
+
 def raw_lines_sql(path: str) -> str:
     """Every line of a JSON Lines file as one text column (NULL when empty), in input order (a
     table built from it numbers them by rowid: DuckDB keeps the insertion order of a parallel
     scan). Blank lines are left out afterwards (_BLANK): a filter here would copy every line."""
     return (f"SELECT line FROM read_csv({_q(path)}, columns={{'line': 'VARCHAR'}}, sep='{_SEP}', quote='', "
-            f"escape='', header=false, auto_detect=false, strict_mode=false, null_padding=false)")
+            f"escape='', header=false, auto_detect=false, strict_mode=false, null_padding=false, "
+            f"max_line_size={MAX_LINE})")
 
 
 _LISTS = ("observations", "conditions", "procedures", "treatments")
@@ -331,7 +336,7 @@ def _load_chunk(con, start: int, size: int, create: bool) -> None:
 
 
 class LoadError(ValueError):
-    """A JSON Lines file DuckDB's reader cannot read as text (not UTF-8, a line over its limit)."""
+    """A JSON Lines file DuckDB's reader cannot read as text (not UTF-8, a line over MAX_LINE)."""
 
 
 def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:

@@ -160,7 +160,7 @@ def test_same_tables_on_the_cohort_whole_and_in_chunks(tmp_path):
 
 
 # inputs the reference loader refused whole and the loader now reads as the evaluator does
-READ_NOW = {"huge string value"}
+READ_NOW = {"huge string value", "invalid utf-8"}
 
 
 @pytest.mark.parametrize("name,data,want", adversarial.STREAMS, ids=[s[0] for s in adversarial.STREAMS])
@@ -213,14 +213,30 @@ def test_elig_load_parquet_directory_equals_the_reference_tables_in_order(tmp_pa
                 r[0] for r in got), t
 
 
+def test_lines_that_are_not_utf8_are_error_rows_in_place(tmp_path):
+    """A line the reader rejects (not UTF-8) is a `not JSON` error row at its place, among blank
+    lines and good records (the reference loader refused the whole file)."""
+    p = tmp_path / "in.jsonl"
+    p.write_bytes(b'{"format": 1, "id": "A"}\n\n{"id": "\xff\xfe"}\n\xc3\n\xc3\n  \n{"format": 1, "id": "B"}\n'
+                  b'{"format": 1, "id": "C\xff"}\n{"format": 1, "id": "D", "observations": [{"code": "x"}]}\n')
+    con = duckdb.connect()
+    assert loader.load_jsonl(con, str(p), chunk=2) == 7
+    assert con.execute("SELECT seq, patient_id, error FROM patients ORDER BY seq").fetchall() == [
+        (0, "A", None), (1, None, "not JSON"), (2, None, "not JSON"), (3, None, "not JSON"), (4, "B", None),
+        (5, None, "not JSON"), (6, "D", None)]
+    assert con.execute("SELECT seq, idx, code FROM observations").fetchall() == [(6, 0, "x")]
+    assert [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()] == sorted(
+        loader.TABLES)
+
+
 @pytest.mark.parametrize("out", ["db.duckdb", "dir"])
-def test_a_file_that_is_not_text_is_a_clear_error_and_leaves_no_output(tmp_path, out):
+def test_a_file_the_reader_refuses_is_a_clear_error_and_leaves_no_output(tmp_path, out):
     import subprocess
 
-    p = tmp_path / "in.jsonl"
-    p.write_bytes(b'{"format": 1, "id": "A"}\n{"id": "\xff\xfe"}\n')
+    p = tmp_path / "in.jsonl.gz"  # DuckDB reads a .gz file as gzip: this one is not
+    p.write_bytes(b'{"format": 1, "id": "A"}\n')
     r = subprocess.run([sys.executable, "-m", "compiler.cli", "load", str(p), "-o", str(tmp_path / out)], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 1
-    assert r.stderr.startswith("elig: ") and "not utf-8" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["in.jsonl"]
+    assert r.stderr.startswith("elig: ") and "cannot read the lines" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["in.jsonl.gz"]

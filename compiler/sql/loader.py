@@ -91,8 +91,10 @@ _STRICT = ("(CASE WHEN NOT json_valid(line) THEN FALSE "
 _BLANK = "(line IS NULL OR (ascii(line) IN (9, 13, 32) AND trim(line, ' ' || chr(9) || chr(13)) = ''))"
 
 
-# the longest line read (DuckDB's default is 2 MB; the evaluator reads a record of any size)
-MAX_LINE = 1 << 30
+# the longest line read (DuckDB's default is 2 MB; the evaluator reads a record of any size; a
+# longer line is an error row, "not JSON"; much longer would make DuckDB ask 16 times as much
+# memory for a compressed file)
+MAX_LINE = 64 << 20
 
 
 def raw_lines_sql(path: str) -> str:
@@ -101,7 +103,22 @@ def raw_lines_sql(path: str) -> str:
     scan). Blank lines are left out afterwards (_BLANK): a filter here would copy every line."""
     return (f"SELECT line FROM read_csv({_q(path)}, columns={{'line': 'VARCHAR'}}, sep='{_SEP}', quote='', "
             f"escape='', header=false, auto_detect=false, strict_mode=false, null_padding=false, "
-            f"max_line_size={MAX_LINE})")
+            f"max_line_size={MAX_LINE}, ignore_errors=true, store_rejects=true, "
+            f"rejects_table='_elig_rejects', rejects_scan='_elig_rejects_scan')")
+
+
+# A line DuckDB's reader rejects (bytes that are not UTF-8, over MAX_LINE) is left out of its scan and noted,
+# with its line number, in _elig_rejects: put back at its place as a line that is not JSON (the
+# evaluator's error result), the others shifted after it. Accepted line i (from 0) comes after
+# the rejected lines j (from 1, in line order) with line_j - j <= i.
+_WITH_REJECTED = """SELECT line FROM (
+  SELECT a.rowid + coalesce(b.k, 0) AS pos, a.line FROM _elig_scratch.lines a
+    ASOF LEFT JOIN (SELECT line - j AS after, max(j) AS k FROM (
+      SELECT line, row_number() OVER (ORDER BY line) AS j FROM (SELECT DISTINCT line FROM _elig_rejects))
+      GROUP BY line - j) b ON a.rowid >= b.after
+  UNION ALL
+  SELECT DISTINCT line - 1 AS pos, 'a line the reader rejected' AS line FROM _elig_rejects)
+ORDER BY pos"""
 
 
 _LISTS = ("observations", "conditions", "procedures", "treatments")
@@ -336,14 +353,14 @@ def _load_chunk(con, start: int, size: int, create: bool) -> None:
 
 
 class LoadError(ValueError):
-    """A JSON Lines file DuckDB's reader cannot read as text (not UTF-8, a line over MAX_LINE)."""
+    """A file DuckDB's reader cannot read at all (named .gz but not gzip, unreadable)."""
 
 
 def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:
     """Load a JSON Lines file into the schema's tables on a DuckDB connection; returns the number
     of records (non-blank lines). The lines are read once (in parallel, order kept) into a
     scratch in-memory database, then parsed and spread over the tables a chunk of records at a
-    time, rows in input order. A file DuckDB cannot read as lines of text raises LoadError."""
+    time, rows in input order. A file DuckDB cannot read at all raises LoadError."""
     import duckdb
 
     con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
@@ -355,6 +372,10 @@ def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:
             # DuckDB's own words: where, and the reason (not the line itself, which may be long)
             words = [w for w in str(exc).splitlines() if w.strip() and not w.startswith(("Original Line", "Possible"))]
             raise LoadError(f"{path}: cannot read the lines: " + " ".join(words[:2])[:300]) from None
+        if con.execute("SELECT count(*) FROM _elig_rejects").fetchone()[0]:
+            con.execute(f"CREATE TABLE _elig_scratch.kept AS {_WITH_REJECTED}")
+            con.execute("DROP TABLE _elig_scratch.lines")
+            con.execute("ALTER TABLE _elig_scratch.kept RENAME TO lines")
         if con.execute(f"SELECT count(*) FROM _elig_scratch.lines WHERE {_BLANK}").fetchone()[0]:
             # blank lines are not records: number the others (a copy, only for such a file)
             con.execute(f"CREATE TABLE _elig_scratch.kept AS SELECT line FROM _elig_scratch.lines WHERE NOT {_BLANK}")
@@ -365,6 +386,8 @@ def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:
             _load_chunk(con, start, chunk, create=start == 0)
     finally:
         con.execute("DROP TABLE IF EXISTS _docs")
+        con.execute("DROP TABLE IF EXISTS _elig_rejects")
+        con.execute("DROP TABLE IF EXISTS _elig_rejects_scan")
         con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
     return n
 

@@ -79,8 +79,14 @@ def resolve_units(con, program, module) -> None:
         con.executemany("INSERT INTO elig_unit_map VALUES (?, ?, ?, ?)", rows)
 
 
-def prepare_script(program, lowered, only=None) -> Script:
-    """The DuckDB script (SqlCompileError naming every rule it cannot express)."""
+def prepare_script(program, lowered, only=None, relational: bool = True) -> Script:
+    """The DuckDB script (SqlCompileError naming every rule it cannot express): the relational
+    form (compiler/sql/relational.py) unless ``relational`` is false (the lambda form over
+    per-patient lists, which the Spark engine transpiles)."""
+    if relational:
+        from .relational import build as build_rel
+
+        return build_rel(program, lowered, only=only)
     return build(program, lowered, only=only)
 
 
@@ -109,13 +115,17 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     lo, hi = con.execute("SELECT min(seq), max(seq) FROM patients").fetchone()
     lo, hi = (0, -1) if lo is None else (int(lo), int(hi))
     names = [f"elig_k{i}" for i in range(len(script.steps))]
+    prep = [n for n, _, _ in script.prep]
     try:
-        _input_tables(con, program, lo, hi, chunk)
+        for name, sql, order in script.prep:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
+        if not script.prep or script.lambda_steps:
+            _input_tables(con, program, lo, hi, chunk)
         _steps(con, script, names, workers)
         con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.final)
     finally:
         # the work tables are the connection database's (cursors do not see TEMP tables)
-        for n in names + ["elig_input", "elig_obs"]:
+        for n in names + ["elig_input", "elig_obs"] + prep:
             con.execute(f"DROP TABLE IF EXISTS {n}")
 
 

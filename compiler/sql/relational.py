@@ -49,6 +49,12 @@ class RelGenerator(Generator):
             self._n += 1
             names.append(f"{self.crit.id}__h{self._n}")
         cols = ",\n      ".join(f"{a} AS {ident(n)}" for a, n in zip(aggs, names))
+        if isinstance(src, tuple):
+            # row expressions read more than once: each step a MATERIALIZED CTE, which DuckDB's
+            # optimizer does not inline (inlined, every reference repeats the whole expression:
+            # seconds of planning per criterion and as many evaluations per row)
+            ctes = ", ".join(f"_r{i} AS MATERIALIZED ({sql.replace('@R', f'_r{i - 1}')})" for i, sql in enumerate(src))
+            src = f"(WITH {ctes} SELECT * FROM _r{len(src) - 1})"
         self.joins.append((lvl + 1, f"(SELECT seq,\n      {cols}\n    FROM {src}\n    GROUP BY seq)"))
         return [ident(n) for n in names], lvl + 1
 
@@ -119,7 +125,7 @@ class RelGenerator(Generator):
                 f"'n': {sure}}}")
         rows = (f"(SELECT p.*, o.i AS _i, o.x AS {var} FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
                 f"WHERE o.code = {q(n.code)})")
-        src = f"(SELECT seq, _i, {inside} AS _in, {item} AS _z FROM {rows})"
+        src = (rows[1:-1], f"SELECT seq, _i, {inside} AS _in, {item} AS _z FROM @R")
         r = "_in IS NOT FALSE"
         cols, lvl = self.rel_join(src, [
             "count(*)", f"count(*) FILTER (WHERE {r})", f"bool_or(_z.t) FILTER (WHERE {r})",
@@ -152,7 +158,7 @@ class RelGenerator(Generator):
             # items without a code could be any: every query sees them (runtime._collect)
             rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
                     f"WHERE t.code IN ({codes}) OR t.code IS NULL")
-        src = f"({rows.replace('{v}', var)})"
+        src = (rows.replace('{v}', var),)
         if n.window is None or n.window.kind == "ever":
             w = None
         else:
@@ -162,12 +168,12 @@ class RelGenerator(Generator):
                 inner = var + "i"
                 it = f"{var}.x"
                 ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
-                src = (f"(SELECT *, {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}} AS {var} "
-                       f"FROM ({rows.replace('{v}', inner)}))")
+                src = (rows.replace('{v}', inner),
+                       f"SELECT *, {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}} AS {var} FROM @R")
                 w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
                            f"{var}.w.am", lvl=w.lvl)
         item, lvl = self.item_expr(n, ctx, ictx, it, w)
-        body = f"(SELECT seq, _i, {item} AS _z FROM {src})"
+        body = src + (f"SELECT seq, _i, {item} AS _z FROM @R",)
         aggs = ["bool_or(_z.t)", "bool_or(_z.t IS NULL)", "flatten(list(_z.m ORDER BY _i) FILTER (WHERE _z.t IS NULL))"]
         if n.count is not None:
             if n.distinct:

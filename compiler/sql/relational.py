@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 
 from .. import ir as I
+from . import numbers as N
 from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q, qlist
 from .script import SqlCompileError, assemble, input_view
 
@@ -93,6 +94,13 @@ class RelGenerator(Generator):
             names.append(f"{self.crit.id}__h{self._n}")
         cols = ",\n      ".join(f"{a} AS {ident(n)}" for a, n in zip(aggs, names))
         if isinstance(src, tuple):
+            # the first step joins the patient's columns: only those read later (a MATERIALIZED
+            # CTE keeps every column it selects)
+            later = "\n".join(src[1:]) + "\n".join(aggs)
+            need = sorted({n for n in re.findall(r'"([^"]+)"', later)
+                           if n.startswith(("a_", "f_", self.crit.id + "__h"))})
+            need = [ident(n) for n in need] + [c for c in ("sex", "birth") if re.search(rf"\b{c}\b", later)]
+            src = (src[0].replace("SELECT p.*,", "SELECT " + "".join(f"p.{c}, " for c in ["seq"] + need), 1),) + src[1:]
             # row expressions read more than once: each step a MATERIALIZED CTE, which DuckDB's
             # optimizer does not inline (inlined, every reference repeats the whole expression:
             # seconds of planning per criterion and as many evaluations per row)
@@ -149,6 +157,32 @@ class RelGenerator(Generator):
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         return c, m, lc
+
+    def limit_truths(self, lim, op: str, x: str, ctx):
+        """A fixed limit: the sign decided in floating point inline where the reading is clearly
+        apart from the limit (elig_sign_rec's own first test, written out so that its exact
+        fallback, a macro of lambdas, runs only near the limit)."""
+        if isinstance(lim, I.LConst):
+            def sign(v):
+                f = float(v)
+                eps = 1e-9 * (abs(f) + 1.0)
+                fd, ed = f"CAST({f!r} AS DOUBLE)", f"CAST({eps!r} AS DOUBLE)"
+                return (f"(CASE WHEN {x}.v - {fd} > {ed} THEN 1 WHEN {x}.v - {fd} < -{ed} THEN -1 "
+                        f"ELSE elig_sign_rec({x}.v, {x}.vi, {N.const(v)}) END)")
+            cases = " ".join(f"WHEN {q(u)} THEN {sign(v)}" for u, v in lim.table)
+            return f"[{N.holds(op, f'(CASE {x}.u {cases} END)')}]", EMPTY, 0
+        return super().limit_truths(lim, op, x, ctx)
+
+    def b_BObsCmp(self, n, ctx):
+        """The reading of an observation query against a fixed limit or a reference limit: one
+        candidate and one alternative, so Generator.b_BObsCmp's lists reduce to its truth (NULL
+        when the reading is unusable or the reference absent) and the missing code."""
+        if isinstance(n.sel, I.SelItem) and isinstance(n.limit, (I.LConst, I.LRef)):
+            kind, x = ctx.vars[n.sel.var]
+            truths, _, _ = self.limit_truths(n.limit, n.op, x, ctx)
+            assert truths.startswith("[") and truths.endswith("]")
+            return B(f"(CASE WHEN {x}.bad THEN NULL ELSE {truths[1:-1]} END)", qlist([n.sel.code]), "FALSE", 0)
+        return super().b_BObsCmp(n, ctx)
 
     # ------------------------------------------------------------------ observation queries
     def b_BObsQuery(self, n, ctx):

@@ -31,6 +31,7 @@ import re
 from .. import ir as I
 from . import numbers as N
 from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q, qlist
+from .generate import Num as _Num
 from .script import SqlCompileError, assemble, input_view
 
 PREV = "\x00PREV\x00"  # the previous CTE of the chain, filled in when the chain is assembled
@@ -172,6 +173,21 @@ class RelGenerator(Generator):
             cases = " ".join(f"WHEN {q(u)} THEN {sign(v)}" for u, v in lim.table)
             return f"[{N.holds(op, f'(CASE {x}.u {cases} END)')}]", EMPTY, 0
         return super().limit_truths(lim, op, x, ctx)
+
+    def n_NObs(self, n, ctx):
+        """A reading's value in the rule's unit (Generator.n_NObs) with the converted candidates a
+        helper column: inline, the conversion (exact-number macros) ran four times."""
+        if ctx.item_level:
+            return super().n_NObs(n, ctx)
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
+                        for u, c in n.table)
+        vals, lv = self.helper(f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)", lc)
+        ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
+        v = f"(CASE WHEN ({cands}) IS NOT NULL AND {ok} THEN elig_dedupe({vals}) END)"
+        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)"
+        return _Num(v, m, lv)
 
     def b_BObsCmp(self, n, ctx):
         """The reading of an observation query against a fixed limit or a reference limit: one

@@ -44,6 +44,7 @@ class RelGenerator(Generator):
     def start(self, crit):
         super().start(crit)
         self.joins: list[tuple[int, str]] = []
+        self.latest_one: dict[str, tuple[str, str]] = {}  # candidates column -> (top, "it is [top]")
         self.rowh = None  # inside an item query: the row helpers [(row level, name, expression)]
 
     # ------------------------------------------------------------------ row helpers
@@ -63,7 +64,15 @@ class RelGenerator(Generator):
     def mat(self, b: B, ctx: Ctx) -> B:
         if ctx.item_level and self.rowh is not None:
             return B(self._rowcol(b.t), self._rowcol(b.m), self._rowcol(b.r), b.lvl)
-        return super().mat(b, ctx)
+        if ctx.item_level:
+            return b
+        # the missing codes matter only where the truth is unknown (every reader of B.m reads
+        # it then): built only for those patients (a list per patient and node was most of the
+        # cost of the patient-level columns)
+        t, lt = self.helper(b.t, b.lvl)
+        m, _ = self.helper(f"(CASE WHEN ({b.t}) IS NULL THEN {b.m} END)" if len(b.t) < 600 else b.m, b.lvl)
+        r, _ = self.helper(b.r, b.lvl)
+        return B(t, m, r, lt)
 
     def num(self, n, ctx):
         out = super().num(n, ctx)
@@ -157,6 +166,9 @@ class RelGenerator(Generator):
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
+        # the usual case: the one candidate is the latest dated reading in the window
+        self.latest_one[c] = (top, f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
+                                   f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
         return c, m, lc
 
     def limit_truths(self, lim, op: str, x: str, ctx):
@@ -198,7 +210,31 @@ class RelGenerator(Generator):
             truths, _, _ = self.limit_truths(n.limit, n.op, x, ctx)
             assert truths.startswith("[") and truths.endswith("]")
             return B(f"(CASE WHEN {x}.bad THEN NULL ELSE {truths[1:-1]} END)", qlist([n.sel.code]), "FALSE", 0)
+        if isinstance(n.sel, I.SelLatest) and not ctx.item_level and isinstance(n.limit, (I.LConst, I.LRef)):
+            return self._latest_cmp(n, ctx)
         return super().b_BObsCmp(n, ctx)
+
+    def _latest_cmp(self, n, ctx):
+        """latest X ... against a fixed or reference limit: where the candidates are the one
+        latest reading, its truth directly (as for one reading above); elsewhere (readings
+        without a date or a code that could be the latest) Generator.b_BObsCmp over the list."""
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        if cands not in self.latest_one:
+            return super().b_BObsCmp(n, ctx)
+        top, one = self.latest_one[cands]
+        truths, _, _ = self.limit_truths(n.limit, n.op, "x", ctx)
+        t1 = f"(CASE WHEN {top}.bad THEN NULL ELSE {self._rename(truths[1:-1], 'x', top)} END)"
+        per, lvl = self.helper(f"(CASE WHEN NOT {one} THEN list_transform({cands}, lambda x: CASE WHEN x.bad "
+                               f"THEN [CAST(NULL AS BOOLEAN)] ELSE {truths} END) END)", lc)
+        flat = f"flatten({per})"
+        t = (f"(CASE WHEN {one} THEN {t1} WHEN ({cands}) IS NULL THEN NULL "
+             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(t, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
+        # Generator.b_BObsCmp's missing codes with no conditional limit (cm empty): the code
+        # unless the candidates are unknown
+        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+        return B(t, m, "FALSE", lvl)
 
     # ------------------------------------------------------------------ observation queries
     def b_BObsQuery(self, n, ctx):

@@ -45,17 +45,17 @@ REFUSED = {
 
 
 # what the relational generator (compiler/sql/relational.py) leaves to the lambda form, per suite
-# (rule ids; docs/sql.md): an item or observation query inside an item query, `latest ... where`.
+# (rule ids; docs/sql.md): an item or observation query inside an item query.
 # Those criteria alone read per-patient lists (elig_input); a rule that becomes relational must be
 # taken off this list. SM3321 has none (tests/test_sql.py).
 LAMBDA_FORM = {
     "hf_trial": set(),
-    "nct00711542": {"stent_within_48_hours", "liver_disease"},
+    "nct00711542": {"stent_within_48_hours"},
     "nct03064438": set(),
     "nct04431453": set(),
-    "nct05438667": {"pancreatic_prior_therapy", "colorectal_prior_therapies", "not_pregnant_hcg_negative"},
+    "nct05438667": {"pancreatic_prior_therapy", "colorectal_prior_therapies"},
     "lang_trial": set(),
-    "language": {"pci_within_48h", "early_progression", "lvef_low"},
+    "language": {"pci_within_48h", "early_progression"},
 }
 
 

@@ -122,29 +122,39 @@ class RelGenerator(Generator):
     # ------------------------------------------------------------------ latest
     def select(self, s, ctx):
         if isinstance(s, I.SelLatest) and not ctx.item_level:
-            if s.pred is not None:
-                self.unsupported("'latest ... where' has no relational SQL form yet")
             w = self.window(s.window, ctx)
-            return self._rel_latest(s.code, w, qlist([s.code]), w.lvl)
+            return self._rel_latest(s.code, w, qlist([s.code]), w.lvl, s if s.pred is not None else None, ctx)
         return super().select(s, ctx)
 
-    def _rel_latest(self, code_name, w: Window, code, lvl):
+    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None):
         """The candidates of the most recent reading in window w (Generator._latest over lists):
         the latest dated reading in the window (max (day, index)), readings without a usable
-        date, readings without a code that could be the most recent; and its missing codes."""
-        src = (f"(SELECT p.*, o.i AS _i, o.d AS _d, o.w AS _w, o.x AS _x FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
-               f"WHERE o.code = {q(code_name)})")
+        date, readings without a code that could be the most recent; and its missing codes.
+        With ``sel`` (latest ... where, Generator._latest_where): the same over the readings the
+        filter surely holds for, plus the readings whose filter is unknown that could be as recent."""
+        rows = (f"SELECT p.*, o.i AS _i, o.d AS _d, o.w AS _w, o.x AS _x FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
+                f"WHERE o.code = {q(code_name)}")
+        sure = "TRUE"
+        if sel is not None:
+            self.row_scope()
+            p = self.b(sel.pred, ctx.bind(sel.var, "observation", "_x"))
+            src = (rows,) + self.row_steps() + (f"SELECT *, ({p.t}) AS _p FROM @R",)
+            sure = "_p IS TRUE"
+            lvl = max(lvl, p.lvl)
+        else:
+            src = f"({rows})"
         inw = f"_d IS NOT NULL AND _d BETWEEN ({w.lo}) AND ({w.hi})"
         key = f"CAST(_d AS BIGINT) * {BIG} + _i"
-        aggs = [f"count(*) FILTER (WHERE NOT _w)",
-                f"max({key}) FILTER (WHERE NOT _w AND {inw})",
-                f"arg_max(_x, {key}) FILTER (WHERE NOT _w AND {inw})",
-                f"list_sort(list(_x) FILTER (WHERE NOT _w AND _d IS NULL))",
-                f"list_sort(list(_x) FILTER (WHERE _w))"]
+        aggs = [f"count(*) FILTER (WHERE NOT _w AND {sure})",
+                f"max({key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
+                f"arg_max(_x, {key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
+                f"list_sort(list(_x) FILTER (WHERE NOT _w AND {sure} AND _d IS NULL))",
+                f"list_sort(list(_x) FILTER (WHERE _w AND {sure}))"]
         fixed = w.lo == w.lom and w.hi == w.him
-        if not fixed:
-            aggs.append(f"bool_or(_d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (_d BETWEEN ({w.lo}) AND ({w.hi}))) "
-                        f"FILTER (WHERE NOT _w)")
+        aggs.append("NULL" if fixed else f"bool_or(_d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (_d BETWEEN ({w.lo}) AND ({w.hi}))) "
+                                         f"FILTER (WHERE NOT _w AND {sure})")
+        if sel is not None:  # all readings, those the filter surely holds for, those it is unknown for
+            aggs += ["count(*)", "count(*) FILTER (WHERE _p IS TRUE)", "list_sort(list(_x) FILTER (WHERE _p IS NULL))"]
         cols, lj = self.rel_join(src, aggs, lvl)
         n, k, top, fl, wl = cols[:5]
         maybe = f"coalesce({cols[5]}, FALSE)" if not fixed else "FALSE"
@@ -166,6 +176,21 @@ class RelGenerator(Generator):
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
+        if sel is not None:
+            nall, nsure, mb = cols[6:9]
+            ok = f"coalesce({w.ok}, FALSE)"
+            best = f"list_max(list_transform(list_filter({c}, lambda x: x.d IS NOT NULL), lambda x: x.d))"
+            extra2, lx2 = self.helper(f"list_filter({mb}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+                                      f"AND ({best} IS NULL OR x.d >= {best})))", lc)
+            anyitems = f"(coalesce({nall}, 0) > 0)"
+            has2 = f"coalesce(len({extra2}), 0) > 0"
+            cands2 = (f"(CASE WHEN NOT {anyitems} OR NOT {ok} OR NOT {has2} THEN {c} "
+                      f"WHEN ({c}) IS NULL THEN NULL ELSE list_concat({c}, {extra2}) END)")
+            miss2 = (f"(CASE WHEN NOT {anyitems} THEN {m} WHEN NOT {ok} AND coalesce({nsure}, 0) = 0 THEN {code} "
+                     f"WHEN NOT {ok} THEN {m} WHEN {has2} THEN {code} ELSE {m} END)")
+            c2, lc2 = self.helper(cands2, lx2)
+            m2, _ = self.helper(miss2, lx2)
+            return c2, m2, lc2
         # the usual case: the one candidate is the latest dated reading in the window
         self.latest_one[c] = (top, f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
                                    f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
@@ -210,7 +235,7 @@ class RelGenerator(Generator):
             truths, _, _ = self.limit_truths(n.limit, n.op, x, ctx)
             assert truths.startswith("[") and truths.endswith("]")
             return B(f"(CASE WHEN {x}.bad THEN NULL ELSE {truths[1:-1]} END)", qlist([n.sel.code]), "FALSE", 0)
-        if isinstance(n.sel, I.SelLatest) and not ctx.item_level and isinstance(n.limit, (I.LConst, I.LRef)):
+        if isinstance(n.sel, I.SelLatest) and n.sel.pred is None and not ctx.item_level and isinstance(n.limit, (I.LConst, I.LRef)):
             return self._latest_cmp(n, ctx)
         return super().b_BObsCmp(n, ctx)
 

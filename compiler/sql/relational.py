@@ -19,7 +19,7 @@ screening, without aggregation, as the tables
 Everything else is the lambda generator's (compiler/sql/generate.py): the B-triple composition,
 exact numbers, windows, and the per-item expressions, which here are row expressions (the item
 struct is a column, a selection's few candidates a short list). A node with no relational form
-(an item or observation query inside an item query, ``latest ... where``) raises SqlUnsupported;
+(an item or observation query inside an item query) raises SqlUnsupported;
 that criterion alone is then compiled by the lambda generator and reads the table elig_input
 (docs/sql.md names them; SM3321 has none).
 """

@@ -220,7 +220,12 @@ class RelGenerator(Generator):
         code = qlist([n.sel.code])
         conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
                         for u, c in n.table)
-        vals, lv = self.helper(f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)", lc)
+        each = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)"
+        if cands in self.latest_one:  # the one latest reading: no list to go through
+            top, one = self.latest_one[cands]
+            each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE (CASE {top}.u "
+                    f"{self._rename(conv, 'x', top)} END) END] ELSE {each} END)")
+        vals, lv = self.helper(each, lc)
         ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
         v = f"(CASE WHEN ({cands}) IS NOT NULL AND {ok} THEN elig_dedupe({vals}) END)"
         m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)"

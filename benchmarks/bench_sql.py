@@ -57,20 +57,26 @@ def python_per_record(mod, path: Path, sample: int) -> float:
     return (time.perf_counter() - t) / len(lines), (_cpu() - c) / len(lines)
 
 
-def duckdb_loaded(res, mod, db: Path, out: Path) -> dict:
+def duckdb_loaded(res, mod, db: Path, out: Path, relational: bool = True) -> dict:
+    """Screening of records already loaded (a DuckDB file), Parquet results written; the
+    relational form of the script (compiler/sql/relational.py) or the lambda form."""
     from compiler.sql import screen
 
     con = screen.connect(str(db), memory_limit="2GB")
-    script = screen.prepare_script(res.program, res.lowered)
+    script = screen.prepare_script(res.program, res.lowered, relational=relational)
     t0 = time.perf_counter()
     c0 = _cpu()
-    screen.run_script(con, res.program, mod, script)
+    phases: dict = {}
+    screen.run_script(con, res.program, mod, script, timings=phases)
+    t1, c1 = time.perf_counter(), _cpu()
     screen.write_results_parquet(con, script, str(out))
+    phases["write"] = (time.perf_counter() - t1, _cpu() - c1)
     total = time.perf_counter() - t0
     cpu = _cpu() - c0
     n = con.execute("SELECT count(*) FROM patients").fetchone()[0]
     con.close()
-    return {"n": n, "seconds": total, "cpu": cpu, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"n": n, "seconds": total, "cpu": cpu, "phases": phases,
+            "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _cpu() -> float:
@@ -160,6 +166,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="records (default 1,000,000)")
     ap.add_argument("--sample", type=int, default=3000, help="records timed through the Python module")
+    ap.add_argument("--lambda-form", action="store_true",
+                    help="also screen with the lambda form of the script (the former DuckDB engine) in the same run")
+    ap.add_argument("--no-cli", action="store_true", help="skip `elig screen` on JSON Lines end to end")
     ap.add_argument("--dir", default=str(ROOT / "out" / "bench-sql"),
                     help="where the cohort file (kept for later runs) and the work files go (default out/bench-sql "
                          "of the repository; not a shared temporary directory)")
@@ -194,7 +203,8 @@ def main(argv=None) -> int:
         load = load_to_db(jsonl, db)
         load_s = load["seconds"]
         loaded = duckdb_loaded(res, mod, db, tmp / "res")
-        cli_s, peak = screen_cli(jsonl, tmp / "results.jsonl")
+        lam = duckdb_loaded(res, mod, db, tmp / "res-lambda", relational=False) if args.lambda_form else None
+        cli_s, peak = screen_cli(jsonl, tmp / "results.jsonl") if not args.no_cli else (None, None)
         n = loaded["n"]
         per = loaded["seconds"] / n
         per_cpu = loaded["cpu"] / n
@@ -204,11 +214,22 @@ def main(argv=None) -> int:
             (f"DuckDB screen {n:,} records already loaded, Parquet results (incl. fixed cost)",
              f"{loaded['seconds']:,.1f} s = {per * 1e6:,.1f} µs/record: {py / per:,.2f}x cheaper than Python; "
              f"CPU {per_cpu * 1e6:,.0f} µs/record ({py_cpu / per_cpu:,.2f}x); peak {loaded['peak']:,.0f} MiB"),
+            ("  phases (wall s / CPU s)", ", ".join(f"{k} {w:,.2f} / {c:,.2f}" for k, (w, c) in loaded["phases"].items())),
             (f"  same without the fixed cost", f"{max(loaded['seconds'] - plan, 1e-9):,.1f} s: "
                                                f"{py / (max(loaded['seconds'] - plan, 1e-9) / n):,.2f}x"),
+        ]
+        if lam:
+            rows += [
+                (f"DuckDB lambda form, same {n:,} records (the former engine)",
+                 f"{lam['seconds']:,.1f} s = {lam['seconds'] / n * 1e6:,.1f} µs/record, CPU {lam['cpu'] / n * 1e6:,.0f} µs/record; "
+                 f"relational is {lam['cpu'] / loaded['cpu']:,.1f}x cheaper in CPU"),
+                ("  phases (wall s / CPU s)", ", ".join(f"{k} {w:,.2f} / {c:,.2f}" for k, (w, c) in lam["phases"].items())),
+            ]
+        rows += [
             _load_row(f"elig load {n:,} JSON Lines records to a DuckDB file", load, n),
             (f"load + screen end to end ({n:,})", f"{load_s + loaded['seconds']:,.1f} s"),
-            (f"elig screen {n:,} JSON Lines records -> JSON Lines", f"{cli_s:,.1f} s = {n / cli_s:,.0f} records/s, peak {peak:,.0f} MiB"),
+            (f"elig screen {n:,} JSON Lines records -> JSON Lines",
+             f"{cli_s:,.1f} s = {n / cli_s:,.0f} records/s, peak {peak:,.0f} MiB" if cli_s else "not measured (--no-cli)"),
             ("Spark local", "not measured here (docs/sql-spark.md)"),
         ]
         w = max(len(a) for a, _ in rows)

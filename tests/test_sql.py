@@ -26,6 +26,7 @@ duckdb = pytest.importorskip("duckdb")
 from compiler import ir as I  # noqa: E402
 from compiler.lower import LoweredModule  # noqa: E402,F401
 from compiler.sql import loader, screen  # noqa: E402
+from compiler.sql.relational import build as build_rel  # noqa: E402
 from compiler.sql.script import SqlCompileError, build  # noqa: E402
 
 ELIG = [sys.executable, "-m", "compiler.cli"]
@@ -336,6 +337,18 @@ def test_script_is_deterministic(compiled):
     b = build(compiled.program, compiled.lowered).text()
     assert a == b
     assert "-- sm3321_rules/inclusion.elig:" in a and '"hemoglobin" AS (' in a
+    r1 = build_rel(compiled.program, compiled.lowered).text()
+    assert r1 == build_rel(compiled.program, compiled.lowered).text()
+    assert "-- sm3321_rules/inclusion.elig:" in r1 and '"hemoglobin" AS ' in r1 and "GROUP BY seq" in r1
+
+
+def test_every_sm3321_criterion_is_relational(compiled):
+    """DuckDB screens SM3321 with the relational script only: no criterion in the lambda form,
+    no per-patient lists (elig_input is not built)."""
+    script = screen.prepare_script(compiled.program, compiled.lowered)
+    assert len(script.steps) == 44 and not script.lambda_steps
+    assert [n for n, _, _ in script.prep] == ["elig_pat", "elig_ox", "elig_cx", "elig_px", "elig_tx"]
+    assert all("elig_input" not in sql and "t_all" not in sql and '"o_' not in sql for _, sql in script.steps)
 
 
 # ---------------------------------------------------------------------- the commands
@@ -386,4 +399,6 @@ def test_sql_command_writes_the_script(tmp_path):
     assert r.returncode == 0, r.stderr
     text = out.read_text(encoding="utf-8")
     assert text.startswith("-- Elig screening script for SM3321")
-    assert "CREATE OR REPLACE TEMP VIEW elig_input" in text and "CREATE OR REPLACE TEMP VIEW elig_results" in text
+    # the relational script (compiler/sql/relational.py): the long item tables, no per-patient lists
+    assert "CREATE OR REPLACE TEMP VIEW elig_pat" in text and "CREATE OR REPLACE TEMP VIEW elig_results" in text
+    assert "CREATE OR REPLACE TEMP VIEW elig_ox" in text and "elig_input" not in text and "[lambda form]" not in text

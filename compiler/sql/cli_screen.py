@@ -274,7 +274,8 @@ def sql(rules_dir, output):
     The script reads the tables of docs/sql.md and elig_unit_map; `elig screen` runs it.
     Exit status 1 naming every rule (file:line) that has no SQL form yet.
     """
-    from .script import SqlCompileError, build
+    from .relational import build
+    from .script import SqlCompileError
 
     res = _compile(rules_dir)
     try:

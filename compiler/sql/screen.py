@@ -79,8 +79,14 @@ def resolve_units(con, program, module) -> None:
         con.executemany("INSERT INTO elig_unit_map VALUES (?, ?, ?, ?)", rows)
 
 
-def prepare_script(program, lowered, only=None) -> Script:
-    """The DuckDB script (SqlCompileError naming every rule it cannot express)."""
+def prepare_script(program, lowered, only=None, relational: bool = True) -> Script:
+    """The DuckDB script (SqlCompileError naming every rule it cannot express): the relational
+    form (compiler/sql/relational.py) unless ``relational`` is false (the lambda form over
+    per-patient lists, which the Spark engine transpiles)."""
+    if relational:
+        from .relational import build as build_rel
+
+        return build_rel(program, lowered, only=only)
     return build(program, lowered, only=only)
 
 
@@ -95,7 +101,8 @@ def _macros(con, script: Script) -> None:
             con.execute(stmt)
 
 
-def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers: int = 2) -> None:
+def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers: int = 2,
+               timings: Optional[dict] = None) -> None:
     """Run the script over the tables on the connection: results in the table elig_screened.
 
     The split form of the script (docs/sql.md, "Running"): the input is materialised once as the
@@ -103,20 +110,48 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     writing the narrow table elig_k<i> (seq, outcome, missing), ``workers`` of them at a time on
     cursors of the connection (planning is single-threaded in DuckDB); the result query joins
     them by seq. The work tables (elig_input, elig_obs, elig_k<i>) are created in the
-    connection's database and dropped at the end: `elig screen` gives it a private work file."""
+    connection's database and dropped at the end: `elig screen` gives it a private work file.
+    The relational form (Script.prep) first builds its work tables (elig_pat, elig_ox...) instead
+    of elig_input (built too when a criterion is in the lambda form). ``timings``: the wall and
+    CPU seconds of the phases "input", "criteria" and "results" are put there."""
+    clock = _Clock(timings)
     _macros(con, script)
     resolve_units(con, program, module)
     lo, hi = con.execute("SELECT min(seq), max(seq) FROM patients").fetchone()
     lo, hi = (0, -1) if lo is None else (int(lo), int(hi))
     names = [f"elig_k{i}" for i in range(len(script.steps))]
+    prep = [n for n, _, _ in script.prep]
     try:
-        _input_tables(con, program, lo, hi, chunk)
+        for name, sql, order in script.prep:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
+        if not script.prep or script.lambda_steps:
+            _input_tables(con, program, lo, hi, chunk)
+        clock("input")
         _steps(con, script, names, workers)
+        clock("criteria")
         con.execute("CREATE OR REPLACE TEMP TABLE elig_screened AS\n" + script.final)
+        clock("results")
     finally:
         # the work tables are the connection database's (cursors do not see TEMP tables)
-        for n in names + ["elig_input", "elig_obs"]:
+        for n in names + ["elig_input", "elig_obs"] + prep:
             con.execute(f"DROP TABLE IF EXISTS {n}")
+
+
+class _Clock:
+    """Wall and CPU seconds of the phases of run_script, into ``timings`` (when given)."""
+
+    def __init__(self, timings):
+        import time
+
+        self.timings, self.time = timings, time
+        self.w, self.c = time.perf_counter(), time.process_time()
+
+    def __call__(self, phase: str) -> None:
+        if self.timings is None:
+            return
+        w, c = self.time.perf_counter(), self.time.process_time()
+        self.timings[phase] = (w - self.w, c - self.c)
+        self.w, self.c = w, c
 
 
 def _input_tables(con, program, lo: int, hi: int, chunk: int) -> None:

@@ -1,0 +1,495 @@
+"""The relational DuckDB generator (docs/sql.md, "The SQL"): each criterion over long tables of
+items, without per-patient lists of all items.
+
+The chain of a criterion starts from the narrow per-patient table ``elig_pat`` (seq, patient_id,
+error, sex, birth, a_<anchor>..., f_<fact>..., f_<fact>_st...); every node that reads items is a
+LEFT JOIN of a per-``seq`` aggregate over the item rows of its code(s) joined with the patient's
+columns it needs (``GROUP BY seq`` with max / arg_max / bool_or / count, and ``list(...)`` only of
+the few rows that can matter: readings without a usable date, readings without a code, the
+missing codes of unknown items in the record's order). The item rows are built once per
+screening, without aggregation, as the tables
+
+- ``elig_ox(code, seq, i, d, w, x)``: readings of the trial's observation codes, plus every
+  reading without a code once per observation code (``w``), sorted by code (a criterion reads the
+  row groups of its code only); ``x`` is the reading's struct of the lambda generator;
+- ``elig_cx`` / ``elig_px(seq, i, code, x)``: conditions / procedures of the trial's codes and
+  those without a code (``code`` NULL);
+- ``elig_tx(seq, i, cls, x)``: treatments.
+
+Everything else is the lambda generator's (compiler/sql/generate.py): the B-triple composition,
+exact numbers, windows, and the per-item expressions, which here are row expressions (the item
+struct is a column, a selection's few candidates a short list). A node with no relational form
+(an item or observation query inside an item query) raises SqlUnsupported;
+that criterion alone is then compiled by the lambda generator and reads the table elig_input
+(docs/sql.md names them; SM3321 has none).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import ir as I
+from . import numbers as N
+from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q, qlist
+from .generate import Num as _Num
+from .script import SqlCompileError, assemble, input_view
+
+PREV = "\x00PREV\x00"  # the previous CTE of the chain, filled in when the chain is assembled
+BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
+
+
+class RelGenerator(Generator):
+    """The lambda generator with relational leaves: joins (level, subquery) per criterion."""
+
+    def start(self, crit):
+        super().start(crit)
+        self.joins: list[tuple[int, str]] = []
+        self.latest_one: dict[str, tuple[str, str]] = {}  # candidates column -> (top, "it is [top]")
+        self.rowh = None  # inside an item query: the row helpers [(row level, name, expression)]
+
+    # ------------------------------------------------------------------ row helpers
+    # Inside an item query every boolean and number node becomes a column of the item rows,
+    # computed once in a step of its own: written inline, an operand is repeated in every
+    # expression that reads it (a dose comparison was ~25 copies of the exact-number macros,
+    # 0.7 ms a row), as the patient-level helper columns avoid for patient-level nodes.
+    def _rowcol(self, expr: str) -> str:
+        if self.rowh is None or expr in ("TRUE", "FALSE", EMPTY) or re.fullmatch(r"_rh\d+", expr):
+            return expr
+        deps = [self.rowlvl[int(k)] for k in re.findall(r"\b_rh(\d+)\b", expr)]
+        k = len(self.rowlvl)
+        self.rowlvl.append(1 + max(deps, default=0))
+        self.rowh.append((self.rowlvl[k], f"_rh{k}", expr))
+        return f"_rh{k}"
+
+    def mat(self, b: B, ctx: Ctx) -> B:
+        if ctx.item_level and self.rowh is not None:
+            return B(self._rowcol(b.t), self._rowcol(b.m), self._rowcol(b.r), b.lvl)
+        if ctx.item_level:
+            return b
+        # the missing codes matter only where the truth is unknown (every reader of B.m reads
+        # it then): built only for those patients (a list per patient and node was most of the
+        # cost of the patient-level columns)
+        t, lt = self.helper(b.t, b.lvl)
+        m, _ = self.helper(f"(CASE WHEN ({b.t}) IS NULL THEN {b.m} END)" if len(b.t) < 600 else b.m, b.lvl)
+        r, _ = self.helper(b.r, b.lvl)
+        return B(t, m, r, lt)
+
+    def num(self, n, ctx):
+        out = super().num(n, ctx)
+        if ctx.item_level and self.rowh is not None:
+            return type(out)(self._rowcol(out.v), self._rowcol(out.m), out.lvl)
+        return out
+
+    def row_scope(self):
+        self.rowh, self.rowlvl = [], []
+
+    def row_steps(self, guard: str = "") -> tuple:
+        """The row helpers of the scope as steps (one per row level; ``guard``: rows where the
+        helpers are computed, NULL elsewhere); the scope ends."""
+        steps = []
+        levels = sorted({lv for lv, _, _ in self.rowh})
+        for lv in levels:
+            cols = ", ".join((f"CASE WHEN {guard} THEN {e} END" if guard else e) + f" AS {n}"
+                             for l2, n, e in self.rowh if l2 == lv)
+            steps.append(f"SELECT *, {cols} FROM @R")
+        self.rowh = None
+        return tuple(steps)
+
+    def rel_join(self, src: str, aggs: list[str], lvl: int) -> tuple[list[str], int]:
+        """A LEFT JOIN of per-seq aggregates over the rows of ``src`` (which reads PREV, the CTE
+        holding every column up to ``lvl``): the aggregates as columns at level lvl + 1."""
+        names = []
+        for _ in aggs:
+            self._n += 1
+            names.append(f"{self.crit.id}__h{self._n}")
+        cols = ",\n      ".join(f"{a} AS {ident(n)}" for a, n in zip(aggs, names))
+        if isinstance(src, tuple):
+            # the first step joins the patient's columns: only those read later (a MATERIALIZED
+            # CTE keeps every column it selects)
+            later = "\n".join(src[1:]) + "\n".join(aggs)
+            need = sorted({n for n in re.findall(r'"([^"]+)"', later)
+                           if n.startswith(("a_", "f_", self.crit.id + "__h"))})
+            need = [ident(n) for n in need] + [c for c in ("sex", "birth") if re.search(rf"\b{c}\b", later)]
+            src = (src[0].replace("SELECT p.*,", "SELECT " + "".join(f"p.{c}, " for c in ["seq"] + need), 1),) + src[1:]
+            # row expressions read more than once: each step a MATERIALIZED CTE, which DuckDB's
+            # optimizer does not inline (inlined, every reference repeats the whole expression:
+            # seconds of planning per criterion and as many evaluations per row)
+            ctes = ", ".join(f"_r{i} AS MATERIALIZED ({sql.replace('@R', f'_r{i - 1}')})" for i, sql in enumerate(src))
+            src = f"(WITH {ctes} SELECT * FROM _r{len(src) - 1})"
+        self.joins.append((lvl + 1, f"(SELECT seq,\n      {cols}\n    FROM {src}\n    GROUP BY seq)"))
+        return [ident(n) for n in names], lvl + 1
+
+    # ------------------------------------------------------------------ latest
+    def select(self, s, ctx):
+        if isinstance(s, I.SelLatest) and not ctx.item_level:
+            w = self.window(s.window, ctx)
+            return self._rel_latest(s.code, w, qlist([s.code]), w.lvl, s if s.pred is not None else None, ctx)
+        return super().select(s, ctx)
+
+    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None):
+        """The candidates of the most recent reading in window w (Generator._latest over lists):
+        the latest dated reading in the window (max (day, index)), readings without a usable
+        date, readings without a code that could be the most recent; and its missing codes.
+        With ``sel`` (latest ... where, Generator._latest_where): the same over the readings the
+        filter surely holds for, plus the readings whose filter is unknown that could be as recent."""
+        rows = (f"SELECT p.*, o.i AS _i, o.d AS _d, o.w AS _w, o.x AS _x FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
+                f"WHERE o.code = {q(code_name)}")
+        sure = "TRUE"
+        if sel is not None:
+            self.row_scope()
+            p = self.b(sel.pred, ctx.bind(sel.var, "observation", "_x"))
+            src = (rows,) + self.row_steps() + (f"SELECT *, ({p.t}) AS _p FROM @R",)
+            sure = "_p IS TRUE"
+            lvl = max(lvl, p.lvl)
+        else:
+            src = f"({rows})"
+        inw = f"_d IS NOT NULL AND _d BETWEEN ({w.lo}) AND ({w.hi})"
+        key = f"CAST(_d AS BIGINT) * {BIG} + _i"
+        aggs = [f"count(*) FILTER (WHERE NOT _w AND {sure})",
+                f"max({key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
+                f"arg_max(_x, {key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
+                f"list_sort(list(_x) FILTER (WHERE NOT _w AND {sure} AND _d IS NULL))",
+                f"list_sort(list(_x) FILTER (WHERE _w AND {sure}))"]
+        fixed = w.lo == w.lom and w.hi == w.him
+        aggs.append("NULL" if fixed else f"bool_or(_d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (_d BETWEEN ({w.lo}) AND ({w.hi}))) "
+                                         f"FILTER (WHERE NOT _w AND {sure})")
+        if sel is not None:  # all readings, those the filter surely holds for, those it is unknown for
+            aggs += ["count(*)", "count(*) FILTER (WHERE _p IS TRUE)", "list_sort(list(_x) FILTER (WHERE _p IS NULL))"]
+        cols, lj = self.rel_join(src, aggs, lvl)
+        n, k, top, fl, wl = cols[:5]
+        maybe = f"coalesce({cols[5]}, FALSE)" if not fixed else "FALSE"
+        n = f"coalesce({n}, 0)"
+        extra, lx = self.helper(
+            f"list_filter({wl}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+            f"AND ({k} IS NULL OR CAST(x.d AS BIGINT) * {BIG} + x.i > {k})))", lj)
+        float_ok = "TRUE" if w.ever else "FALSE"
+        has_extra = f"coalesce(len({extra}), 0) > 0"
+        has_fl = f"coalesce(len({fl}), 0) > 0"
+        cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR {n} = 0 THEN NULL "
+                 f"WHEN {k} IS NOT NULL THEN list_concat(list_concat([{top}], "
+                 f"list_filter({fl}, lambda x: (({k} // {BIG}) < ({w.him}) OR x.i > {k} % {BIG}))), {extra}) "
+                 f"WHEN {has_extra} THEN (CASE WHEN {float_ok} AND {has_fl} THEN list_concat({fl}, {extra}) END) "
+                 f"WHEN {float_ok} AND {has_fl} THEN {fl} END)")
+        miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {n} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
+                f"WHEN {n} = 0 OR {has_extra} THEN {code} "
+                f"WHEN {has_fl} THEN {code} "
+                f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
+        c, lc = self.helper(cands, lx)
+        m, _ = self.helper(miss, lx)
+        if sel is not None:
+            nall, nsure, mb = cols[6:9]
+            ok = f"coalesce({w.ok}, FALSE)"
+            best = f"list_max(list_transform(list_filter({c}, lambda x: x.d IS NOT NULL), lambda x: x.d))"
+            extra2, lx2 = self.helper(f"list_filter({mb}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+                                      f"AND ({best} IS NULL OR x.d >= {best})))", lc)
+            anyitems = f"(coalesce({nall}, 0) > 0)"
+            has2 = f"coalesce(len({extra2}), 0) > 0"
+            cands2 = (f"(CASE WHEN NOT {anyitems} OR NOT {ok} OR NOT {has2} THEN {c} "
+                      f"WHEN ({c}) IS NULL THEN NULL ELSE list_concat({c}, {extra2}) END)")
+            miss2 = (f"(CASE WHEN NOT {anyitems} THEN {m} WHEN NOT {ok} AND coalesce({nsure}, 0) = 0 THEN {code} "
+                     f"WHEN NOT {ok} THEN {m} WHEN {has2} THEN {code} ELSE {m} END)")
+            c2, lc2 = self.helper(cands2, lx2)
+            m2, _ = self.helper(miss2, lx2)
+            return c2, m2, lc2
+        # the usual case: the one candidate is the latest dated reading in the window
+        self.latest_one[c] = (top, f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
+                                   f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
+        return c, m, lc
+
+    def limit_truths(self, lim, op: str, x: str, ctx):
+        """A fixed limit: the sign decided in floating point inline where the reading is clearly
+        apart from the limit (elig_sign_rec's own first test, written out so that its exact
+        fallback, a macro of lambdas, runs only near the limit)."""
+        if isinstance(lim, I.LConst):
+            def sign(v):
+                f = float(v)
+                eps = 1e-9 * (abs(f) + 1.0)
+                fd, ed = f"CAST({f!r} AS DOUBLE)", f"CAST({eps!r} AS DOUBLE)"
+                return (f"(CASE WHEN {x}.v - {fd} > {ed} THEN 1 WHEN {x}.v - {fd} < -{ed} THEN -1 "
+                        f"ELSE elig_sign_rec({x}.v, {x}.vi, {N.const(v)}) END)")
+            cases = " ".join(f"WHEN {q(u)} THEN {sign(v)}" for u, v in lim.table)
+            return f"[{N.holds(op, f'(CASE {x}.u {cases} END)')}]", EMPTY, 0
+        return super().limit_truths(lim, op, x, ctx)
+
+    def n_NObs(self, n, ctx):
+        """A reading's value in the rule's unit (Generator.n_NObs) with the converted candidates a
+        helper column: inline, the conversion (exact-number macros) ran four times."""
+        if ctx.item_level:
+            return super().n_NObs(n, ctx)
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
+                        for u, c in n.table)
+        each = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)"
+        if cands in self.latest_one:  # the one latest reading: no list to go through
+            top, one = self.latest_one[cands]
+            each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE (CASE {top}.u "
+                    f"{self._rename(conv, 'x', top)} END) END] ELSE {each} END)")
+        vals, lv = self.helper(each, lc)
+        ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
+        v = f"(CASE WHEN ({cands}) IS NOT NULL AND {ok} THEN elig_dedupe({vals}) END)"
+        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)"
+        return _Num(v, m, lv)
+
+    def b_BObsCmp(self, n, ctx):
+        """The reading of an observation query against a fixed limit or a reference limit: one
+        candidate and one alternative, so Generator.b_BObsCmp's lists reduce to its truth (NULL
+        when the reading is unusable or the reference absent) and the missing code."""
+        if isinstance(n.sel, I.SelItem) and isinstance(n.limit, (I.LConst, I.LRef)):
+            kind, x = ctx.vars[n.sel.var]
+            truths, _, _ = self.limit_truths(n.limit, n.op, x, ctx)
+            assert truths.startswith("[") and truths.endswith("]")
+            return B(f"(CASE WHEN {x}.bad THEN NULL ELSE {truths[1:-1]} END)", qlist([n.sel.code]), "FALSE", 0)
+        if isinstance(n.sel, I.SelLatest) and n.sel.pred is None and not ctx.item_level and isinstance(n.limit, (I.LConst, I.LRef)):
+            return self._latest_cmp(n, ctx)
+        return super().b_BObsCmp(n, ctx)
+
+    def _latest_cmp(self, n, ctx):
+        """latest X ... against a fixed or reference limit: where the candidates are the one
+        latest reading, its truth directly (as for one reading above); elsewhere (readings
+        without a date or a code that could be the latest) Generator.b_BObsCmp over the list."""
+        cands, cmiss, lc = self.select(n.sel, ctx)
+        code = qlist([n.sel.code])
+        if cands not in self.latest_one:
+            return super().b_BObsCmp(n, ctx)
+        top, one = self.latest_one[cands]
+        truths, _, _ = self.limit_truths(n.limit, n.op, "x", ctx)
+        t1 = f"(CASE WHEN {top}.bad THEN NULL ELSE {self._rename(truths[1:-1], 'x', top)} END)"
+        per, lvl = self.helper(f"(CASE WHEN NOT {one} THEN list_transform({cands}, lambda x: CASE WHEN x.bad "
+                               f"THEN [CAST(NULL AS BOOLEAN)] ELSE {truths} END) END)", lc)
+        flat = f"flatten({per})"
+        t = (f"(CASE WHEN {one} THEN {t1} WHEN ({cands}) IS NULL THEN NULL "
+             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(t, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
+        # Generator.b_BObsCmp's missing codes with no conditional limit (cm empty): the code
+        # unless the candidates are unknown
+        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+        return B(t, m, "FALSE", lvl)
+
+    # ------------------------------------------------------------------ observation queries
+    def b_BObsQuery(self, n, ctx):
+        if ctx.item_level:
+            self.unsupported("an observation query inside an item query has no relational SQL form yet")
+        w = self.window(n.window, ctx)
+        code = qlist([n.code])
+        var = "o0"
+        ictx = ctx.bind(n.var, "observation", var)
+        self.row_scope()
+        p = self.b(n.pred, ictx)
+        pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
+        inside = (f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN NULL "
+                  f"WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)")
+        sure = f"(_in IS NOT NULL AND NOT {var}.w)"  # dated inside (_in: inside, below), and surely of this code
+        item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "
+                f"'m': CASE WHEN NOT {sure} THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
+                f"'n': {sure}}}")
+        rows = (f"(SELECT p.*, o.i AS _i, o.x AS {var} FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
+                f"WHERE o.code = {q(n.code)})")
+        # a reading outside the window counts only in count(*) (the readings of the code)
+        src = (rows[1:-1], f"SELECT *, {inside} AS _in FROM @R") + self.row_steps("_in IS NOT FALSE") + (
+            f"SELECT seq, _i, _in, CASE WHEN _in IS NOT FALSE THEN {item} END AS _z FROM @R",)
+        r = "_in IS NOT FALSE"
+        cols, lvl = self.rel_join(src, [
+            "count(*)", f"count(*) FILTER (WHERE {r})", f"bool_or(_z.t) FILTER (WHERE {r})",
+            f"bool_or(_z.t IS NULL) FILTER (WHERE {r})", f"bool_or(_z.n) FILTER (WHERE {r})",
+            f"flatten(list(_z.m ORDER BY _i) FILTER (WHERE {r} AND _z.t IS NULL))"], max(w.lvl, p.lvl))
+        nl, nres, anyt, anynull, anyn, um = cols
+        nl, nres = f"coalesce({nl}, 0)", f"coalesce({nres}, 0)"
+        found_t = (f"(CASE WHEN coalesce({anyt}, FALSE) THEN TRUE WHEN coalesce({anynull}, FALSE) THEN NULL "
+                   f"WHEN NOT coalesce({anyn}, FALSE) THEN NULL ELSE FALSE END)")
+        found_m = f"(CASE WHEN coalesce({anynull}, FALSE) THEN {um} ELSE {code} END)"
+        t = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR {nres} = 0 THEN NULL ELSE "
+             + ("" if n.quantifier == "any" else "NOT ") + f"{found_t} END)")
+        m = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {nl} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
+             f"WHEN {nres} = 0 THEN {code} ELSE {found_m} END)")
+        return B(t, m, "FALSE", lvl)
+
+    # ------------------------------------------------------------------ item queries
+    def b_BQuery(self, n, ctx):
+        if ctx.item_level:
+            self.unsupported("an item query inside an item query has no relational SQL form yet")
+        var = "x0"
+        it = var
+        ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
+        codes = ", ".join(q(c) for c in n.codes)
+        if n.kind == "treatment":
+            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM elig_tx t JOIN {PREV} p ON p.seq = t.seq "
+                    f"WHERE t.cls IS NULL OR len(list_intersect(t.cls, [{codes}])) > 0")
+        else:
+            tbl = "elig_cx" if n.kind == "condition" else "elig_px"
+            # items without a code could be any: every query sees them (runtime._collect)
+            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
+                    f"WHERE t.code IN ({codes}) OR t.code IS NULL")
+        src = (rows.replace('{v}', var),)
+        if n.window is None or n.window.kind == "ever":
+            w = None
+        else:
+            w = self.window(n.window, ictx if n.window.item_dependent else ctx)
+            if w.struct:
+                # the item's own window, computed once per item: the row's item is {x: item, w: window}
+                inner = var + "i"
+                it = f"{var}.x"
+                ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
+                src = (rows.replace('{v}', inner),
+                       f"SELECT *, {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}} AS {var} FROM @R")
+                w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
+                           f"{var}.w.am", lvl=w.lvl)
+        self.row_scope()
+        item, pre, lvl = self.item_expr(n, ctx, ictx, it, w)
+        # an item surely false (of no class asked, inactive, outside the window) adds nothing to
+        # any aggregate below: left out before its condition is read
+        body = src + (f"SELECT * FROM @R WHERE ({pre}) IS NOT FALSE",) + self.row_steps() + (
+            f"SELECT seq, _i, {item} AS _z FROM @R",)
+        aggs = ["bool_or(_z.t)", "bool_or(_z.t IS NULL)", "flatten(list(_z.m ORDER BY _i) FILTER (WHERE _z.t IS NULL))"]
+        if n.count is not None:
+            if n.distinct:
+                aggs += ["len(list_distinct(flatten(list(_z.k) FILTER (WHERE _z.t))))",
+                         "len(list_distinct(flatten(list(_z.k) FILTER (WHERE _z.t IS NOT FALSE))))"]
+            else:
+                aggs += ["count(*) FILTER (WHERE _z.t)", "count(*) FILTER (WHERE _z.t IS NOT FALSE)"]
+        cols, lvl = self.rel_join(body, aggs, lvl)
+        anyt, anynull, um = cols[:3]
+        t = f"(CASE WHEN coalesce({anyt}, FALSE) THEN TRUE WHEN coalesce({anynull}, FALSE) THEN NULL ELSE FALSE END)"
+        m = f"coalesce({um}, {EMPTY})"
+        if n.quantifier in ("no", "every"):
+            t = f"(NOT {t})"
+        if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
+            sure, top = f"coalesce({cols[3]}, 0)", f"coalesce({cols[4]}, 0)"
+            k = int(n.count)
+            if n.quantifier == "at_least":
+                t = f"(CASE WHEN {sure} >= {k} THEN TRUE WHEN {top} < {k} THEN FALSE END)"
+            elif n.quantifier == "at_most":
+                t = f"(CASE WHEN {top} <= {k} THEN TRUE WHEN {sure} > {k} THEN FALSE END)"
+            else:
+                self.unsupported(f"quantifier {n.quantifier} has no SQL form yet")
+        return B(t, m, "FALSE", lvl)
+
+    def item_expr(self, n, ctx, ictx, it, w):
+        """One item's {t, m[, k]} (Generator.b_BQuery's per-item expression) and its level."""
+        zq = "qx0"
+        bound = {}
+        parts_t = []
+        parts_m = []
+        code = f"[{it}.c]"
+        lvl = 0
+        if n.kind == "treatment":
+            parts_t.append(f"(CASE WHEN {it}.cls IS NULL THEN NULL ELSE TRUE END)")
+            parts_m.append(f"CASE WHEN {it}.cls IS NULL THEN {code} ELSE {EMPTY} END")
+        else:  # an item without a code could be any of the codes
+            parts_t.append(f"(CASE WHEN {it}.w THEN NULL ELSE TRUE END)")
+            parts_m.append(f"CASE WHEN {it}.w THEN {code} ELSE {EMPTY} END")
+        if n.active:
+            act = f"(CASE {it}.st WHEN 'active' THEN TRUE WHEN 'resolved' THEN FALSE END)"
+            parts_t.append(act)
+            parts_m.append(f"CASE WHEN {act} IS NULL THEN {code} ELSE {EMPTY} END")
+        if w is not None:
+            lvl = max(lvl, w.lvl)
+            bound["ins"] = f"(CASE WHEN coalesce({w.ok}, FALSE) THEN {self.occurs(n.kind, it, w)} END)"
+            own = self.own_dates(n.kind, it)
+            parts_t.append(f"{zq}.ins")
+            parts_m.append(f"CASE WHEN NOT coalesce({w.ok}, FALSE) THEN list_concat({w.amiss}, CASE WHEN {own} THEN {code} ELSE {EMPTY} END) "
+                           f"WHEN {zq}.ins IS NULL THEN list_concat({self.inside_why_miss(n.kind, it, w)}, {code}) ELSE {EMPTY} END")
+        if n.pred is not None:
+            p = self.b(n.pred, ictx)
+            lvl = max(lvl, p.lvl)
+            pt = f"(NOT ({p.t}))" if n.negate_pred else f"({p.t})"
+            if n.quantifier == "every":
+                pt = f"(NOT {pt})"
+            bound["pt"] = pt
+            parts_t.append(f"{zq}.pt")
+            parts_m.append(f"CASE WHEN {zq}.pt IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} ELSE {code} END) ELSE {EMPTY} END")
+        elif n.quantifier == "every":
+            self.unsupported("'every' without a condition has no SQL form")
+        kfield = ""
+        if n.count is not None and n.distinct:
+            names = qlist(n.codes)
+            k = (f"CASE WHEN {it}.cls IS NULL THEN {names} ELSE list_intersect({it}.cls, {names}) END"
+                 if n.kind == "treatment" else f"[{it}.c]")
+            kfield = f", 'k': {k}"
+        it_t = "(" + " AND ".join(parts_t) + ")"
+        it_m = "flatten([" + ", ".join(parts_m) + "])"
+        item = (f"list_transform([{{'t': {it_t}, 'm': {it_m}}}], lambda {zq}m: "
+                f"{{'t': {zq}m.t, 'm': CASE WHEN {zq}m.t IS NULL AND len({zq}m.m) = 0 THEN {code} ELSE {zq}m.m END{kfield}}})[1]")
+        if bound:
+            packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in bound.items()) + "}"
+            item = f"list_transform([{packed}], lambda {zq}: {item})[1]"
+        pre = " AND ".join(bound["ins"] if x == f"{zq}.ins" else x for x in parts_t if x != f"{zq}.pt") or "TRUE"
+        return item, pre, lvl
+
+
+# the work tables of the relational form: (name, query mode of script.input_view, sort order)
+PREP = (("elig_pat", "pat", ""), ("elig_ox", "rows_o", "code, seq"), ("elig_cx", "rows_c", ""),
+        ("elig_px", "rows_p", ""), ("elig_tx", "rows_t", ""))
+
+
+def build(program: I.Program, lowered, only=None):
+    """The relational DuckDB script (SqlCompileError naming every rule neither generator can
+    express). A criterion with a node of no relational form is compiled by the lambda generator
+    (its step reads elig_input; Script.lambda_steps)."""
+    from .generate import Generator as LambdaGenerator
+
+    rel = RelGenerator(program, lowered)
+    lam = LambdaGenerator(program, lowered)
+    problems, crits, lambda_ids, compiled = [], [], [], []
+    for lc in lowered.criteria:
+        c = lc.ir
+        if only is not None and c.id not in only:
+            continue
+        rel.start(c)
+        try:
+            b = rel.b(c.body, Ctx())
+            compiled.append((lc, b, rel.helpers, rel.joins, False))
+            continue
+        except SqlUnsupported:
+            pass
+        lam.start(c)
+        try:
+            b = lam.b(c.body, Ctx())
+        except SqlUnsupported as exc:
+            problems.append(f"{lc.file}:{c.line}: rule {c.id}: no SQL form: {exc}")
+            continue
+        compiled.append((lc, b, lam.helpers, [], True))
+        lambda_ids.append(c.id)
+    if problems:
+        raise SqlCompileError(problems)
+    first = "elig_input" if lambda_ids else "elig_pat"
+    ctes, prev = [], first
+    for lc, b, helpers, joins, is_lambda in compiled:
+        c = lc.ir
+        levels: dict[int, list] = {}
+        for name, sql, lvl in helpers:
+            levels.setdefault(lvl, [[], []])[0].append((name, sql))
+        for lvl, sql in joins:
+            levels.setdefault(lvl, [[], []])[1].append(sql)
+        own, own_prev = [], ("elig_input" if is_lambda else "elig_pat")
+        chain = []  # (name, head, cols, joins) of the criterion's CTEs
+        for i, lvl in enumerate(sorted(levels)):
+            name = c.id if i == len(levels) - 1 else f"{c.id}__{i + 1}"
+            cols, js = levels[lvl]
+            chain.append((name, cols, js))
+        for text_prev, out in ((prev, ctes), (own_prev, own)):
+            p = text_prev
+            for name, cols, js in chain:
+                sel = "".join(f",\n    {sql} AS {ident(n)}" for n, sql in cols)
+                joined = "".join(f"\n  LEFT JOIN {j.replace(PREV, ident(p))} USING (seq)" for j in js)
+                if js and out and out[-1][0] == p:
+                    out[-1][1] = True  # read twice (by this CTE and its joins): computed once
+                out.append([name, False, f"-- {lc.file}:{c.line} {c.kind} {c.id} ({lc.ref})"
+                            + (" [lambda form]" if is_lambda else ""), f"(SELECT *{sel}\n  FROM {ident(p)}{joined})"])
+                p = name
+        if chain:
+            prev = own_prev = chain[-1][0]
+        crits.append((c.id, lc.ref, c.kind, b, own, own_prev))
+    ctes = _render(ctes)
+    crits = [(cid, ref, kind, b, _render(own), last) for cid, ref, kind, b, own, last in crits]
+    prep = tuple((name, input_view(program, obs_mode=mode, name=""), order) for name, mode, order in PREP)
+    views = [f"CREATE OR REPLACE TEMP VIEW {name} AS\n{sql}" for name, sql, _ in prep]
+    if lambda_ids:
+        views.append(input_view(program))
+    lambda_steps = frozenset(i for i, x in enumerate(compiled) if x[4])
+    return assemble(program, lowered, only, crits, ctes, prev, "elig_pat", ";\n\n".join(views),
+                    prep=prep, lambda_steps=lambda_steps)
+
+
+def _render(entries) -> list[str]:
+    return [f"{comment}\n{ident(name)} AS " + ("MATERIALIZED " if mat else "") + body for name, mat, comment, body in entries]

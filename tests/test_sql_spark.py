@@ -251,34 +251,39 @@ def test_spark_equals_python(part, corpus, spark_screened, sm3321):
 
 @pytest.fixture(scope="session")
 def example_cli(spark, tmp_path_factory):
-    """`elig screen --engine spark` on an example trial with cohorts (nct04431453: eight cohorts by
-    age and weight), its data cases and a bad line as JSON Lines: run in this process by click's
-    runner, so that the CLI uses the test process's one Spark session (another JVM beside it
-    would thrash the 2 cores): results on standard output, `-o DIR` and `--summary`; and the
-    same three forms on the DuckDB engine."""
+    """`elig screen` run in this process by click's runner, so that the CLI uses the test
+    process's one Spark session (another JVM beside it would thrash the 2 cores), on the DuckDB
+    and the Spark engines: an example trial with cohorts (nct04431453: eight cohorts by age and
+    weight), its data cases and a bad line as JSON Lines on standard output; the smallest example
+    trial (hf_trial, 10 criteria: every Spark run plans all the criteria again) with `-o DIR` and
+    `--summary`."""
     from click.testing import CliRunner
 
     from compiler.cli import main
     from compiler.pipeline import compile_rules
     from tools.datacases import load_cases
 
-    rules = ROOT / "examples" / "nct04431453"
-    res = compile_rules(rules)
-    assert res.ok
-    mod = types.ModuleType("spark_nct04431453")
-    exec(compile(res.python, "<nct04431453>", "exec"), mod.__dict__)
-    cases = load_cases(rules / "cases")
-    tmp = tmp_path_factory.mktemp("example")
-    data = tmp / "in.jsonl"
-    texts = [json.dumps(rec) for _, _, rec in cases]
-    data.write_text("".join(t + "\n" for t in texts[:5]) + "not json\n" + "".join(t + "\n" for t in texts[5:]),
-                    encoding="utf-8")
-    out = {"cases": cases, "module": mod}
-    for engine in ("duckdb", "spark"):
-        for form, extra in (("jsonl", []), ("dir", ["-o", str(tmp / f"out-{engine}")]), ("summary", ["--summary"])):
-            r = CliRunner().invoke(main, ["screen", "--rules", str(rules), "--engine", engine, *extra, str(data)])
-            out[engine, form] = r
-            out[engine, "dir-path"] = tmp / f"out-{engine}"
+    out = {}
+    for trial, forms in (("nct04431453", ("jsonl",)), ("hf_trial", ("dir", "summary"))):
+        rules = ROOT / "examples" / trial
+        res = compile_rules(rules)
+        assert res.ok
+        mod = types.ModuleType(f"spark_{trial}")
+        exec(compile(res.python, f"<{trial}>", "exec"), mod.__dict__)
+        cases = load_cases(rules / "cases")
+        tmp = tmp_path_factory.mktemp(trial)
+        data = tmp / "in.jsonl"
+        texts = [json.dumps(rec) for _, _, rec in cases]
+        data.write_text("".join(t + "\n" for t in texts[:5]) + "not json\n" + "".join(t + "\n" for t in texts[5:]),
+                        encoding="utf-8")
+        out[trial] = {"cases": cases, "module": mod}
+        for form in forms:
+            for engine in ("duckdb", "spark"):
+                extra = {"jsonl": [], "dir": ["-o", str(tmp / f"out-{engine}")], "summary": ["--summary"]}[form]
+                out[engine, form] = CliRunner().invoke(
+                    main, ["screen", "--rules", str(rules), "--engine", engine, *extra, str(data)])
+                out[engine, "dir-path"] = tmp / f"out-{engine}"
+                out[form, "cases"] = cases
     return out
 
 
@@ -290,7 +295,7 @@ def _cli_ok(r):
 def test_example_trial_with_cohorts_equals_python(example_cli):
     """Outcome, missing, status and cohorts of every case equal the Python evaluator's, one result
     per line in input order, the bad line an error result."""
-    mod, cases = example_cli["module"], example_cli["cases"]
+    mod, cases = example_cli["nct04431453"]["module"], example_cli["nct04431453"]["cases"]
     r = example_cli["spark", "jsonl"]
     _cli_ok(r)
     got = [json.loads(line) for line in r.stdout.splitlines()]
@@ -313,9 +318,9 @@ def test_example_trial_with_cohorts_equals_python(example_cli):
 @pytest.mark.slow
 @pytest.mark.parametrize("form", ["jsonl", "dir", "summary"])
 def test_screen_engine_spark_cli_equals_duckdb(example_cli, form):
-    """`elig screen --engine spark` gives what the DuckDB engine gives: the same JSON Lines, the
-    same results.parquet (alone in -o DIR), the same --summary (counts, "fails only this", the
-    funnel)."""
+    """`elig screen --engine spark` gives what the DuckDB engine gives: the same JSON Lines
+    (nct04431453, with cohorts), the same results.parquet (alone in -o DIR), the same --summary
+    (counts, "fails only this", the funnel)."""
     import duckdb
 
     sp, duck = example_cli["spark", form], example_cli["duckdb", form]
@@ -333,7 +338,7 @@ def test_screen_engine_spark_cli_equals_duckdb(example_cli, form):
             d = example_cli[engine, "dir-path"]
             assert os.listdir(d) == ["results.parquet"]
             tables.append(duckdb.sql(f"SELECT * FROM '{d / 'results.parquet'}' ORDER BY seq").fetchall())
-        assert tables[0] == tables[1] and len(tables[0]) == len(example_cli["cases"]) + 1
+        assert tables[0] == tables[1] and len(tables[0]) == len(example_cli["dir", "cases"]) + 1
         assert [r[0] for r in tables[0]] == list(range(len(tables[0])))
 
 

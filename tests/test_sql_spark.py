@@ -125,12 +125,13 @@ def test_transpiled_sql_is_cached(compiled, tmp_path, monkeypatch):
     disabled entry is transpiled again."""
     monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ELIG_NO_CACHE", raising=False)
-    only = {"bilirubin_limit", "informed_consent"}
+    only = {"standard_therapy_exhausted", "informed_consent"}
     first = SP.build_spark(compiled.program, compiled.lowered, only=only)
     entries = [f for f in os.listdir(tmp_path / "cache") if f.startswith("spark-sql-")]
     assert len(entries) == 1 and oct(os.stat(tmp_path / "cache").st_mode & 0o777) == "0o700"
     real = SP._transpile_criterion
     monkeypatch.setattr(SP, "_transpile_criterion", _no_sqlglot)
+    monkeypatch.setattr(SP, "to_spark", _no_sqlglot)
     assert SP.build_spark(compiled.program, compiled.lowered, only=only) == first  # from the cache
     # another transpiler (its source changed): not this entry
     monkeypatch.setattr(SP, "code_version", lambda: "another")
@@ -138,19 +139,21 @@ def test_transpiled_sql_is_cached(compiled, tmp_path, monkeypatch):
         SP.build_spark(compiled.program, compiled.lowered, only=only)
     monkeypatch.undo()
     monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
+    # the cache off: transpiled again
+    monkeypatch.setenv("ELIG_NO_CACHE", "1")
+    monkeypatch.setattr(SP, "to_spark", _no_sqlglot)
+    with pytest.raises(AssertionError, match="the cache was not used"):
+        SP.build_spark(compiled.program, compiled.lowered, only=only)
+    monkeypatch.undo()
+    monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
     # an edited entry (its payload no longer matches the hash in its header): ignored, rebuilt
     path = tmp_path / "cache" / entries[0]
     data = path.read_bytes()
-    path.write_bytes(data.replace(b"bilirubin_limit", b"bilirubin_limiT", 1))
+    path.write_bytes(data.replace(b"informed_consent", b"informed_consenT", 1))
     calls = []
     monkeypatch.setattr(SP, "_transpile_criterion", lambda q, c: calls.append(c) or real(q, c))
     assert SP.build_spark(compiled.program, compiled.lowered, only=only) == first
     assert sorted(calls) == sorted(only) and path.read_bytes() == data
-    # the cache off: transpiled every time
-    monkeypatch.setenv("ELIG_NO_CACHE", "1")
-    calls.clear()
-    assert SP.build_spark(compiled.program, compiled.lowered, only=only) == first
-    assert sorted(calls) == sorted(only)
 
 
 @pytest.mark.slow

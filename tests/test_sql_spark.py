@@ -32,6 +32,16 @@ ELIG = [sys.executable, "-m", "compiler.cli"]
 pytestmark = pytest.mark.xdist_group("spark")
 
 
+
+def test_spark_tests_share_one_worker(request):
+    """Under pytest-xdist with `--dist loadgroup` (pyproject's addopts), every test of this module
+    carries the group `spark` in its id, which is what the scheduler reads to keep them on one
+    worker (tests/conftest.py: pytest 9.2 no longer reads the id where xdist 3.8 writes it)."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not distributed by xdist's loadgroup scheduler")
+    assert request.node.nodeid.endswith("@spark")
+
+
 # ------------------------------------------------------------------------ compile time (fast)
 
 def test_sqlglot_alone_is_not_sound():
@@ -92,6 +102,58 @@ def test_refusal_names_the_rule(compiled, monkeypatch):
     crit = next(c for c in compiled.lowered.criteria if c.ir.id == target)
     assert probs[0].startswith(f"{crit.file}:{crit.ir.line}: rule hemoglobin: no Spark SQL form for ")
     assert "LIST_REVERSE" in probs[0]
+
+
+def test_parentheses_dropped_only_where_they_change_nothing():
+    """Spark's parser spends most of a criterion's planning on its nested text: a parenthesis
+    around one term, or where the text around it already ends the expression (a call's argument,
+    a CASE's parts, a lambda's body), is not printed; one that groups operators is kept."""
+    out = SP.to_spark("SELECT ((a)) + (b * c), NOT (x = 1), (a - 1) * 2, CAST(CAST(y AS VARCHAR) AS VARCHAR), "
+                      "least((a AND b), 1), CASE WHEN (a OR b) THEN (c + 1) END, list_transform(l, x -> (x + 1)), "
+                      "(CAST(z AS INT)).f, (a OR b) AND c FROM t")
+    assert out == ("SELECT a + (b * c), NOT (x = 1), (a - 1) * 2, CAST(y AS STRING), LEAST(a AND b, 1), "
+                   "CASE WHEN a OR b THEN c + 1 END, TRANSFORM(l, x -> x + 1), CAST(z AS INT).f, (a OR b) AND c FROM t")
+
+
+def _no_sqlglot(*_a, **_k):
+    raise AssertionError("transpiled again: the cache was not used")
+
+
+def test_transpiled_sql_is_cached(compiled, tmp_path, monkeypatch):
+    """The Spark SQL of a trial is kept in the user's cache (compiler/cache.py) and used again only
+    for the same DuckDB text, sqlglot version and transpiler source; an edited, stale or
+    disabled entry is transpiled again."""
+    monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ELIG_NO_CACHE", raising=False)
+    only = {"standard_therapy_exhausted", "informed_consent"}
+    first = SP.build_spark(compiled.program, compiled.lowered, only=only)
+    entries = [f for f in os.listdir(tmp_path / "cache") if f.startswith("spark-sql-")]
+    assert len(entries) == 1 and oct(os.stat(tmp_path / "cache").st_mode & 0o777) == "0o700"
+    real = SP._transpile_criterion
+    monkeypatch.setattr(SP, "_transpile_criterion", _no_sqlglot)
+    monkeypatch.setattr(SP, "to_spark", _no_sqlglot)
+    assert SP.build_spark(compiled.program, compiled.lowered, only=only) == first  # from the cache
+    # another transpiler (its source changed): not this entry
+    monkeypatch.setattr(SP, "code_version", lambda: "another")
+    with pytest.raises(AssertionError, match="the cache was not used"):
+        SP.build_spark(compiled.program, compiled.lowered, only=only)
+    monkeypatch.undo()
+    monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
+    # the cache off: transpiled again
+    monkeypatch.setenv("ELIG_NO_CACHE", "1")
+    monkeypatch.setattr(SP, "to_spark", _no_sqlglot)
+    with pytest.raises(AssertionError, match="the cache was not used"):
+        SP.build_spark(compiled.program, compiled.lowered, only=only)
+    monkeypatch.undo()
+    monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
+    # an edited entry (its payload no longer matches the hash in its header): ignored, rebuilt
+    path = tmp_path / "cache" / entries[0]
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"informed_consent", b"informed_consenT", 1))
+    calls = []
+    monkeypatch.setattr(SP, "_transpile_criterion", lambda q, c: calls.append(c) or real(q, c))
+    assert SP.build_spark(compiled.program, compiled.lowered, only=only) == first
+    assert sorted(calls) == sorted(only) and path.read_bytes() == data
 
 
 @pytest.mark.slow
@@ -190,79 +252,97 @@ def test_spark_equals_python(part, corpus, spark_screened, sm3321):
         assert sp["rules"] == py["rules"] and sp["format"] == 1
 
 
-@pytest.mark.slow
-def test_example_trial_with_cohorts_equals_python(spark, tmp_path):
-    """An example trial with cohorts (nct04431453: eight cohorts by age and weight): outcome,
-    missing, status and cohorts of every case equal the Python evaluator's."""
+@pytest.fixture(scope="session")
+def example_cli(spark, tmp_path_factory):
+    """`elig screen` run in this process by click's runner, so that the CLI uses the test
+    process's one Spark session (another JVM beside it would thrash the 2 cores), on the DuckDB
+    and the Spark engines: an example trial with cohorts (nct04431453: eight cohorts by age and
+    weight), its data cases and a bad line as JSON Lines on standard output; the smallest example
+    trial (hf_trial, 10 criteria: every Spark run plans all the criteria again) with `-o DIR` and
+    `--summary`."""
+    from click.testing import CliRunner
+
+    from compiler.cli import main
     from compiler.pipeline import compile_rules
     from tools.datacases import load_cases
 
-    rules = ROOT / "examples" / "nct04431453"
-    res = compile_rules(rules)
-    assert res.ok
-    mod = types.ModuleType("spark_nct04431453")
-    exec(compile(res.python, "<nct04431453>", "exec"), mod.__dict__)
-    cases = load_cases(rules / "cases")
-    texts = [json.dumps(rec) for _, _, rec in cases]
-    script = SP.build_spark(res.program, res.lowered)
-    sqls = spark_results(spark, res.program, mod, script, texts, tmp_path)
-    assert len(sqls) == len(cases)
+    out = {}
+    for trial, forms in (("nct04431453", ("jsonl",)), ("hf_trial", ("dir", "summary"))):
+        rules = ROOT / "examples" / trial
+        res = compile_rules(rules)
+        assert res.ok
+        mod = types.ModuleType(f"spark_{trial}")
+        exec(compile(res.python, f"<{trial}>", "exec"), mod.__dict__)
+        cases = load_cases(rules / "cases")
+        tmp = tmp_path_factory.mktemp(trial)
+        data = tmp / "in.jsonl"
+        texts = [json.dumps(rec) for _, _, rec in cases]
+        data.write_text("".join(t + "\n" for t in texts[:5]) + "not json\n" + "".join(t + "\n" for t in texts[5:]),
+                        encoding="utf-8")
+        out[trial] = {"cases": cases, "module": mod}
+        for form in forms:
+            for engine in ("duckdb", "spark"):
+                extra = {"jsonl": [], "dir": ["-o", str(tmp / f"out-{engine}")], "summary": ["--summary"]}[form]
+                out[engine, form] = CliRunner().invoke(
+                    main, ["screen", "--rules", str(rules), "--engine", engine, *extra, str(data)])
+                out[engine, "dir-path"] = tmp / f"out-{engine}"
+                out[form, "cases"] = cases
+    return out
+
+
+def _cli_ok(r):
+    assert r.exit_code == 0 and "Traceback" not in r.stderr, (r.exit_code, r.stderr[-2000:], r.exception)
+
+
+@pytest.mark.slow
+def test_example_trial_with_cohorts_equals_python(example_cli):
+    """Outcome, missing, status and cohorts of every case equal the Python evaluator's, one result
+    per line in input order, the bad line an error result."""
+    mod, cases = example_cli["nct04431453"]["module"], example_cli["nct04431453"]["cases"]
+    r = example_cli["spark", "jsonl"]
+    _cli_ok(r)
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(got) == len(cases) + 1 and got[5]["status"] == "error"
+    del got[5]
     diffs = []
-    for (name, _, rec), sq in zip(cases, sqls):
+    for (name, _, rec), sq in zip(cases, got):
         py = mod.evaluate(rec)
         if py["status"] == "error" or sq["status"] == "error":
             assert (py["status"], py.get("error")) == (sq["status"], sq.get("error")), name
             continue
         want = [(c["id"], c["outcome"], c["missing"]) for c in py["criteria"]]
-        got = [(c["id"], c["outcome"], c["missing"]) for c in sq["criteria"]]
-        if (want, py["status"], py.get("cohorts")) != (got, sq["status"], sq.get("cohorts")):
+        have = [(c["id"], c["outcome"], c["missing"]) for c in sq["criteria"]]
+        if (want, py["status"], py.get("cohorts")) != (have, sq["status"], sq.get("cohorts")):
             diffs.append((name, py["status"], py.get("cohorts"), sq["status"], sq.get("cohorts"),
-                          [(w, g) for w, g in zip(want, got) if w != g]))
+                          [(w, g) for w, g in zip(want, have) if w != g]))
     assert not diffs, "\n".join(map(str, diffs[:10]))
-    # --summary: the same counts, "fails only this" and funnel as on DuckDB
-    from compiler.sql import loader, screen
-    from compiler.sql import spark_run as R
-    from compiler.sql.cli_screen import summary_text
-
-    con = screen.connect(threads=2, memory_limit="1GB")
-    loader.load_jsonl(con, str(tmp_path / "in.jsonl"))
-    duck = screen.prepare(con, res.program, res.lowered, mod)
-    assert R.summary(spark, script) == summary_text(con, duck)
-    con.close()
 
 
 @pytest.mark.slow
-def test_screen_engine_spark_cli(tmp_path):
-    """`elig screen --engine spark` on a small trial: JSON Lines in input order (a bad line an
-    error result), -o DIR Parquet; the same as the DuckDB engine. (--summary: in
-    test_example_trial_with_cohorts_equals_python, without starting another Spark.)"""
-    rules = ROOT / "examples" / "hf_trial"
-    from tools.datacases import load_cases
-
-    texts = [json.dumps(rec) for _, _, rec in load_cases(rules / "cases")][:12]
-    data = tmp_path / "in.jsonl"
-    data.write_text("".join(t + "\n" for t in texts[:5]) + "not json\n" + "".join(t + "\n" for t in texts[5:]),
-                    encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-
-    def run(*args):
-        return subprocess.run(ELIG + ["screen", "--rules", str(rules), *args], capture_output=True, text=True,
-                              cwd=ROOT, env=env, timeout=900)
-
-    duck = run(str(data))
-    assert duck.returncode == 0, duck.stderr
-    sp = run("--engine", "spark", str(data))
-    assert sp.returncode == 0 and "Traceback" not in sp.stderr, sp.stderr[-2000:]
-    got = [json.loads(line) for line in sp.stdout.splitlines()]
-    assert len(got) == 13 and got[5]["status"] == "error"
-    assert got == [json.loads(line) for line in duck.stdout.splitlines()]
-    out = run("--engine", "spark", "-o", str(tmp_path / "out"), str(data))
-    assert out.returncode == 0, out.stderr[-2000:]
+@pytest.mark.parametrize("form", ["jsonl", "dir", "summary"])
+def test_screen_engine_spark_cli_equals_duckdb(example_cli, form):
+    """`elig screen --engine spark` gives what the DuckDB engine gives: the same JSON Lines
+    (nct04431453, with cohorts), the same results.parquet (alone in -o DIR), the same --summary
+    (counts, "fails only this", the funnel)."""
     import duckdb
 
-    rows = duckdb.sql(f"SELECT seq, status FROM '{tmp_path / 'out' / 'results.parquet'}'").fetchall()
-    assert [r[0] for r in rows] == list(range(13)) and [r[1] for r in rows] == [g["status"] for g in got]
-    assert [p for p in os.listdir(tmp_path / "out")] == ["results.parquet"]
+    sp, duck = example_cli["spark", form], example_cli["duckdb", form]
+    _cli_ok(duck)
+    _cli_ok(sp)
+    if form == "jsonl":
+        assert [json.loads(t) for t in sp.stdout.splitlines()] == [json.loads(t) for t in duck.stdout.splitlines()]
+    else:
+        assert sp.stdout == duck.stdout
+    if form == "summary":
+        assert "records: eligible" in sp.stdout and "funnel" in sp.stdout
+    if form == "dir":
+        tables = []
+        for engine in ("spark", "duckdb"):
+            d = example_cli[engine, "dir-path"]
+            assert os.listdir(d) == ["results.parquet"]
+            tables.append(duckdb.sql(f"SELECT * FROM '{d / 'results.parquet'}' ORDER BY seq").fetchall())
+        assert tables[0] == tables[1] and len(tables[0]) == len(example_cli["dir", "cases"]) + 1
+        assert [r[0] for r in tables[0]] == list(range(len(tables[0])))
 
 
 def test_screen_engine_spark_refuses_a_missing_table(tmp_path):

@@ -19,16 +19,19 @@ comparison then falls back to the float, exactly where the DuckDB script does).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlglot
 from sqlglot import ErrorLevel, exp
 
+from .. import cache
 from . import loader
 from .script import SqlCompileError, build
 from .spark_functions import SPARK_BUILTINS
@@ -344,9 +347,51 @@ def _types(node):
     return node
 
 
+# nodes printed as one self-delimited term (a name, a literal, a call, CASE ... END, x[i]): a
+# parenthesis around one of them changes nothing but the text Spark's parser has to read
+_TERMS = (exp.Column, exp.Dot, exp.Literal, exp.Func, exp.Paren, exp.Bracket, exp.Null, exp.Boolean, exp.Identifier)
+_NOT_TERMS = (exp.Binary, exp.Unary, exp.Predicate, exp.Subquery, exp.Query, exp.Lambda)
+
+
+def _delimits(parent, child) -> bool:
+    """Whether the text around CHILD in PARENT ends any expression written there: an argument of
+    a call (between `(` or `,` and `,` or `)`), a CASE's condition or value (between keywords),
+    a lambda's body (ends at the call's `,` or `)`)."""
+    if isinstance(parent, (exp.If, exp.Case)):
+        return True
+    if isinstance(parent, exp.Lambda):
+        return child is parent.this
+    if isinstance(parent, exp.Func) and not isinstance(parent, _NOT_TERMS):
+        return child.arg_key != "to"
+    return False
+
+
+def _tidy(tree):
+    """The same expression in less text: parentheses around a single term dropped, and
+    CAST(CAST(x AS t) AS t) written once. Spark's parser spends most of a criterion's planning
+    time on its deeply nested text (docs/sql-spark.md, "Speed")."""
+    while True:
+        changed = False
+        for p in list(tree.find_all(exp.Paren)):
+            inner, parent = p.this, p.parent
+            if parent is None or isinstance(inner, (exp.Subquery, exp.Query)):
+                continue
+            if (isinstance(inner, _TERMS) and not isinstance(inner, _NOT_TERMS)) or _delimits(parent, p):
+                p.replace(inner)
+                changed = True
+        for c in list(tree.find_all(exp.Cast)):
+            inner = c.this
+            if c.parent is not None and type(inner) is type(c) and inner.to == c.to:
+                c.replace(inner)
+                changed = True
+        if not changed:
+            return tree
+
+
 def inline(tree):
+    _counter[0] = 0  # the names of the bound arguments: the same text for the same query
     # a last pass over the types: a HUGEINT may reach the tree through an inlined argument
-    return tree.transform(_inline_call).transform(_types, copy=False)
+    return _tidy(tree.transform(_inline_call).transform(_types, copy=False))
 
 
 def to_spark(sql: str) -> str:
@@ -398,11 +443,58 @@ class SparkScript:
 def _criterion_query(program, lowered, cid: str) -> str:
     """The DuckDB query of one criterion, its outer SELECT cut down to seq, outcome and missing,
     in Spark SQL (sqlglot at RAISE)."""
-    script = build(program, lowered, only={cid})
-    tree = inline(_rewritten(sqlglot.parse_one(script.query, read="duckdb")))
+    return _transpile_criterion(build(program, lowered, only={cid}).query, cid)
+
+
+def _transpile_criterion(duck_query: str, cid: str) -> str:
+    tree = inline(_rewritten(sqlglot.parse_one(duck_query, read="duckdb")))
     tree.set("expressions", [exp.column("seq"), exp.column(f"out__{cid}", quoted=True),
                              exp.column(f"miss__{cid}", quoted=True)])
     return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+
+
+# ------------------------------------------------------------------ the transpiled SQL, cached
+
+CACHE_VERSION = "elig-spark-sql-v1"
+
+
+def code_version() -> str:
+    """The content hash of the transpiler's own source (this file and the list of Spark
+    built-ins): an edit to either makes every cached Spark SQL stale."""
+    h = hashlib.sha256()
+    for f in ("spark.py", "spark_functions.py"):
+        h.update(Path(__file__).with_name(f).read_bytes())
+    return h.hexdigest()
+
+
+def _cache_slot(trial: str, ids: list[str]) -> tuple[str, ...]:
+    """(entry file name, ) of a trial's script: one file per trial and set of criteria, rewritten
+    when the rules change (the key, not the name, says what it was built from)."""
+    return (f"spark-sql-{cache.entry_key(trial, *ids)[:16]}.json",)
+
+
+def _cache_key(fingerprint: str, duck_view: str, duck_queries: list[tuple[str, str]]) -> str:
+    """What the Spark SQL is derived from: the rules (their fingerprint and the DuckDB text the
+    transpiler reads, criterion by criterion), sqlglot's version and the transpiler's source."""
+    parts = [CACHE_VERSION, sqlglot.__version__, code_version(), fingerprint, duck_view]
+    for cid, q in duck_queries:
+        parts += [cid, q]
+    return cache.entry_key(*parts)
+
+
+def _cache_read(name: str, key: str, ids: list[str]):
+    payload = cache.read(name, key)
+    if payload is None:
+        return None
+    try:
+        data = json.loads(payload)
+        view, queries = data["input_view"], [tuple(x) for x in data["queries"]]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(view, str) or [q[0] for q in queries] != ids or \
+            not all(len(q) == 2 and isinstance(q[1], str) for q in queries):
+        return None
+    return view, queries
 
 
 def _q(s: str) -> str:
@@ -458,26 +550,42 @@ FROM (SELECT *, CASE WHEN error IS NOT NULL THEN 'error' ELSE {status} END AS st
 
 def build_spark(program, lowered, only=None) -> SparkScript:
     """The Spark SQL script, one query per criterion; SqlCompileError naming every rule (file:line)
-    with a construct that has no Spark form, at compile time (before anything runs)."""
+    with a construct that has no Spark form, at compile time (before anything runs).
+
+    Transpiling SM3321 takes sqlglot about a minute: the result is kept in the user's cache
+    (compiler/cache.py) keyed by the DuckDB text it was derived from, sqlglot's version and the
+    transpiler's source, and used only when all three are the same."""
     problems = []
+    chosen = [lc for lc in lowered.criteria if only is None or lc.ir.id in only]
+    duck_view = build(program, lowered, only=set()).input_view
+    duck = []
+    for lc in chosen:
+        try:
+            duck.append((lc.ir.id, build(program, lowered, only={lc.ir.id}).query))
+        except SqlCompileError as exc:  # no SQL form at all (the DuckDB generator says why)
+            problems.extend(exc.problems)
+    if problems:
+        raise SqlCompileError(problems)
+    ids = [c for c, _ in duck]
+    (name,) = _cache_slot(program.trial.name, ids)
+    key = _cache_key(getattr(lowered, "fingerprint", "") or "", duck_view, duck)
+    criteria = tuple((lc.ir.id, lc.ref, lc.ir.kind) for lc in chosen)
+    hit = _cache_read(name, key, ids)
+    if hit is not None:
+        view, queries = hit
+        return SparkScript(program.trial.name, view, tuple(queries), result_query(program, lowered, criteria), criteria)
     try:
-        view = to_spark(build(program, lowered, only=set()).input_view)
+        view = to_spark(duck_view)
     except sqlglot.errors.SqlglotError as exc:
         raise SqlCompileError([f"the input view has no Spark SQL form: {str(exc).splitlines()[0]}"])
     bad = unknown_constructs(view)
     if bad:
         problems.append(f"the input view (docs/sql.md tables): no Spark SQL form for {', '.join(bad)}")
-    queries, criteria = [], []
-    for lc in lowered.criteria:
-        c = lc.ir
-        if only is not None and c.id not in only:
-            continue
-        label = f"{lc.file}:{c.line}: rule {c.id}"
+    queries = []
+    for lc, (cid, duck_query) in zip(chosen, duck):
+        label = f"{lc.file}:{lc.ir.line}: rule {cid}"
         try:
-            sql = _criterion_query(program, lowered, c.id)
-        except SqlCompileError as exc:  # no SQL form at all (the DuckDB generator says why)
-            problems.extend(exc.problems)
-            continue
+            sql = _transpile_criterion(duck_query, cid)
         except sqlglot.errors.SqlglotError as exc:
             problems.append(f"{label}: no Spark SQL form: {str(exc).splitlines()[0]}")
             continue
@@ -485,11 +593,11 @@ def build_spark(program, lowered, only=None) -> SparkScript:
         if bad:
             problems.append(f"{label}: no Spark SQL form for {', '.join(bad)}")
             continue
-        queries.append((c.id, sql))
-        criteria.append((c.id, lc.ref, c.kind))
+        queries.append((cid, sql))
     if problems:
         raise SqlCompileError(problems)
-    return SparkScript(program.trial.name, view, tuple(queries), result_query(program, lowered, criteria), tuple(criteria))
+    cache.write(name, key, json.dumps({"input_view": view, "queries": queries}).encode("utf-8"))
+    return SparkScript(program.trial.name, view, tuple(queries), result_query(program, lowered, criteria), criteria)
 
 
 __all__ = ["build_spark", "to_spark", "unknown_constructs", "SparkScript", "result_query", "FUNCTIONS", "TABLE_COLUMNS"]

@@ -114,24 +114,82 @@ def _materialise(spark, df, path: str, view: str):
     spark.read.parquet(path).createOrReplaceTempView(view)
 
 
+def _parse_ahead(spark, texts) -> Callable[[], None]:
+    """Parse TEXTS in a background thread and drop the plans: the first parse of a criterion's
+    deeply nested text is most of its planning time (Spark's ANTLR parser builds its prediction
+    tables, kept for the JVM's life), and it needs no table, so it overlaps the input view's
+    materialisation. Returns a function that waits for it. Only a warm-up: a failure is ignored
+    (the criterion's own spark.sql reports it)."""
+    import threading
+
+    try:
+        parser = spark._jsparkSession.sessionState().sqlParser()
+    except Exception:  # noqa: BLE001 - not a classic session (Spark Connect): no warm-up
+        return lambda: None
+    stop = threading.Event()
+
+    def work():
+        for text in texts:
+            if stop.is_set():
+                return
+            try:
+                parser.parsePlan(text)
+            except Exception:  # noqa: BLE001
+                pass
+
+    t = threading.Thread(target=work, name="elig-spark-parse-ahead", daemon=True)
+    t.start()
+
+    def join():
+        stop.set()
+        t.join()
+
+    return join
+
+
 def run(spark, program, module, script: SparkScript, workdir: str,
-        progress: Optional[Callable[[int, str], None]] = None) -> None:
+        progress: Optional[Callable[[int, str], None]] = None, parallel: int = 2) -> None:
     """Run the script over the tables of the session: results in the view elig_screened (read
-    from Parquet files in WORKDIR, a private directory the caller removes)."""
+    from Parquet files in WORKDIR, a private directory the caller removes). PARALLEL criteria are
+    planned and run at a time (each query's planning is single-threaded on the driver; the
+    largest criteria start first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .screen import resolve_units
 
     configure(spark)
-    if progress:
-        progress(-2, "units")
-    resolve_units(_Con(spark), program, module)
-    if progress:
-        progress(-1, "input")
-    spark.sql(script.input_view)  # CREATE OR REPLACE TEMPORARY VIEW elig_input AS ...
-    _materialise(spark, spark.table("elig_input"), os.path.join(workdir, "elig_input"), "elig_input")
-    for i, (cid, sql) in enumerate(script.queries):
+    order = sorted(range(len(script.queries)), key=lambda i: -len(script.queries[i][1]))
+    wait_parsed = _parse_ahead(spark, [script.queries[i][1] for i in order])
+    try:
+        if progress:
+            progress(-2, "units")
+        resolve_units(_Con(spark), program, module)
+        if progress:
+            progress(-1, "input")
+        spark.sql(script.input_view)  # CREATE OR REPLACE TEMPORARY VIEW elig_input AS ...
+        _materialise(spark, spark.table("elig_input"), os.path.join(workdir, "elig_input"), "elig_input")
+    finally:
+        wait_parsed()
+
+    def one(i):
+        cid, sql = script.queries[i]
         if progress:
             progress(i, cid)
         _materialise(spark, spark.sql(sql), os.path.join(workdir, f"k{i}"), f"elig_k{i}")
+
+    if parallel <= 1:
+        for i in order:
+            one(i)
+    else:
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="elig-spark") as pool:
+            futures = [pool.submit(one, i) for i in order]
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
     _materialise(spark, spark.sql(script.result_query), os.path.join(workdir, "screened"), "elig_screened")
 
 

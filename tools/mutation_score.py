@@ -15,6 +15,7 @@ equivalent (with why), it is shown as such and left out of the score's denominat
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -31,8 +32,8 @@ if str(ROOT) not in sys.path:
 
 from compiler.pipeline import compile_sources  # noqa: E402
 from compiler.verify import verify_program  # noqa: E402
-from tools.datacases import check_case, load_cases  # noqa: E402
-from tools.mutate import Mutant, is_rule_limit, mutants_of_sources, rule_sources  # noqa: E402
+from tools.datacases import case_keys, check_case, load_cases  # noqa: E402
+from tools.mutate import Mutant, criterion_of, is_rule_limit, mutants_of_sources, rule_sources  # noqa: E402
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
 
@@ -53,8 +54,10 @@ class _Trial:
         self.cases = load_cases(cases_dir) if cases_dir is not None else []
         self.baseline_failing: set = set()
         self.root = self.rules_dir.resolve()
-        self._case_index = {name: i for i, (name, _, _) in enumerate(self.cases)}
-        self._last_catch: Optional[int] = None
+        self._keys = [case_keys(case) for _, case, _ in self.cases]
+        # a record that is plain JSON is copied by a JSON round trip (faster than deepcopy)
+        self._record_json = [_as_json(record) for _, _, record in self.cases]
+        self._catchers: list[int] = []  # cases that caught a mutant, the last last
         # evaluator source -> the first failing case (name, why), or None when every case holds
         self._by_python: dict[str, Optional[tuple[str, str]]] = {}
 
@@ -91,24 +94,34 @@ class _Trial:
     def module(self, res):
         return self.module_of(self.python(res))
 
-    def failing_cases(self, mod, stop_at_first: bool) -> list[tuple[str, str]]:
-        """The cases whose expectation mod does not meet. With stop_at_first, the first found:
-        the case that caught the last mutant is tried first (the mutants of one rule are next
-        to each other and one case usually catches them all), then the others in order."""
+    def failing_cases(self, mod, stop_at_first: bool, keys: frozenset = frozenset()) -> list[tuple[str, str]]:
+        """The cases whose expectation mod does not meet, every one, or with stop_at_first the
+        first found. Which case is found first does not change the verdict, only how soon: the
+        cases about the mutated criterion's refs (keys) are tried first, then those that caught
+        a mutant already (the last first), then the others in order."""
+        order = range(len(self.cases))
+        if stop_at_first:
+            rank = {i: r for r, i in enumerate(reversed(self._catchers))}
+            order = sorted(order, key=lambda i: (not (keys & self._keys[i]), rank.get(i, len(rank)), i))
         out = []
-        order = self.cases
-        if stop_at_first and self._last_catch is not None:
-            order = [self.cases[self._last_catch]] + self.cases[:self._last_catch] + self.cases[self._last_catch + 1:]
-        for name, case, record in order:
+        for i in order:
+            name, case, _ = self.cases[i]
             if name in self.baseline_failing:
                 continue
-            why = check_case(mod, case, record)
+            why = check_case(mod, case, self.fresh_record(i), copy_record=False)
             if why is not None:
                 out.append((name, why))
                 if stop_at_first:
-                    self._last_catch = self._case_index[name]
+                    if i in self._catchers:
+                        self._catchers.remove(i)
+                    self._catchers.append(i)
                     break
         return out
+
+    def fresh_record(self, i: int) -> dict:
+        """A new copy of case i's record (the evaluator may keep or change what it is given)."""
+        js = self._record_json[i]
+        return json.loads(js) if js is not None else copy.deepcopy(self.cases[i][2])
 
     def judge(self, m: Mutant) -> Outcome:
         res, display = self.compile(m.apply(self.sources))
@@ -123,12 +136,22 @@ class _Trial:
             # unmutated one's, or another mutant's, gets that one's verdict without a second run
             src = self.python(res)
             if src not in self._by_python:
-                failing = self.failing_cases(self.module_of(src), stop_at_first=True)
+                name, refs = criterion_of(m, self.sources)
+                keys = frozenset(refs) | ({name} if name else set())
+                failing = self.failing_cases(self.module_of(src), stop_at_first=True, keys=keys)
                 self._by_python[src] = failing[0] if failing else None
             caught = self._by_python[src]
             if caught is not None:
                 return Outcome(m, "cases", f"{caught[0]}: {caught[1]}")
         return Outcome(m, "survived", "")
+
+
+def _as_json(record) -> Optional[str]:
+    try:
+        js = json.dumps(record, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    return js if json.loads(js) == record else None
 
 
 _TRIAL: Optional[_Trial] = None  # the trial a forked worker judges mutants of (inherited, warm)

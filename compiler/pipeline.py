@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -120,6 +121,29 @@ def read_rules(rules_dir: Path) -> tuple[dict[str, str], list[Diagnostic]]:
     return sources, diags
 
 
+# the files parsed last, by (path, text): a file parses to the same frozen AST every time, so a
+# caller that compiles one trial again and again with one file changed (the mutation score, the
+# tests) parses only what changed; a file with syntax errors is not kept
+_PARSED: dict[tuple[str, str], A.SourceFile] = {}
+_PARSED_MAX = 64
+_PARSED_LOCK = threading.Lock()
+
+
+def _parse(text: str, path: str) -> tuple[Optional[A.SourceFile], list[Diagnostic]]:
+    key = (path, text)
+    with _PARSED_LOCK:
+        sf = _PARSED.get(key)
+    if sf is not None:
+        return sf, []
+    sf, diags = parse_source(text, path)
+    if sf is not None and not diags:
+        with _PARSED_LOCK:
+            while len(_PARSED) >= _PARSED_MAX:
+                del _PARSED[next(iter(_PARSED))]
+            _PARSED[key] = sf
+    return sf, diags
+
+
 def compile_sources(sources: dict[str, str], rules_root: Optional[str] = None, emit: bool = True,
                     protocol_loader=None) -> CompileResult:
     """parse -> check -> lower -> emit over in-memory rule texts (path -> text)."""
@@ -128,7 +152,7 @@ def compile_sources(sources: dict[str, str], rules_root: Optional[str] = None, e
     result = CompileResult(dict(sources), [])
     files = []
     for path in sorted(sources):
-        sf, diags = parse_source(sources[path], path)
+        sf, diags = _parse(sources[path], path)
         result.diagnostics.extend(diags)
         if sf is not None:
             files.append(sf)

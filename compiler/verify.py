@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
-from types import SimpleNamespace
 from typing import Optional
 
 from . import ir as I
@@ -683,8 +683,10 @@ def _coverage(program, protocol_text, protocol_path, diags) -> list[CoverageRow]
     return rows
 
 
-def _quoted_ranges(program, protocol_text: str) -> list[tuple[int, int]]:
-    """Where in the protocol text the rules' quotes are (a run of white space matches any run)."""
+@lru_cache(maxsize=4)
+def _flat_index(protocol_text: str) -> tuple[str, tuple[int, ...]]:
+    """The protocol text with each run of white space made one space (leading white space
+    dropped), and the offset in protocol_text of each character of it."""
     flat_chars, index = [], []
     prev_space = True
     for i, ch in enumerate(protocol_text):
@@ -697,23 +699,29 @@ def _quoted_ranges(program, protocol_text: str) -> list[tuple[int, int]]:
             flat_chars.append(ch)
             index.append(i)
             prev_space = False
-    flat = "".join(flat_chars)
+    return "".join(flat_chars), tuple(index)
+
+
+@lru_cache(maxsize=4096)
+def _quote_ranges(q: str, protocol_text: str) -> tuple[tuple[int, int], ...]:
+    """Every place of one quote in the protocol text (computed once per quote and text: verify
+    looks each quote up again for every rule that cites an item, and the mutation score for
+    every mutant)."""
+    fq = _flat(q)
+    if not fq:
+        return ()
+    flat, index = _flat_index(protocol_text)
     out = []
-    for c in program.criteria:
-        for q in c.quotes:
-            fq = _flat(q)
-            if not fq:
-                continue
-            at = flat.find(fq)
-            while at >= 0:
-                out.append((index[at], index[at + len(fq) - 1] + 1))
-                at = flat.find(fq, at + 1)
-    return out
+    at = flat.find(fq)
+    while at >= 0:
+        out.append((index[at], index[at + len(fq) - 1] + 1))
+        at = flat.find(fq, at + 1)
+    return tuple(out)
 
 
 def _own_quoted_ranges(program, protocol_text: str, bounds, item_at, starts) -> list[tuple[int, int]]:
-    """Where the rules' quotes are, as `_quoted_ranges`; a quote whose text occurs more than once
-    ("weight at screening ≥ 40 kg" under two cohorts) covers only its occurrences inside the
+    """Where in the protocol text the rules' quotes are (a run of white space matches any run); a
+    quote whose text occurs more than once ("weight at screening ≥ 40 kg" under two cohorts) covers only its occurrences inside the
     items its rule cites, so that deleting one of the two rules leaves its item's limit unquoted."""
     segments: dict[str, list[tuple[int, int]]] = {}
     for k, start in enumerate(bounds):
@@ -725,7 +733,7 @@ def _own_quoted_ranges(program, protocol_text: str, bounds, item_at, starts) -> 
     for c in program.criteria:
         own = [seg for r in c.refs for seg in segments.get(r, ())]
         for q in c.quotes:
-            found = _quoted_ranges(SimpleNamespace(criteria=(SimpleNamespace(quotes=(q,)),)), protocol_text)
+            found = list(_quote_ranges(q, protocol_text))
             if len(found) > 1 and own:
                 mine = [(a, b) for a, b in found if any(s <= a < e for s, e in own)]
                 found = mine or found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 from typing import Optional
 
@@ -168,7 +169,14 @@ def _window_side(text: str, end: int, start: int) -> Optional[str]:
 
 
 def limits_in_text(text: str) -> list[tuple[Limit, int]]:
-    """The limits a sentence of protocol text states, with their offsets."""
+    """The limits a sentence of protocol text states, with their offsets (a new list each call;
+    the reading of one text is computed once: verify reads the same quotes and items again for
+    every rule, and the mutation score for every mutant)."""
+    return list(_limits_in_text(text))
+
+
+@lru_cache(maxsize=8192)
+def _limits_in_text(text: str) -> tuple[tuple[Limit, int], ...]:
     out = []
     taken = []
     for m in _RANGE.finditer(text):
@@ -241,7 +249,7 @@ def limits_in_text(text: str) -> list[tuple[Limit, int]]:
         if op is None and post:
             op = _POSTFIX_WORDS[" ".join(post["w"].lower().split())]
         out.append((Limit(Fraction(m["num"]), "grade", op, m.group(0).strip()), m.start()))
-    return sorted(out, key=lambda x: x[1])
+    return tuple(sorted(out, key=lambda x: x[1]))
 
 
 # ---------------------------------------------------------------------- the sense of a sentence

@@ -71,3 +71,55 @@ def test_mutation_score_does_not_fall(trial, rules, cases):
     # mutants of a rule's limit that verify alone does not catch: never more than those recorded (with why)
     new = set(r["rule_limit_missed_by_verify"]) - set(recorded["rule_limit_missed_by_verify"])
     assert not new, text
+
+
+def test_a_file_parsed_once_is_not_parsed_again_and_a_broken_one_is_not_kept():
+    """compile_sources keeps the frozen AST of the files it parsed last: the mutation score
+    compiles every mutant with only one file changed. The result is the one a fresh parse gives."""
+    from compiler import pipeline
+
+    sources = {f"hf/{f}": t for f, t in rule_sources(HF).items()}
+    first = pipeline.compile_sources(dict(sources), "hf")
+    assert first.ok and all((p, t) in pipeline._PARSED for p, t in sources.items())
+    kept = {p: pipeline._PARSED[(p, t)] for p, t in sources.items()}
+    again = pipeline.compile_sources(dict(sources), "hf")
+    assert again.python == first.python and again.html == first.html
+    assert all(pipeline._PARSED[(p, t)] is kept[p] for p, t in sources.items())  # not parsed again
+    # a fresh parse of every file gives the same AST
+    from compiler.parser import parse_source
+
+    assert all(parse_source(t, p)[0] == kept[p] for p, t in sources.items())
+    # a file with a syntax error is reported every time and never kept
+    path = next(p for p in sources if p.endswith("exclusion.elig"))
+    broken = dict(sources, **{path: sources[path] + "\nexclude when ((\n"})
+    for _ in range(2):
+        res = pipeline.compile_sources(dict(broken), "hf")
+        assert not res.ok and any(d.span.file == path for d in res.diagnostics)
+    assert (path, broken[path]) not in pipeline._PARSED
+
+
+def test_the_warm_runner_gives_every_mutant_the_verdict_of_a_cold_one():
+    """What the mutation score caches (parsed files, verify's readings of the text, verdicts by
+    evaluator source) and the order it runs the cases in (the cases about the mutated rule
+    first, then those that caught a mutant) change no verdict: HF207's mutants judged by one
+    warm runner, in order, against each judged by a fresh runner that runs every case."""
+    from tools.mutation_score import _Trial
+
+    warm = _Trial(HF, HF / "cases")
+    res, _ = warm.compile(warm.sources)
+    warm._by_python[warm.python(res)] = None
+    ms = list(mutants(HF))
+    verdicts = {m.description: warm.judge(m).verdict for m in ms}  # in order, as score() runs them
+    assert {"verify", "cases"} <= set(verdicts.values())
+    # every mutant the cases decide on, and every twelfth (each file, most operators)
+    sample = [m for m in ms if verdicts[m.description] in ("cases", "survived")] + ms[::12]
+    for m in sample:
+        cold = _Trial(HF, HF / "cases")
+        r, display = cold.compile(m.apply(cold.sources))
+        if not r.ok:
+            want = "not compiling"
+        elif cold.verify(r, display):
+            want = "verify"
+        else:
+            want = "cases" if cold.failing_cases(cold.module(r), stop_at_first=False) else "survived"
+        assert verdicts[m.description] == want, m.description

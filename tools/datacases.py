@@ -64,10 +64,22 @@ def load_cases(cases_dir: Path) -> list[tuple[str, dict, dict]]:
     return out
 
 
-def check_case(module, case: dict, record: dict) -> Optional[str]:
-    """None when the evaluator's result is what the case expects, else what differs."""
+def case_keys(case: dict) -> frozenset:
+    """The protocol refs and criterion ids a case's expectation is about."""
+    expect = case.get("expect", {})
+    keys = set(expect.get("outcomes", {})) | set(expect.get("criteria", {}))
+    for k in ("reason_contains", "missing_equals", "missing_contains"):
+        keys |= set(expect.get(k, {}))
+    if isinstance(case.get("ref"), str):
+        keys.add(case["ref"])
+    return frozenset(keys)
+
+
+def check_case(module, case: dict, record: dict, copy_record: bool = True) -> Optional[str]:
+    """None when the evaluator's result is what the case expects, else what differs. The
+    evaluator gets a copy of record (copy_record=False: the caller passes a fresh one)."""
     try:
-        result = module.evaluate(copy.deepcopy(record))
+        result = module.evaluate(copy.deepcopy(record) if copy_record else record)
     except Exception as exc:  # an evaluator that raises fails the case
         return f"evaluate raised {type(exc).__name__}: {exc}"
     expect = case["expect"]

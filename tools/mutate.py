@@ -156,15 +156,28 @@ LIMIT_OPERATORS = frozenset({"comparator", "inclusive", "number+10%", "number-10
                              "unit", "shorter-longer", "before-after", "plus-minus", "window-length"})
 
 
-def declaration_of(m: Mutant, sources: dict[str, str]) -> str:
-    """The kind of top-level declaration a mutant changes ("criterion", "let_stmt",
-    "derived_decl", "equivalence_decl", ...), from the parse tree of its file."""
+def _declaration(m: Mutant, sources: dict[str, str]) -> Optional[Tree]:
     f, start = m.edits[0][0], m.edits[0][1]
     tree = _parse(sources[f])
     for decl in (tree.children if tree is not None else ()):
         if isinstance(decl, Tree) and decl.meta.start_pos <= start < decl.meta.end_pos:
-            return decl.data
-    return ""
+            return decl
+    return None
+
+
+def declaration_of(m: Mutant, sources: dict[str, str]) -> str:
+    """The kind of top-level declaration a mutant changes ("criterion", "let_stmt",
+    "derived_decl", "equivalence_decl", ...), from the parse tree of its file."""
+    decl = _declaration(m, sources)
+    return decl.data if decl is not None else ""
+
+
+def criterion_of(m: Mutant, sources: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """The name and the refs of the criterion a mutant changes (("", ()) outside a criterion)."""
+    decl = _declaration(m, sources)
+    if decl is None or decl.data != "criterion":
+        return "", ()
+    return _criterion_name(decl), tuple(_criterion_refs(decl))
 
 
 def is_rule_limit(m: Mutant, sources: dict[str, str]) -> bool:
@@ -312,7 +325,9 @@ def _full_lark() -> tuple[Lark, _Words]:
     return parser, words
 
 
+@lru_cache(maxsize=64)
 def _parse(text: str) -> Optional[Tree]:
+    """The full parse tree of a rule file (kept for the last files: the callers only read it)."""
     parser, words = _full_lark()
     with _PARSE_LOCK:
         words.text = text
@@ -397,5 +412,5 @@ def _short(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-__all__ = ["Mutant", "mutants", "mutants_of_sources", "rule_sources", "declaration_of", "is_rule_limit",
+__all__ = ["Mutant", "mutants", "mutants_of_sources", "rule_sources", "declaration_of", "criterion_of", "is_rule_limit",
            "LIMIT_OPERATORS", "RULE_SUFFIX"]

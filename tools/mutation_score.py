@@ -15,6 +15,7 @@ equivalent (with why), it is shown as such and left out of the score's denominat
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -31,8 +32,8 @@ if str(ROOT) not in sys.path:
 
 from compiler.pipeline import compile_sources  # noqa: E402
 from compiler.verify import verify_program  # noqa: E402
-from tools.datacases import check_case, load_cases  # noqa: E402
-from tools.mutate import Mutant, is_rule_limit, mutants_of_sources, rule_sources  # noqa: E402
+from tools.datacases import case_keys, check_case, load_cases  # noqa: E402
+from tools.mutate import Mutant, criterion_of, is_rule_limit, mutants_of_sources, rule_sources  # noqa: E402
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
 
@@ -53,6 +54,12 @@ class _Trial:
         self.cases = load_cases(cases_dir) if cases_dir is not None else []
         self.baseline_failing: set = set()
         self.root = self.rules_dir.resolve()
+        self._keys = [case_keys(case) for _, case, _ in self.cases]
+        # a record that is plain JSON is copied by a JSON round trip (faster than deepcopy)
+        self._record_json = [_as_json(record) for _, _, record in self.cases]
+        self._catchers: list[int] = []  # cases that caught a mutant, the last last
+        # evaluator source -> the first failing case (name, why), or None when every case holds
+        self._by_python: dict[str, Optional[tuple[str, str]]] = {}
 
     def load_protocol(self, name: str) -> Optional[str]:
         p = (self.rules_dir / name).resolve()
@@ -73,26 +80,48 @@ class _Trial:
         diags, _ = verify_program(p, res.protocol_text, proto, dict(display))
         return diags
 
-    def module(self, res):
+    def python(self, res) -> str:
         from compiler.backend_python import emit_python
         from compiler.lower import lower
 
-        src = emit_python(lower(res.program, self.rules_dir.as_posix()))
+        return emit_python(lower(res.program, self.rules_dir.as_posix()))
+
+    def module_of(self, src: str):
         mod = types.ModuleType("elig_mutant")
         exec(compile(src, "<mutant>", "exec"), mod.__dict__)
         return mod
 
-    def failing_cases(self, mod, stop_at_first: bool) -> list[tuple[str, str]]:
+    def module(self, res):
+        return self.module_of(self.python(res))
+
+    def failing_cases(self, mod, stop_at_first: bool, keys: frozenset = frozenset()) -> list[tuple[str, str]]:
+        """The cases whose expectation mod does not meet, every one, or with stop_at_first the
+        first found. Which case is found first does not change the verdict, only how soon: the
+        cases about the mutated criterion's refs (keys) are tried first, then those that caught
+        a mutant already (the last first), then the others in order."""
+        order = range(len(self.cases))
+        if stop_at_first:
+            rank = {i: r for r, i in enumerate(reversed(self._catchers))}
+            order = sorted(order, key=lambda i: (not (keys & self._keys[i]), rank.get(i, len(rank)), i))
         out = []
-        for name, case, record in self.cases:
+        for i in order:
+            name, case, _ = self.cases[i]
             if name in self.baseline_failing:
                 continue
-            why = check_case(mod, case, record)
+            why = check_case(mod, case, self.fresh_record(i), copy_record=False)
             if why is not None:
                 out.append((name, why))
                 if stop_at_first:
+                    if i in self._catchers:
+                        self._catchers.remove(i)
+                    self._catchers.append(i)
                     break
         return out
+
+    def fresh_record(self, i: int) -> dict:
+        """A new copy of case i's record (the evaluator may keep or change what it is given)."""
+        js = self._record_json[i]
+        return json.loads(js) if js is not None else copy.deepcopy(self.cases[i][2])
 
     def judge(self, m: Mutant) -> Outcome:
         res, display = self.compile(m.apply(self.sources))
@@ -103,23 +132,41 @@ class _Trial:
         if diags:
             return Outcome(m, "verify", f"{diags[0].span}: {diags[0].message}")
         if self.cases:
-            failing = self.failing_cases(self.module(res), stop_at_first=True)
-            if failing:
-                return Outcome(m, "cases", f"{failing[0][0]}: {failing[0][1]}")
+            # the cases' verdict depends on the evaluator alone: a mutant whose evaluator is the
+            # unmutated one's, or another mutant's, gets that one's verdict without a second run
+            src = self.python(res)
+            if src not in self._by_python:
+                name, refs = criterion_of(m, self.sources)
+                keys = frozenset(refs) | ({name} if name else set())
+                failing = self.failing_cases(self.module_of(src), stop_at_first=True, keys=keys)
+                self._by_python[src] = failing[0] if failing else None
+            caught = self._by_python[src]
+            if caught is not None:
+                return Outcome(m, "cases", f"{caught[0]}: {caught[1]}")
         return Outcome(m, "survived", "")
 
 
-_TRIAL: Optional[_Trial] = None
+def _as_json(record) -> Optional[str]:
+    try:
+        js = json.dumps(record, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    return js if json.loads(js) == record else None
 
 
-def _init(rules_dir, cases_dir, baseline_failing):
-    global _TRIAL
-    _TRIAL = _Trial(rules_dir, cases_dir)
-    _TRIAL.baseline_failing = set(baseline_failing)
+_TRIAL: Optional[_Trial] = None  # the trial a forked worker judges mutants of (inherited, warm)
 
 
 def _judge(m: Mutant) -> Outcome:
     return _TRIAL.judge(m)
+
+
+def default_jobs() -> int:
+    """Worker processes for the mutants: up to 2, but 1 inside a pytest-xdist worker (the other
+    xdist workers already keep the cores busy; the test suite balances across them)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return 1
+    return min(2, os.cpu_count() or 1)
 
 
 def equivalents(trial: str, path: Path = EQUIVALENTS) -> dict[str, str]:
@@ -139,15 +186,22 @@ def score(rules_dir: Path, cases_dir: Optional[Path] = None, jobs: int = 0) -> d
     base_diags = trial.verify(res, display)
     if base_diags:
         raise SystemExit(f"{rules_dir}: elig verify fails on the unmutated rules: {base_diags[0].span}: {base_diags[0].message}")
-    baseline_failing = [n for n, _ in trial.failing_cases(trial.module(res), stop_at_first=False)]
+    base_python = trial.python(res)
+    baseline_failing = [n for n, _ in trial.failing_cases(trial.module_of(base_python), stop_at_first=False)]
+    trial.baseline_failing = set(baseline_failing)
+    trial._by_python[base_python] = None  # the unmutated evaluator meets every case left in
     name = res.program.trial.name
     ms = list(mutants_of_sources(trial.sources))
-    jobs = jobs or min(2, os.cpu_count() or 1)
+    jobs = jobs or default_jobs()
     if jobs > 1 and len(ms) > 20:
-        with get_context("fork").Pool(jobs, _init, (rules_dir, cases_dir, baseline_failing)) as pool:
-            outcomes = pool.map(_judge, ms, chunksize=4)
+        global _TRIAL
+        _TRIAL = trial  # forked: every worker starts with the parsed files and the cases loaded
+        try:
+            with get_context("fork").Pool(jobs) as pool:
+                outcomes = pool.map(_judge, ms, chunksize=8)
+        finally:
+            _TRIAL = None
     else:
-        trial.baseline_failing = set(baseline_failing)
         outcomes = [trial.judge(m) for m in ms]
     eq = equivalents(name)
     compiled = [o for o in outcomes if o.verdict != "not compiling"]

@@ -411,34 +411,11 @@ class Generator:
         return B(t, m, "FALSE", lvl)
 
     # ------------------------------------------------------------------ item queries
-    def b_BQuery(self, n, ctx):
-        var = f"x{len(ctx.vars)}"
-        it = var  # how the item is reached inside the per-item lambda
-        ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
-        if n.kind == "treatment":
-            codes = ", ".join(q(c) for c in n.codes)
-            L = f"list_filter(t_all, lambda {var}: {var}.cls IS NULL OR len(list_intersect({var}.cls, [{codes}])) > 0)"
-        else:
-            prefix = "c_" if n.kind == "condition" else "p_"
-            # items without a code could be any: every query sees them (runtime._collect)
-            wl = ident(prefix + "_wild")
-            if len(n.codes) == 1:
-                L = f"(CASE WHEN len({wl}) = 0 THEN {ident(prefix + n.codes[0])} ELSE list_sort(list_concat({ident(prefix + n.codes[0])}, {wl})) END)"
-            else:
-                L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + f", {wl}]))")
-        if n.window is None or n.window.kind == "ever":
-            w = None
-        else:
-            w = self.window(n.window, ictx if n.window.item_dependent else ctx)
-            if w.struct:
-                # the item's own window, computed once per item: items become {x: item, w: window}
-                inner = var + "i"
-                it = f"{var}.x"
-                ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
-                L = f"list_transform({L}, lambda {inner}: {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}})"
-                w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
-                           f"{var}.w.am", lvl=w.lvl)
-        zq = f"q{var}"
+    def item_parts(self, n, ctx, ictx, it, w, zq):
+        """One item's judgment in a query (runtime's per-item rule): the values bound once
+        (``ins``: inside the window, ``pt``: the condition), the truths and missing codes of its
+        parts, their level, and the ``k`` field of `distinct` counting. Shared by the lambda
+        form (b_BQuery) and the relational form (relational.RelGenerator.item_expr)."""
         bound = {}
         parts_t = []
         parts_m = []
@@ -480,6 +457,38 @@ class Generator:
             k = (f"CASE WHEN {it}.cls IS NULL THEN {names} ELSE list_intersect({it}.cls, {names}) END"
                  if n.kind == "treatment" else f"[{it}.c]")
             kfield = f", 'k': {k}"
+        return bound, parts_t, parts_m, lvl, kfield
+
+    def b_BQuery(self, n, ctx):
+        var = f"x{len(ctx.vars)}"
+        it = var  # how the item is reached inside the per-item lambda
+        ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
+        if n.kind == "treatment":
+            codes = ", ".join(q(c) for c in n.codes)
+            L = f"list_filter(t_all, lambda {var}: {var}.cls IS NULL OR len(list_intersect({var}.cls, [{codes}])) > 0)"
+        else:
+            prefix = "c_" if n.kind == "condition" else "p_"
+            # items without a code could be any: every query sees them (runtime._collect)
+            wl = ident(prefix + "_wild")
+            if len(n.codes) == 1:
+                L = f"(CASE WHEN len({wl}) = 0 THEN {ident(prefix + n.codes[0])} ELSE list_sort(list_concat({ident(prefix + n.codes[0])}, {wl})) END)"
+            else:
+                L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + f", {wl}]))")
+        if n.window is None or n.window.kind == "ever":
+            w = None
+        else:
+            w = self.window(n.window, ictx if n.window.item_dependent else ctx)
+            if w.struct:
+                # the item's own window, computed once per item: items become {x: item, w: window}
+                inner = var + "i"
+                it = f"{var}.x"
+                ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
+                L = f"list_transform({L}, lambda {inner}: {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}})"
+                w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
+                           f"{var}.w.am", lvl=w.lvl)
+        zq = f"q{var}"
+        bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
+        code = f"[{it}.c]"
         if parts_t:
             it_t = "(" + " AND ".join(parts_t) + ")"
             it_m = "flatten([" + ", ".join(parts_m) + "])"

@@ -367,45 +367,8 @@ class RelGenerator(Generator):
     def item_expr(self, n, ctx, ictx, it, w):
         """One item's {t, m[, k]} (Generator.b_BQuery's per-item expression) and its level."""
         zq = "qx0"
-        bound = {}
-        parts_t = []
-        parts_m = []
+        bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
         code = f"[{it}.c]"
-        lvl = 0
-        if n.kind == "treatment":
-            parts_t.append(f"(CASE WHEN {it}.cls IS NULL THEN NULL ELSE TRUE END)")
-            parts_m.append(f"CASE WHEN {it}.cls IS NULL THEN {code} ELSE {EMPTY} END")
-        else:  # an item without a code could be any of the codes
-            parts_t.append(f"(CASE WHEN {it}.w THEN NULL ELSE TRUE END)")
-            parts_m.append(f"CASE WHEN {it}.w THEN {code} ELSE {EMPTY} END")
-        if n.active:
-            act = f"(CASE {it}.st WHEN 'active' THEN TRUE WHEN 'resolved' THEN FALSE END)"
-            parts_t.append(act)
-            parts_m.append(f"CASE WHEN {act} IS NULL THEN {code} ELSE {EMPTY} END")
-        if w is not None:
-            lvl = max(lvl, w.lvl)
-            bound["ins"] = f"(CASE WHEN coalesce({w.ok}, FALSE) THEN {self.occurs(n.kind, it, w)} END)"
-            own = self.own_dates(n.kind, it)
-            parts_t.append(f"{zq}.ins")
-            parts_m.append(f"CASE WHEN NOT coalesce({w.ok}, FALSE) THEN list_concat({w.amiss}, CASE WHEN {own} THEN {code} ELSE {EMPTY} END) "
-                           f"WHEN {zq}.ins IS NULL THEN list_concat({self.inside_why_miss(n.kind, it, w)}, {code}) ELSE {EMPTY} END")
-        if n.pred is not None:
-            p = self.b(n.pred, ictx)
-            lvl = max(lvl, p.lvl)
-            pt = f"(NOT ({p.t}))" if n.negate_pred else f"({p.t})"
-            if n.quantifier == "every":
-                pt = f"(NOT {pt})"
-            bound["pt"] = pt
-            parts_t.append(f"{zq}.pt")
-            parts_m.append(f"CASE WHEN {zq}.pt IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} ELSE {code} END) ELSE {EMPTY} END")
-        elif n.quantifier == "every":
-            self.unsupported("'every' without a condition has no SQL form")
-        kfield = ""
-        if n.count is not None and n.distinct:
-            names = qlist(n.codes)
-            k = (f"CASE WHEN {it}.cls IS NULL THEN {names} ELSE list_intersect({it}.cls, {names}) END"
-                 if n.kind == "treatment" else f"[{it}.c]")
-            kfield = f", 'k': {k}"
         it_t = "(" + " AND ".join(parts_t) + ")"
         it_m = "flatten([" + ", ".join(parts_m) + "])"
         item = (f"list_transform([{{'t': {it_t}, 'm': {it_m}}}], lambda {zq}m: "

@@ -95,6 +95,10 @@ _BLANK = "(line IS NULL OR (ascii(line) IN (9, 13, 32) AND trim(line, ' ' || chr
 # longer line is an error row, "not JSON"; much longer would make DuckDB ask 16 times as much
 # memory for a compressed file)
 MAX_LINE = 64 << 20
+# the reader's buffer: DuckDB's default is 16 lines of MAX_LINE (1 GiB a buffer), more than its
+# whole memory limit holds once a file outgrows one buffer (1,000,000 records, 5 GB: "could not
+# allocate block of size 1.0 GiB"); two lines' worth is enough for any line and keeps memory bounded
+BUFFER = 2 * MAX_LINE
 
 
 def raw_lines_sql(path: str) -> str:
@@ -103,7 +107,7 @@ def raw_lines_sql(path: str) -> str:
     scan). Blank lines are left out afterwards (_BLANK): a filter here would copy every line."""
     return (f"SELECT line FROM read_csv({_q(path)}, columns={{'line': 'VARCHAR'}}, sep='{_SEP}', quote='', "
             f"escape='', header=false, auto_detect=false, strict_mode=false, null_padding=false, "
-            f"max_line_size={MAX_LINE}, ignore_errors=true, store_rejects=true, "
+            f"max_line_size={MAX_LINE}, buffer_size={BUFFER}, ignore_errors=true, store_rejects=true, "
             f"rejects_table='_elig_rejects', rejects_scan='_elig_rejects_scan')")
 
 

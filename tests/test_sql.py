@@ -255,8 +255,9 @@ BAD_LINES = [
 
 
 def test_chunks_and_one_worker_give_the_same_results(compiled, sm3321, corpus, tmp_path):
-    """The input built in several chunks of patients, the criteria run one at a time: the
-    Python evaluator's outcomes still (the default run is one chunk, two criteria at a time)."""
+    """The input built in several chunks of patients, the criteria run one at a time, the results
+    built in several ranges of patients: the Python evaluator's outcomes still (the default run is
+    one chunk, two criteria at a time, one result range below 50,000 patients)."""
     ids = ("hemoglobin", "anticancer_washout", "cns_disease")
     texts = corpus["cohort"][:240] + list(BAD_LINES)
     path = tmp_path / "in.jsonl"
@@ -264,9 +265,11 @@ def test_chunks_and_one_worker_give_the_same_results(compiled, sm3321, corpus, t
     con = screen.connect(threads=1, memory_limit="1GB")
     loader.load_jsonl(con, str(path))
     script = screen.prepare_script(compiled.program, compiled.lowered, only=set(ids))
-    screen.run_script(con, compiled.program, sm3321, script, chunk=70, workers=1)
+    screen.run_script(con, compiled.program, sm3321, script, chunk=70, workers=1, result_chunk=100)
     sqls = [json.loads(r) for r in screen.results(con)]
-    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'elig_%' AND NOT temporary").fetchone()[0] == 0
+    # the work tables are dropped; the results (elig_screened) stay for the caller to read
+    assert con.execute("SELECT list(table_name) FROM duckdb_tables() WHERE table_name LIKE 'elig_%' "
+                       "AND NOT temporary").fetchone()[0] == ["elig_screened"]
     con.close()
     pys = only_criteria([sm3321.evaluate_json(t) for t in texts], ids)
     for r in pys + sqls:

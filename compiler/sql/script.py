@@ -37,7 +37,9 @@ class Script:
     # the same screening split for running (docs/sql.md, "Running"): per criterion one query over
     # the table elig_input giving (seq, out__<id>, miss__<id>), and the result query joining them
     steps: tuple = ()  # (criterion id, query)
-    final: str = ""  # reads elig_input and the tables elig_k<i> (i: the position in steps)
+    # reads elig_pat (or elig_input) and the tables elig_k<i> (i: the position in steps) for the
+    # patients with {lo} <= seq < {hi} (placeholders filled in by screen.run_script)
+    final: str = ""
     # the relational form (compiler/sql/relational.py): work tables built once, (name, query,
     # ORDER BY or ""), read by the steps; and the steps (indices) still in the lambda form,
     # which read the table elig_input (then built too)
@@ -358,10 +360,13 @@ def assemble(program: I.Program, lowered, only, crits, ctes, prev, base: str, in
     {(','+chr(10)+'    ').join(cols) or 'NULL AS _none'}
   FROM {ident(prev)})"""
     # the split form: the outcome columns come from the per-criterion tables elig_k<i>
-    joined = "".join(f" JOIN elig_k{i} USING (seq)" for i in range(len(steps)))
+    # (each table read within the patients' range {lo} <= seq < {hi}: the result query runs per
+    # range of patients, so that its 44 joins hold one range at a time; screen.run_script)
+    joined = "".join(f" JOIN (SELECT * FROM elig_k{i} WHERE seq >= {{lo}} AND seq < {{hi}}) USING (seq)"
+                     for i in range(len(steps)))
     picked = "".join(f", {ident('out__' + cid)}, {ident('miss__' + cid)}" for cid, *_ in outs)
     split_outcomes = (f"elig_outcomes AS (SELECT seq, patient_id, error{picked if outs else ', NULL AS _none'}\n"
-                      f"  FROM (SELECT seq, patient_id, error FROM {base}){joined})")
+                      f"  FROM (SELECT seq, patient_id, error FROM {base} WHERE seq >= {{lo}} AND seq < {{hi}}){joined})")
     tail = f"""
 SELECT seq, patient_id, error, CASE WHEN error IS NOT NULL THEN 'error' ELSE {status if outs else "'eligible'"} END AS status{''.join(', ' + ident('out__' + c) + ', ' + ident('miss__' + c) for c, *_ in outs)},
   CASE WHEN error IS NOT NULL THEN to_json({{'format': 1, 'patient_id': patient_id, 'rules': {rules}, 'status': 'error', 'error': error}})

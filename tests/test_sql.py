@@ -405,3 +405,17 @@ def test_sql_command_writes_the_script(tmp_path):
     # the relational script (compiler/sql/relational.py): the long item tables, no per-patient lists
     assert "CREATE OR REPLACE TEMP VIEW elig_pat" in text and "CREATE OR REPLACE TEMP VIEW elig_results" in text
     assert "CREATE OR REPLACE TEMP VIEW elig_ox" in text and "elig_input" not in text and "[lambda form]" not in text
+
+
+def test_screen_out_of_memory_is_a_clear_error(tmp_path):
+    """DuckDB out of memory (here a --memory-limit far too small for 300 records) anywhere in
+    reading, screening or writing: one `elig:` line naming the limit, exit 1, no traceback, no
+    output file."""
+    data = tmp_path / "reg.jsonl"
+    cohort.write_jsonl(str(data), 300, seed=5, corrupt_rate=0.03)
+    out = tmp_path / "out"
+    r = _run(["screen", "--rules", "sm3321_rules", "--memory-limit", "16MB", "-o", str(out), str(data)])
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.startswith("elig: DuckDB ran out of memory at --memory-limit 16MB"), r.stderr
+    assert not (out / "results.parquet").exists()

@@ -158,6 +158,8 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
     One result per record, in input order (reasons are the outcome words; --explain gives the
     full reasons). Exit status 0 when every record produced a result.
     """
+    import duckdb
+
     from . import screen as S
     from .script import SqlCompileError
 
@@ -211,6 +213,10 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
                 out.write(text)
                 out.write("\n")
         out.flush()
+    except duckdb.OutOfMemoryException as exc:
+        # reading, screening or writing: a clear error, no traceback, nothing written to -o
+        _die(f"DuckDB ran out of memory at --memory-limit {memory_limit} "
+             f"({str(exc).splitlines()[0]}): give a larger --memory-limit")
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -49,24 +49,26 @@ def _str(j: str) -> str:
 _ISO = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
 
 
+def _date_why(j: str, s: str, ok: str, d: str) -> str:
+    """Why a date is unusable (NULL when usable), the evaluator's words: from its JSON text j, its
+    string s, whether s has the ISO form (ok) and the date it reads as (d)."""
+    return (f"CASE WHEN {j} IS NULL OR {j} = 'null' THEN 'date is missing'"
+            f" WHEN {s} IS NULL THEN 'date is not a string'"
+            f" WHEN NOT {ok} THEN 'not an ISO date (YYYY-MM-DD)'"
+            f" WHEN {d} IS NULL THEN 'not a calendar date' END")
+
+
 def _date_cols(j: str, s: str, name: str) -> str:
     """`name` (DATE) and `name_why` from the JSON text j and its string s (computed below)."""
     ok = f"({s} GLOB {_ISO} AND {s} >= '0001')"
-    return (f"CASE WHEN {ok} THEN try_cast({s} AS DATE) END AS {name},\n"
-            f"    CASE WHEN {j} IS NULL OR {j} = 'null' THEN 'date is missing'"
-            f" WHEN {s} IS NULL THEN 'date is not a string'"
-            f" WHEN NOT {ok} THEN 'not an ISO date (YYYY-MM-DD)'"
-            f" WHEN try_cast({s} AS DATE) IS NULL THEN 'not a calendar date' END AS {name}_why")
+    d = f"try_cast({s} AS DATE)"
+    return f"CASE WHEN {ok} THEN {d} END AS {name},\n    {_date_why(j, s, ok, d)} AS {name}_why"
 
 
 def _item_date_cols(f: str, name: str) -> str:
     """`name` and `name_why` of the item field f, from the columns _items computes once:
     f_<f> (JSON text), s_<f> (its string), ok_<f> (ISO form), d_<f> (the date)."""
-    return (f"d_{f} AS {name},\n"
-            f"    CASE WHEN f_{f} IS NULL OR f_{f} = 'null' THEN 'date is missing'"
-            f" WHEN s_{f} IS NULL THEN 'date is not a string'"
-            f" WHEN NOT ok_{f} THEN 'not an ISO date (YYYY-MM-DD)'"
-            f" WHEN d_{f} IS NULL THEN 'not a calendar date' END AS {name}_why")
+    return f"d_{f} AS {name},\n    {_date_why(f'f_{f}', f's_{f}', f'ok_{f}', f'd_{f}')} AS {name}_why"
 
 
 def _item_num_cols(f: str, name: str) -> str:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import cohort  # noqa: E402
-from bench_sql import _compiled  # noqa: E402  (the same compiled rules as bench_sql.py)
+from bench_sql import _compiled, python_sample  # noqa: E402  (the same compiled rules and Python baseline as bench_sql.py)
 
 
 def _cpu() -> float:
@@ -50,19 +50,6 @@ def jvm_cpu(spark) -> float:
 
 def _say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def python_sample(mod, path: Path, k: int) -> tuple[float, float, list]:
-    """Wall and CPU seconds per record of the Python module on the first k records, and its results."""
-    lines = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            lines.append(line)
-            if len(lines) >= k:
-                break
-    t, c = time.perf_counter(), _cpu()
-    out = [mod.evaluate_json(line) for line in lines]
-    return (time.perf_counter() - t) / len(lines), (_cpu() - c) / len(lines), out
 
 
 def _same(py: dict, sp: dict) -> bool:

@@ -411,6 +411,25 @@ class Generator:
         return B(t, m, "FALSE", lvl)
 
     # ------------------------------------------------------------------ item queries
+    def item_window(self, n, ctx, ictx, var, it):
+        """The window of an item query: (window or None, the item's expression, its context, and
+        the item's wrapping or None). A window of the item's own (computed per item) is computed
+        once: the item ``{var}i`` becomes ``{'x': item, 'w': window}`` (the wrapping returned),
+        the item is then ``{var}.x`` and the window's bounds its ``w`` fields. Shared by the lambda
+        form (b_BQuery) and the relational form (relational.RelGenerator)."""
+        if n.window is None or n.window.kind == "ever":
+            return None, it, ictx, None
+        w = self.window(n.window, ictx if n.window.item_dependent else ctx)
+        if not w.struct:
+            return w, it, ictx, None
+        inner = var + "i"
+        it = f"{var}.x"
+        ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
+        wrap = f"{{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}}"
+        w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
+                   f"{var}.w.am", lvl=w.lvl)
+        return w, it, ictx, wrap
+
     def item_parts(self, n, ctx, ictx, it, w, zq):
         """One item's judgment in a query (runtime's per-item rule): the values bound once
         (``ins``: inside the window, ``pt``: the condition), the truths and missing codes of its
@@ -474,18 +493,9 @@ class Generator:
                 L = f"(CASE WHEN len({wl}) = 0 THEN {ident(prefix + n.codes[0])} ELSE list_sort(list_concat({ident(prefix + n.codes[0])}, {wl})) END)"
             else:
                 L = ("list_sort(flatten([" + ", ".join(ident(prefix + c) for c in n.codes) + f", {wl}]))")
-        if n.window is None or n.window.kind == "ever":
-            w = None
-        else:
-            w = self.window(n.window, ictx if n.window.item_dependent else ctx)
-            if w.struct:
-                # the item's own window, computed once per item: items become {x: item, w: window}
-                inner = var + "i"
-                it = f"{var}.x"
-                ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
-                L = f"list_transform({L}, lambda {inner}: {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}})"
-                w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
-                           f"{var}.w.am", lvl=w.lvl)
+        w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
+        if wrap:
+            L = f"list_transform({L}, lambda {var}i: {wrap})"
         zq = f"q{var}"
         bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
         code = f"[{it}.c]"

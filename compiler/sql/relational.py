@@ -320,20 +320,9 @@ class RelGenerator(Generator):
             # items without a code could be any: every query sees them (runtime._collect)
             rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
                     f"WHERE t.code IN ({codes}) OR t.code IS NULL")
-        src = (rows.replace('{v}', var),)
-        if n.window is None or n.window.kind == "ever":
-            w = None
-        else:
-            w = self.window(n.window, ictx if n.window.item_dependent else ctx)
-            if w.struct:
-                # the item's own window, computed once per item: the row's item is {x: item, w: window}
-                inner = var + "i"
-                it = f"{var}.x"
-                ictx = ctx.bind(n.var, n.kind, it, dur=(n.kind == "treatment"))
-                src = (rows.replace('{v}', inner),
-                       f"SELECT *, {{'x': {inner}, 'w': {self._rename(w.struct, var, inner)}}} AS {var} FROM @R")
-                w = Window(w.ok, f"{var}.w.lo", f"{var}.w.lom", f"{var}.w.hi", f"{var}.w.him", f"{var}.w.m",
-                           f"{var}.w.am", lvl=w.lvl)
+        w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
+        # the item's own window, computed once per item: the row's item is {x: item, w: window}
+        src = (rows.replace('{v}', var + "i"), f"SELECT *, {wrap} AS {var} FROM @R") if wrap else (rows.replace('{v}', var),)
         self.row_scope()
         item, pre, lvl = self.item_expr(n, ctx, ictx, it, w)
         # an item surely false (of no class asked, inactive, outside the window) adds nothing to

@@ -74,7 +74,7 @@ def open_data(con, data: str, tmpdir: str) -> tuple[int, str, str]:
         return con.execute("SELECT count(*) FROM patients").fetchone()[0], kind, ""
     path = _stdin_to_file(tmpdir) if data == "-" else data
     try:
-        return loader.load_jsonl(con, path), kind, path
+        return loader.load_jsonl(con, path, scratch_dir=tmpdir), kind, path
     except loader.LoadError as exc:
         _die(str(exc))
 

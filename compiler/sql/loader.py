@@ -14,6 +14,7 @@ without a non-empty string id, or with a list/object field of the wrong type is 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -252,12 +253,12 @@ def _items(field: str, source: str = "_docs") -> str:
             f"SELECT seq, unnest({field}) AS it, generate_subscripts({field}, 1) - 1 AS idx, {field}_types AS types"
             f"{', treatments_keys AS keys' if field == 'treatments' else ''} "
             # (no filter on the list itself: the optimizer would compute the parse twice)
-            f"FROM {source}{' WHERE error IS NULL' if source == '_docs' else ''}) "
+            f"FROM {DOCS if source == '_docs' else source}{' WHERE error IS NULL' if source == '_docs' else ''}) "
             f"WHERE it IS NOT NULL AND (it.code IS NOT NULL OR types[idx + 1] = 'OBJECT'))))")
 
 
 def _keys(field: str) -> str:
-    return (f"SELECT d.seq, e.key AS name, e.value AS v FROM _docs d, json_each(d.{field}) e "
+    return (f"SELECT d.seq, e.key AS name, e.value AS v FROM {DOCS} d, json_each(d.{field}) e "
             f"WHERE d.error IS NULL AND json_type(d.{field}) = 'OBJECT' AND e.type <> 'NULL'")
 
 
@@ -291,7 +292,7 @@ def table_selects(obs_lines: str) -> dict[str, str]:
          THEN 'sex ' || left(CAST(sex AS VARCHAR), 40) || ' is not "male" or "female"' END AS sex_why,
     {_raw("birth_date")} AS birth_date_raw,
     {_date_cols_by_type("birth_date", "birth_date")}
-FROM _docs""",
+FROM {DOCS}""",
         "anchors": f"""SELECT seq, name, {_raw("v")} AS raw, {_date_cols_by_type("v", "date")}
 FROM ({_keys("anchors")})""",
         "facts": f"""SELECT seq, name, {_raw("v")} AS raw,
@@ -334,67 +335,88 @@ FROM ({_items("treatments")})""",
     }
 
 
+# The lines and the parsed records of a chunk (DOCS) live in a scratch database FILE in a private
+# temporary directory, not in memory: DuckDB scans a table one row group per thread, and an
+# in-memory table's row groups are always 122,880 rows (ROW_GROUP_SIZE is honoured by a file only),
+# so that every statement over fewer lines ran on ONE thread (a 100,000-record file, and the
+# remainder chunk of any file). Row groups of SCRATCH_ROW_GROUP lines spread a chunk over all the
+# threads. The scratch tables are written uncompressed (they are read once or twice, then dropped:
+# compressing 100,000 cohort lines cost 3.6 s of CPU for nothing).
+SCRATCH_ROW_GROUP = 16_384
+DOCS = "_elig_scratch._docs"
+
 # records per chunk: the parsed records of one chunk are held at once (memory stays bounded
-# whatever the size of the input: about 1.2 KB a cohort record in _docs, the observations are
-# streamed). DuckDB scans a table one block of rows (a row group, 122,880 rows) per thread: a
-# chunk of two blocks, aligned on them, is parsed by two threads (a smaller file by one).
-ROW_GROUP = 122_880
-CHUNK = 2 * ROW_GROUP
+# whatever the size of the input: about 1.2 KB a cohort record in DOCS, the observations are
+# streamed; DOCS is a table of the scratch file, which DuckDB's buffer manager may evict).
+CHUNK = 15 * SCRATCH_ROW_GROUP
+
+
+def _scratch(con, sql: str) -> None:
+    """Run a statement that writes a scratch table, with compression off (then as it was)."""
+    was = con.execute("SELECT current_setting('force_compression')").fetchone()[0]
+    con.execute("SET force_compression = 'uncompressed'")
+    try:
+        con.execute(sql)
+    finally:
+        con.execute(f"SET force_compression = {_q(was)}")
 
 
 def _load_chunk(con, start: int, size: int, create: bool) -> None:
     """Parse the records start .. start+size-1 and add their rows to the tables (create them)."""
     rel = f"(SELECT rowid AS seq, line FROM _elig_scratch.lines WHERE rowid >= {start} AND rowid < {start + size})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _docs AS {_docs_sql(rel)}")
+    _scratch(con, f"CREATE TABLE {DOCS} AS {_docs_sql(rel)}")
     # the records whose observations are read, as a bit string over the chunk: a filter that
     # keeps the lines' order (a join with _docs would not, on several threads)
     bits = con.execute("SELECT string_agg(CASE WHEN error IS NULL AND observations IS NOT NULL THEN '1' "
-                       "ELSE '0' END, '' ORDER BY seq) FROM _docs").fetchone()[0] or ""
+                       f"ELSE '0' END, '' ORDER BY seq) FROM {DOCS}").fetchone()[0] or ""
     obs_lines = rel if "0" not in bits else (
         f"(SELECT seq, line FROM {rel} WHERE get_bit({_q(bits)}::BIT, CAST(seq - {start} AS INTEGER)) = 1)")
     selects = table_selects(obs_lines)
     for t in TABLES:
         con.execute(f"CREATE OR REPLACE TABLE {t} AS {selects[t]}" if create else f"INSERT INTO {t} {selects[t]}")
-    con.execute("DROP TABLE _docs")
+    con.execute(f"DROP TABLE {DOCS}")
 
 
 class LoadError(ValueError):
     """A file DuckDB's reader cannot read at all (named .gz but not gzip, unreadable)."""
 
 
-def load_jsonl(con, path: str, chunk: int = CHUNK) -> int:
+def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = None) -> int:
     """Load a JSON Lines file into the schema's tables on a DuckDB connection; returns the number
     of records (non-blank lines). The lines are read once (in parallel, order kept) into a
-    scratch in-memory database, then parsed and spread over the tables a chunk of records at a
-    time, rows in input order. A file DuckDB cannot read at all raises LoadError."""
+    scratch database file (in a private directory made under scratch_dir, default the system's
+    temporary directory, removed at the end), then parsed and spread over the tables a chunk of
+    records at a time, rows in input order. A file DuckDB cannot read at all raises LoadError."""
     import duckdb
 
     con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
-    con.execute("ATTACH ':memory:' AS _elig_scratch")
+    sdir = tempfile.mkdtemp(prefix="elig-load-", dir=scratch_dir)
     try:
+        con.execute(f"ATTACH {_q(os.path.join(sdir, 'scratch.duckdb'))} AS _elig_scratch "
+                    f"(ROW_GROUP_SIZE {SCRATCH_ROW_GROUP})")
         try:
-            con.execute(f"CREATE TABLE _elig_scratch.lines AS {raw_lines_sql(path)}")
+            _scratch(con, f"CREATE TABLE _elig_scratch.lines AS {raw_lines_sql(path)}")
         except duckdb.Error as exc:
             # DuckDB's own words: where, and the reason (not the line itself, which may be long)
             words = [w for w in str(exc).splitlines() if w.strip() and not w.startswith(("Original Line", "Possible"))]
             raise LoadError(f"{path}: cannot read the lines: " + " ".join(words[:2])[:300]) from None
         if con.execute("SELECT count(*) FROM _elig_rejects").fetchone()[0]:
-            con.execute(f"CREATE TABLE _elig_scratch.kept AS {_WITH_REJECTED}")
+            _scratch(con, f"CREATE TABLE _elig_scratch.kept AS {_WITH_REJECTED}")
             con.execute("DROP TABLE _elig_scratch.lines")
             con.execute("ALTER TABLE _elig_scratch.kept RENAME TO lines")
         if con.execute(f"SELECT count(*) FROM _elig_scratch.lines WHERE {_BLANK}").fetchone()[0]:
             # blank lines are not records: number the others (a copy, only for such a file)
-            con.execute(f"CREATE TABLE _elig_scratch.kept AS SELECT line FROM _elig_scratch.lines WHERE NOT {_BLANK}")
+            _scratch(con, f"CREATE TABLE _elig_scratch.kept AS SELECT line FROM _elig_scratch.lines WHERE NOT {_BLANK}")
             con.execute("DROP TABLE _elig_scratch.lines")
             con.execute("ALTER TABLE _elig_scratch.kept RENAME TO lines")
         n = con.execute("SELECT count(*) FROM _elig_scratch.lines").fetchone()[0]
         for start in range(0, max(n, 1), chunk):
             _load_chunk(con, start, chunk, create=start == 0)
     finally:
-        con.execute("DROP TABLE IF EXISTS _docs")
         con.execute("DROP TABLE IF EXISTS _elig_rejects")
         con.execute("DROP TABLE IF EXISTS _elig_rejects_scan")
         con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
+        shutil.rmtree(sdir, ignore_errors=True)
     return n
 
 

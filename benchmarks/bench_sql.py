@@ -4,6 +4,7 @@ same run (benchmarks/cohort.py). Prints a table of times and ratios.
     python benchmarks/bench_sql.py                 # 1,000,000 records (takes long on 2 cores)
     python benchmarks/bench_sql.py --n 100000      # a smaller run
     python benchmarks/bench_sql.py --n 100000 --load-only --reference   # the loader, before and now
+    python benchmarks/bench_sql.py --input c.jsonl --load-only --baseline /tmp/main   # and another checkout's
     (the cohort file is written once under out/bench-sql/ and reused; --dir to put it elsewhere)
 
 Measures: the Python module per record (one core, a sample); DuckDB screening of records already
@@ -117,16 +118,17 @@ con.close()
 """
 
 
-def load_to_db(jsonl: Path, db: Path, reference: bool = False) -> dict:
-    """`elig load JSONL -o DB` (or the reference loader) in a child process: wall and CPU
-    seconds, peak RSS of that child in MiB."""
+def load_to_db(jsonl: Path, db: Path, reference: bool = False, root: Path = ROOT) -> dict:
+    """`elig load JSONL -o DB` (or the reference loader) in a child process, run from the
+    checkout `root` (another checkout: its own loader): wall and CPU seconds, peak RSS of that
+    child in MiB."""
     cmd = ([sys.executable, "-c", _REFERENCE, str(jsonl), str(db)] if reference
            else [sys.executable, "-m", "compiler.cli", "load", str(jsonl), "-o", str(db)])
     if db.exists():
         db.unlink()
     t = time.perf_counter()
     with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t
@@ -136,17 +138,25 @@ def load_to_db(jsonl: Path, db: Path, reference: bool = False) -> dict:
 
 
 def _load_row(label: str, m: dict, n: int) -> tuple[str, str]:
+    # cores busy: CPU seconds per second of wall time (2.0 = both cores of a 2-core machine)
     return (label, f"{m['seconds']:,.1f} s = {m['seconds'] / n * 1e6:,.0f} µs/record; CPU {m['cpu'] / n * 1e6:,.0f} "
-                   f"µs/record; peak {m['peak']:,.0f} MiB")
+                   f"µs/record ({m['cpu'] / m['seconds']:,.2f} cores busy); peak {m['peak']:,.0f} MiB")
 
 
-def load_only(jsonl: Path, tmp: Path, n: int, reference: bool) -> list[tuple[str, str]]:
-    """The loader alone (and the reference loader before it, same run): --load-only."""
+def load_only(jsonl: Path, tmp: Path, n: int, reference: bool, baseline: str | None = None) -> list[tuple[str, str]]:
+    """The loader alone (and the reference loader before it, and the `elig load` of another
+    checkout, same run): --load-only."""
     rows = []
     if reference:
         ref = load_to_db(jsonl, tmp / "reference.duckdb", reference=True)
+    if baseline:
+        base = load_to_db(jsonl, tmp / "baseline.duckdb", root=Path(baseline).resolve())
     new = load_to_db(jsonl, tmp / "cohort.duckdb")
     rows.append(_load_row(f"elig load {n:,} JSON Lines records to a DuckDB file", new, n))
+    if baseline:
+        rows.append(_load_row(f"  elig load of {baseline}, same records, same run", base, n))
+        rows.append(("  ratio (baseline / now)", f"wall {base['seconds'] / new['seconds']:,.2f}x, "
+                                                 f"CPU {base['cpu'] / new['cpu']:,.2f}x"))
     if reference:
         rows.append(_load_row("  the loader before issue 12, same records, same run", ref, n))
         rows.append(("  ratio (before / now)", f"wall {ref['seconds'] / new['seconds']:,.2f}x, "
@@ -180,6 +190,10 @@ def main(argv=None) -> int:
     ap.add_argument("--load-only", action="store_true", help="time `elig load` alone")
     ap.add_argument("--reference", action="store_true",
                     help="with --load-only: time the loader before issue 12 too (tests/loader_reference.py)")
+    ap.add_argument("--baseline", metavar="CHECKOUT",
+                    help="with --load-only: time `elig load` of another checkout of the repository too, in the same "
+                         "run (e.g. `git worktree add /tmp/base main`)")
+    ap.add_argument("--input", metavar="JSONL", help="these records instead of the generated cohort (--n is then ignored)")
     args = ap.parse_args(argv)
     if args.load_only:
         res = mod = None
@@ -187,7 +201,7 @@ def main(argv=None) -> int:
         res, mod = _compiled()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    jsonl = base / f"cohort-{args.n}.jsonl"
+    jsonl = Path(args.input) if args.input else base / f"cohort-{args.n}.jsonl"
     if not jsonl.is_file():
         part = base / f".cohort-{args.n}.jsonl.part"
         cohort.write_jsonl(str(part), args.n, seed=3321, corrupt_rate=0.01)
@@ -196,7 +210,7 @@ def main(argv=None) -> int:
         tmp = Path(d)
         if args.load_only:
             n = sum(1 for line in open(jsonl, "rb") if line.strip())
-            rows = load_only(jsonl, tmp, n, args.reference)
+            rows = load_only(jsonl, tmp, n, args.reference, args.baseline)
             w = max(len(a) for a, _ in rows)
             print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared and noisy)")
             for a, b in rows:

@@ -240,3 +240,37 @@ def test_a_file_the_reader_refuses_is_a_clear_error_and_leaves_no_output(tmp_pat
     assert r.returncode == 1
     assert r.stderr.startswith("elig: ") and "cannot read the lines" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert sorted(f.name for f in tmp_path.iterdir()) == ["in.jsonl.gz"]
+
+
+def test_the_scratch_tables_have_small_row_groups(tmp_path):
+    """The loader's scratch database (a file) groups its rows by SCRATCH_ROW_GROUP, so that a chunk
+    of records is parsed by all the threads (DuckDB scans a table one row group per thread; an
+    in-memory database ignores ROW_GROUP_SIZE: with 122,880 rows a group, a 100,000-record file
+    was parsed by one thread)."""
+    con = duckdb.connect()
+    loader.attach_scratch(con, str(tmp_path))
+    n = 3 * loader.SCRATCH_ROW_GROUP + 5
+    loader._scratch(con, f"CREATE TABLE _elig_scratch.t AS SELECT range AS i, repeat('x', 300) AS s FROM range({n})")
+    assert con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('_elig_scratch.t')").fetchone()[0] == 4
+    # written uncompressed (read once or twice, then dropped), the connection's setting kept
+    assert {r[0] for r in con.execute("SELECT DISTINCT compression FROM pragma_storage_info('_elig_scratch.t') "
+                                      "WHERE segment_type = 'VARCHAR'").fetchall()} == {"Uncompressed"}
+    assert con.execute("SELECT current_setting('force_compression')").fetchone()[0] == "auto"
+    assert loader.CHUNK % loader.SCRATCH_ROW_GROUP == 0 and loader.CHUNK // loader.SCRATCH_ROW_GROUP >= 4
+
+
+def test_the_scratch_directory_is_removed(tmp_path):
+    """load_jsonl makes its scratch database in a directory of its own under scratch_dir and
+    removes it, after a load and after a file it cannot read."""
+    good = _write(tmp_path, list(cohort._lines(50, 3, 0.1)))
+    bad = tmp_path / "in.jsonl.gz"
+    bad.write_bytes(b'{"format": 1, "id": "A"}\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    con = duckdb.connect()
+    assert loader.load_jsonl(con, str(good), scratch_dir=str(work)) == 50
+    assert list(work.iterdir()) == []
+    with pytest.raises(loader.LoadError):
+        loader.load_jsonl(con, str(bad), scratch_dir=str(work))
+    assert list(work.iterdir()) == []
+    assert "_elig_scratch" not in [r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()]

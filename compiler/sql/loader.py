@@ -351,6 +351,13 @@ DOCS = "_elig_scratch._docs"
 CHUNK = 15 * SCRATCH_ROW_GROUP
 
 
+def attach_scratch(con, directory: str) -> None:
+    """Attach the scratch database `_elig_scratch`, a new file in `directory`, rows grouped by
+    SCRATCH_ROW_GROUP."""
+    con.execute(f"ATTACH {_q(os.path.join(directory, 'scratch.duckdb'))} AS _elig_scratch "
+                f"(ROW_GROUP_SIZE {SCRATCH_ROW_GROUP})")
+
+
 def _scratch(con, sql: str) -> None:
     """Run a statement that writes a scratch table, with compression off (then as it was)."""
     was = con.execute("SELECT current_setting('force_compression')").fetchone()[0]
@@ -392,8 +399,7 @@ def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = Non
     con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
     sdir = tempfile.mkdtemp(prefix="elig-load-", dir=scratch_dir)
     try:
-        con.execute(f"ATTACH {_q(os.path.join(sdir, 'scratch.duckdb'))} AS _elig_scratch "
-                    f"(ROW_GROUP_SIZE {SCRATCH_ROW_GROUP})")
+        attach_scratch(con, sdir)
         try:
             _scratch(con, f"CREATE TABLE _elig_scratch.lines AS {raw_lines_sql(path)}")
         except duckdb.Error as exc:

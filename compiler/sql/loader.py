@@ -92,6 +92,10 @@ _STRICT = ("(CASE WHEN NOT json_valid(line) THEN FALSE "
 
 # a blank line (spaces, tabs, a CR) is not a record; the cheap test first
 _BLANK = "(line IS NULL OR (ascii(line) IN (9, 13, 32) AND trim(line, ' ' || chr(9) || chr(13)) = ''))"
+# the same, for the count of blank lines: a blank line sorts below '!' (its bytes are below 33),
+# which DuckDB checks on each row group's minimum first, reading none of the lines of a file
+# that has no line starting with a control character or a space (it read 500 MB for 100,000 records)
+_BLANK_COUNT = f"((line IS NULL OR line < '!') AND {_BLANK})"
 
 
 # the longest line read (DuckDB's default is 2 MB; the evaluator reads a record of any size; a
@@ -410,7 +414,7 @@ def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = Non
             _scratch(con, f"CREATE TABLE _elig_scratch.kept AS {_WITH_REJECTED}")
             con.execute("DROP TABLE _elig_scratch.lines")
             con.execute("ALTER TABLE _elig_scratch.kept RENAME TO lines")
-        if con.execute(f"SELECT count(*) FROM _elig_scratch.lines WHERE {_BLANK}").fetchone()[0]:
+        if con.execute(f"SELECT count(*) FROM _elig_scratch.lines WHERE {_BLANK_COUNT}").fetchone()[0]:
             # blank lines are not records: number the others (a copy, only for such a file)
             _scratch(con, f"CREATE TABLE _elig_scratch.kept AS SELECT line FROM _elig_scratch.lines WHERE NOT {_BLANK}")
             con.execute("DROP TABLE _elig_scratch.lines")

@@ -142,8 +142,11 @@ def summary_text(con, script) -> str:
 @click.option("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default, every core).")
 @click.option("--memory-limit", default="2GB", show_default=True,
               help="DuckDB memory limit (beyond it DuckDB spills to the work directory), e.g. 3GB.")
+@click.option("--timings", is_flag=True,
+              help="Print the wall and CPU seconds of each phase (compile, read, input, criteria, results, write) "
+                   "to standard error at the end (DuckDB engine).")
 @click.argument("data", metavar="DATA", type=click.Path(allow_dash=True))
-def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, data):
+def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, timings, data):
     """Screen a population with the trial's rules compiled to SQL.
 
     DATA is patient-record format 1 as JSON Lines (- for stdin), a Parquet directory written by
@@ -163,6 +166,8 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
     from . import screen as S
     from .script import SqlCompileError
 
+    phases: dict = {}
+    clock = S._Clock(phases if timings else None)
     res = _compile(rules_dir)
     module = S.evaluator_module(res.python)
     if explain:
@@ -189,15 +194,20 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
             _die("the rules cannot be screened in SQL yet")
         if tty:
             click.echo("elig: reading the records...", err=True)
+        clock("compile")
         n, _, _ = open_data(con, data, tmpdir)
+        clock("read")
         if tty:
             click.echo(f"elig: screening {n:,} records with {len(script.criteria)} criteria...", err=True)
-        S.run_script(con, res.program, module, script)
+        S.run_script(con, res.program, module, script, timings=phases if timings else None)
+        clock.restart()
         if summary:
             click.echo(summary_text(con, script))
+            clock("write")
             return
         if output:
             S.write_results_parquet(con, script, output)
+            clock("write")
             return
         out = sys.stdout
         if tty:
@@ -213,12 +223,16 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
                 out.write(text)
                 out.write("\n")
         out.flush()
+        clock("write")
     except duckdb.OutOfMemoryException as exc:
         # reading, screening or writing: a clear error, no traceback, nothing written to -o
         _die(f"DuckDB ran out of memory at --memory-limit {memory_limit} "
              f"({str(exc).splitlines()[0]}): give a larger --memory-limit")
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        if timings and phases:
+            click.echo("elig: timings (wall s / CPU s): " + ", ".join(f"{k} {w:.2f} / {c:.2f}" for k, (w, c) in phases.items()),
+                       err=True)
 
 
 @click.command(name="load")

@@ -142,13 +142,17 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
 
 
 class _Clock:
-    """Wall and CPU seconds of the phases of run_script, into ``timings`` (when given)."""
+    """Wall and CPU seconds of the phases of run_script (or of `elig screen`), into ``timings``
+    (when given); CPU of the whole process, DuckDB's threads included."""
 
     def __init__(self, timings):
         import time
 
         self.timings, self.time = timings, time
-        self.w, self.c = time.perf_counter(), time.process_time()
+        self.restart()
+
+    def restart(self) -> None:
+        self.w, self.c = self.time.perf_counter(), self.time.process_time()
 
     def __call__(self, phase: str) -> None:
         if self.timings is None:

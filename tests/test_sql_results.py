@@ -106,8 +106,11 @@ def test_result_text_is_to_json_of_the_nested_result_and_pythons(compiled, sm332
     assert sum(1 for q in sqls if q.get("error")) >= len(BAD_LINES)
 
 
+@pytest.mark.slow
 def test_cohort_status_text_equals_to_json(tmp_path):
-    """A trial with cohorts (tests/lang_trial): the per-cohort statuses in the built text."""
+    """A trial with cohorts (tests/lang_trial): the per-cohort statuses in the built text (slow:
+    the one-query form plans for seconds; tests/test_sql_lang.py compares the cohorts with the
+    Python evaluator's in the fast suite)."""
     import types
 
     from compiler.pipeline import compile_rules

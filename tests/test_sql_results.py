@@ -18,6 +18,7 @@ import cohort  # noqa: E402
 duckdb = pytest.importorskip("duckdb")
 
 from compiler.sql import loader, screen  # noqa: E402
+from compiler.sql.cli_screen import summary_text  # noqa: E402
 from compiler.sql.script import json_text  # noqa: E402
 from test_sql import BAD_LINES, FAST, _fuzz_texts, compare_subset, only_criteria  # noqa: E402
 
@@ -133,7 +134,8 @@ def test_cohort_status_text_equals_to_json(tmp_path):
 
 
 def test_parquet_and_summary_do_not_build_the_result_text(compiled, sm3321, tmp_path):
-    """elig_screened holds the outcome columns only: writing Parquet reads no JSON text."""
+    """elig_screened holds the outcome columns only: writing Parquet and the summary read no
+    JSON text; the summary's counts and funnel are the Python results'."""
     texts = list(cohort._lines(40, 1, 0.05)) + list(BAD_LINES)
     con, script = _screen(compiled, sm3321, texts, tmp_path, only=set(FAST[:3]))
     cols = [r[0] for r in con.execute("DESCRIBE elig_screened").fetchall()]
@@ -141,5 +143,21 @@ def test_parquet_and_summary_do_not_build_the_result_text(compiled, sm3321, tmp_
     path = screen.write_results_parquet(con, script, str(tmp_path / "out"))
     got = con.execute(f"SELECT seq, status FROM read_parquet('{path}')").fetchall()
     want = con.execute("SELECT seq, json_extract_string(result, '$.status') FROM elig_result_json ORDER BY seq").fetchall()
+    summary = summary_text(con, script).splitlines()
     con.close()
     assert got == want and len(got) == len(texts)
+    # --summary (one query): the counts, "fails only this" and the funnel of the Python results
+    pys = [r for r in only_criteria([sm3321.evaluate_json(t) for t in texts], FAST[:3]) if r["status"] != "error"]
+    outs = [{c["id"]: c["outcome"] for c in r["criteria"]} for r in pys]
+    ids = [cid for cid, _, _ in script.criteria]
+    assert set(ids) == set(FAST[:3]) and any(o[c] == "fail" for o in outs for c in ids)
+    for cid, ref, _ in script.criteria:
+        row = next(line for line in summary if line.split()[:2] == [ref, cid])
+        counts = [sum(o[cid] == w for o in outs) for w in ("pass", "fail", "unknown", "review")]
+        only = sum(o[cid] == "fail" and sum(o[c] == "fail" for c in ids) == 1 for o in outs)
+        assert [int(x.replace(",", "")) for x in row.split()[2:]] == counts + [only]
+    funnel = summary[summary.index("funnel (all readable records, then still not failing after each criterion):") + 1:]
+    assert funnel[0].split() == ["all", str(len(pys))]
+    for i, (cid, ref, _) in enumerate(script.criteria):
+        still = sum(all(o[c] != "fail" for c in ids[:i + 1]) for o in outs)
+        assert funnel[1 + i].split() == [ref, cid, f"{still:,}"]

@@ -93,7 +93,7 @@ def prepare_script(program, lowered, only=None, relational: bool = True) -> Scri
 # patients per chunk of the input table: the per-patient lists of one chunk are built by one
 # GROUP BY, so this bounds the memory of that step whatever the population
 CHUNK = 50_000
-# patients per result query (the joins of the criterion tables and the result JSON of one range)
+# patients per result query (the joins of the criterion tables for one range of patients)
 RESULT_CHUNK = 50_000
 
 

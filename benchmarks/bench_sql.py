@@ -164,17 +164,41 @@ def load_only(jsonl: Path, tmp: Path, n: int, reference: bool, baseline: str | N
     return rows
 
 
-def screen_cli(jsonl: Path, out: Path) -> tuple[float, float]:
-    """`elig screen` JSON Lines -> JSON Lines on stdout: (seconds, peak RSS of the child in MiB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def screen_cli(jsonl: Path, out: Path, src: Path = ROOT) -> dict:
+    """`elig screen` JSON Lines -> JSON Lines on stdout, in a child process (the code of ``src``,
+    another checkout for a baseline): wall and CPU seconds, peak RSS of the child in MiB, and
+    its phases (--timings: compile, read, input, criteria, results, write) when it has them."""
+    timed = "--timings" in subprocess.run([sys.executable, "-m", "compiler.cli", "screen", "--help"], cwd=src,
+                                          capture_output=True, text=True).stdout
+    cmd = [sys.executable, "-m", "compiler.cli", "screen", "--rules", "sm3321_rules"] + (["--timings"] if timed else [])
     t = time.perf_counter()
-    with open(out, "w") as f:
-        r = subprocess.run([sys.executable, "-m", "compiler.cli", "screen", "--rules", "sm3321_rules", str(jsonl)],
-                           cwd=ROOT, stdout=f, stderr=subprocess.PIPE, text=True)
-    dt = time.perf_counter() - t
-    assert r.returncode == 0, r.stderr
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, max(peak, before) / 1024
+    with open(out, "w") as f, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd + [str(jsonl)], cwd=src, stdout=f, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+        assert os.waitstatus_to_exitcode(status) == 0, text
+    phases = ""
+    for line in text.splitlines():
+        if line.startswith("elig: timings (wall s / CPU s): "):
+            phases = line.split(": ", 2)[2]
+    return {"seconds": dt, "cpu": usage.ru_utime + usage.ru_stime, "peak": usage.ru_maxrss / 1024, "phases": phases}
+
+
+def _cli_text(m: dict, n: int) -> str:
+    return (f"{m['seconds']:,.1f} s = {n / m['seconds']:,.0f} records/s, CPU {m['cpu']:,.1f} s "
+            f"({m['cpu'] / n * 1e6:,.0f} µs/record), peak {m['peak']:,.0f} MiB")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def main(argv=None) -> int:
@@ -184,6 +208,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lambda-form", action="store_true",
                     help="also screen with the lambda form of the script (the former DuckDB engine) in the same run")
     ap.add_argument("--no-cli", action="store_true", help="skip `elig screen` on JSON Lines end to end")
+    ap.add_argument("--cli-baseline", metavar="DIR",
+                    help="also run `elig screen` on the same JSON Lines with the code of DIR (a checkout of another "
+                         "commit, e.g. `git worktree add /tmp/main main`) in the same run, and check the outputs equal")
     ap.add_argument("--dir", default=str(ROOT / "out" / "bench-sql"),
                     help="where the cohort file (kept for later runs) and the work files go (default out/bench-sql "
                          "of the repository; not a shared temporary directory)")
@@ -223,7 +250,9 @@ def main(argv=None) -> int:
         load_s = load["seconds"]
         loaded = duckdb_loaded(res, mod, db, tmp / "res")
         lam = duckdb_loaded(res, mod, db, tmp / "res-lambda", relational=False) if args.lambda_form else None
-        cli_s, peak = screen_cli(jsonl, tmp / "results.jsonl") if not args.no_cli else (None, None)
+        cli = screen_cli(jsonl, tmp / "results.jsonl") if not args.no_cli else None
+        base_cli = screen_cli(jsonl, tmp / "results-baseline.jsonl", Path(args.cli_baseline)) if args.cli_baseline else None
+        same = base_cli and _same_file(tmp / "results.jsonl", tmp / "results-baseline.jsonl")
         n = loaded["n"]
         per = loaded["seconds"] / n
         per_cpu = loaded["cpu"] / n
@@ -247,8 +276,18 @@ def main(argv=None) -> int:
         rows += [
             _load_row(f"elig load {n:,} JSON Lines records to a DuckDB file", load, n),
             (f"load + screen end to end ({n:,})", f"{load_s + loaded['seconds']:,.1f} s"),
-            (f"elig screen {n:,} JSON Lines records -> JSON Lines",
-             f"{cli_s:,.1f} s = {n / cli_s:,.0f} records/s, peak {peak:,.0f} MiB" if cli_s else "not measured (--no-cli)"),
+            (f"elig screen {n:,} JSON Lines records -> JSON Lines", _cli_text(cli, n) if cli else "not measured (--no-cli)"),
+        ]
+        if cli and cli["phases"]:
+            rows.append(("  phases (wall s / CPU s)", cli["phases"]))
+        if base_cli:
+            rows.append((f"  baseline {args.cli_baseline}, same run", _cli_text(base_cli, n) + (
+                "; output byte-identical" if same else "; OUTPUT DIFFERS")))
+            if base_cli["phases"]:
+                rows.append(("  baseline phases (wall s / CPU s)", base_cli["phases"]))
+            rows.append(("  ratio (baseline / now)", f"wall {base_cli['seconds'] / cli['seconds']:,.2f}x, "
+                                                     f"CPU {base_cli['cpu'] / cli['cpu']:,.2f}x"))
+        rows += [
             ("Spark local", "not measured here (docs/sql-spark.md)"),
         ]
         w = max(len(a) for a, _ in rows)

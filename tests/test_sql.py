@@ -366,8 +366,12 @@ def test_screen_cli_jsonl_parquet_duckdb_and_summary(tmp_path, sm3321):
     data = tmp_path / "reg.jsonl"
     cohort.write_jsonl(str(data), 300, seed=5, corrupt_rate=0.03)
     lines = [l for l in data.read_text(encoding="utf-8").splitlines() if l.strip()]
-    r = _run(["screen", "--rules", "sm3321_rules", str(data)])
+    r = _run(["screen", "--rules", "sm3321_rules", "--timings", str(data)])
     assert r.returncode == 0, r.stderr
+    # --timings: one line of the phases on standard error, the results alone on standard output
+    timing = [l for l in r.stderr.splitlines() if l.startswith("elig: timings (wall s / CPU s): ")]
+    assert len(timing) == 1 and [p.split()[0] for p in timing[0].split(": ", 2)[2].split(", ")] == [
+        "compile", "read", "input", "criteria", "results", "write"]
     out = [json.loads(l) for l in r.stdout.splitlines()]
     pys = [sm3321.evaluate_json(l) for l in lines]
     assert [o.get("patient_id") for o in out] == [p.get("patient_id") for p in pys]

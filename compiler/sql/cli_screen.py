@@ -108,12 +108,18 @@ def summary_text(con, script) -> str:
     lines = [f"{n:,} records: " + ", ".join(f"{k} {st.get(k, 0):,}" for k in ("eligible", "ineligible", "indeterminate", "error"))]
     lines.append(f"{'ref':<6} {'criterion':<40} {'pass':>8} {'fail':>8} {'unknown':>8} {'review':>8} {'fail only this':>15}")
     if crit:
+        # one pass over the readable records: per criterion its outcome counts and "fails only
+        # this"; for the funnel, the position of each record's first failing criterion (the
+        # records still not failing after criterion i are those failing first after it)
+        k = len(crit)
         nfail = " + ".join(f"CAST(\"out__{c}\" = 'fail' AS INTEGER)" for c, _, _ in crit)
+        first = " ".join(f"WHEN NOT coalesce(\"out__{c}\" <> 'fail', FALSE) THEN {i}" for i, (c, _, _) in enumerate(crit))
         sel = ", ".join(
             f"count(*) FILTER (WHERE \"out__{c}\" = '{o}')" for c, _, _ in crit for o in ("pass", "fail", "unknown", "review"))
-        only = ", ".join(f"count(*) FILTER (WHERE \"out__{c}\" = 'fail' AND ({nfail}) = 1)" for c, _, _ in crit)
-        row = con.execute(f"SELECT {sel}, {only} FROM elig_screened WHERE error IS NULL").fetchone()
-        k = len(crit)
+        only = ", ".join(f"count(*) FILTER (WHERE \"out__{c}\" = 'fail' AND elig_nfail = 1)" for c, _, _ in crit)
+        funnel = ", ".join(f"count(*) FILTER (WHERE elig_first > {i})" for i in range(k))
+        row = con.execute(f"SELECT {sel}, {only}, {funnel} FROM (SELECT *, ({nfail}) AS elig_nfail, "
+                          f"CASE {first} ELSE {k} END AS elig_first FROM elig_screened WHERE error IS NULL)").fetchone()
         for i, (cid, ref, _) in enumerate(crit):
             p, f, u, r = row[4 * i: 4 * i + 4]
             lines.append(f"{ref:<6} {cid:<40} {p:>8,} {f:>8,} {u:>8,} {r:>8,} {row[4 * k + i]:>15,}")
@@ -121,11 +127,8 @@ def summary_text(con, script) -> str:
         lines.append("funnel (all readable records, then still not failing after each criterion):")
         readable = n - st.get("error", 0)
         lines.append(f"  {'all':<46} {readable:>10,}")
-        cond = []
-        for cid, ref, _ in crit:
-            cond.append(f"\"out__{cid}\" <> 'fail'")
-            cnt = con.execute(f"SELECT count(*) FROM elig_screened WHERE error IS NULL AND {' AND '.join(cond)}").fetchone()[0]
-            lines.append(f"  {ref + ' ' + cid:<46} {cnt:>10,}")
+        for i, (cid, ref, _) in enumerate(crit):
+            lines.append(f"  {ref + ' ' + cid:<46} {row[5 * k + i]:>10,}")
         lines.append(f"  {'eligible (every criterion passes)':<46} {st.get('eligible', 0):>10,}")
     return "\n".join(lines)
 
@@ -142,8 +145,11 @@ def summary_text(con, script) -> str:
 @click.option("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default, every core).")
 @click.option("--memory-limit", default="2GB", show_default=True,
               help="DuckDB memory limit (beyond it DuckDB spills to the work directory), e.g. 3GB.")
+@click.option("--timings", is_flag=True,
+              help="Print the wall and CPU seconds of each phase (compile, read, input, criteria, results, write) "
+                   "to standard error at the end (DuckDB engine).")
 @click.argument("data", metavar="DATA", type=click.Path(allow_dash=True))
-def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, data):
+def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, timings, data):
     """Screen a population with the trial's rules compiled to SQL.
 
     DATA is patient-record format 1 as JSON Lines (- for stdin), a Parquet directory written by
@@ -163,6 +169,8 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
     from . import screen as S
     from .script import SqlCompileError
 
+    phases: dict = {}
+    clock = S._Clock(phases if timings else None)
     res = _compile(rules_dir)
     module = S.evaluator_module(res.python)
     if explain:
@@ -189,15 +197,20 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
             _die("the rules cannot be screened in SQL yet")
         if tty:
             click.echo("elig: reading the records...", err=True)
+        clock("compile")
         n, _, _ = open_data(con, data, tmpdir)
+        clock("read")
         if tty:
             click.echo(f"elig: screening {n:,} records with {len(script.criteria)} criteria...", err=True)
-        S.run_script(con, res.program, module, script)
+        S.run_script(con, res.program, module, script, timings=phases if timings else None)
+        clock.restart()
         if summary:
             click.echo(summary_text(con, script))
+            clock("write")
             return
         if output:
             S.write_results_parquet(con, script, output)
+            clock("write")
             return
         out = sys.stdout
         if tty:
@@ -213,12 +226,16 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, d
                 out.write(text)
                 out.write("\n")
         out.flush()
+        clock("write")
     except duckdb.OutOfMemoryException as exc:
         # reading, screening or writing: a clear error, no traceback, nothing written to -o
         _die(f"DuckDB ran out of memory at --memory-limit {memory_limit} "
              f"({str(exc).splitlines()[0]}): give a larger --memory-limit")
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        if timings and phases:
+            click.echo("elig: timings (wall s / CPU s): " + ", ".join(f"{k} {w:.2f} / {c:.2f}" for k, (w, c) in phases.items()),
+                       err=True)
 
 
 @click.command(name="load")

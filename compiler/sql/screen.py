@@ -93,7 +93,7 @@ def prepare_script(program, lowered, only=None, relational: bool = True) -> Scri
 # patients per chunk of the input table: the per-patient lists of one chunk are built by one
 # GROUP BY, so this bounds the memory of that step whatever the population
 CHUNK = 50_000
-# patients per result query (the joins of the criterion tables and the result JSON of one range)
+# patients per result query (the joins of the criterion tables for one range of patients)
 RESULT_CHUNK = 50_000
 
 
@@ -114,8 +114,10 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     them by seq. The work tables (elig_input, elig_obs, elig_k<i>) are created in the
     connection's database and dropped at the end: `elig screen` gives it a private work file.
     The relational form (Script.prep) first builds its work tables (elig_pat, elig_ox...) instead
-    of elig_input (built too when a criterion is in the lambda form). ``timings``: the wall and
-    CPU seconds of the phases "input", "criteria" and "results" are put there."""
+    of elig_input (built too when a criterion is in the lambda form). The result JSON texts are
+    not stored: the temporary view elig_result_json (seq, result) builds them from elig_screened
+    when read (results()). ``timings``: the wall and CPU seconds of the phases "input",
+    "criteria" and "results" are put there."""
     clock = _Clock(timings)
     _macros(con, script)
     resolve_units(con, program, module)
@@ -131,15 +133,7 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
         clock("input")
         _steps(con, script, names, workers)
         clock("criteria")
-        # the results per range of patients, into a table of the connection's database (spilled to
-        # its work directory beyond the memory limit): one query joining the 44 criterion tables of
-        # 1,000,000 patients ran out of memory at DuckDB's 2 GB limit
-        for k, start in enumerate(range(lo, hi + 1, result_chunk) if hi >= lo else [0]):
-            part = script.final.replace("{lo}", str(start)).replace("{hi}", str(start + result_chunk))
-            if k == 0:
-                con.execute("CREATE OR REPLACE TABLE elig_screened AS\n" + part)
-            else:
-                con.execute("INSERT INTO elig_screened\n" + part)
+        _results(con, script, lo, hi, result_chunk, workers)
         clock("results")
     finally:
         # the work tables are the connection database's (cursors do not see TEMP tables)
@@ -148,13 +142,17 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
 
 
 class _Clock:
-    """Wall and CPU seconds of the phases of run_script, into ``timings`` (when given)."""
+    """Wall and CPU seconds of the phases of run_script (or of `elig screen`), into ``timings``
+    (when given); CPU of the whole process, DuckDB's threads included."""
 
     def __init__(self, timings):
         import time
 
         self.timings, self.time = timings, time
-        self.w, self.c = time.perf_counter(), time.process_time()
+        self.restart()
+
+    def restart(self) -> None:
+        self.w, self.c = self.time.perf_counter(), self.time.process_time()
 
     def __call__(self, phase: str) -> None:
         if self.timings is None:
@@ -184,22 +182,46 @@ def _input_tables(con, program, lo: int, hi: int, chunk: int) -> None:
         start += chunk
 
 
+def _results(con, script: Script, lo: int, hi: int, result_chunk: int, workers: int) -> None:
+    """elig_screened (seq, patient_id, error, status, out__<id>, miss__<id>): the criterion tables
+    joined per range of patients ({lo} <= seq < {hi} of Script.final), ``workers`` ranges at a
+    time on cursors (a range of fewer than 122,880 patients is one row group, which one query
+    reads on one thread), each appending its rows to the table (so its rows are not in seq
+    order: readers sort by seq). Per range, so that the joins hold one range at a time: one query
+    joining the 44 criterion tables of 1,000,000 patients ran out of memory at DuckDB's 2 GB
+    limit. Then the view elig_result_json (seq, result): the result-format-1 JSON texts, built
+    only when read (Script.result_sql)."""
+
+    def part(start: int) -> str:
+        return script.final.replace("{lo}", str(start)).replace("{hi}", str(start + result_chunk))
+
+    starts = list(range(lo, hi + 1, result_chunk)) if hi >= lo else [lo]
+    con.execute("CREATE OR REPLACE TABLE elig_screened AS\n" + part(starts[0]) + "\nWITH NO DATA")
+    _parallel(con, script, [lambda cur, s=s: cur.execute("INSERT INTO elig_screened\n" + part(s)) for s in starts],
+              workers)
+    con.execute("CREATE OR REPLACE TEMP VIEW elig_result_json AS\n" + script.result_sql)
+
+
 def _steps(con, script: Script, names: list, workers: int) -> None:
     """One table per criterion (elig_k<i>), ``workers`` queries at a time on cursors."""
 
-    def step(i: int, cur) -> None:
-        cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1])
+    _parallel(con, script, [lambda cur, i=i: cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1])
+                            for i in range(len(names))], workers)
 
-    if workers <= 1 or len(names) <= 1:
-        for i in range(len(names)):
-            step(i, con)
+
+def _parallel(con, script: Script, tasks: list, workers: int) -> None:
+    """Run the tasks (each a function of a cursor) ``workers`` at a time on cursors of the
+    connection (planning is single-threaded in DuckDB); the first error is raised."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            task(con)
         return
     import queue
     import threading
 
-    todo: "queue.Queue[int]" = queue.Queue()
-    for i in range(len(names)):
-        todo.put(i)
+    todo: "queue.Queue" = queue.Queue()
+    for task in tasks:
+        todo.put(task)
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -208,16 +230,16 @@ def _steps(con, script: Script, names: list, workers: int) -> None:
             _macros(cur, script)
             while not errors:
                 try:
-                    i = todo.get_nowait()
+                    task = todo.get_nowait()
                 except queue.Empty:
                     return
-                step(i, cur)
+                task(cur)
         except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller
             errors.append(exc)
         finally:
             cur.close()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(names)))]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(tasks)))]
     for t in threads:
         t.start()
     for t in threads:
@@ -234,7 +256,7 @@ def prepare(con, program, lowered, module, only=None) -> Script:
 
 def results(con, batch: int = 20000) -> Iterator[str]:
     """Result-format-1 JSON texts in input order."""
-    cur = con.execute("SELECT result FROM elig_screened ORDER BY seq")
+    cur = con.execute("SELECT result FROM elig_result_json ORDER BY seq")
     while True:
         rows = cur.fetchmany(batch)
         if not rows:

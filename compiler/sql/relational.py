@@ -126,12 +126,16 @@ class RelGenerator(Generator):
             return self._rel_latest(s.code, w, qlist([s.code]), w.lvl, s if s.pred is not None else None, ctx)
         return super().select(s, ctx)
 
-    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None):
+    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None, carry=None):
         """The candidates of the most recent reading in window w (Generator._latest over lists):
         the latest dated reading in the window (max (day, index)), readings without a usable
         date, readings without a code that could be the most recent; and its missing codes.
         With ``sel`` (latest ... where, Generator._latest_where): the same over the readings the
-        filter surely holds for, plus the readings whose filter is unknown that could be as recent."""
+        filter surely holds for, plus the readings whose filter is unknown that could be as recent.
+        With ``carry`` (a row expression over the reading ``_x``, no ``sel``): the candidates are
+        ``{i, d, t}`` structs, t the expression computed once per reading row (no list of reading
+        structs to go through), and the candidates and missing codes are computed only where
+        they are not the one latest reading (NULL there: the caller reads latest_one first)."""
         rows = (f"SELECT p.*, o.i AS _i, o.d AS _d, o.w AS _w, o.x AS _x FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
                 f"WHERE o.code = {q(code_name)}")
         sure = "TRUE"
@@ -141,15 +145,18 @@ class RelGenerator(Generator):
             src = (rows,) + self.row_steps() + (f"SELECT *, ({p.t}) AS _p FROM @R",)
             sure = "_p IS TRUE"
             lvl = max(lvl, p.lvl)
+        elif carry is not None:
+            src = f"(SELECT *, {carry} AS _t FROM ({rows}))"
         else:
             src = f"({rows})"
+        val = "{'i': _i, 'd': _d, 't': _t}" if carry is not None else "_x"
         inw = f"_d IS NOT NULL AND _d BETWEEN ({w.lo}) AND ({w.hi})"
         key = f"CAST(_d AS BIGINT) * {BIG} + _i"
         aggs = [f"count(*) FILTER (WHERE NOT _w AND {sure})",
                 f"max({key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
-                f"arg_max(_x, {key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
-                f"list_sort(list(_x) FILTER (WHERE NOT _w AND {sure} AND _d IS NULL))",
-                f"list_sort(list(_x) FILTER (WHERE _w AND {sure}))"]
+                f"arg_max({val}, {key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
+                f"list_sort(list({val}) FILTER (WHERE NOT _w AND {sure} AND _d IS NULL))",
+                f"list_sort(list({val}) FILTER (WHERE _w AND {sure}))"]
         fixed = w.lo == w.lom and w.hi == w.him
         aggs.append("NULL" if fixed else f"bool_or(_d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (_d BETWEEN ({w.lo}) AND ({w.hi}))) "
                                          f"FILTER (WHERE NOT _w AND {sure})")
@@ -160,8 +167,8 @@ class RelGenerator(Generator):
         maybe = f"coalesce({cols[5]}, FALSE)" if not fixed else "FALSE"
         n = f"coalesce({n}, 0)"
         extra, lx = self.helper(
-            f"list_filter({wl}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
-            f"AND ({k} IS NULL OR CAST(x.d AS BIGINT) * {BIG} + x.i > {k})))", lj)
+            f"(CASE WHEN {wl} IS NOT NULL THEN list_filter({wl}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+            f"AND ({k} IS NULL OR CAST(x.d AS BIGINT) * {BIG} + x.i > {k}))) END)", lj)
         float_ok = "TRUE" if w.ever else "FALSE"
         has_extra = f"coalesce(len({extra}), 0) > 0"
         has_fl = f"coalesce(len({fl}), 0) > 0"
@@ -174,6 +181,10 @@ class RelGenerator(Generator):
                 f"WHEN {n} = 0 OR {has_extra} THEN {code} "
                 f"WHEN {has_fl} THEN {code} "
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
+        one = (f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
+               f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
+        if carry is not None:
+            cands, miss = f"(CASE WHEN NOT {one} THEN {cands} END)", f"(CASE WHEN NOT {one} THEN {miss} END)"
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         if sel is not None:
@@ -192,8 +203,7 @@ class RelGenerator(Generator):
             m2, _ = self.helper(miss2, lx2)
             return c2, m2, lc2
         # the usual case: the one candidate is the latest dated reading in the window
-        self.latest_one[c] = (top, f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
-                                   f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
+        self.latest_one[c] = (top, one)
         return c, m, lc
 
     def limit_truths(self, lim, op: str, x: str, ctx):
@@ -206,9 +216,16 @@ class RelGenerator(Generator):
                 eps = 1e-9 * (abs(f) + 1.0)
                 fd, ed = f"CAST({f!r} AS DOUBLE)", f"CAST({eps!r} AS DOUBLE)"
                 return (f"(CASE WHEN {x}.v - {fd} > {ed} THEN 1 WHEN {x}.v - {fd} < -{ed} THEN -1 "
-                        f"ELSE elig_sign_rec({x}.v, {x}.vi, {N.const(v)}) END)")
+                        f"ELSE {N.near_sign(f'{x}.v', f'{x}.vi', v)} END)")
             cases = " ".join(f"WHEN {q(u)} THEN {sign(v)}" for u, v in lim.table)
             return f"[{N.holds(op, f'(CASE {x}.u {cases} END)')}]", EMPTY, 0
+        if isinstance(lim, I.LRef):  # elig_sign_ref's float tests inline, the same way
+            w = lim.which
+            kr = f"(CAST({float(lim.multiple)!r} AS DOUBLE) * {x}.{w})"
+            eps = f"1e-9 * (abs({kr}) + 1.0)"
+            sign = (f"(CASE WHEN {x}.v - {kr} > {eps} THEN 1 WHEN {x}.v - {kr} < -{eps} THEN -1 "
+                    f"ELSE {N.near_sign_ref(f'{x}.v', f'{x}.vi', lim.multiple, f'{x}.{w}', f'{x}.{w}i')} END)")
+            return f"[CASE WHEN {x}.{w} IS NOT NULL THEN {N.holds(op, sign)} END]", EMPTY, 0
         return super().limit_truths(lim, op, x, ctx)
 
     def n_NObs(self, n, ctx):
@@ -240,31 +257,80 @@ class RelGenerator(Generator):
             truths, _, _ = self.limit_truths(n.limit, n.op, x, ctx)
             assert truths.startswith("[") and truths.endswith("]")
             return B(f"(CASE WHEN {x}.bad THEN NULL ELSE {truths[1:-1]} END)", qlist([n.sel.code]), "FALSE", 0)
-        if isinstance(n.sel, I.SelLatest) and n.sel.pred is None and not ctx.item_level and isinstance(n.limit, (I.LConst, I.LRef)):
+        if isinstance(n.sel, I.SelLatest) and n.sel.pred is None and not ctx.item_level and self._leafy(n.limit):
             return self._latest_cmp(n, ctx)
         return super().b_BObsCmp(n, ctx)
 
+    @classmethod
+    def _leafy(cls, lim) -> bool:
+        """A limit of fixed and reference limits chosen by conditions (_latest_cmp's)."""
+        if isinstance(lim, I.LIf):
+            return cls._leafy(lim.then) and cls._leafy(lim.otherwise)
+        return isinstance(lim, (I.LConst, I.LRef))
+
     def _latest_cmp(self, n, ctx):
-        """latest X ... against a fixed or reference limit: where the candidates are the one
-        latest reading, its truth directly (as for one reading above); elsewhere (readings
+        """latest X ... against a limit (fixed, a multiple of the reading's reference, or a choice
+        of those by a condition): each reading's truth against each alternative limit computed
+        once on its row (fields t0, t1... of the candidates, b: unusable); where the candidates
+        are the one latest reading, the truth is read from it directly; elsewhere (readings
         without a date or a code that could be the latest) Generator.b_BObsCmp over the list."""
-        cands, cmiss, lc = self.select(n.sel, ctx)
-        code = qlist([n.sel.code])
-        if cands not in self.latest_one:
-            return super().b_BObsCmp(n, ctx)
+        s = n.sel
+        w = self.window(s.window, ctx)
+        code = qlist([s.code])
+        leaves: list[str] = []
+        truths, cm, lt, one_v = self._leaf_truths(n.limit, n.op, ctx, leaves)
+        carry = "{'b': _x.bad, " + ", ".join(f"'t{j}': {e}" for j, e in enumerate(leaves)) + "}"
+        cands, cmiss, lc = self._rel_latest(s.code, w, code, max(w.lvl, lt), carry=carry)
         top, one = self.latest_one[cands]
-        truths, _, _ = self.limit_truths(n.limit, n.op, "x", ctx)
-        t1 = f"(CASE WHEN {top}.bad THEN NULL ELSE {self._rename(truths[1:-1], 'x', top)} END)"
-        per, lvl = self.helper(f"(CASE WHEN NOT {one} THEN list_transform({cands}, lambda x: CASE WHEN x.bad "
-                               f"THEN [CAST(NULL AS BOOLEAN)] ELSE {truths} END) END)", lc)
+        # the truth: every alternative of every candidate holds, or none does
+        tx = f"(CASE WHEN x.t.b THEN NULL ELSE {one_v} END)"
+        t = (f"(CASE WHEN {one} THEN (CASE WHEN {top}.t.b THEN NULL ELSE {self._rename(one_v, 'x', top)} END) "
+             f"WHEN ({cands}) IS NULL THEN NULL "
+             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce({tx}, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce(NOT {tx}, FALSE))) THEN FALSE END)")
+        if cm == EMPTY:
+            # Generator.b_BObsCmp's missing codes with no conditional limit: the code unless
+            # the candidates are unknown
+            m = f"(CASE WHEN {one} THEN {code} WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+            return B(t, m, "FALSE", lc)
+        # Generator.b_BObsCmp's missing codes over the candidates ([top] where it is the one),
+        # the per-candidate lists only where the truth is unknown (only there are they read)
+        L = f"(CASE WHEN {one} THEN [{top}] ELSE {cands} END)"
+        per = f"list_transform({L}, lambda x: CASE WHEN x.t.b THEN [CAST(NULL AS BOOLEAN)] ELSE {truths} END)"
+        tc, lvl = self.helper(t, lc)
+        per, lvl = self.helper(f"(CASE WHEN {tc} IS NULL THEN {per} END)", lvl)
+        cm, lvl = self.helper(f"(CASE WHEN {tc} IS NULL THEN (CASE WHEN len(list_filter({L}, lambda x: NOT x.t.b)) > 0 "
+                              f"THEN {cm} ELSE {EMPTY} END) END)", lvl)
         flat = f"flatten({per})"
-        t = (f"(CASE WHEN {one} THEN {t1} WHEN ({cands}) IS NULL THEN NULL "
-             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(t, FALSE))) THEN TRUE "
-             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
-        # Generator.b_BObsCmp's missing codes with no conditional limit (cm empty): the code
-        # unless the candidates are unknown
-        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
-        return B(t, m, "FALSE", lvl)
+        has_none = f"len(list_filter({flat}, lambda t: t IS NULL)) > 0"
+        mixed = f"len(list_filter({per}, lambda ts: list_contains(ts, TRUE) AND list_contains(ts, FALSE))) > 0"
+        differ = (f"(len({L}) > 1 AND len(list_distinct(list_transform({per}, lambda ts: "
+                  f"array_to_string(list_sort(list_distinct(list_transform(ts, lambda t: coalesce(CAST(t AS INTEGER), 2)))), ',')))) > 1)")
+        m0 = (f"flatten([CASE WHEN {has_none} THEN {code} ELSE {EMPTY} END, CASE WHEN {mixed} THEN {cm} ELSE {EMPTY} END, "
+              f"CASE WHEN {differ} THEN {code} ELSE {EMPTY} END])")
+        m = (f"(CASE WHEN {tc} IS NOT NULL THEN {EMPTY} WHEN ({L}) IS NULL THEN {cmiss} WHEN len({m0}) > 0 THEN {m0} "
+             f"WHEN len({cm}) > 0 THEN {cm} ELSE {code} END)")
+        return B(tc, m, "FALSE", lvl)
+
+    def _leaf_truths(self, lim, op, ctx, leaves):
+        """Generator.limit_truths over the candidate x whose field t<j> holds the truth of leaf
+        limit j (a fixed or reference limit: its row expression over _x appended to leaves):
+        (truths list, cond-missing, level, the candidate's truth as one value: TRUE when every
+        alternative holds, FALSE when none does, else NULL)."""
+        if isinstance(lim, (I.LConst, I.LRef)):
+            truths, _, _ = self.limit_truths(lim, op, "_x", ctx)
+            leaves.append(truths[1:-1])
+            f = f"x.t.t{len(leaves) - 1}"
+            return f"[{f}]", EMPTY, 0, f
+        if isinstance(lim, I.LIf):
+            c = self.b(lim.cond, ctx)
+            a, am, la, va = self._leaf_truths(lim.then, op, ctx, leaves)
+            b, bm, lb, vb = self._leaf_truths(lim.otherwise, op, ctx, leaves)
+            t = f"(CASE WHEN ({c.t}) THEN {a} WHEN NOT ({c.t}) THEN {b} ELSE list_concat({a}, {b}) END)"
+            cm = f"(CASE WHEN ({c.t}) THEN {am} WHEN NOT ({c.t}) THEN {bm} ELSE flatten([{c.m}, {am}, {bm}]) END)"
+            v = f"(CASE WHEN ({c.t}) THEN {va} WHEN NOT ({c.t}) THEN {vb} WHEN {va} = {vb} THEN {va} END)"
+            return t, cm, max(c.lvl, la, lb), v
+        raise SqlUnsupported("limit")
 
     # ------------------------------------------------------------------ observation queries
     def b_BObsQuery(self, n, ctx):

@@ -46,6 +46,7 @@ class RelGenerator(Generator):
         self.joins: list[tuple[int, str]] = []
         self.latest_one: dict[str, tuple[str, str]] = {}  # candidates column -> (top, "it is [top]")
         self.rowh = None  # inside an item query: the row helpers [(row level, name, expression)]
+        self.lazy_latest: dict[tuple, tuple] = {}  # (code, window) -> _rel_latest(lazy) of n_NObs
 
     # ------------------------------------------------------------------ row helpers
     # Inside an item query every boolean and number node becomes a column of the item rows,
@@ -126,7 +127,7 @@ class RelGenerator(Generator):
             return self._rel_latest(s.code, w, qlist([s.code]), w.lvl, s if s.pred is not None else None, ctx)
         return super().select(s, ctx)
 
-    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None, carry=None):
+    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None, carry=None, lazy=False):
         """The candidates of the most recent reading in window w (Generator._latest over lists):
         the latest dated reading in the window (max (day, index)), readings without a usable
         date, readings without a code that could be the most recent; and its missing codes.
@@ -135,7 +136,8 @@ class RelGenerator(Generator):
         With ``carry`` (a row expression over the reading ``_x``, no ``sel``): the candidates are
         ``{i, d, t}`` structs, t the expression computed once per reading row (no list of reading
         structs to go through), and the candidates and missing codes are computed only where
-        they are not the one latest reading (NULL there: the caller reads latest_one first)."""
+        they are not the one latest reading (NULL there: the caller reads latest_one first); so
+        with ``lazy`` (the reading structs as they are)."""
         rows = (f"SELECT p.*, o.i AS _i, o.d AS _d, o.w AS _w, o.x AS _x FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
                 f"WHERE o.code = {q(code_name)}")
         sure = "TRUE"
@@ -183,7 +185,7 @@ class RelGenerator(Generator):
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
         one = (f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
                f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
-        if carry is not None:
+        if carry is not None or lazy:
             cands, miss = f"(CASE WHEN NOT {one} THEN {cands} END)", f"(CASE WHEN NOT {one} THEN {miss} END)"
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
@@ -230,23 +232,31 @@ class RelGenerator(Generator):
 
     def n_NObs(self, n, ctx):
         """A reading's value in the rule's unit (Generator.n_NObs) with the converted candidates a
-        helper column: inline, the conversion (exact-number macros) ran four times."""
-        if ctx.item_level:
+        helper column: inline, the conversion (exact-number macros) ran four times. The latest
+        reading (no filter): its candidates only where it is not the one latest reading."""
+        if ctx.item_level or not isinstance(n.sel, I.SelLatest) or n.sel.pred is not None:
             return super().n_NObs(n, ctx)
-        cands, cmiss, lc = self.select(n.sel, ctx)
+        cands, cmiss, lc = self._latest_lazy(n.sel, ctx)
+        top, one = self.latest_one[cands]
         code = qlist([n.sel.code])
         conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
                         for u, c in n.table)
-        each = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)"
-        if cands in self.latest_one:  # the one latest reading: no list to go through
-            top, one = self.latest_one[cands]
-            each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE (CASE {top}.u "
-                    f"{self._rename(conv, 'x', top)} END) END] ELSE {each} END)")
+        each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE (CASE {top}.u {self._rename(conv, 'x', top)} END) END] "
+                f"ELSE list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END) END)")
         vals, lv = self.helper(each, lc)
         ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
-        v = f"(CASE WHEN ({cands}) IS NOT NULL AND {ok} THEN elig_dedupe({vals}) END)"
-        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)"
+        v = f"(CASE WHEN ({one} OR ({cands}) IS NOT NULL) AND {ok} THEN elig_dedupe({vals}) END)"
+        m = (f"(CASE WHEN {one} THEN (CASE WHEN NOT {ok} THEN {code} ELSE {EMPTY} END) WHEN ({cands}) IS NULL THEN {cmiss} "
+             f"WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)")
         return _Num(v, m, lv)
+
+    def _latest_lazy(self, s, ctx):
+        """_rel_latest(lazy) of a latest reading, once per code and window in a criterion."""
+        w = self.window(s.window, ctx)
+        key = (s.code, w.ok, w.lo, w.lom, w.hi, w.him, w.miss, w.amiss, w.ever, w.lvl)
+        if key not in self.lazy_latest:
+            self.lazy_latest[key] = self._rel_latest(s.code, w, qlist([s.code]), w.lvl, lazy=True)
+        return self.lazy_latest[key]
 
     def b_BObsCmp(self, n, ctx):
         """The reading of an observation query against a fixed limit or a reference limit: one

@@ -284,24 +284,11 @@ class RelGenerator(Generator):
         once on its row (fields t0, t1... of the candidates, b: unusable); where the candidates
         are the one latest reading, the truth is read from it directly; elsewhere (readings
         without a date or a code that could be the latest) Generator.b_BObsCmp over the list."""
-        s = n.sel
-        w = self.window(s.window, ctx)
-        code = qlist([s.code])
         leaves: list[str] = []
         truths, cm, lt, one_v = self._leaf_truths(n.limit, n.op, ctx, leaves)
-        carry = "{'b': _x.bad, " + ", ".join(f"'t{j}': {e}" for j, e in enumerate(leaves)) + "}"
-        cands, cmiss, lc = self._rel_latest(s.code, w, code, max(w.lvl, lt), carry=carry)
-        top, one = self.latest_one[cands]
-        # the truth: every alternative of every candidate holds, or none does
-        tx = f"(CASE WHEN x.t.b THEN NULL ELSE {one_v} END)"
-        t = (f"(CASE WHEN {one} THEN (CASE WHEN {top}.t.b THEN NULL ELSE {self._rename(one_v, 'x', top)} END) "
-             f"WHEN ({cands}) IS NULL THEN NULL "
-             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce({tx}, FALSE))) THEN TRUE "
-             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce(NOT {tx}, FALSE))) THEN FALSE END)")
-        if cm == EMPTY:
-            # Generator.b_BObsCmp's missing codes with no conditional limit: the code unless
-            # the candidates are unknown
-            m = f"(CASE WHEN {one} THEN {code} WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+        t, m, lc, (cands, cmiss, top, one) = self._latest_rows(n.sel, ctx, leaves, one_v, lt)
+        code = qlist([n.sel.code])
+        if cm == EMPTY:  # no conditional limit: the code unless the candidates are unknown
             return B(t, m, "FALSE", lc)
         # Generator.b_BObsCmp's missing codes over the candidates ([top] where it is the one),
         # the per-candidate lists only where the truth is unknown (only there are they read)
@@ -321,6 +308,46 @@ class RelGenerator(Generator):
         m = (f"(CASE WHEN {tc} IS NOT NULL THEN {EMPTY} WHEN ({L}) IS NULL THEN {cmiss} WHEN len({m0}) > 0 THEN {m0} "
              f"WHEN len({cm}) > 0 THEN {cm} ELSE {code} END)")
         return B(tc, m, "FALSE", lvl)
+
+    def _latest_rows(self, s, ctx, leaves, one_v, lvl):
+        """The latest reading of selection s with the row truths ``leaves`` (expressions over
+        _x, fields t0, t1... of the candidates; b: unusable) and a candidate's truth ``one_v``
+        over x: (truth, missing codes as Generator.b_BObsCmp/b_BObsBetween/b_BObsIs give them
+        with one alternative, level, (candidates, their missing codes, top, one)). The truth is
+        TRUE when every candidate's is, FALSE when every candidate's is FALSE, else NULL."""
+        w = self.window(s.window, ctx)
+        code = qlist([s.code])
+        carry = "{'b': _x.bad, " + ", ".join(f"'t{j}': {e}" for j, e in enumerate(leaves)) + "}"
+        cands, cmiss, lc = self._rel_latest(s.code, w, code, max(w.lvl, lvl), carry=carry)
+        top, one = self.latest_one[cands]
+        tx = f"(CASE WHEN x.t.b THEN NULL ELSE {one_v} END)"
+        t = (f"(CASE WHEN {one} THEN (CASE WHEN {top}.t.b THEN NULL ELSE {self._rename(one_v, 'x', top)} END) "
+             f"WHEN ({cands}) IS NULL THEN NULL "
+             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce({tx}, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce(NOT {tx}, FALSE))) THEN FALSE END)")
+        m = f"(CASE WHEN {one} THEN {code} WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+        return t, m, lc, (cands, cmiss, top, one)
+
+    def _latest_plain(self, s, ctx) -> bool:
+        return isinstance(s, I.SelLatest) and s.pred is None and not ctx.item_level
+
+    def b_BObsBetween(self, n, ctx):
+        """latest X between two fixed or reference limits: the row truths of _latest_rows."""
+        if self._latest_plain(n.sel, ctx) and all(isinstance(x, (I.LConst, I.LRef)) for x in (n.low, n.high)):
+            lo, _, _ = self.limit_truths(n.low, ">=", "_x", ctx)
+            hi, _, _ = self.limit_truths(n.high, "<=", "_x", ctx)
+            t, m, lc, _ = self._latest_rows(n.sel, ctx, [lo[1:-1], hi[1:-1]], "(x.t.t0 AND x.t.t1)", 0)
+            return B(t, m, "FALSE", lc)
+        return super().b_BObsBetween(n, ctx)
+
+    def b_BObsIs(self, n, ctx):
+        """latest X is one of the values: the row truths of _latest_rows."""
+        if self._latest_plain(n.sel, ctx):
+            vals = ", ".join(q(v) for v in n.values)
+            neg = "NOT " if n.negated else ""
+            t, m, lc, _ = self._latest_rows(n.sel, ctx, [f"{neg}(_x.s IN ({vals}))"], "x.t.t0", 0)
+            return B(t, m, "FALSE", lc)
+        return super().b_BObsIs(n, ctx)
 
     def _leaf_truths(self, lim, op, ctx, leaves):
         """Generator.limit_truths over the candidate x whose field t<j> holds the truth of leaf

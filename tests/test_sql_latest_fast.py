@@ -20,7 +20,7 @@ from test_sql import compare_subset, only_criteria, sql_results
 pytest.importorskip("duckdb")
 
 CRITS = ("hemoglobin", "platelets", "ast_limit", "inr_limit", "qtcf_prolonged", "uncontrolled_hypertension", "lvef_low",
-         "ecog_0_to_2", "active_hepatitis_b")
+         "ecog_0_to_2", "active_hepatitis_b", "creatinine_clearance")
 
 # per observation code: (units, values around its limits: exactly at them in each unit, within
 # rounding of them, and numbers whose exact decimal is not a DECIMAL(38, 18))
@@ -36,6 +36,10 @@ VALUES = {
     "systolic_bp": (["mm[Hg]", "kPa"], [160, 160.0, 160.00000000000003, 21.331, 170, None]),
     "lvef": (["%", "1"], [50, 49.99999999999999, 0.5, 0.49999999999999994, 60, None]),
     "ecog": ([None, "1", "furlong"], [0, 2, 2.0, 2.0000000000000004, 1.9999999999999998, -0.0, 3, 1, -1e-300, "2", None]),
+    # creatinine clearance (140 - 65 years) * weight / (72 * creatinine mg/dL) (* 0.85 for women)
+    # is exactly 50 at 48 kg and 1 mg/dL, 60 kg and 1.25 mg/dL (110.5 umol/L is not exactly it)
+    "weight": (["kg", "[lb_av]", "g", "furlong"], [48, 48.0, 60, 47.99999999999999, 105.8218858, 75, 0, None]),
+    "serum_creatinine": (["mg/dL", "umol/L", "furlong"], [1, 1.0, 1.25, 0.9999999999999999, 110.5, 88.4, 113.12, 0, None]),
     "hbsag": ([None], ["positive", "positive", "negative", "Positive", 1, None]),
     "hbv_dna": (["[IU]/mL", "[IU]/mL", "furlong"], [20, 20.0, 19.999999999999996, 100, 1e6, 0, None]),
 }

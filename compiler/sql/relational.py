@@ -239,10 +239,14 @@ class RelGenerator(Generator):
         cands, cmiss, lc = self._latest_lazy(n.sel, ctx)
         top, one = self.latest_one[cands]
         code = qlist([n.sel.code])
-        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
-                        for u, c in n.table)
-        each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE (CASE {top}.u {self._rename(conv, 'x', top)} END) END] "
-                f"ELSE list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END) END)")
+        # the factor and offset of the reading's unit looked up, the exact arithmetic written once
+        # (once per unit, its macros cost per vector of rows reaching each unit's branch)
+        units = ", ".join(q(u) for u, _ in n.table)
+        sc = "CASE x.u " + " ".join(f"WHEN {q(u)} THEN {N.const(c.scale)}" for u, c in n.table) + " END"
+        of = "CASE x.u " + " ".join(f"WHEN {q(u)} THEN {N.const(c.offset)}" for u, c in n.table) + " END"
+        conv = f"(CASE WHEN x.u IN ({units}) THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {sc}), {of}) END)"
+        each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE {self._rename(conv, 'x', top)} END] "
+                f"ELSE list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE {conv} END) END)")
         vals, lv = self.helper(each, lc)
         ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
         v = f"(CASE WHEN ({one} OR ({cands}) IS NOT NULL) AND {ok} THEN elig_dedupe({vals}) END)"

@@ -18,89 +18,17 @@ over that patient's list of items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Optional
 
 from .. import ir as I
 from . import numbers as N
+from .gen_age import AgeNodes
+from .gen_types import EMPTY, B, Ctx, Num, SqlUnsupported, Window, ident, q, qlist  # noqa: F401 (re-exported)
 
 NEVER = 1000000000  # the evaluator's _NEVER_HI: a window end that no date reaches
 
 
-class SqlUnsupported(Exception):
-    """An IR construct this SQL dialect cannot express yet (raised at compile time)."""
-
-
-def q(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def qlist(items) -> str:
-    items = list(items)
-    if not items:
-        return "CAST([] AS VARCHAR[])"
-    return "[" + ", ".join(q(x) for x in items) + "]"
-
-
-EMPTY = "CAST([] AS VARCHAR[])"
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass
-class B:
-    """A boolean node: truth, missing (when unknown), review (when unknown), and its level."""
-    t: str
-    m: str
-    r: str
-    lvl: int = 0
-
-
-@dataclass
-class Num:
-    """A number: alternatives (a list of number structs, NULL when unknown) and missing codes."""
-    v: str
-    m: str
-    lvl: int = 0
-
-
-@dataclass
-class Window:
-    ok: str  # the anchor is usable (NULL/false: the window is unknown)
-    lo: str
-    lom: str
-    hi: str
-    him: str
-    miss: str  # what the duration lacks (w[6])
-    amiss: str  # what is missing when the anchor is (w[2])
-    ever: bool = False
-    lvl: int = 0
-    struct: str = ""  # an item-dependent window: one struct expression, bound per item by the query
-    empty: str = ""  # when not "": true when the window is empty (measured from a date never reached)
-
-
-@dataclass
-class Ctx:
-    """Where an expression is: at patient level, or inside item lambdas (var -> (kind, sql name))."""
-    vars: dict = field(default_factory=dict)
-    dur_var: Optional[str] = None
-
-    @property
-    def item_level(self) -> bool:
-        return bool(self.vars)
-
-    def bind(self, var, kind, name, dur=False):
-        c = Ctx(dict(self.vars), self.dur_var)
-        c.vars[var] = (kind, name)
-        if dur:
-            c.dur_var = var
-        return c
-
-
-class Generator:
+class Generator(AgeNodes):
     """Compiles one criterion at a time into helper columns grouped by level."""
 
     def __init__(self, program: I.Program, lowered):
@@ -643,43 +571,6 @@ class Generator:
 
     def n_NConst(self, n, ctx):
         return Num(f"[{N.const(n.value)}]", EMPTY)
-
-    def n_NAge(self, n, ctx):
-        if n.unit in ("d", "wk"):
-            return self._age_days(n, 7 if n.unit == "wk" else 1)
-        if n.unit == "mo":
-            return self._age_months(n)
-        if n.unit != "a":
-            self.unsupported(f"age in {n.unit} has no SQL form yet")
-        a = ident("a_" + n.anchor)
-        ast = ident("a_" + n.anchor + "_st")
-        years = (f"(year(DATE '1970-01-01' + {a}) - year(DATE '1970-01-01' + birth) - CASE WHEN "
-                 f"month(DATE '1970-01-01' + {a}) * 100 + day(DATE '1970-01-01' + {a}) < "
-                 f"month(DATE '1970-01-01' + birth) * 100 + day(DATE '1970-01-01' + birth) THEN 1 ELSE 0 END)")
-        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({years}, {years}, 1)] END)"
-        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
-        return Num(v, m)
-
-    def _age_months(self, n):
-        """Completed calendar months (runtime._age_in): the months between the two dates, one
-        less when the anchor shifted back that many months (clamped to month end) is before the
-        birth date; -1 when born after the anchor."""
-        a = ident("a_" + n.anchor)
-        A, Bd = f"(DATE '1970-01-01' + {a})", "(DATE '1970-01-01' + birth)"
-        n0 = f"((year({A}) - year({Bd})) * 12 + month({A}) - month({Bd}))"
-        months = (f"(CASE WHEN {a} < birth THEN -1 WHEN {n0} > 0 AND CAST({A} - INTERVAL ({n0}) MONTH AS DATE) < {Bd} "
-                  f"THEN {n0} - 1 ELSE {n0} END)")
-        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({months}, {months}, 1)] END)"
-        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
-        return Num(v, m)
-
-    def _age_days(self, n, k):
-        """Age in completed days or weeks (runtime._age_in): floor((anchor - birth) / k)."""
-        a = ident("a_" + n.anchor)
-        days = f"CAST(floor(({a} - birth) / {k}) AS BIGINT)" if k != 1 else f"CAST({a} - birth AS BIGINT)"
-        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({days}, {days}, 1)] END)"
-        m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
-        return Num(v, m)
 
     def n_NArith(self, n, ctx):
         a = self.num(n.left, ctx)

@@ -72,6 +72,13 @@ CREATE OR REPLACE TEMP MACRO elig_zero(a) AS
 CREATE OR REPLACE TEMP MACRO elig_floor(a) AS
     list_transform([a], lambda z: CASE WHEN z.n IS NOT NULL THEN (CASE WHEN z.n >= 0 THEN z.n // z.d ELSE -((-z.n + z.d - 1) // z.d) END)
          ELSE floor(z.f) END)[1];
+CREATE OR REPLACE TEMP MACRO elig_xok(v, vi) AS
+    abs(v) < 1e19 AND (vi IS NOT NULL OR (strpos(CAST(v AS VARCHAR), 'e') = 0 AND strpos(CAST(v AS VARCHAR), '.') > 0
+                                          AND length(CAST(v AS VARCHAR)) - strpos(CAST(v AS VARCHAR), '.') <= 18));
+CREATE OR REPLACE TEMP MACRO elig_xdec(v, vi) AS
+    CASE WHEN vi IS NOT NULL THEN CAST(vi AS DECIMAL(38, 18)) ELSE CAST(CAST(v AS VARCHAR) AS DECIMAL(38, 18)) END;
+CREATE OR REPLACE TEMP MACRO elig_dsign(a, b) AS
+    CASE WHEN a > b THEN 1 WHEN a < b THEN -1 WHEN a = b THEN 0 END;
 CREATE OR REPLACE TEMP MACRO elig_dedupe(l) AS
     list_transform([l], lambda z: list_filter(z, lambda x, i: list_position(z, x) = i))[1];
 """
@@ -82,6 +89,48 @@ def const(x: Fraction) -> str:
     x = Fraction(x)
     return (f"{{'f': CAST({float(x)!r} AS DOUBLE), 'n': CAST('{x.numerator}' AS HUGEINT), "
             f"'d': CAST('{x.denominator}' AS HUGEINT)}}")
+
+
+# 10 ** 18: a fraction is a DECIMAL(38, 18) exactly when its denominator divides it
+_DEC_SCALE = 10 ** 18
+
+
+def dec_lit(x: Fraction) -> str | None:
+    """x as an exact DECIMAL(38, 18) literal, or None when it has none (a denominator with a
+    prime factor other than 2 and 5, more than 18 decimals, 20 digits or more before the point)."""
+    x = Fraction(x)
+    if _DEC_SCALE % x.denominator or abs(x) >= 10 ** 20:
+        return None
+    n = x.numerator * (_DEC_SCALE // x.denominator)
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    return f"CAST('{sign}{n // _DEC_SCALE}.{n % _DEC_SCALE:018d}' AS DECIMAL(38, 18))"
+
+
+def near_sign(v: str, vi: str, x: Fraction) -> str:
+    """The exact sign of record number (v, vi) minus the constant x, for a reading within
+    rounding of x (elig_sign_rec's exact fallback). Where the record's shortest decimal is a
+    DECIMAL(38, 18) number below 1e19 (elig_xok: an integer text, or a decimal text of at most 18
+    decimals) and x is one too, a comparison of decimals with no lambda (the lambdas of
+    elig_sign_rec cost milliseconds per vector of rows that reaches them, and DuckDB evaluates
+    every argument of coalesce); elsewhere elig_sign_rec."""
+    lit = dec_lit(x)
+    slow = f"elig_sign_rec({v}, {vi}, {const(x)})"
+    if lit is None:
+        return slow
+    return f"(CASE WHEN {v} IS NULL THEN NULL WHEN elig_xok({v}, {vi}) THEN elig_dsign(elig_xdec({v}, {vi}), {lit}) ELSE {slow} END)"
+
+
+def near_sign_ref(v: str, vi: str, k: Fraction, r: str, ri: str) -> str:
+    """The same for v against k times the record number (r, ri) (elig_sign_ref): the sign of
+    v * den(k) - num(k) * r in decimals where neither product reaches 1e19."""
+    k = Fraction(k)
+    slow = f"elig_sign_ref({v}, {vi}, {const(k)}, {r}, {ri})"
+    kn, kd = abs(k.numerator), k.denominator
+    ok = (f"elig_xok({v}, {vi}) AND elig_xok({r}, {ri}) AND abs({v}) * {float(kd)!r} < 1e19 "
+          f"AND abs({r}) * {float(kn)!r} < 1e19 AND {kn} < 1e19 AND {kd} < 1e19")
+    return (f"(CASE WHEN {v} IS NULL OR {r} IS NULL THEN NULL WHEN {ok} THEN "
+            f"elig_dsign(elig_xdec({v}, {vi}) * CAST('{kd}' AS DECIMAL(38, 0)), "
+            f"CAST('{k.numerator}' AS DECIMAL(38, 0)) * elig_xdec({r}, {ri})) ELSE {slow} END)")
 
 
 def holds(op: str, sign: str) -> str:

@@ -46,6 +46,7 @@ class RelGenerator(Generator):
         self.joins: list[tuple[int, str]] = []
         self.latest_one: dict[str, tuple[str, str]] = {}  # candidates column -> (top, "it is [top]")
         self.rowh = None  # inside an item query: the row helpers [(row level, name, expression)]
+        self.lazy_latest: dict[tuple, tuple] = {}  # (code, window) -> _rel_latest(lazy) of n_NObs
 
     # ------------------------------------------------------------------ row helpers
     # Inside an item query every boolean and number node becomes a column of the item rows,
@@ -126,12 +127,17 @@ class RelGenerator(Generator):
             return self._rel_latest(s.code, w, qlist([s.code]), w.lvl, s if s.pred is not None else None, ctx)
         return super().select(s, ctx)
 
-    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None):
+    def _rel_latest(self, code_name, w: Window, code, lvl, sel=None, ctx=None, carry=None, lazy=False):
         """The candidates of the most recent reading in window w (Generator._latest over lists):
         the latest dated reading in the window (max (day, index)), readings without a usable
         date, readings without a code that could be the most recent; and its missing codes.
         With ``sel`` (latest ... where, Generator._latest_where): the same over the readings the
-        filter surely holds for, plus the readings whose filter is unknown that could be as recent."""
+        filter surely holds for, plus the readings whose filter is unknown that could be as recent.
+        With ``carry`` (a row expression over the reading ``_x``, no ``sel``): the candidates are
+        ``{i, d, t}`` structs, t the expression computed once per reading row (no list of reading
+        structs to go through), and the candidates and missing codes are computed only where
+        they are not the one latest reading (NULL there: the caller reads latest_one first); so
+        with ``lazy`` (the reading structs as they are)."""
         rows = (f"SELECT p.*, o.i AS _i, o.d AS _d, o.w AS _w, o.x AS _x FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
                 f"WHERE o.code = {q(code_name)}")
         sure = "TRUE"
@@ -141,15 +147,18 @@ class RelGenerator(Generator):
             src = (rows,) + self.row_steps() + (f"SELECT *, ({p.t}) AS _p FROM @R",)
             sure = "_p IS TRUE"
             lvl = max(lvl, p.lvl)
+        elif carry is not None:
+            src = f"(SELECT *, {carry} AS _t FROM ({rows}))"
         else:
             src = f"({rows})"
+        val = "{'i': _i, 'd': _d, 't': _t}" if carry is not None else "_x"
         inw = f"_d IS NOT NULL AND _d BETWEEN ({w.lo}) AND ({w.hi})"
         key = f"CAST(_d AS BIGINT) * {BIG} + _i"
         aggs = [f"count(*) FILTER (WHERE NOT _w AND {sure})",
                 f"max({key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
-                f"arg_max(_x, {key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
-                f"list_sort(list(_x) FILTER (WHERE NOT _w AND {sure} AND _d IS NULL))",
-                f"list_sort(list(_x) FILTER (WHERE _w AND {sure}))"]
+                f"arg_max({val}, {key}) FILTER (WHERE NOT _w AND {sure} AND {inw})",
+                f"list_sort(list({val}) FILTER (WHERE NOT _w AND {sure} AND _d IS NULL))",
+                f"list_sort(list({val}) FILTER (WHERE _w AND {sure}))"]
         fixed = w.lo == w.lom and w.hi == w.him
         aggs.append("NULL" if fixed else f"bool_or(_d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (_d BETWEEN ({w.lo}) AND ({w.hi}))) "
                                          f"FILTER (WHERE NOT _w AND {sure})")
@@ -160,8 +169,8 @@ class RelGenerator(Generator):
         maybe = f"coalesce({cols[5]}, FALSE)" if not fixed else "FALSE"
         n = f"coalesce({n}, 0)"
         extra, lx = self.helper(
-            f"list_filter({wl}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
-            f"AND ({k} IS NULL OR CAST(x.d AS BIGINT) * {BIG} + x.i > {k})))", lj)
+            f"(CASE WHEN {wl} IS NOT NULL THEN list_filter({wl}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
+            f"AND ({k} IS NULL OR CAST(x.d AS BIGINT) * {BIG} + x.i > {k}))) END)", lj)
         float_ok = "TRUE" if w.ever else "FALSE"
         has_extra = f"coalesce(len({extra}), 0) > 0"
         has_fl = f"coalesce(len({fl}), 0) > 0"
@@ -174,6 +183,10 @@ class RelGenerator(Generator):
                 f"WHEN {n} = 0 OR {has_extra} THEN {code} "
                 f"WHEN {has_fl} THEN {code} "
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
+        one = (f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
+               f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
+        if carry is not None or lazy:
+            cands, miss = f"(CASE WHEN NOT {one} THEN {cands} END)", f"(CASE WHEN NOT {one} THEN {miss} END)"
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         if sel is not None:
@@ -192,8 +205,7 @@ class RelGenerator(Generator):
             m2, _ = self.helper(miss2, lx2)
             return c2, m2, lc2
         # the usual case: the one candidate is the latest dated reading in the window
-        self.latest_one[c] = (top, f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
-                                   f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
+        self.latest_one[c] = (top, one)
         return c, m, lc
 
     def limit_truths(self, lim, op: str, x: str, ctx):
@@ -206,30 +218,49 @@ class RelGenerator(Generator):
                 eps = 1e-9 * (abs(f) + 1.0)
                 fd, ed = f"CAST({f!r} AS DOUBLE)", f"CAST({eps!r} AS DOUBLE)"
                 return (f"(CASE WHEN {x}.v - {fd} > {ed} THEN 1 WHEN {x}.v - {fd} < -{ed} THEN -1 "
-                        f"ELSE elig_sign_rec({x}.v, {x}.vi, {N.const(v)}) END)")
+                        f"ELSE {N.near_sign(f'{x}.v', f'{x}.vi', v)} END)")
             cases = " ".join(f"WHEN {q(u)} THEN {sign(v)}" for u, v in lim.table)
             return f"[{N.holds(op, f'(CASE {x}.u {cases} END)')}]", EMPTY, 0
+        if isinstance(lim, I.LRef):  # elig_sign_ref's float tests inline, the same way
+            w = lim.which
+            kr = f"(CAST({float(lim.multiple)!r} AS DOUBLE) * {x}.{w})"
+            eps = f"1e-9 * (abs({kr}) + 1.0)"
+            sign = (f"(CASE WHEN {x}.v - {kr} > {eps} THEN 1 WHEN {x}.v - {kr} < -{eps} THEN -1 "
+                    f"ELSE {N.near_sign_ref(f'{x}.v', f'{x}.vi', lim.multiple, f'{x}.{w}', f'{x}.{w}i')} END)")
+            return f"[CASE WHEN {x}.{w} IS NOT NULL THEN {N.holds(op, sign)} END]", EMPTY, 0
         return super().limit_truths(lim, op, x, ctx)
 
     def n_NObs(self, n, ctx):
         """A reading's value in the rule's unit (Generator.n_NObs) with the converted candidates a
-        helper column: inline, the conversion (exact-number macros) ran four times."""
-        if ctx.item_level:
+        helper column: inline, the conversion (exact-number macros) ran four times. The latest
+        reading (no filter): its candidates only where it is not the one latest reading."""
+        if ctx.item_level or not isinstance(n.sel, I.SelLatest) or n.sel.pred is not None:
             return super().n_NObs(n, ctx)
-        cands, cmiss, lc = self.select(n.sel, ctx)
+        cands, cmiss, lc = self._latest_lazy(n.sel, ctx)
+        top, one = self.latest_one[cands]
         code = qlist([n.sel.code])
-        conv = " ".join(f"WHEN {q(u)} THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {N.const(c.scale)}), {N.const(c.offset)})"
-                        for u, c in n.table)
-        each = f"list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE (CASE x.u {conv} END) END)"
-        if cands in self.latest_one:  # the one latest reading: no list to go through
-            top, one = self.latest_one[cands]
-            each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE (CASE {top}.u "
-                    f"{self._rename(conv, 'x', top)} END) END] ELSE {each} END)")
+        # the factor and offset of the reading's unit looked up, the exact arithmetic written once
+        # (once per unit, its macros cost per vector of rows reaching each unit's branch)
+        units = ", ".join(q(u) for u, _ in n.table)
+        sc = "CASE x.u " + " ".join(f"WHEN {q(u)} THEN {N.const(c.scale)}" for u, c in n.table) + " END"
+        of = "CASE x.u " + " ".join(f"WHEN {q(u)} THEN {N.const(c.offset)}" for u, c in n.table) + " END"
+        conv = f"(CASE WHEN x.u IN ({units}) THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {sc}), {of}) END)"
+        each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE {self._rename(conv, 'x', top)} END] "
+                f"ELSE list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE {conv} END) END)")
         vals, lv = self.helper(each, lc)
         ok = f"len(list_filter({vals}, lambda y: y IS NULL)) = 0"
-        v = f"(CASE WHEN ({cands}) IS NOT NULL AND {ok} THEN elig_dedupe({vals}) END)"
-        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)"
+        v = f"(CASE WHEN ({one} OR ({cands}) IS NOT NULL) AND {ok} THEN elig_dedupe({vals}) END)"
+        m = (f"(CASE WHEN {one} THEN (CASE WHEN NOT {ok} THEN {code} ELSE {EMPTY} END) WHEN ({cands}) IS NULL THEN {cmiss} "
+             f"WHEN NOT {ok} OR len({cands}) > 1 THEN {code} ELSE {EMPTY} END)")
         return _Num(v, m, lv)
+
+    def _latest_lazy(self, s, ctx):
+        """_rel_latest(lazy) of a latest reading, once per code and window in a criterion."""
+        w = self.window(s.window, ctx)
+        key = (s.code, w.ok, w.lo, w.lom, w.hi, w.him, w.miss, w.amiss, w.ever, w.lvl)
+        if key not in self.lazy_latest:
+            self.lazy_latest[key] = self._rel_latest(s.code, w, qlist([s.code]), w.lvl, lazy=True)
+        return self.lazy_latest[key]
 
     def b_BObsCmp(self, n, ctx):
         """The reading of an observation query against a fixed limit or a reference limit: one
@@ -240,31 +271,107 @@ class RelGenerator(Generator):
             truths, _, _ = self.limit_truths(n.limit, n.op, x, ctx)
             assert truths.startswith("[") and truths.endswith("]")
             return B(f"(CASE WHEN {x}.bad THEN NULL ELSE {truths[1:-1]} END)", qlist([n.sel.code]), "FALSE", 0)
-        if isinstance(n.sel, I.SelLatest) and n.sel.pred is None and not ctx.item_level and isinstance(n.limit, (I.LConst, I.LRef)):
+        if isinstance(n.sel, I.SelLatest) and n.sel.pred is None and not ctx.item_level and self._leafy(n.limit):
             return self._latest_cmp(n, ctx)
         return super().b_BObsCmp(n, ctx)
 
+    @classmethod
+    def _leafy(cls, lim) -> bool:
+        """A limit of fixed and reference limits chosen by conditions (_latest_cmp's)."""
+        if isinstance(lim, I.LIf):
+            return cls._leafy(lim.then) and cls._leafy(lim.otherwise)
+        return isinstance(lim, (I.LConst, I.LRef))
+
     def _latest_cmp(self, n, ctx):
-        """latest X ... against a fixed or reference limit: where the candidates are the one
-        latest reading, its truth directly (as for one reading above); elsewhere (readings
+        """latest X ... against a limit (fixed, a multiple of the reading's reference, or a choice
+        of those by a condition): each reading's truth against each alternative limit computed
+        once on its row (fields t0, t1... of the candidates, b: unusable); where the candidates
+        are the one latest reading, the truth is read from it directly; elsewhere (readings
         without a date or a code that could be the latest) Generator.b_BObsCmp over the list."""
-        cands, cmiss, lc = self.select(n.sel, ctx)
+        leaves: list[str] = []
+        truths, cm, lt, one_v = self._leaf_truths(n.limit, n.op, ctx, leaves)
+        t, m, lc, (cands, cmiss, top, one) = self._latest_rows(n.sel, ctx, leaves, one_v, lt)
         code = qlist([n.sel.code])
-        if cands not in self.latest_one:
-            return super().b_BObsCmp(n, ctx)
-        top, one = self.latest_one[cands]
-        truths, _, _ = self.limit_truths(n.limit, n.op, "x", ctx)
-        t1 = f"(CASE WHEN {top}.bad THEN NULL ELSE {self._rename(truths[1:-1], 'x', top)} END)"
-        per, lvl = self.helper(f"(CASE WHEN NOT {one} THEN list_transform({cands}, lambda x: CASE WHEN x.bad "
-                               f"THEN [CAST(NULL AS BOOLEAN)] ELSE {truths} END) END)", lc)
+        if cm == EMPTY:  # no conditional limit: the code unless the candidates are unknown
+            return B(t, m, "FALSE", lc)
+        # Generator.b_BObsCmp's missing codes over the candidates ([top] where it is the one),
+        # the per-candidate lists only where the truth is unknown (only there are they read)
+        L = f"(CASE WHEN {one} THEN [{top}] ELSE {cands} END)"
+        per = f"list_transform({L}, lambda x: CASE WHEN x.t.b THEN [CAST(NULL AS BOOLEAN)] ELSE {truths} END)"
+        tc, lvl = self.helper(t, lc)
+        per, lvl = self.helper(f"(CASE WHEN {tc} IS NULL THEN {per} END)", lvl)
+        cm, lvl = self.helper(f"(CASE WHEN {tc} IS NULL THEN (CASE WHEN len(list_filter({L}, lambda x: NOT x.t.b)) > 0 "
+                              f"THEN {cm} ELSE {EMPTY} END) END)", lvl)
         flat = f"flatten({per})"
-        t = (f"(CASE WHEN {one} THEN {t1} WHEN ({cands}) IS NULL THEN NULL "
-             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(t, FALSE))) THEN TRUE "
-             f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
-        # Generator.b_BObsCmp's missing codes with no conditional limit (cm empty): the code
-        # unless the candidates are unknown
-        m = f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
-        return B(t, m, "FALSE", lvl)
+        has_none = f"len(list_filter({flat}, lambda t: t IS NULL)) > 0"
+        mixed = f"len(list_filter({per}, lambda ts: list_contains(ts, TRUE) AND list_contains(ts, FALSE))) > 0"
+        differ = (f"(len({L}) > 1 AND len(list_distinct(list_transform({per}, lambda ts: "
+                  f"array_to_string(list_sort(list_distinct(list_transform(ts, lambda t: coalesce(CAST(t AS INTEGER), 2)))), ',')))) > 1)")
+        m0 = (f"flatten([CASE WHEN {has_none} THEN {code} ELSE {EMPTY} END, CASE WHEN {mixed} THEN {cm} ELSE {EMPTY} END, "
+              f"CASE WHEN {differ} THEN {code} ELSE {EMPTY} END])")
+        m = (f"(CASE WHEN {tc} IS NOT NULL THEN {EMPTY} WHEN ({L}) IS NULL THEN {cmiss} WHEN len({m0}) > 0 THEN {m0} "
+             f"WHEN len({cm}) > 0 THEN {cm} ELSE {code} END)")
+        return B(tc, m, "FALSE", lvl)
+
+    def _latest_rows(self, s, ctx, leaves, one_v, lvl):
+        """The latest reading of selection s with the row truths ``leaves`` (expressions over
+        _x, fields t0, t1... of the candidates; b: unusable) and a candidate's truth ``one_v``
+        over x: (truth, missing codes as Generator.b_BObsCmp/b_BObsBetween/b_BObsIs give them
+        with one alternative, level, (candidates, their missing codes, top, one)). The truth is
+        TRUE when every candidate's is, FALSE when every candidate's is FALSE, else NULL."""
+        w = self.window(s.window, ctx)
+        code = qlist([s.code])
+        carry = "{'b': _x.bad, " + ", ".join(f"'t{j}': {e}" for j, e in enumerate(leaves)) + "}"
+        cands, cmiss, lc = self._rel_latest(s.code, w, code, max(w.lvl, lvl), carry=carry)
+        top, one = self.latest_one[cands]
+        tx = f"(CASE WHEN x.t.b THEN NULL ELSE {one_v} END)"
+        t = (f"(CASE WHEN {one} THEN (CASE WHEN {top}.t.b THEN NULL ELSE {self._rename(one_v, 'x', top)} END) "
+             f"WHEN ({cands}) IS NULL THEN NULL "
+             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce({tx}, FALSE))) THEN TRUE "
+             f"WHEN list_bool_and(list_transform({cands}, lambda x: coalesce(NOT {tx}, FALSE))) THEN FALSE END)")
+        m = f"(CASE WHEN {one} THEN {code} WHEN ({cands}) IS NULL THEN {cmiss} ELSE {code} END)"
+        return t, m, lc, (cands, cmiss, top, one)
+
+    def _latest_plain(self, s, ctx) -> bool:
+        return isinstance(s, I.SelLatest) and s.pred is None and not ctx.item_level
+
+    def b_BObsBetween(self, n, ctx):
+        """latest X between two fixed or reference limits: the row truths of _latest_rows."""
+        if self._latest_plain(n.sel, ctx) and all(isinstance(x, (I.LConst, I.LRef)) for x in (n.low, n.high)):
+            lo, _, _ = self.limit_truths(n.low, ">=", "_x", ctx)
+            hi, _, _ = self.limit_truths(n.high, "<=", "_x", ctx)
+            t, m, lc, _ = self._latest_rows(n.sel, ctx, [lo[1:-1], hi[1:-1]], "(x.t.t0 AND x.t.t1)", 0)
+            return B(t, m, "FALSE", lc)
+        return super().b_BObsBetween(n, ctx)
+
+    def b_BObsIs(self, n, ctx):
+        """latest X is one of the values: the row truths of _latest_rows."""
+        if self._latest_plain(n.sel, ctx):
+            vals = ", ".join(q(v) for v in n.values)
+            neg = "NOT " if n.negated else ""
+            t, m, lc, _ = self._latest_rows(n.sel, ctx, [f"{neg}(_x.s IN ({vals}))"], "x.t.t0", 0)
+            return B(t, m, "FALSE", lc)
+        return super().b_BObsIs(n, ctx)
+
+    def _leaf_truths(self, lim, op, ctx, leaves):
+        """Generator.limit_truths over the candidate x whose field t<j> holds the truth of leaf
+        limit j (a fixed or reference limit: its row expression over _x appended to leaves):
+        (truths list, cond-missing, level, the candidate's truth as one value: TRUE when every
+        alternative holds, FALSE when none does, else NULL)."""
+        if isinstance(lim, (I.LConst, I.LRef)):
+            truths, _, _ = self.limit_truths(lim, op, "_x", ctx)
+            leaves.append(truths[1:-1])
+            f = f"x.t.t{len(leaves) - 1}"
+            return f"[{f}]", EMPTY, 0, f
+        if isinstance(lim, I.LIf):
+            c = self.b(lim.cond, ctx)
+            a, am, la, va = self._leaf_truths(lim.then, op, ctx, leaves)
+            b, bm, lb, vb = self._leaf_truths(lim.otherwise, op, ctx, leaves)
+            t = f"(CASE WHEN ({c.t}) THEN {a} WHEN NOT ({c.t}) THEN {b} ELSE list_concat({a}, {b}) END)"
+            cm = f"(CASE WHEN ({c.t}) THEN {am} WHEN NOT ({c.t}) THEN {bm} ELSE flatten([{c.m}, {am}, {bm}]) END)"
+            v = f"(CASE WHEN ({c.t}) THEN {va} WHEN NOT ({c.t}) THEN {vb} WHEN {va} = {vb} THEN {va} END)"
+            return t, cm, max(c.lvl, la, lb), v
+        raise SqlUnsupported("limit")
 
     # ------------------------------------------------------------------ observation queries
     def b_BObsQuery(self, n, ctx):
@@ -324,10 +431,10 @@ class RelGenerator(Generator):
         # the item's own window, computed once per item: the row's item is {x: item, w: window}
         src = (rows.replace('{v}', var + "i"), f"SELECT *, {wrap} AS {var} FROM @R") if wrap else (rows.replace('{v}', var),)
         self.row_scope()
-        item, pre, lvl = self.item_expr(n, ctx, ictx, it, w)
+        first, pre, then, item, lvl = self.item_expr(n, ctx, ictx, it, w)
         # an item surely false (of no class asked, inactive, outside the window) adds nothing to
         # any aggregate below: left out before its condition is read
-        body = src + (f"SELECT * FROM @R WHERE ({pre}) IS NOT FALSE",) + self.row_steps() + (
+        body = src + first + (f"SELECT * FROM @R WHERE ({pre}) IS NOT FALSE",) + self.row_steps() + then + (
             f"SELECT seq, _i, {item} AS _z FROM @R",)
         aggs = ["bool_or(_z.t)", "bool_or(_z.t IS NULL)", "flatten(list(_z.m ORDER BY _i) FILTER (WHERE _z.t IS NULL))"]
         if n.count is not None:
@@ -354,19 +461,26 @@ class RelGenerator(Generator):
         return B(t, m, "FALSE", lvl)
 
     def item_expr(self, n, ctx, ictx, it, w):
-        """One item's {t, m[, k]} (Generator.b_BQuery's per-item expression) and its level."""
+        """One item's {t, m[, k]} (Generator.b_BQuery's per-item expression) as row steps, with
+        no lambda (a lambda binding the values of each item row cost milliseconds per vector of
+        rows): (steps before the filter, the filter, steps after the row helpers, the item
+        struct, level). The values bound once (``ins``, ``pt``) and the item's truth and missing
+        codes are columns of the item rows (_bins, _bpt, _zt, _zm)."""
         zq = "qx0"
         bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
+        col = {"ins": "_bins", "pt": "_bpt"}
+
+        def cols(x):
+            return re.sub(rf"\b{zq}\.(ins|pt)\b", lambda m: col[m.group(1)], x)
         code = f"[{it}.c]"
-        it_t = "(" + " AND ".join(parts_t) + ")"
-        it_m = "flatten([" + ", ".join(parts_m) + "])"
-        item = (f"list_transform([{{'t': {it_t}, 'm': {it_m}}}], lambda {zq}m: "
-                f"{{'t': {zq}m.t, 'm': CASE WHEN {zq}m.t IS NULL AND len({zq}m.m) = 0 THEN {code} ELSE {zq}m.m END{kfield}}})[1]")
-        if bound:
-            packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in bound.items()) + "}"
-            item = f"list_transform([{packed}], lambda {zq}: {item})[1]"
-        pre = " AND ".join(bound["ins"] if x == f"{zq}.ins" else x for x in parts_t if x != f"{zq}.pt") or "TRUE"
-        return item, pre, lvl
+        it_t = cols("(" + " AND ".join(parts_t) + ")")
+        it_m = cols("flatten([" + ", ".join(parts_m) + "])")
+        first = (f"SELECT *, {bound['ins']} AS _bins FROM @R",) if "ins" in bound else ()
+        then = ((f"SELECT *, {bound['pt']} AS _bpt FROM @R",) if "pt" in bound else ()) + (
+            f"SELECT *, {it_t} AS _zt, {it_m} AS _zm FROM @R",)
+        item = f"{{'t': _zt, 'm': CASE WHEN _zt IS NULL AND len(_zm) = 0 THEN {code} ELSE _zm END{kfield}}}"
+        pre = " AND ".join(cols(x) for x in parts_t if x != f"{zq}.pt") or "TRUE"
+        return first, pre, then, item, lvl
 
 
 # the work tables of the relational form: (name, query mode of script.input_view, sort order)

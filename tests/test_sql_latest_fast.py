@@ -1,0 +1,123 @@
+"""The fast path of `latest X ... against a limit` in the relational DuckDB script
+(relational.RelGenerator._latest_cmp, b_BObsBetween, b_BObsIs: each reading's truth against every alternative limit
+computed once on its row, the one latest reading's truth read directly, the candidate lists only
+where other readings could be the latest; the exact comparison near a limit in decimals,
+numbers.near_sign / near_sign_ref) against the Python evaluator, on records built to fall on both
+sides of each branch: ties on the latest date, readings without a usable date or without a code
+that could be the latest, unusable units, values and ULNs exactly at a limit (in every accepted
+unit, as integers, long decimals, exponents, beyond DECIMAL(38, 18)), unknown anchors, and the
+condition of a conditional limit true, false and unknown."""
+
+import copy
+import json
+import random
+
+import pytest
+
+from conftest import CASES
+from test_sql import compare_subset, only_criteria, sql_results
+
+pytest.importorskip("duckdb")
+
+CRITS = ("hemoglobin", "platelets", "ast_limit", "inr_limit", "qtcf_prolonged", "uncontrolled_hypertension", "lvef_low",
+         "ecog_0_to_2", "active_hepatitis_b", "creatinine_clearance")
+
+# per observation code: (units, values around its limits: exactly at them in each unit, within
+# rounding of them, and numbers whose exact decimal is not a DECIMAL(38, 18))
+VALUES = {
+    "hemoglobin": (["g/L", "g/dL", "g/mL", "mg/dL", "furlong", None],
+                   [90, 90.0, 9, 9.0, 0.09, 9000, 89.99999999999999, 90.00000000000001, 8.999999999999998,
+                    9.000000000000002, 9e1, 125, 60, 1e25, 1e-25, 0.09000000000000001, 1.2345678901234567e-15, "90", None]),
+    "platelets": (["10*9/L", "10*3/uL", "/uL", "furlong"],
+                  [100, 100.0, 99.99999999999999, 100.00000000000001, 1e5, 100000, 1e11, 1e-20, 250, None]),
+    "ast": (["U/L"], [100, 100.0, 3.0, 6.0, 2.9999999999999996, 3.0000000000000004, 200, 30, 1e22, 12345678901234567890123, None]),
+    "inr": (["1"], [1.8, 1.7999999999999998, 1.8000000000000003, 1.5, 3.0, 1.0, None]),
+    "qtcf": (["ms", "s", "h"], [450, 470, 0.45, 0.47, 450.00000000000006, 469.99999999999994, 0.47000000000000003, 500, 420, None]),
+    "systolic_bp": (["mm[Hg]", "kPa"], [160, 160.0, 160.00000000000003, 21.331, 170, None]),
+    "lvef": (["%", "1"], [50, 49.99999999999999, 0.5, 0.49999999999999994, 60, None]),
+    "ecog": ([None, "1", "furlong"], [0, 2, 2.0, 2.0000000000000004, 1.9999999999999998, -0.0, 3, 1, -1e-300, "2", None]),
+    # creatinine clearance (140 - 65 years) * weight / (72 * creatinine mg/dL) (* 0.85 for women)
+    # is exactly 50 at 48 kg and 1 mg/dL, 60 kg and 1.25 mg/dL (110.5 umol/L is not exactly it)
+    "weight": (["kg", "[lb_av]", "g", "furlong"], [48, 48.0, 60, 47.99999999999999, 105.8218858, 75, 0, None]),
+    "serum_creatinine": (["mg/dL", "umol/L", "furlong"], [1, 1.0, 1.25, 0.9999999999999999, 110.5, 88.4, 113.12, 0, None]),
+    "hbsag": ([None], ["positive", "positive", "negative", "Positive", 1, None]),
+    "hbv_dna": (["[IU]/mL", "[IU]/mL", "furlong"], [20, 20.0, 19.999999999999996, 100, 1e6, 0, None]),
+}
+REFS = {"ast": "uln", "inr": "uln", "hbv_dna": "lloq"}
+ULNS = [40, 40.0, 1.2, 1.2000000000000002, 20, 0, -1, None, "missing", 1e-30, 1e30]
+DATES = ["2026-01-12", "2026-01-12", "2026-01-08", "2026-01-15", "2026-01-16", "2025-12-01", "2026-02-30", "soon", None, "missing"]
+
+
+def _reading(rng, code):
+    units, values = VALUES[code]
+    r = {"code": code if rng.random() > 0.12 else rng.choice([None, "", "missing"]),
+         "value": rng.choice(values), "unit": rng.choice(units), "date": rng.choice(DATES)}
+    if code in REFS:
+        r[REFS[code]] = rng.choice(ULNS)
+        if r[REFS[code]] == "missing":
+            del r[REFS[code]]
+    if r["unit"] is None:
+        del r["unit"]
+    for k in ("code", "date"):
+        if r[k] == "missing":
+            del r[k]
+    if rng.random() < 0.05:
+        del r["value"]
+    return r
+
+
+def _records(n=600, seed=12):
+    base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        r = copy.deepcopy(base)
+        r["id"] = f"fast-{k}"
+        codes = rng.sample(sorted(VALUES), 4)
+        if "hbsag" in codes and "hbv_dna" not in codes:  # active hepatitis B reads both
+            codes.append("hbv_dna")
+        keep = [o for o in r["observations"] if o["code"] not in codes]
+        new = [_reading(rng, c) for c in codes for _ in range(rng.choice([1, 1, 2, 3, 4]))]
+        rng.shuffle(new)
+        r["observations"] = keep + new
+        if rng.random() < 0.1:  # the window's anchor unknown or unusable
+            r["anchors"]["first_dose"] = rng.choice([None, "2026-02-30", "later"])
+        if rng.random() < 0.15:  # the sex of the QTcF limit unknown, or the other one
+            r["sex"] = rng.choice([None, "unknown", "female"])
+        if rng.random() < 0.4:  # the liver metastasis of the AST limit: active, resolved, unknown
+            r["conditions"] = r["conditions"] + [{"code": rng.choice(["liver_metastasis", None]), "onset": "2025-06-01",
+                                                  "status": rng.choice(["active", "resolved", None, "maybe"])}]
+        out.append(json.dumps(r))
+    return out
+
+
+@pytest.fixture(scope="module")
+def fast_records():
+    return _records()
+
+
+def test_latest_fast_path_equals_python(compiled, sm3321, fast_records, tmp_path):
+    sqls = sql_results(compiled, sm3321, fast_records, tmp_path, only=CRITS)
+    pys = only_criteria([sm3321.evaluate_json(t) for t in fast_records], CRITS)
+    for r in pys + sqls:
+        if r.get("status") != "error":
+            r.pop("status", None)
+    diffs = compare_subset(pys, sqls)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+    # the records reach every outcome of every criterion (none of them is a judgment: no review)
+    seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
+    for cid in CRITS:
+        assert {(cid, "pass"), (cid, "fail"), (cid, "unknown")} <= seen, cid
+
+
+def test_near_sign_decimal_only_where_exact():
+    """The decimal comparison is used only for limits that are DECIMAL(38, 18) numbers."""
+    from fractions import Fraction
+
+    from compiler.sql import numbers as N
+
+    assert N.dec_lit(Fraction(9, 100)) == "CAST('0.090000000000000000' AS DECIMAL(38, 18))"
+    assert N.dec_lit(Fraction(-3, 2)) == "CAST('-1.500000000000000000' AS DECIMAL(38, 18))"
+    assert N.dec_lit(Fraction(1, 3)) is None and N.dec_lit(Fraction(10) ** 20) is None
+    assert N.dec_lit(Fraction(1, 10 ** 19)) is None
+    assert "elig_dsign" not in N.near_sign("x.v", "x.vi", Fraction(1, 3))

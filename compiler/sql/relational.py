@@ -484,7 +484,7 @@ class RelGenerator(Generator):
 
 
 # the work tables of the relational form: (name, query mode of script.input_view, sort order)
-PREP = (("elig_pat", "pat", ""), ("elig_ox", "rows_o", "code, seq"), ("elig_cx", "rows_c", ""),
+PREP = (("elig_pat", "pat", ""), ("elig_ox", "rows_o", "code"), ("elig_cx", "rows_c", ""),
         ("elig_px", "rows_p", ""), ("elig_tx", "rows_t", ""))
 
 

@@ -7,7 +7,7 @@ import types
 from typing import Iterator, Optional
 
 from . import loader
-from .script import Script, build, wild
+from .script import Script, build, wild_scan
 
 
 def evaluator_module(python_source: str) -> types.ModuleType:
@@ -38,7 +38,7 @@ def resolve_units(con, program, module) -> None:
     obs_units = con.execute("SELECT DISTINCT code, unit FROM observations WHERE unit IS NOT NULL AND code IS NOT NULL").fetchall()
     # an observation without a code could be a reading of any code: its unit is read for each
     wild_units = [r[0] for r in con.execute(
-        f"SELECT DISTINCT unit FROM observations WHERE unit IS NOT NULL AND {wild('code')}").fetchall()]
+        f"SELECT DISTINCT unit FROM observations WHERE unit IS NOT NULL AND {wild_scan('code')}").fetchall()]
     if wild_units:
         seen = set(obs_units)
         obs_units += [(c, u) for c in vocab["observations"] for u in wild_units if (c, u) not in seen]

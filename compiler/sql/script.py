@@ -90,6 +90,68 @@ def _days(col: str) -> str:
     return f"CAST({col} - {DAY} AS INTEGER)"
 
 
+def wild_scan(col: str) -> str:
+    """wild(col) with a cheap first test: a code whose first byte is printable ASCII (not a
+    space) is a code; only NULL, empty or other codes go through the regular expression."""
+    return f"({col} IS NULL OR (NOT ({col} >= '!' AND {col} < chr(127)) AND regexp_full_match({col}, {q(_SPACE)})))"
+
+
+def exact_int(raw: str) -> str:
+    """elig_int(raw) (the exact value of an integer text of up to 38 digits), cheaper: a text
+    with '.', 'e' or 'E' is none; a text that is the canonical form of its HUGEINT cast is that
+    integer; only the others (a string, '-0', leading zeros...) go through elig_int's regular
+    expression."""
+    return (f"(CASE WHEN {raw} IS NULL OR contains({raw}, '.') OR contains({raw}, 'e') OR contains({raw}, 'E') "
+            f"THEN CAST(NULL AS HUGEINT) WHEN length({raw}) <= 38 AND CAST(TRY_CAST({raw} AS HUGEINT) AS VARCHAR) = {raw} "
+            f"THEN TRY_CAST({raw} AS HUGEINT) ELSE elig_int({raw}) END)")
+
+
+def obs_codes(program: I.Program) -> str:
+    """The trial's observation codes as a small table k(code, q, u0, units, vals): q whether the
+    code is qualitative, u0 its unit when the reading has none ('1' for a dimensionless code,
+    else NULL), units the accepted units of a quantity, vals the values of a qualitative code."""
+    def lst(xs):
+        return "CAST([" + ", ".join(q(x) for x in xs) + "] AS VARCHAR[])"
+
+    rows = []
+    for o in program.observations:
+        qual = o.kind == "qualitative"
+        rows.append(f"({q(o.name)}, {'TRUE' if qual else 'FALSE'}, "
+                    f"{q('1') if not qual and o.unit == '1' else 'CAST(NULL AS VARCHAR)'}, "
+                    f"{'CAST(NULL AS VARCHAR[])' if qual else lst(u for u, _ in o.units)}, "
+                    f"{lst(o.values) if qual else 'CAST(NULL AS VARCHAR[])'})")
+    if not rows:
+        return ("(SELECT CAST(NULL AS VARCHAR) AS code, FALSE AS q, CAST(NULL AS VARCHAR) AS u0, "
+                "CAST(NULL AS VARCHAR[]) AS units, CAST(NULL AS VARCHAR[]) AS vals WHERE FALSE) k")
+    return f"(VALUES {', '.join(rows)}) k(code, q, u0, units, vals)"
+
+
+def obs_rows(program: I.Program, source: str = "observations") -> str:
+    """The rows of elig_ox(code, seq, i, d, w, x) (docs/sql.md, "The SQL"): each reading of a
+    trial code, and each reading without a code once per trial code (w). The unit, ``bad`` and
+    ``s`` of a reading come from its code's facts (obs_codes, a join with a table of a few rows)
+    and elig_unit_map, not from a CASE over every code of the trial; the exact integer texts
+    by exact_int."""
+    unit = ("(CASE WHEN o.q THEN CAST(NULL AS VARCHAR) WHEN o.unit_raw IS NULL OR o.unit_raw = 'null' THEN o.u0 "
+            "WHEN o.unit IS NOT NULL THEN m.resolved END)")
+    bad = (f"(CASE WHEN o.q THEN NOT coalesce(list_contains(o.vals, o.value_str), FALSE) "
+           f"ELSE o.value_num IS NULL OR coalesce(NOT list_contains(o.units, {unit}), TRUE) END)")
+    x = (f"{{'i': o.idx, 'd': {_days('o.date')}, 'bad': {bad}, 'v': o.value_num, 'vi': {exact_int('o.value_raw')}, 'w': o.w, "
+         f"'u': {unit}, 's': CASE WHEN o.q THEN o.value_str END, "
+         f"'uln': CASE WHEN o.uln > 0 THEN o.uln END, 'ulni': {exact_int('o.uln_raw')}, 'lln': CASE WHEN o.lln >= 0 THEN o.lln END, "
+         f"'llni': {exact_int('o.lln_raw')}, 'lloq': CASE WHEN o.lloq >= 0 THEN o.lloq END, 'lloqi': {exact_int('o.lloq_raw')}"
+         + (", 'c': o.code, 'a': o.attributes" if obs_attributes(program) else "") + "}")
+    cols = ["seq", "idx", "date", "value_raw", "value_num", "value_str", "unit_raw", "unit", "uln_raw", "uln",
+            "lln_raw", "lln", "lloq_raw", "lloq"] + (["attributes"] if obs_attributes(program) else [])
+    cols = ", ".join("ob." + c for c in cols)
+    k = obs_codes(program)
+    return (f"SELECT o.code, o.seq, o.idx AS i, {_days('o.date')} AS d, o.w, {x} AS x\n"
+            f"  FROM (SELECT k.*, {cols}, FALSE AS w FROM {source} ob JOIN {k} ON k.code = ob.code\n"
+            f"        UNION ALL\n"
+            f"        SELECT k.*, {cols}, TRUE AS w FROM {source} ob, {k} WHERE {wild_scan('ob.code')}) o\n"
+            f"  LEFT JOIN elig_unit_map m ON m.kind = 'obs' AND m.code = o.code AND m.unit = o.unit")
+
+
 def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str = "TEMP VIEW elig_input",
                obs_mode: str = "pivot") -> str:
     """The per-patient input (``CREATE OR REPLACE <name> AS ...``; the query alone when name is
@@ -178,9 +240,13 @@ def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str
         for i, tb in enumerate(tables))
     treat_est = (f"(CASE WHEN NOT t.end_present THEN 2 WHEN t.end_raw = 'null' THEN 0 WHEN t.\"end\" IS NULL THEN 2 "
                  f"WHEN t.start IS NOT NULL AND t.\"end\" < t.start THEN 2 ELSE 1 END)")
-    treat_struct = (f"{{'i': t.idx, 'c': CASE WHEN {wild('t.code')} THEN 'treatments[' || t.idx || ']' ELSE t.code END, 'cls': t.classes, "
-                    f"'s': {_days('t.start')}, 'e': {_days(T_END)}, 'est': {treat_est}, 'hl': {hl}, "
-                    f"'dv': {dose_v}{du}, 'route': t.route, 'purpose': t.purpose, 'a': t.attributes}}")
+
+    def treat_x(wild_f, hl_e, dv_e, du_e):
+        return (f"{{'i': t.idx, 'c': CASE WHEN {wild_f('t.code')} THEN 'treatments[' || t.idx || ']' ELSE t.code END, 'cls': t.classes, "
+                f"'s': {_days('t.start')}, 'e': {_days(T_END)}, 'est': {treat_est}, 'hl': {hl_e}, "
+                f"'dv': {dv_e}{du_e}, 'route': t.route, 'purpose': t.purpose, 'a': t.attributes}}")
+
+    treat_struct = treat_x(wild, hl, dose_v, du)
     anchors = program.trial.anchors
     anchor_aggs = ",\n        ".join(
         f"max({_days('date')}) FILTER (WHERE name = {q(a)}) AS {ident('a_' + a)}" for a in anchors) or "NULL AS _none"
@@ -210,12 +276,7 @@ def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str
         return obs_long
     # the relational generator's inputs (compiler/sql/relational.py): one row per item, no lists
     if obs_mode == "rows_o":
-        return (f"SELECT o.code, o.seq, o.idx AS i, {_days('o.date')} AS d, o.w, {obs_struct} AS x\n"
-                f"  FROM (SELECT * EXCLUDE (code), code, FALSE AS w FROM {tb('observations')} WHERE code IN ({codes_o})\n"
-                f"        UNION ALL\n"
-                f"        SELECT ob.* EXCLUDE (code), k.code, TRUE AS w FROM {tb('observations')} ob, (SELECT unnest([{codes_o}]) AS code) k\n"
-                f"        WHERE {wild('ob.code')}) o\n"
-                f"  LEFT JOIN elig_unit_map m ON m.kind = 'obs' AND m.code = o.code AND m.unit = o.unit")
+        return obs_rows(program, tb("observations"))
     if obs_mode == "rows_c":
         return (f"SELECT c.seq, c.idx AS i, CASE WHEN {wild('c.code')} THEN NULL ELSE c.code END AS code, {cond_struct} AS x\n"
                 f"  FROM {tb('conditions')} c{cjoin} WHERE c.code IN ({codes_c}) OR {wild('c.code')}")
@@ -223,7 +284,17 @@ def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str
         return (f"SELECT p.seq, p.idx AS i, CASE WHEN {wild('p.code')} THEN NULL ELSE p.code END AS code, {proc_struct} AS x\n"
                 f"  FROM {tb('procedures')} p{pjoin} WHERE p.code IN ({codes_p}) OR {wild('p.code')}")
     if obs_mode == "rows_t":
-        return f"SELECT t.seq, t.idx AS i, t.classes AS cls, {treat_struct} AS x\n  FROM {tb('treatments')} t{du_join}"
+        # the half-life and the dose read once per distinct JSON text (a few hundred in a
+        # population), not per treatment: the same expressions over the distinct texts (alias t)
+        hl_tab = (f"(SELECT t.half_life, {hl} AS hl FROM (SELECT DISTINCT half_life FROM {tb('treatments')} "
+                  f"WHERE half_life IS NOT NULL) t) h")
+        du_cols = "".join(f", d{i}.resolved AS du{i}" for i in range(len(tables)))
+        dose_tab = (f"(SELECT t.daily_dose, {dose_v} AS dv{du_cols} FROM (SELECT DISTINCT daily_dose FROM {tb('treatments')} "
+                    f"WHERE daily_dose IS NOT NULL) t{du_join}) dd")
+        du_rows = "".join(f", {q('du_' + e.name)}: dd.du{i}" for i, e in enumerate(tables))
+        return (f"SELECT t.seq, t.idx AS i, t.classes AS cls, {treat_x(wild_scan, 'h.hl', 'dd.dv', du_rows)} AS x\n"
+                f"  FROM {tb('treatments')} t LEFT JOIN {hl_tab} ON h.half_life = t.half_life\n"
+                f"  LEFT JOIN {dose_tab} ON dd.daily_dose = t.daily_dose")
     if obs_mode == "pat":
         psel = [c for c in sel if not c.startswith(("coalesce(oa.", "coalesce(ca.", "coalesce(pa.", "coalesce(ta."))]
         return f"""WITH

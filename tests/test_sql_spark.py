@@ -257,6 +257,12 @@ def test_sm3321_compiles_to_spark_sql(spark_sm3321):
         assert SP.unknown_constructs(sql) == [], cid  # nothing of DuckDB's own dialect is left
     assert SP.unknown_constructs(spark_sm3321.input_view) == []
     assert SP.unknown_constructs(spark_sm3321.result_query) == []
+    # the relational form throughout: the work tables, no criterion in the lambda form
+    assert [n for n, _, _ in spark_sm3321.prep] == ["elig_pat", "elig_ox", "elig_cx", "elig_px", "elig_tx"]
+    assert spark_sm3321.lambda_ids == frozenset() and spark_sm3321.fallbacks == () and spark_sm3321.input_view == ""
+    for name, sql, _ in spark_sm3321.prep:
+        assert SP.unknown_constructs(sql) == [], name
+        assert f"CREATE OR REPLACE TEMPORARY VIEW {name} AS\n" in text
 
 
 # ------------------------------------------------------------------------ on Spark (slow)

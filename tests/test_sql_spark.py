@@ -83,10 +83,13 @@ def test_nested_ctes_are_renamed_apart():
     CTEs (_r0, _r1 in every join) are renamed apart, each join reading its own."""
     out = SP.to_spark("WITH y AS (SELECT 1 AS seq) SELECT * FROM y "
                       "LEFT JOIN (SELECT seq FROM (WITH _r0 AS MATERIALIZED (SELECT * FROM y) SELECT * FROM _r0)) USING (seq) "
-                      "LEFT JOIN (SELECT seq FROM (WITH _r0 AS (SELECT seq + 1 AS seq FROM y) SELECT * FROM _r0)) USING (seq)")
+                      "LEFT JOIN (SELECT seq FROM (WITH _r0 AS (SELECT seq + 1 AS seq FROM y) SELECT _r0.seq FROM _r0)) USING (seq)")
     assert out == ("WITH y AS (SELECT 1 AS seq), _r0_w1 AS (SELECT * FROM y), _r0_w2 AS (SELECT seq + 1 AS seq FROM y) "
-                   "SELECT * FROM y LEFT JOIN (SELECT seq FROM (SELECT * FROM _r0_w1)) USING (seq) "
-                   "LEFT JOIN (SELECT seq FROM (SELECT * FROM _r0_w2)) USING (seq)")
+                   "SELECT * FROM y LEFT JOIN (SELECT seq FROM (SELECT * FROM _r0_w1 AS _r0)) USING (seq) "
+                   "LEFT JOIN (SELECT seq FROM (SELECT _r0.seq FROM _r0_w2 AS _r0)) USING (seq)")
+    # a statement's own WITH (the lambda form's input view, a CREATE VIEW) keeps its names
+    view = "CREATE OR REPLACE TEMP VIEW v AS WITH an AS (SELECT 1 AS seq) SELECT an.seq FROM an"
+    assert SP.to_spark(view) == "CREATE OR REPLACE TEMPORARY VIEW v AS WITH an AS (SELECT 1 AS seq) SELECT an.seq FROM an"
 
 
 def test_unknown_construct_refused():

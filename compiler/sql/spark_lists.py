@@ -130,7 +130,8 @@ def unique_ctes(tree):
     n = 0
     for w in list(tree.find_all(exp.With)):
         scope = w.parent
-        if scope is None or scope is tree:
+        # a statement's own WITH (also under CREATE VIEW ... AS) stays as it is
+        if scope is None or scope.find_ancestor(exp.Select, exp.Subquery, exp.Union) is None:
             continue
         n += 1
         names = {}
@@ -139,6 +140,10 @@ def unique_ctes(tree):
             names[old] = f"{old}_w{n}"
             cte.set("alias", exp.TableAlias(this=exp.to_identifier(names[old])))
         for t in scope.find_all(exp.Table):
-            if not t.args.get("db") and t.name in names:
+            if not t.args.get("db") and t.name in names and not t.alias:
+                # read under its old name as an alias: `old.col` keeps resolving
+                t.set("alias", exp.TableAlias(this=exp.to_identifier(t.name)))
+                t.set("this", exp.to_identifier(names[t.name]))
+            elif not t.args.get("db") and t.name in names:
                 t.set("this", exp.to_identifier(names[t.name]))
     return tree

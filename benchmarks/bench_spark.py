@@ -85,6 +85,14 @@ def _times(src: Path, dst: Path, k: int) -> None:
     con.close()
 
 
+def _table(rows) -> None:
+    w = max(len(a) for a, _ in rows)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} now (shared and noisy)")
+    for a, b in rows:
+        print(f"{a:<{w}}  {b}")
+    sys.stdout.flush()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000, help="records (default 10,000)")
@@ -177,10 +185,7 @@ def main(argv=None) -> int:
                 (f"{form} form: Spark results equal to the Python evaluator's (first {k:,} records)", f"{same:,} of {k:,}"),
             ]
             _say(f"{form} form: {query_s:,.1f} s, CPU {query_cpu:,.1f} s, load average {os.getloadavg()[0]:.1f}")
-        w = max(len(a) for a, _ in rows)
-        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end (shared and noisy)")
-        for a, b in rows:
-            print(f"{a:<{w}}  {b}")
+            _table(rows)  # after each form: a later failure does not lose it
         spark.stop()
     return 0 if ok else 1
 

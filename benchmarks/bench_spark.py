@@ -101,6 +101,7 @@ def main(argv=None) -> int:
                     help="screen the loaded tables K times over (seq shifted, ids suffixed): 1,000,000 from 100,000")
     ap.add_argument("--form", choices=("relational", "lambda", "both"), default="relational",
                     help="the Spark SQL form (both: relational, then lambda, on the same tables and session)")
+    ap.add_argument("--conf", action="append", default=[], help="key=value set on the Spark session (repeatable)")
     ap.add_argument("--check", type=int, default=5000,
                     help="records timed through the Python module and compared with Spark's results (default 5,000)")
     ap.add_argument("--dir", default=str(ROOT / "out" / "bench-sql"),
@@ -140,6 +141,9 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         spark = R.session()
         session_s = time.perf_counter() - t
+        for kv in args.conf:  # settings to compare (run() keeps the ones the meaning depends on)
+            key, value = kv.split("=", 1)
+            spark.conf.set(key, value)
         rows = [
             (f"Python module, per record (one core, {k:,} records)", f"{py_wall * 1e6:,.0f} µs (CPU {py_cpu * 1e6:,.0f} µs)"),
             (f"setup: load the JSON Lines records to Parquet tables (DuckDB loader)", f"{load_s:,.1f} s"),

@@ -2,7 +2,7 @@
 records in the same run (benchmarks/cohort.py). Prints a table of times and ratios.
 
     python benchmarks/bench_spark.py --n 10000 [--form relational|lambda|both]
-    python benchmarks/bench_spark.py --n 100000 --input /work/data/c100k.jsonl
+    python benchmarks/bench_spark.py --n 100000 --input c100k.jsonl       # the 100,000-record cohort
     python benchmarks/bench_spark.py --n 100000 --input c100k.jsonl --times 10     # 1,000,000 records
     (the cohort file is the one bench_sql.py writes, out/bench-sql/cohort-N.jsonl, written once
     and reused; --dir to put it elsewhere)

@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="criteria ids, comma separated (default all)")
     ap.add_argument("--conf", action="append", default=[], help="key=value set on the session before the run")
     ap.add_argument("--json", default="", help="write the per-criterion times to this file")
+    ap.add_argument("--lambda-form", action="store_true", help="the lambda form (default: the relational form)")
     args = ap.parse_args(argv)
     from compiler.sql import spark as SP
     from compiler.sql import spark_run as R
@@ -48,7 +49,8 @@ def main(argv=None) -> int:
 
     res, mod = _compiled()
     t = time.perf_counter()
-    script = SP.build_spark(res.program, res.lowered, only=set(args.only.split(",")) if args.only else None)
+    script = SP.build_spark(res.program, res.lowered, only=set(args.only.split(",")) if args.only else None,
+                            relational=not args.lambda_form)
     print(f"build_spark {time.perf_counter() - t:.1f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="elig-profile-spark-") as d:
         tmp = Path(d)
@@ -63,8 +65,13 @@ def main(argv=None) -> int:
         R.open_parquet(spark, str(tmp / "tables"))
         R.configure(spark)
         resolve_units(R._Con(spark), res.program, mod)
-        spark.sql(script.input_view)
-        R._materialise(spark, spark.table("elig_input"), str(tmp / "elig_input"), "elig_input")
+        for name, sql, sort in script.prep:  # the relational form's work tables
+            t, c0 = time.perf_counter(), jvm_cpu(spark)
+            R._materialise(spark, spark.sql(sql), str(tmp / name), name, partition=sort.split(",")[0].strip() if sort else None)
+            print(f"work table {name}: {time.perf_counter() - t:.1f} s, JVM CPU {jvm_cpu(spark) - c0:.1f} s", flush=True)
+        if script.input_view:
+            spark.sql(script.input_view)
+            R._materialise(spark, spark.table("elig_input"), str(tmp / "elig_input"), "elig_input")
         rows, tot = [], [0.0] * 6
         parser = spark._jsparkSession.sessionState().sqlParser()
         print(f"{'criterion':<40} {'parse':>8} {'analyse':>8} {'optimise':>8} {'physical':>8} {'execute':>8} {'jvm cpu':>8}  (s)")

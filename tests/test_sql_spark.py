@@ -55,7 +55,41 @@ def test_sqlglot_alone_is_not_sound():
     assert "LIST_BOOL_AND" in out and "ORDER" not in out
     ours = SP.to_spark("SELECT list_bool_and(l), list(x ORDER BY x.i) FROM t")
     assert SP.unknown_constructs(ours) == []
-    assert "ARRAY_SORT(COLLECT_LIST(x), (l_, r_) -> CASE WHEN l_.i < r_.i" in ours
+    assert "ARRAY_SORT(COLLECT_LIST(STRUCT(x AS v, x.i AS k0)), (_elig_l, _elig_r) -> CASE" in ours
+
+
+def test_list_constructs_keep_duckdbs_meaning():
+    """DuckDB's list(), list_concat, flatten and list_distinct differ from their Spark namesakes
+    on NULLs and empty groups (compiler/sql/spark_lists.py): each is written in the form that
+    keeps DuckDB's meaning, and nothing else is touched."""
+    out = SP.to_spark("SELECT list(x) FILTER (WHERE c), list_concat(a, b), flatten(l), list_distinct(l), "
+                      "flatten(list(z.m ORDER BY _i DESC) FILTER (WHERE z.t IS NULL)) FROM t GROUP BY s")
+    parts = out[len("SELECT "):out.index(" FROM t GROUP BY s")]
+    # NULL over no row (collect_list gives []); NULL elements kept (collect_list drops them)
+    assert parts.startswith("CASE WHEN COUNT(1) FILTER(WHERE c) = 0 THEN NULL ELSE "
+                            "TRANSFORM(COLLECT_LIST(STRUCT(x AS v)) FILTER(WHERE c), _elig_s -> _elig_s.v) END")
+    assert "CONCAT(COALESCE(a, ARRAY()), COALESCE(b, ARRAY()))" in parts  # NULL is []
+    assert "FLATTEN(FILTER(l, _elig_e -> NOT _elig_e IS NULL))" in parts  # NULL inner lists skipped
+    assert "ARRAY_DISTINCT(FILTER(l, _elig_e -> NOT _elig_e IS NULL))" in parts  # NULLs dropped
+    # ORDER BY ... DESC, NULLs last (DuckDB's default)
+    assert "WHEN _elig_l.k0 IS NULL THEN 1 WHEN _elig_r.k0 IS NULL THEN -1 WHEN _elig_l.k0 < _elig_r.k0 THEN 1" in parts
+    assert SP.unknown_constructs(out) == []
+    # a grouped list() without FILTER has a row in every group: no emptiness test
+    assert SP.to_spark("SELECT list({'i': i}) FROM t GROUP BY s") == "SELECT COLLECT_LIST(STRUCT(i AS i)) FROM t GROUP BY s"
+
+
+def test_nested_ctes_are_renamed_apart():
+    """sqlglot hoists a subquery's WITH to the statement's: the relational script's per-join
+    CTEs (_r0, _r1 in every join) are renamed apart, each join reading its own."""
+    out = SP.to_spark("WITH y AS (SELECT 1 AS seq) SELECT * FROM y "
+                      "LEFT JOIN (SELECT seq FROM (WITH _r0 AS MATERIALIZED (SELECT * FROM y) SELECT * FROM _r0)) USING (seq) "
+                      "LEFT JOIN (SELECT seq FROM (WITH _r0 AS (SELECT seq + 1 AS seq FROM y) SELECT _r0.seq FROM _r0)) USING (seq)")
+    assert out == ("WITH y AS (SELECT 1 AS seq), _r0_w1 AS (SELECT * FROM y), _r0_w2 AS (SELECT seq + 1 AS seq FROM y) "
+                   "SELECT * FROM y LEFT JOIN (SELECT seq FROM (SELECT * FROM _r0_w1 AS _r0)) USING (seq) "
+                   "LEFT JOIN (SELECT seq FROM (SELECT _r0.seq FROM _r0_w2 AS _r0)) USING (seq)")
+    # a statement's own WITH (the lambda form's input view, a CREATE VIEW) keeps its names
+    view = "CREATE OR REPLACE TEMP VIEW v AS WITH an AS (SELECT 1 AS seq) SELECT an.seq FROM an"
+    assert SP.to_spark(view) == "CREATE OR REPLACE TEMPORARY VIEW v AS WITH an AS (SELECT 1 AS seq) SELECT an.seq FROM an"
 
 
 def test_unknown_construct_refused():
@@ -96,12 +130,60 @@ def test_refusal_names_the_rule(compiled, monkeypatch):
 
     monkeypatch.setattr(SP, "build", spoiled)
     with pytest.raises(SqlCompileError) as info:
-        SP.build_spark(compiled.program, compiled.lowered, only={"hemoglobin", "informed_consent"})
+        SP.build_spark(compiled.program, compiled.lowered, only={"hemoglobin", "informed_consent"}, relational=False)
     probs = info.value.problems
     assert len(probs) == 1, probs
     crit = next(c for c in compiled.lowered.criteria if c.ir.id == target)
     assert probs[0].startswith(f"{crit.file}:{crit.ir.line}: rule hemoglobin: no Spark SQL form for ")
     assert "LIST_REVERSE" in probs[0]
+
+
+def test_relational_step_without_spark_form_falls_back(compiled, monkeypatch):
+    """The relational form: a criterion whose step has a construct without a Spark form is kept
+    in the lambda form (which then reads the input view elig_input), the reason kept; when its
+    lambda form has none either, the build is refused naming the rule; the others stay
+    relational."""
+    from compiler.sql import relational as REL
+    from compiler.sql import spark_relational as SR
+
+    import functools
+
+    monkeypatch.setenv("ELIG_NO_CACHE", "1")
+    # the same text gives the same Spark SQL: each text transpiled once in this test (the work
+    # tables are the same in the three builds)
+    monkeypatch.setattr(SP, "to_spark", functools.lru_cache(maxsize=None)(SP.to_spark))
+    only = {"hemoglobin", "informed_consent"}
+    plain = SP.build_spark(compiled.program, compiled.lowered, only=only)
+    assert plain.lambda_ids == frozenset() and plain.fallbacks == () and plain.input_view == ""
+    assert [n for n, _, _ in plain.prep] == ["elig_pat", "elig_ox", "elig_cx", "elig_px", "elig_tx"]
+    orig = REL.build
+
+    def spoiled(program, lowered, only=None):
+        s = orig(program, lowered, only=only)
+        s.steps = tuple((c, q.replace("SELECT seq, ", "SELECT seq, list_reverse([1]) AS spoiled, ", 1) if c == "hemoglobin" else q)
+                        for c, q in s.steps)
+        return s
+
+    monkeypatch.setattr(REL, "build", spoiled)
+    script = SP.build_spark(compiled.program, compiled.lowered, only=only)
+    assert script.lambda_ids == {"hemoglobin"} and script.input_view.startswith("CREATE OR REPLACE TEMPORARY VIEW elig_input")
+    assert script.fallbacks == (("hemoglobin", "no Spark SQL form for function LIST_REVERSE()"),)
+    q = dict(script.queries)
+    assert "elig_input" in q["hemoglobin"] and "elig_ox" not in q["hemoglobin"]
+    assert q["informed_consent"] == dict(plain.queries)["informed_consent"]
+    # the lambda form spoiled too: refused, naming the rule
+    orig_lambda = SR.build_lambda
+
+    def spoiled_lambda(program, lowered, only=None):
+        s = orig_lambda(program, lowered, only=only)
+        s.query = s.query.replace('"hemoglobin" AS (SELECT *,', '"hemoglobin" AS (SELECT *, list_reverse([1]) AS spoiled,', 1)
+        return s
+
+    monkeypatch.setattr(SR, "build_lambda", spoiled_lambda)
+    with pytest.raises(SqlCompileError) as info:
+        SP.build_spark(compiled.program, compiled.lowered, only=only)
+    crit = next(c for c in compiled.lowered.criteria if c.ir.id == "hemoglobin")
+    assert info.value.problems == [f"{crit.file}:{crit.ir.line}: rule hemoglobin: no Spark SQL form for function LIST_REVERSE()"]
 
 
 def test_parentheses_dropped_only_where_they_change_nothing():
@@ -119,13 +201,20 @@ def _no_sqlglot(*_a, **_k):
     raise AssertionError("transpiled again: the cache was not used")
 
 
-def test_transpiled_sql_is_cached(compiled, tmp_path, monkeypatch):
-    """The Spark SQL of a trial is kept in the user's cache (compiler/cache.py) and used again only
-    for the same DuckDB text, sqlglot version and transpiler source; an edited, stale or
-    disabled entry is transpiled again."""
+@pytest.mark.parametrize("relational", [False, True])
+def test_transpiled_sql_is_cached(compiled, tmp_path, monkeypatch, relational):
+    """The Spark SQL of a trial (either form) is kept in the user's cache (compiler/cache.py) and
+    used again only for the same DuckDB text, sqlglot version and transpiler source; an edited,
+    stale or disabled entry is transpiled again."""
     monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ELIG_NO_CACHE", raising=False)
     only = {"standard_therapy_exhausted", "informed_consent"}
+    build = SP.build_spark
+
+    def build_spark(program, lowered, only=None):
+        return build(program, lowered, only=only, relational=relational)
+
+    monkeypatch.setattr(SP, "build_spark", build_spark)
     first = SP.build_spark(compiled.program, compiled.lowered, only=only)
     entries = [f for f in os.listdir(tmp_path / "cache") if f.startswith("spark-sql-")]
     assert len(entries) == 1 and oct(os.stat(tmp_path / "cache").st_mode & 0o777) == "0o700"
@@ -138,22 +227,31 @@ def test_transpiled_sql_is_cached(compiled, tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="the cache was not used"):
         SP.build_spark(compiled.program, compiled.lowered, only=only)
     monkeypatch.undo()
+    monkeypatch.setattr(SP, "build_spark", build_spark)
     monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
     # the cache off: transpiled again
     monkeypatch.setenv("ELIG_NO_CACHE", "1")
     monkeypatch.setattr(SP, "to_spark", _no_sqlglot)
+    monkeypatch.setattr(SP, "_transpile_criterion", _no_sqlglot)
     with pytest.raises(AssertionError, match="the cache was not used"):
         SP.build_spark(compiled.program, compiled.lowered, only=only)
     monkeypatch.undo()
+    monkeypatch.setattr(SP, "build_spark", build_spark)
     monkeypatch.setenv("ELIG_CACHE_DIR", str(tmp_path / "cache"))
     # an edited entry (its payload no longer matches the hash in its header): ignored, rebuilt
     path = tmp_path / "cache" / entries[0]
     data = path.read_bytes()
     path.write_bytes(data.replace(b"informed_consent", b"informed_consenT", 1))
     calls = []
+    real_to_spark = SP.to_spark
     monkeypatch.setattr(SP, "_transpile_criterion", lambda q, c: calls.append(c) or real(q, c))
+    monkeypatch.setattr(SP, "to_spark", lambda q: calls.append(q) or real_to_spark(q))
     assert SP.build_spark(compiled.program, compiled.lowered, only=only) == first
-    assert sorted(calls) == sorted(only) and path.read_bytes() == data
+    # transpiled again: the lambda form its input view and each criterion's query; the
+    # relational form its 5 work tables and each criterion's step
+    assert len(calls) == len(only) + (5 if relational else 1) and path.read_bytes() == data
+    if not relational:
+        assert sorted(c for c in calls if c in only) == sorted(only)
 
 
 @pytest.mark.slow
@@ -167,6 +265,12 @@ def test_sm3321_compiles_to_spark_sql(spark_sm3321):
         assert SP.unknown_constructs(sql) == [], cid  # nothing of DuckDB's own dialect is left
     assert SP.unknown_constructs(spark_sm3321.input_view) == []
     assert SP.unknown_constructs(spark_sm3321.result_query) == []
+    # the relational form throughout: the work tables, no criterion in the lambda form
+    assert [n for n, _, _ in spark_sm3321.prep] == ["elig_pat", "elig_ox", "elig_cx", "elig_px", "elig_tx"]
+    assert spark_sm3321.lambda_ids == frozenset() and spark_sm3321.fallbacks == () and spark_sm3321.input_view == ""
+    for name, sql, _ in spark_sm3321.prep:
+        assert SP.unknown_constructs(sql) == [], name
+        assert f"CREATE OR REPLACE TEMPORARY VIEW {name} AS\n" in text
 
 
 # ------------------------------------------------------------------------ on Spark (slow)

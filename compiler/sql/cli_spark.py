@@ -52,6 +52,10 @@ def screen_spark(res, module, data: str, output, summary: bool) -> None:
         for p in exc.problems:
             click.echo(f"elig: {p}", err=True)
         _die("the rules cannot be screened in Spark SQL yet")
+    for cid, why in script.fallbacks:  # screened all the same, in the slower lambda form
+        who = "every rule" if cid == "*" else f"rule {cid}"
+        click.echo(f"elig: {who}: in the lambda form on Spark (the relational form has no faithful Spark SQL: {why})",
+                   err=True)
     tty = sys.stderr.isatty()
     tmpdir = tempfile.mkdtemp(prefix="elig-spark-")
     try:

@@ -58,6 +58,10 @@ def configure(spark) -> None:
     spark.conf.set("spark.sql.ansi.enabled", "false")
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.jsonGenerator.ignoreNullFields", "false")
+    # size(NULL) is NULL, as DuckDB's len(NULL) (Spark's legacy default is -1)
+    spark.conf.set("spark.sql.legacy.sizeOfNull", "false")
+    # the work table elig_ox is partitioned by code (strings): read back as strings
+    spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
 
 
 class _Con:
@@ -109,8 +113,11 @@ def open_parquet(spark, directory: str) -> int:
     return spark.table("patients").count()
 
 
-def _materialise(spark, df, path: str, view: str):
-    df.write.mode("overwrite").parquet(path)
+def _materialise(spark, df, path: str, view: str, partition: Optional[str] = None):
+    w = df.write.mode("overwrite")
+    if partition:
+        w = w.partitionBy(partition)
+    w.parquet(path)
     spark.read.parquet(path).createOrReplaceTempView(view)
 
 
@@ -166,8 +173,15 @@ def run(spark, program, module, script: SparkScript, workdir: str,
         resolve_units(_Con(spark), program, module)
         if progress:
             progress(-1, "input")
-        spark.sql(script.input_view)  # CREATE OR REPLACE TEMPORARY VIEW elig_input AS ...
-        _materialise(spark, spark.table("elig_input"), os.path.join(workdir, "elig_input"), "elig_input")
+        # the relational form's work tables, written once; the table of items a criterion
+        # selects by its first sort column (elig_ox: code) partitioned by that column, so that a
+        # criterion reads the files of its own code only (DuckDB sorts it for its row groups)
+        for name, sql, sort in script.prep:
+            _materialise(spark, spark.sql(sql), os.path.join(workdir, name), name,
+                         partition=sort.split(",")[0].strip() if sort else None)
+        if script.input_view:  # the lambda form's criteria read elig_input
+            spark.sql(script.input_view)  # CREATE OR REPLACE TEMPORARY VIEW elig_input AS ...
+            _materialise(spark, spark.table("elig_input"), os.path.join(workdir, "elig_input"), "elig_input")
     finally:
         wait_parsed()
 

@@ -158,8 +158,8 @@ def test_relational_step_without_spark_form_falls_back(compiled, monkeypatch):
     assert [n for n, _, _ in plain.prep] == ["elig_pat", "elig_ox", "elig_cx", "elig_px", "elig_tx"]
     orig = REL.build
 
-    def spoiled(program, lowered, only=None):
-        s = orig(program, lowered, only=only)
+    def spoiled(program, lowered, only=None, **kw):
+        s = orig(program, lowered, only=only, **kw)
         s.steps = tuple((c, q.replace("SELECT seq, ", "SELECT seq, list_reverse([1]) AS spoiled, ", 1) if c == "hemoglobin" else q)
                         for c, q in s.steps)
         return s

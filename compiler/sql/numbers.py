@@ -106,25 +106,28 @@ def dec_lit(x: Fraction) -> str | None:
     return f"CAST('{sign}{n // _DEC_SCALE}.{n % _DEC_SCALE:018d}' AS DECIMAL(38, 18))"
 
 
-def near_sign(v: str, vi: str, x: Fraction) -> str:
+def near_sign(v: str, vi: str, x: Fraction, decimals: bool = True) -> str:
     """The exact sign of record number (v, vi) minus the constant x, for a reading within
     rounding of x (elig_sign_rec's exact fallback). Where the record's shortest decimal is a
     DECIMAL(38, 18) number below 1e19 (elig_xok: an integer text, or a decimal text of at most 18
     decimals) and x is one too, a comparison of decimals with no lambda (the lambdas of
     elig_sign_rec cost milliseconds per vector of rows that reaches them, and DuckDB evaluates
-    every argument of coalesce); elsewhere elig_sign_rec."""
-    lit = dec_lit(x)
+    every argument of coalesce); elsewhere elig_sign_rec. ``decimals`` false: elig_sign_rec
+    always (the Spark script: Spark's DECIMAL products lose scale beyond 38 digits)."""
+    lit = dec_lit(x) if decimals else None
     slow = f"elig_sign_rec({v}, {vi}, {const(x)})"
     if lit is None:
         return slow
     return f"(CASE WHEN {v} IS NULL THEN NULL WHEN elig_xok({v}, {vi}) THEN elig_dsign(elig_xdec({v}, {vi}), {lit}) ELSE {slow} END)"
 
 
-def near_sign_ref(v: str, vi: str, k: Fraction, r: str, ri: str) -> str:
+def near_sign_ref(v: str, vi: str, k: Fraction, r: str, ri: str, decimals: bool = True) -> str:
     """The same for v against k times the record number (r, ri) (elig_sign_ref): the sign of
     v * den(k) - num(k) * r in decimals where neither product reaches 1e19."""
     k = Fraction(k)
     slow = f"elig_sign_ref({v}, {vi}, {const(k)}, {r}, {ri})"
+    if not decimals:
+        return slow
     kn, kd = abs(k.numerator), k.denominator
     ok = (f"elig_xok({v}, {vi}) AND elig_xok({r}, {ri}) AND abs({v}) * {float(kd)!r} < 1e19 "
           f"AND abs({r}) * {float(kn)!r} < 1e19 AND {kn} < 1e19 AND {kd} < 1e19")

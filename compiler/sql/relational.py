@@ -39,7 +39,11 @@ BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
 
 
 class RelGenerator(Generator):
-    """The lambda generator with relational leaves: joins (level, subquery) per criterion."""
+    """The lambda generator with relational leaves: joins (level, subquery) per criterion.
+    ``decimals``: exact comparisons near a limit in DECIMAL(38, 18) where they fit (DuckDB); the
+    Spark script keeps the fraction macros (numbers.near_sign)."""
+
+    decimals = True
 
     def start(self, crit):
         super().start(crit)
@@ -218,7 +222,7 @@ class RelGenerator(Generator):
                 eps = 1e-9 * (abs(f) + 1.0)
                 fd, ed = f"CAST({f!r} AS DOUBLE)", f"CAST({eps!r} AS DOUBLE)"
                 return (f"(CASE WHEN {x}.v - {fd} > {ed} THEN 1 WHEN {x}.v - {fd} < -{ed} THEN -1 "
-                        f"ELSE {N.near_sign(f'{x}.v', f'{x}.vi', v)} END)")
+                        f"ELSE {N.near_sign(f'{x}.v', f'{x}.vi', v, self.decimals)} END)")
             cases = " ".join(f"WHEN {q(u)} THEN {sign(v)}" for u, v in lim.table)
             return f"[{N.holds(op, f'(CASE {x}.u {cases} END)')}]", EMPTY, 0
         if isinstance(lim, I.LRef):  # elig_sign_ref's float tests inline, the same way
@@ -226,7 +230,7 @@ class RelGenerator(Generator):
             kr = f"(CAST({float(lim.multiple)!r} AS DOUBLE) * {x}.{w})"
             eps = f"1e-9 * (abs({kr}) + 1.0)"
             sign = (f"(CASE WHEN {x}.v - {kr} > {eps} THEN 1 WHEN {x}.v - {kr} < -{eps} THEN -1 "
-                    f"ELSE {N.near_sign_ref(f'{x}.v', f'{x}.vi', lim.multiple, f'{x}.{w}', f'{x}.{w}i')} END)")
+                    f"ELSE {N.near_sign_ref(f'{x}.v', f'{x}.vi', lim.multiple, f'{x}.{w}', f'{x}.{w}i', self.decimals)} END)")
             return f"[CASE WHEN {x}.{w} IS NOT NULL THEN {N.holds(op, sign)} END]", EMPTY, 0
         return super().limit_truths(lim, op, x, ctx)
 
@@ -488,13 +492,15 @@ PREP = (("elig_pat", "pat", ""), ("elig_ox", "rows_o", "code"), ("elig_cx", "row
         ("elig_px", "rows_p", ""), ("elig_tx", "rows_t", ""))
 
 
-def build(program: I.Program, lowered, only=None):
+def build(program: I.Program, lowered, only=None, decimals: bool = True):
     """The relational DuckDB script (SqlCompileError naming every rule neither generator can
     express). A criterion with a node of no relational form is compiled by the lambda generator
-    (its step reads elig_input; Script.lambda_steps)."""
+    (its step reads elig_input; Script.lambda_steps). ``decimals`` false: for Spark, whose DECIMAL
+    products lose scale (the exact comparisons by the fraction macros, RelGenerator.decimals)."""
     from .generate import Generator as LambdaGenerator
 
     rel = RelGenerator(program, lowered)
+    rel.decimals = decimals
     lam = LambdaGenerator(program, lowered)
     problems, crits, lambda_ids, compiled = [], [], [], []
     for lc in lowered.criteria:

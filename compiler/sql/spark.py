@@ -136,7 +136,7 @@ SPARK_TYPES = frozenset("INT BIGINT SMALLINT TINYINT DOUBLE FLOAT STRING BOOLEAN
                         "MAP VARIANT BINARY".split())
 _RENAME = {"isfinite": "elig_isfinite", "list_bool_and": "elig_bool_and", "list_bool_or": "elig_bool_or",
            "list_intersect": "array_intersect", "elig_dedupe": "array_distinct", "try_strptime": "try_to_timestamp"}
-_NOT_CALLS = frozenset("in as and or not when then else case over exists is like rlike between on using values from "
+_NOT_CALLS = frozenset("try_cast in as and or not when then else case over exists is like rlike between on using values from "
                        "select with join where filter".split())
 
 
@@ -406,6 +406,8 @@ def unknown_constructs(spark_sql: str) -> list[str]:
         n = m.group(1).lower()
         if n in _NOT_CALLS or n in SPARK_BUILTINS or n in OWN or n.upper() in SPARK_TYPES:
             continue
+        if re.search(r"\bAS\s+$", text[max(0, m.start() - 8):m.start()]):
+            continue  # a table alias with its column names (`VALUES ... AS k(code, ...)`), not a call
         bad.append(f"function {m.group(1)}()")
     for m in re.finditer(r"\bAS\s+([A-Z][A-Z0-9_]*)\b(?!\s*\()", text):
         if m.group(1) not in SPARK_TYPES and m.group(1) not in ("WITH", "SELECT"):

@@ -65,7 +65,7 @@ def _transpile(duck: str) -> tuple[str | None, str]:
 def build_relational(program, lowered, only=None) -> SP.SparkScript:
     from .relational import build as build_rel
 
-    rs = build_rel(program, lowered, only=only)  # SqlCompileError: no SQL form at all
+    rs = build_rel(program, lowered, only=only, decimals=False)  # SqlCompileError: no SQL form at all
     chosen = [lc for lc in lowered.criteria if only is None or lc.ir.id in only]
     label = {lc.ir.id: f"{lc.file}:{lc.ir.line}: rule {lc.ir.id}" for lc in chosen}
     ids = [cid for cid, _ in rs.steps]

@@ -17,6 +17,8 @@ import pytest
 from conftest import CASES
 from test_sql import compare_subset, only_criteria, sql_results
 
+from compiler.sql import loader, screen
+
 pytest.importorskip("duckdb")
 
 CRITS = ("hemoglobin", "platelets", "ast_limit", "inr_limit", "qtcf_prolonged", "uncontrolled_hypertension", "lvef_low",
@@ -121,3 +123,27 @@ def test_near_sign_decimal_only_where_exact():
     assert N.dec_lit(Fraction(1, 3)) is None and N.dec_lit(Fraction(10) ** 20) is None
     assert N.dec_lit(Fraction(1, 10 ** 19)) is None
     assert "elig_dsign" not in N.near_sign("x.v", "x.vi", Fraction(1, 3))
+
+
+def test_latest_before_1970_equals_python(compiled, sm3321, fast_records, tmp_path):
+    """The same records sixty years earlier: windows that end before 1970, where the (day,
+    index) keys of the latest reading are negative (their day and index are taken apart with
+    floor division, not the truncating `//` and `%`)."""
+    crits = tuple(c for c in CRITS if c != "creatinine_clearance")  # (age at a 1966 first dose)
+    old = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-') for t in fast_records]
+    assert sum('"1966-' in t for t in old) == len(old)
+    pys = only_criteria([sm3321.evaluate_json(t) for t in old], crits)
+    for relational in (True, False):  # the lambda form too (Spark's, and criteria without a relational form)
+        con = screen.connect(threads=2, memory_limit="2GB")
+        path = tmp_path / "old.jsonl"
+        path.write_text("".join(t + "\n" for t in old), encoding="utf-8")
+        loader.load_jsonl(con, str(path))
+        script = screen.prepare_script(compiled.program, compiled.lowered, only=set(crits), relational=relational)
+        screen.run_script(con, compiled.program, sm3321, script)
+        sqls = [json.loads(r) for r in screen.results(con)]
+        con.close()
+        for r in pys + sqls:
+            if r.get("status") != "error":
+                r.pop("status", None)
+        diffs = compare_subset(pys, sqls)
+        assert not diffs, (relational, "\n".join(map(str, diffs[:20])))

@@ -77,3 +77,15 @@ class Ctx:
         if dur:
             c.dur_var = var
         return c
+
+
+def key_index(k: str) -> str:
+    """The index of a (day, index) key (day * 1048576 + index): its remainder modulo 1048576, non-negative also for a day
+    before 1970 (SQL's `%` takes the dividend's sign)."""
+    return f"((({k} % 1048576) + 1048576) % 1048576)"
+
+
+def key_day(k: str) -> str:
+    """The day of a (day, index) key (an exact division once the index is taken off: `//`
+    truncates toward zero, which is one day late for a negative key)."""
+    return f"(({k} - {key_index(k)}) // 1048576)"

@@ -23,7 +23,7 @@ from fractions import Fraction
 from .. import ir as I
 from . import numbers as N
 from .gen_age import AgeNodes
-from .gen_types import EMPTY, B, Ctx, Num, SqlUnsupported, Window, ident, q, qlist  # noqa: F401 (re-exported)
+from .gen_types import EMPTY, B, Ctx, Num, SqlUnsupported, Window, ident, key_day, key_index, q, qlist  # noqa: F401 (re-exported)
 
 NEVER = 1000000000  # the evaluator's _NEVER_HI: a window end that no date reaches
 
@@ -218,8 +218,8 @@ class Generator(AgeNodes):
             f"AND ({key} IS NULL OR CAST(x.d AS BIGINT) * 1048576 + x.i > {key}))) END)", lk)
         floating = f"list_filter({L}, lambda x: x.d IS NULL)"
         cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR len({L}) = 0 THEN NULL "
-                 f"WHEN {key} IS NOT NULL THEN list_concat(list_concat(list_filter({L}, lambda x: x.i = {key} % 1048576), "
-                 f"list_filter({L}, lambda x: x.d IS NULL AND (({key} // 1048576) < ({w.him}) OR x.i > {key} % 1048576))), {extra}) "
+                 f"WHEN {key} IS NOT NULL THEN list_concat(list_concat(list_filter({L}, lambda x: x.i = {key_index(key)}), "
+                 f"list_filter({L}, lambda x: x.d IS NULL AND ({key_day(key)} < ({w.him}) OR x.i > {key_index(key)}))), {extra}) "
                  f"WHEN len({extra}) > 0 THEN (CASE WHEN {float_ok} AND len({floating}) > 0 THEN list_concat({floating}, {extra}) END) "
                  f"WHEN {float_ok} AND len({floating}) > 0 THEN {floating} END)")
         maybe = f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0"

@@ -32,10 +32,12 @@ from .. import ir as I
 from . import numbers as N
 from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q, qlist
 from .generate import Num as _Num
+from .gen_types import key_day as _key_day, key_index as _key_index
 from .script import SqlCompileError, assemble, input_view
 
 PREV = "\x00PREV\x00"  # the previous CTE of the chain, filled in when the chain is assembled
 BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
+
 
 
 class RelGenerator(Generator):
@@ -180,7 +182,7 @@ class RelGenerator(Generator):
         has_fl = f"coalesce(len({fl}), 0) > 0"
         cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR {n} = 0 THEN NULL "
                  f"WHEN {k} IS NOT NULL THEN list_concat(list_concat([{top}], "
-                 f"list_filter({fl}, lambda x: (({k} // {BIG}) < ({w.him}) OR x.i > {k} % {BIG}))), {extra}) "
+                 f"list_filter({fl}, lambda x: ({_key_day(k)} < ({w.him}) OR x.i > {_key_index(k)}))), {extra}) "
                  f"WHEN {has_extra} THEN (CASE WHEN {float_ok} AND {has_fl} THEN list_concat({fl}, {extra}) END) "
                  f"WHEN {float_ok} AND {has_fl} THEN {fl} END)")
         miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {n} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "

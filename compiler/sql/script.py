@@ -98,12 +98,13 @@ def wild_scan(col: str) -> str:
 
 def exact_int(raw: str) -> str:
     """elig_int(raw) (the exact value of an integer text of up to 38 digits), cheaper: a text
-    with '.', 'e' or 'E' is none; a text that is the canonical form of its HUGEINT cast is that
-    integer; only the others (a string, '-0', leading zeros...) go through elig_int's regular
+    with '.', 'e' or 'E' is none; a text that is the canonical form of its DECIMAL(38, 0) cast
+    (38 digits at most, as elig_int; no `length`, which the Spark transpiler reads as a list's) is
+    that integer; only the others (a string, '-0', leading zeros...) go through elig_int's regular
     expression."""
     return (f"(CASE WHEN {raw} IS NULL OR contains({raw}, '.') OR contains({raw}, 'e') OR contains({raw}, 'E') "
-            f"THEN CAST(NULL AS HUGEINT) WHEN length({raw}) <= 38 AND CAST(TRY_CAST({raw} AS HUGEINT) AS VARCHAR) = {raw} "
-            f"THEN TRY_CAST({raw} AS HUGEINT) ELSE elig_int({raw}) END)")
+            f"THEN CAST(NULL AS HUGEINT) WHEN CAST(TRY_CAST({raw} AS DECIMAL(38, 0)) AS VARCHAR) = {raw} "
+            f"THEN CAST(TRY_CAST({raw} AS DECIMAL(38, 0)) AS HUGEINT) ELSE elig_int({raw}) END)")
 
 
 def obs_codes(program: I.Program) -> str:

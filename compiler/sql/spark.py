@@ -482,28 +482,34 @@ def _cache_slot(trial: str, ids: list[str]) -> tuple[str, ...]:
     return (f"spark-sql-{cache.entry_key(trial, *ids)[:16]}.json",)
 
 
-def _cache_key(fingerprint: str, duck_view: str, duck_queries: list[tuple[str, str]]) -> str:
+def _cache_key(fingerprint: str, duck_view: str, duck_queries, tables=()) -> str:
     """What the Spark SQL is derived from: the rules (their fingerprint and the DuckDB text the
-    transpiler reads, criterion by criterion), sqlglot's version and the transpiler's source."""
+    transpiler reads: the input view, the relational form's work tables (name, sql, order) and
+    each criterion's query), sqlglot's version and the transpiler's source."""
     parts = [CACHE_VERSION, sqlglot.__version__, code_version(), fingerprint, duck_view]
+    for table in tables:
+        parts += list(table)
     for cid, q in duck_queries:
         parts += [cid, q]
     return cache.entry_key(*parts)
 
 
 def _cache_read(name: str, key: str, ids: list[str]):
+    """The cached entry (a dict whose "queries" are (id, Spark SQL) pairs for exactly ``ids`` and
+    "input_view" a text), or None when there is none or it is not well formed."""
     payload = cache.read(name, key)
     if payload is None:
         return None
     try:
         data = json.loads(payload)
-        view, queries = data["input_view"], [tuple(x) for x in data["queries"]]
+        data["queries"] = [tuple(x) for x in data["queries"]]
+        view, queries = data["input_view"], data["queries"]
     except (ValueError, KeyError, TypeError):
         return None
     if not isinstance(view, str) or [q[0] for q in queries] != ids or \
             not all(len(q) == 2 and isinstance(q[1], str) for q in queries):
         return None
-    return view, queries
+    return data
 
 
 def _q(s: str) -> str:
@@ -581,7 +587,7 @@ def _build_lambda(program, lowered, only=None) -> SparkScript:
     criteria = tuple((lc.ir.id, lc.ref, lc.ir.kind) for lc in chosen)
     hit = _cache_read(name, key, ids)
     if hit is not None:
-        view, queries = hit
+        view, queries = hit["input_view"], hit["queries"]
         return SparkScript(program.trial.name, view, tuple(queries), result_query(program, lowered, criteria), criteria)
     try:
         view = to_spark(duck_view)

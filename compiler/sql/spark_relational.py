@@ -21,31 +21,18 @@ def _slot(trial: str, ids: list[str]) -> str:
     return f"spark-sql-{cache.entry_key('relational', trial, *ids)[:16]}.json"
 
 
-def _key(fingerprint: str, prep, steps, lambda_view: str) -> str:
-    """What the Spark SQL is derived from: the rules' fingerprint, the DuckDB text of the work
-    tables, of every step and of the lambda form's input view (read by a fallback), sqlglot's
-    version and the transpiler's source."""
-    parts = [SP.CACHE_VERSION, "relational", sqlglot.__version__, SP.code_version(), fingerprint, lambda_view]
-    for name, sql, order in prep:
-        parts += [name, sql, order]
-    for cid, q in steps:
-        parts += [cid, q]
-    return cache.entry_key(*parts)
-
-
 def _read(name: str, key: str, ids: list[str]):
-    payload = cache.read(name, key)
-    if payload is None:
+    """(input view, queries, work tables, lambda ids, fallbacks) of the cached entry, or None
+    (spark._cache_read, and the relational form's own fields well formed)."""
+    d = SP._cache_read(name, key, ids)
+    if d is None:
         return None
     try:
-        d = json.loads(payload)
-        out = (d["input_view"], [tuple(x) for x in d["queries"]], [tuple(x) for x in d["prep"]],
+        out = (d["input_view"], d["queries"], [tuple(x) for x in d["prep"]],
                frozenset(d["lambda_ids"]), tuple(tuple(x) for x in d["fallbacks"]))
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
-    if not isinstance(out[0], str) or [q[0] for q in out[1]] != ids or \
-            not all(len(q) == 2 and isinstance(q[1], str) for q in out[1]) or \
-            not all(len(p) == 3 and all(isinstance(x, str) for x in p) for p in out[2]):
+    if not all(len(p) == 3 and all(isinstance(x, str) for x in p) for p in out[2]):
         return None
     return out
 
@@ -72,7 +59,7 @@ def build_relational(program, lowered, only=None) -> SP.SparkScript:
     criteria = tuple(rs.criteria)
     lambda_view = build_lambda(program, lowered, only=set()).input_view
     name = _slot(program.trial.name, ids)
-    key = _key(getattr(lowered, "fingerprint", "") or "", rs.prep, rs.steps, lambda_view)
+    key = SP._cache_key(getattr(lowered, "fingerprint", "") or "", lambda_view, rs.steps, rs.prep)
     hit = _read(name, key, ids)
     if hit is not None:
         view, queries, prep, lam, falls = hit

@@ -189,16 +189,25 @@ class Generator(AgeNodes):
         mb, lv = self.helper(f"list_sort(list_concat(list_filter({L0}, lambda x: ({p.t}) IS NULL), "
                              f"list_filter({LW0}, lambda x: ({p.t}) IS NULL)))", lv)
         c0, m0, lc = self._latest(sL, sW, w, code, lv)
+        return self.latest_where_parts(c0, m0, lc, mb, w, code, f"(len({L0}) + len({LW0}) > 0)",
+                                       f"(len({sL}) + len({sW}) = 0)", nullable=False)
+
+    def latest_where_parts(self, c0, m0, lc, mb, w, code, any_items: str, no_sure: str, nullable: bool):
+        """The candidates, missing codes and level of `latest ... where` from those of the sure
+        readings (c0, m0 at level lc) and the readings whose filter is unknown (the list mb): a
+        further candidate is an unknown one that could be as recent (any_items: the code has
+        readings; no_sure: none is sure; nullable: mb may be NULL, the relational form's
+        aggregate over no rows). The lambda form's and the relational form's."""
         best = f"list_max(list_transform(list_filter({c0}, lambda x: x.d IS NOT NULL), lambda x: x.d))"
         extra, lx = self.helper(f"list_filter({mb}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
                                 f"AND ({best} IS NULL OR x.d >= {best})))", lc)
         ok = f"coalesce({w.ok}, FALSE)"
-        anyitems = f"(len({L0}) + len({LW0}) > 0)"
-        nosure = f"(len({sL}) + len({sW}) = 0)"
-        cands = (f"(CASE WHEN NOT {anyitems} OR NOT {ok} OR len({extra}) = 0 THEN {c0} "
+        has = f"coalesce(len({extra}), 0) > 0" if nullable else f"len({extra}) > 0"
+        none = f"NOT {has}" if nullable else f"len({extra}) = 0"
+        cands = (f"(CASE WHEN NOT {any_items} OR NOT {ok} OR {none} THEN {c0} "
                  f"WHEN ({c0}) IS NULL THEN NULL ELSE list_concat({c0}, {extra}) END)")
-        miss = (f"(CASE WHEN NOT {anyitems} THEN {m0} WHEN NOT {ok} AND {nosure} THEN {code} WHEN NOT {ok} THEN {m0} "
-                f"WHEN len({extra}) > 0 THEN {code} ELSE {m0} END)")
+        miss = (f"(CASE WHEN NOT {any_items} THEN {m0} WHEN NOT {ok} AND {no_sure} THEN {code} WHEN NOT {ok} THEN {m0} "
+                f"WHEN {has} THEN {code} ELSE {m0} END)")
         c, lvl = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         return c, m, lvl
@@ -208,28 +217,39 @@ class Generator(AgeNodes):
         window w: (candidates or NULL, missing when NULL, level)."""
         inw = f"x.d IS NOT NULL AND x.d BETWEEN ({w.lo}) AND ({w.hi})"
         key, lk = self.helper(f"list_max(list_transform(list_filter({L}, lambda x: {inw}), lambda x: CAST(x.d AS BIGINT) * 1048576 + x.i))", lvl)
-        if w.ever:
-            float_ok = "TRUE"
-        else:
-            float_ok = "FALSE"
         # observations without a code that could be the most recent reading (runtime._latest_wild)
         extra, lx = self.helper(
             f"(CASE WHEN len({LW}) = 0 THEN {LW} ELSE list_filter({LW}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
             f"AND ({key} IS NULL OR CAST(x.d AS BIGINT) * 1048576 + x.i > {key}))) END)", lk)
         floating = f"list_filter({L}, lambda x: x.d IS NULL)"
-        cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR len({L}) = 0 THEN NULL "
-                 f"WHEN {key} IS NOT NULL THEN list_concat(list_concat(list_filter({L}, lambda x: x.i = {key_index(key)}), "
-                 f"list_filter({L}, lambda x: x.d IS NULL AND ({key_day(key)} < ({w.him}) OR x.i > {key_index(key)}))), {extra}) "
-                 f"WHEN len({extra}) > 0 THEN (CASE WHEN {float_ok} AND len({floating}) > 0 THEN list_concat({floating}, {extra}) END) "
-                 f"WHEN {float_ok} AND len({floating}) > 0 THEN {floating} END)")
-        maybe = f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0"
-        miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN len({L}) > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
-                f"WHEN len({L}) = 0 OR len({extra}) > 0 THEN {code} "
-                f"WHEN len({floating}) > 0 THEN {code} "
-                f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
+        cands, miss = self.latest_parts(
+            w, code, key, count=f"len({L})", top=f"list_filter({L}, lambda x: x.i = {key_index(key)})",
+            late=f"list_filter({L}, lambda x: x.d IS NULL AND ({key_day(key)} < ({w.him}) OR x.i > {key_index(key)}))",
+            extra=extra, has_extra=f"len({extra}) > 0", floating=floating, has_floating=f"len({floating}) > 0",
+            maybe=f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0")
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         return c, m, lc
+
+    @staticmethod
+    def latest_parts(w, code, key, count, top, late, extra, has_extra, floating, has_floating, maybe):
+        """The candidates and missing codes of the most recent reading in window w from its parts
+        (runtime._latest): count, the readings of the code; key, the (day, index) key of the
+        latest dated one in the window (NULL: none); top, the list of that reading; late, the
+        readings without a usable date that could be later; extra, the readings without a code
+        that could be; floating, the readings without a usable date; maybe, whether a reading
+        dated in the window's margin could be in it. The lambda form's (over lists) and the
+        relational form's (over per-patient aggregates)."""
+        float_ok = "TRUE" if w.ever else "FALSE"
+        cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR {count} = 0 THEN NULL "
+                 f"WHEN {key} IS NOT NULL THEN list_concat(list_concat({top}, {late}), {extra}) "
+                 f"WHEN {has_extra} THEN (CASE WHEN {float_ok} AND {has_floating} THEN list_concat({floating}, {extra}) END) "
+                 f"WHEN {float_ok} AND {has_floating} THEN {floating} END)")
+        miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {count} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
+                f"WHEN {count} = 0 OR {has_extra} THEN {code} "
+                f"WHEN {has_floating} THEN {code} "
+                f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
+        return cands, miss
 
     def limit_truths(self, lim, op: str, x: str, ctx) -> tuple[str, str, int]:
         """(list of truths of candidate x against the limit's alternatives, cond-missing, level)."""

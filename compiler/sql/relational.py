@@ -177,18 +177,12 @@ class RelGenerator(Generator):
         extra, lx = self.helper(
             f"(CASE WHEN {wl} IS NOT NULL THEN list_filter({wl}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
             f"AND ({k} IS NULL OR CAST(x.d AS BIGINT) * {BIG} + x.i > {k}))) END)", lj)
-        float_ok = "TRUE" if w.ever else "FALSE"
         has_extra = f"coalesce(len({extra}), 0) > 0"
         has_fl = f"coalesce(len({fl}), 0) > 0"
-        cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR {n} = 0 THEN NULL "
-                 f"WHEN {k} IS NOT NULL THEN list_concat(list_concat([{top}], "
-                 f"list_filter({fl}, lambda x: ({_key_day(k)} < ({w.him}) OR x.i > {_key_index(k)}))), {extra}) "
-                 f"WHEN {has_extra} THEN (CASE WHEN {float_ok} AND {has_fl} THEN list_concat({fl}, {extra}) END) "
-                 f"WHEN {float_ok} AND {has_fl} THEN {fl} END)")
-        miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {n} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
-                f"WHEN {n} = 0 OR {has_extra} THEN {code} "
-                f"WHEN {has_fl} THEN {code} "
-                f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
+        cands, miss = self.latest_parts(
+            w, code, k, count=n, top=f"[{top}]",
+            late=f"list_filter({fl}, lambda x: ({_key_day(k)} < ({w.him}) OR x.i > {_key_index(k)}))",
+            extra=extra, has_extra=has_extra, floating=fl, has_floating=has_fl, maybe=maybe)
         one = (f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
                f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
         if carry is not None or lazy:
@@ -197,19 +191,8 @@ class RelGenerator(Generator):
         m, _ = self.helper(miss, lx)
         if sel is not None:
             nall, nsure, mb = cols[6:9]
-            ok = f"coalesce({w.ok}, FALSE)"
-            best = f"list_max(list_transform(list_filter({c}, lambda x: x.d IS NOT NULL), lambda x: x.d))"
-            extra2, lx2 = self.helper(f"list_filter({mb}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
-                                      f"AND ({best} IS NULL OR x.d >= {best})))", lc)
-            anyitems = f"(coalesce({nall}, 0) > 0)"
-            has2 = f"coalesce(len({extra2}), 0) > 0"
-            cands2 = (f"(CASE WHEN NOT {anyitems} OR NOT {ok} OR NOT {has2} THEN {c} "
-                      f"WHEN ({c}) IS NULL THEN NULL ELSE list_concat({c}, {extra2}) END)")
-            miss2 = (f"(CASE WHEN NOT {anyitems} THEN {m} WHEN NOT {ok} AND coalesce({nsure}, 0) = 0 THEN {code} "
-                     f"WHEN NOT {ok} THEN {m} WHEN {has2} THEN {code} ELSE {m} END)")
-            c2, lc2 = self.helper(cands2, lx2)
-            m2, _ = self.helper(miss2, lx2)
-            return c2, m2, lc2
+            return self.latest_where_parts(c, m, lc, mb, w, code, f"(coalesce({nall}, 0) > 0)",
+                                           f"coalesce({nsure}, 0) = 0", nullable=True)
         # the usual case: the one candidate is the latest dated reading in the window
         self.latest_one[c] = (top, one)
         return c, m, lc

@@ -471,14 +471,19 @@ class Generator(AgeNodes):
             if n.distinct:  # ... or the distinct names they stand for
                 sure = f"len(list_distinct(flatten(list_transform(list_filter({res}, lambda z: z.t), lambda z: z.k))))"
                 top = f"len(list_distinct(flatten(list_transform(list_filter({res}, lambda z: z.t IS NOT FALSE), lambda z: z.k))))"
-            k = int(n.count)
-            if n.quantifier == "at_least":
-                t = f"(CASE WHEN {sure} >= {k} THEN TRUE WHEN {top} < {k} THEN FALSE END)"
-            elif n.quantifier == "at_most":
-                t = f"(CASE WHEN {top} <= {k} THEN TRUE WHEN {sure} > {k} THEN FALSE END)"
-            else:
-                self.unsupported(f"quantifier {n.quantifier} has no SQL form yet")
+            t = self.count_truth(n, sure, top)
         return B(t, m, "FALSE", lvl)
+
+    def count_truth(self, n, sure: str, top: str) -> str:
+        """The truth of `at least N` / `at most N` (runtime._count) from the number of items
+        surely counted (sure) and of those that could be (top): the lambda form's and the
+        relational form's."""
+        k = int(n.count)
+        if n.quantifier == "at_least":
+            return f"(CASE WHEN {sure} >= {k} THEN TRUE WHEN {top} < {k} THEN FALSE END)"
+        if n.quantifier == "at_most":
+            return f"(CASE WHEN {top} <= {k} THEN TRUE WHEN {sure} > {k} THEN FALSE END)"
+        self.unsupported(f"quantifier {n.quantifier} has no SQL form yet")
 
     @staticmethod
     def _rename(text: str, old: str, new: str) -> str:

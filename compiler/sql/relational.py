@@ -439,14 +439,7 @@ class RelGenerator(Generator):
         if n.quantifier in ("no", "every"):
             t = f"(NOT {t})"
         if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
-            sure, top = f"coalesce({cols[3]}, 0)", f"coalesce({cols[4]}, 0)"
-            k = int(n.count)
-            if n.quantifier == "at_least":
-                t = f"(CASE WHEN {sure} >= {k} THEN TRUE WHEN {top} < {k} THEN FALSE END)"
-            elif n.quantifier == "at_most":
-                t = f"(CASE WHEN {top} <= {k} THEN TRUE WHEN {sure} > {k} THEN FALSE END)"
-            else:
-                self.unsupported(f"quantifier {n.quantifier} has no SQL form yet")
+            t = self.count_truth(n, f"coalesce({cols[3]}, 0)", f"coalesce({cols[4]}, 0)")
         return B(t, m, "FALSE", lvl)
 
     def item_expr(self, n, ctx, ictx, it, w):

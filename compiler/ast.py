@@ -1,7 +1,7 @@
 """Typed, frozen AST of the Elig language.
 
-The parser's Transformer builds these from the Lark parse tree; no ``lark.Tree`` travels past
-``compiler.parser``. Every node carries the ``Span`` of the source text it came from.
+The parser's Transformer (``compiler.parser_tree``) builds these from the Lark parse tree; no
+``lark.Tree`` travels past ``compiler.parser``. Every node carries the ``Span`` of the source text it came from.
 """
 
 from __future__ import annotations

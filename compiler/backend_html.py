@@ -1,9 +1,10 @@
 """HTML backend: the published criteria page for reviewers, ethics committees and sites.
 
 Everything the page shows is prepared here as a plain "view model" (frozen dataclasses of
-strings, tuples and booleans); the Jinja2 template ``criteria.html.j2`` only loops over it and
-prints it, with autoescaping on. The page is one self-contained file: the stylesheet
-``criteria.css`` is inlined, there are no scripts, and every link is a fragment of the page.
+strings, tuples and booleans, in ``backend_html_view``; numbers and text as shown are written by
+``backend_html_text``); the Jinja2 template ``criteria.html.j2`` only loops over it and prints
+it, with autoescaping on. The page is one self-contained file: the stylesheet ``criteria.css`` is
+inlined, there are no scripts, and every link is a fragment of the page.
 
 The output is deterministic: iteration follows the program's order (or an explicit sort) and
 nothing depends on the clock, the machine or absolute paths.
@@ -13,289 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import PurePath
 from typing import Iterable, Optional, Sequence
 
 from . import ir as I
-from .lower import LoweredCriterion, LoweredModule, Words, num_words
+from .backend_html_text import (approx_text, conversion_formula, criterion_titles, display_text, formula_text,
+                                frac_text, normalise_space, protocol_segments)
+from .backend_html_view import (AnchorView, AttributeView, ConversionView, CoverageRow, CoverageView, CriterionView,
+                                DerivedView, EquivalenceRow, EquivalenceView, ItemSection, ItemView, KindGroup, Link,
+                                ObservationView, Page, QuoteView, SimpleView, TocEntry, WordNode)
+from .lower import LoweredCriterion, LoweredModule, Words
 from .terminology import SYSTEMS
 from .templates import render_template
 
-# ---------------------------------------------------------------------- view model
-
-
-@dataclass(frozen=True)
-class Link:
-    """Text that links to a fragment of the page (href is "" when there is no target)."""
-
-    text: str
-    href: str = ""
-    title: str = ""
-
-
-@dataclass(frozen=True)
-class WordNode:
-    """One node of a criterion's plain-words tree: a sentence, or a lead-in with children."""
-
-    text: str
-    children: tuple["WordNode", ...] = ()
-
-
-@dataclass(frozen=True)
-class QuoteView:
-    text: str
-    status: str  # "found" | "missing" | "" (no protocol text to check against)
-    status_text: str
-
-
-@dataclass(frozen=True)
-class CriterionView:
-    id: str
-    anchor: str
-    refs: tuple[str, ...]
-    kind: str
-    kind_label: str
-    kind_class: str
-    quotes: tuple[QuoteView, ...]
-    lead_head: str
-    lead: str
-    words: tuple[WordNode, ...]
-    notes: tuple[str, ...]
-    reads: tuple[Link, ...]
-    body_source: str
-    location: str
-
-
-@dataclass(frozen=True)
-class TocEntry:
-    ref: str
-    rules: tuple[Link, ...]
-
-
-@dataclass(frozen=True)
-class KindGroup:
-    kind: str
-    title: str
-    anchor: str
-    intro: str
-    toc: tuple[TocEntry, ...]
-    criteria: tuple[CriterionView, ...]
-
-
-@dataclass(frozen=True)
-class AnchorView:
-    name: str
-    meaning: str
-
-
-@dataclass(frozen=True)
-class ConversionView:
-    unit: str
-    formula: str
-    approx: str
-
-
-@dataclass(frozen=True)
-class ObservationView:
-    anchor: str
-    name: str
-    label: str
-    codes: tuple[str, ...]
-    kind: str
-    unit: str
-    unit_note: str
-    conversions: tuple[ConversionView, ...]
-    molar_mass: str
-    limits: tuple[str, ...]
-    values: tuple[str, ...]
-    used_by: tuple[Link, ...]
-
-
-@dataclass(frozen=True)
-class AttributeView:
-    name: str
-    type: str
-
-
-@dataclass(frozen=True)
-class ItemView:
-    anchor: str
-    name: str
-    label: str
-    codes: tuple[str, ...]
-    attributes: tuple[AttributeView, ...]
-    used_by: tuple[Link, ...]
-
-
-@dataclass(frozen=True)
-class ItemSection:
-    anchor: str
-    title: str
-    items: tuple[ItemView, ...]
-
-
-@dataclass(frozen=True)
-class SimpleView:
-    """A treatment class, a fact or a judgment, or a field of the patient record."""
-
-    anchor: str
-    name: str
-    label: str
-    codes: tuple[str, ...]
-    note: str
-    is_judgment: bool
-    used_by: tuple[Link, ...]
-
-
-@dataclass(frozen=True)
-class EquivalenceRow:
-    agent: str
-    amount: str
-    factor: str
-    is_reference: bool
-
-
-@dataclass(frozen=True)
-class EquivalenceView:
-    anchor: str
-    name: str
-    label: str
-    unit: str
-    reference: str
-    rows: tuple[EquivalenceRow, ...]
-    dose_units: tuple[ConversionView, ...]
-    used_by: tuple[Link, ...]
-
-
-@dataclass(frozen=True)
-class DerivedView:
-    anchor: str
-    name: str
-    label: str
-    unit: str
-    formula: str
-    inputs: tuple[Link, ...]
-    used_by: tuple[Link, ...]
-
-
-@dataclass(frozen=True)
-class CoverageRow:
-    """One protocol reference and how the rules cover it.
-
-    ``elig verify`` may pass its own rows (any status, e.g. "verified" or "missing") to
-    :func:`emit_html`; without them the rows are derived from the program.
-    """
-
-    ref: str
-    status: str  # "encoded" | "uncomputable" | any other word a later tool reports
-    rules: tuple[str, ...]  # criterion ids
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class CoverageView:
-    ref: str
-    status: str
-    status_class: str
-    rules: tuple[Link, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class TextSegment:
-    text: str
-    quoted: bool
-
-
-@dataclass(frozen=True)
-class Page:
-    lang: str
-    doc_title: str
-    trial_id: str
-    title: str
-    protocol_file: str
-    protocol_available: bool
-    protocol_segments: tuple[TextSegment, ...]
-    anchors: tuple[AnchorView, ...]
-    counts: str
-    groups: tuple[KindGroup, ...]
-    observations: tuple[ObservationView, ...]
-    item_sections: tuple[ItemSection, ...]
-    classes: tuple[SimpleView, ...]
-    facts: tuple[SimpleView, ...]
-    record_fields: tuple[SimpleView, ...]
-    equivalences: tuple[EquivalenceView, ...]
-    derived: tuple[DerivedView, ...]
-    aliases: tuple[tuple[str, str], ...]
-    coverage: tuple[CoverageView, ...]
-    coverage_summary: str
-    source_files: tuple[str, ...]
-
-
-# ---------------------------------------------------------------------- numbers
-
-
-def frac_text(x: Fraction) -> str:
-    """An exact number: an integer, a terminating decimal, or a/b."""
-    x = Fraction(x)
-    if x.denominator == 1:
-        return str(x.numerator)
-    d = x.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d //= 2
-        twos += 1
-    while d % 5 == 0:
-        d //= 5
-        fives += 1
-    if d != 1:
-        sign = "−" if x < 0 else ""
-        return f"{sign}{abs(x.numerator)}/{x.denominator}"
-    places = max(twos, fives)
-    n = abs(x) * 10 ** places
-    assert n.denominator == 1
-    digits = str(n.numerator).rjust(places + 1, "0")
-    s = digits[:-places] + "." + digits[-places:]
-    return ("−" if x < 0 else "") + s
-
-
-def approx_text(x: Fraction) -> str:
-    """A short decimal approximation of a non-terminating fraction, else ""."""
-    exact = frac_text(x)
-    if "/" not in exact:
-        return ""
-    return "≈ " + _sig(x, 6)
-
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _sig(x: Fraction, digits: int) -> str:
-    """x to `digits` significant digits: positional, or "m × 10ⁿ" when very large or small."""
-    from decimal import Decimal
-
-    f = float(x)
-    if f != 0 and not (1e-4 <= abs(f) < 1e9):
-        mant, exp = format(f, f".{digits - 1}e").split("e")
-        mant = mant.rstrip("0").rstrip(".")
-        return f"{mant} × 10{str(int(exp)).translate(_SUPERSCRIPT)}".replace("-", "−")
-    s = format(Decimal(format(f, f".{digits}g")), "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s.replace("-", "−")
-
-
-def conversion_formula(scale: Fraction, offset: Fraction) -> str:
-    """to = x * scale + offset, as "x × 10" or "(x − 32) × 5/9"."""
-    scale, offset = Fraction(scale), Fraction(offset)
-    if offset == 0:
-        return f"x × {frac_text(scale)}"
-    shift = offset / scale
-    sign = "+" if shift > 0 else "−"
-    inner = f"x {sign} {frac_text(abs(shift))}"
-    return inner if scale == 1 else f"({inner}) × {frac_text(scale)}"
+# ---------------------------------------------------------------------- units
 
 
 def _conversions(units: Iterable[tuple[str, object]], target: str) -> tuple[ConversionView, ...]:
@@ -555,7 +288,7 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
             for q in c.quotes:
                 if protocol_text is None:
                     quotes.append(QuoteView(display_text(q), "", ""))
-                elif _normalise(q) in _normalise(protocol_text):
+                elif normalise_space(q) in normalise_space(protocol_text):
                     quotes.append(QuoteView(display_text(q), "found", found_label))
                 else:
                     quotes.append(QuoteView(display_text(q), "missing", "Not found verbatim in the protocol text"))
@@ -636,7 +369,7 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
             a, t.name, t.label, t.unit, f"{frac_text(t.reference)} {t.unit} of {t.name}", rows,
             _conversions(t.units, t.unit), used_by(t.name),
         ))
-    derived = tuple(DerivedView(a, d.name, d.label, d.unit, _formula_text(d.formula),
+    derived = tuple(DerivedView(a, d.name, d.label, d.unit, formula_text(d.formula),
                                 tuple(data_link(n) for n in derived_inputs[d.name]), used_by(d.name))
                     for d, a in zip(prog.derived, derived_ids))
 
@@ -669,7 +402,7 @@ def build_page(mod: LoweredModule, protocol_text: Optional[str],
         title=trial.title or trial.name,
         protocol_file=protocol_file,
         protocol_available=protocol_text is not None,
-        protocol_segments=_protocol_segments(protocol_text, [q for c in mod.criteria for q in c.quotes])
+        protocol_segments=protocol_segments(protocol_text, [q for c in mod.criteria for q in c.quotes])
         if protocol_text is not None else (),
         anchors=anchors,
         counts=counts,
@@ -712,117 +445,6 @@ def _factor_text(t: I.EquivalenceTable, agent: str) -> str:
         if a == agent:
             return f"dose × {frac_text(f)}"
     return ""
-
-
-def _formula_text(n) -> str:
-    s = num_words(n)
-    if s.startswith("(") and s.endswith(")") and _balanced(s[1:-1]):
-        s = s[1:-1]
-    return s
-
-
-def _balanced(s: str) -> bool:
-    depth = 0
-    for ch in s:
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-_WS = re.compile(r"\s+")
-
-
-def _normalise(s: str) -> str:
-    return _WS.sub(" ", s).strip()
-
-
-def _clean_protocol(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
-
-
-def _protocol_segments(text: str, quotes: Sequence[str]) -> tuple[TextSegment, ...]:
-    """The protocol text cut into runs, marking every passage some rule quotes exactly."""
-    text = _clean_protocol(text)
-    spans = []
-    for q in sorted(set(quotes)):
-        if not q:
-            continue
-        start = text.find(q)
-        while start >= 0:
-            spans.append((start, start + len(q)))
-            start = text.find(q, start + 1)
-    spans.sort()
-    merged: list[list[int]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    out = []
-    pos = 0
-    for a, b in merged:
-        if a > pos:
-            out.append(TextSegment(display_text(text[pos:a], pos == 0 or text[pos - 1] == "\n"), False))
-        out.append(TextSegment(display_text(text[a:b], a == 0 or text[a - 1] == "\n"), True))
-        pos = b
-    if pos < len(text):
-        out.append(TextSegment(display_text(text[pos:], pos == 0 or text[pos - 1] == "\n"), False))
-    return tuple(out)
-
-
-# ---------------------------------------------------------------------- text as displayed
-# Protocol registries publish their text with markdown escapes and bullets ("- • 1. Male",
-# "\\>450", "10\\^9/L"). Quotes stay verbatim in the rules (`elig verify` matches them against
-# the text as it is); the page shows them as a reader expects.
-
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^|~])")
-_POWER = re.compile(r"\^(-?[0-9]+)")
-_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-_BULLET = re.compile(r"(?m)^([ \t]*)-[ \t]+(?:[•*][ \t]*)?(?=([0-9]+[.)]|[a-z][.)])?)")
-
-
-def display_text(text: str, at_line_start: bool = True) -> str:
-    """Registry markdown rendered for reading: escapes dropped (`\\>` -> `>`), powers raised
-    (`10^9` -> `10⁹`), and a list item's markup ("- • ", "- * ", "- ") reduced to the item's
-    own number ("1.", "a)"), or to "• " where it has none. `at_line_start`: whether the text begins a line of the protocol."""
-    def bullet(m):
-        return m.group(1) + ("" if m.group(2) else "• ")
-
-    if at_line_start:
-        text = _BULLET.sub(bullet, text)
-    else:
-        head, nl, rest = text.partition("\n")
-        text = head + nl + _BULLET.sub(bullet, rest) if nl else text
-    text = _MD_ESCAPE.sub(r"\1", text)
-    return _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
-
-
-def criterion_titles(program: I.Program):
-    """A criterion's id as a title for the contents ("inr_limit" -> "INR limit"): words
-    separated, the first capitalised, and the abbreviations that the vocabulary's labels and the
-    trial's name spell in capitals written that way."""
-    spelled: dict[str, str] = {}
-    labels = [e.label for g in (program.observations, program.items, program.classes, program.facts,
-                                program.derived) for e in g if e.label]
-    for word in re.findall(r"[A-Za-z][A-Za-z0-9]*", " ".join(labels + [program.trial.name])):
-        if sum(ch.isupper() for ch in word) >= 2 or (word[0].isupper() and any(ch.isdigit() for ch in word)):
-            spelled.setdefault(word.lower(), word)
-
-    for label in labels:  # "Left ventricular ejection fraction": lvef -> LVEF
-        initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", label.split("(")[0]))
-        if len(initials) >= 3:
-            spelled.setdefault(initials.lower(), initials.upper())
-
-    def title(cid: str) -> str:
-        words = [spelled.get(w.lower(), w.upper() if len(w) == 1 else w) for w in cid.split("_") if w]
-        if words and words[0] == words[0].lower():
-            words[0] = words[0][:1].upper() + words[0][1:]
-        return " ".join(words) or cid
-
-    return title
 
 
 def emit_html(mod: LoweredModule, protocol_text: Optional[str],

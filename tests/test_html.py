@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.backend_html import CoverageRow, conversion_formula, display_text, emit_html, frac_text
+from compiler.backend_html import emit_html
+from compiler.backend_html_text import conversion_formula, display_text, frac_text
+from compiler.backend_html_view import CoverageRow
 from compiler.pipeline import compile_rules
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,6 @@ on hypothesis-built records near every limit and window edge of those rules.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

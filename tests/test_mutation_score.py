@@ -6,7 +6,6 @@ and fails when a score falls below the recorded one (tools/README.md).
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 

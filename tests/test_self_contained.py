@@ -3,7 +3,6 @@ relative link of its Markdown resolves to a file inside it."""
 
 import re
 import subprocess
-from pathlib import Path
 
 from conftest import ROOT
 

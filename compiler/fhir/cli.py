@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import re
 import sys
-from pathlib import Path
 
 import click
 

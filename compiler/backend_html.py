@@ -187,10 +187,6 @@ _STATUS_CLASSES = {
 # ---------------------------------------------------------------------- building the page
 
 
-def _rel_map(mod: LoweredModule) -> dict[str, str]:
-    return dict(zip(mod.program.files, mod.source_files))
-
-
 def build_page(mod: LoweredModule, protocol_text: Optional[str],
                coverage: Optional[Sequence[CoverageRow]] = None) -> Page:
     prog = mod.program

@@ -43,7 +43,6 @@ class ItemCtx:
 # types
 BOOL = ("bool",)
 DATE = ("date",)
-CLASSES = ("classes",)
 
 
 def num_t(unit):

@@ -17,13 +17,11 @@ from . import ast as A
 from . import ir as I
 from . import units as U
 from .diagnostics import Diagnostic
-from .check_common import (AGE_UNITS, BOOL, CLASSES, DATE, ITEM_DATES, MAX_DEPTH, TREATMENT_FIELDS,  # noqa: F401
-                           Conversion_compose, ItemCtx, Scope, _dedent, _Fail, _suggest, num_t)
+from .check_common import Scope, _dedent, _Fail, _suggest
 from .check_compare import ComparisonsMixin
 from .check_decls import DeclarationsMixin
 from .check_exprs import ExpressionsMixin
 from .check_queries import QueriesMixin
-from .check_render import render, render_window  # noqa: F401  (part of the checker's API)
 from .check_windows import WindowsMixin
 
 

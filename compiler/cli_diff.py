@@ -65,7 +65,7 @@ def diff(old_rules, new_rules, fmt, records, output, jobs):
     elif fmt == "html":
         from .diff_html import render_diff_html
 
-        text = render_diff_html(result, old, new, Path(old_rules).as_posix(), Path(new_rules).as_posix(), impact)
+        text = render_diff_html(result, Path(old_rules).as_posix(), Path(new_rules).as_posix(), impact)
     else:
         from .impact import format_text as impact_text
 

@@ -39,17 +39,5 @@ class Diagnostic:
         return "\n".join(out)
 
 
-class CompileError(Exception):
-    """Raised by the facade when a compile produced errors; carries all of them."""
-
-    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]):
-        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
-        self.sources = dict(sources)
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        return "\n".join(d.format(self.sources) for d in self.diagnostics)
-
-
 def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
     return "\n".join(d.format(sources) for d in sorted(diagnostics, key=Diagnostic.sort_key))

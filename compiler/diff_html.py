@@ -52,7 +52,7 @@ def _sides(old, new, old_root: str, new_root: str):
     return a, b
 
 
-def render_diff_html(d: ProgramDiff, old_res, new_res, old_name: str, new_name: str,
+def render_diff_html(d: ProgramDiff, old_name: str, new_name: str,
                      impact: Optional[object] = None) -> str:
     rows = []
     for c in d.criteria:

@@ -312,10 +312,6 @@ def _query_windowed(b) -> bool:
     return b.pred is not None and _reads_dates_of(b.pred, b.var)
 
 
-def logic_limits(program: I.Program, c: I.CriterionIR) -> list[Limit]:
-    return _logic(program, c)[0]
-
-
 def _logic(program: I.Program, c: I.CriterionIR):
     w = _LogicLimits(program)
     w.bool_(c.body)
@@ -559,7 +555,7 @@ def _check_limits(program: I.Program, c: I.CriterionIR) -> list[Diagnostic]:
             wins = {g[3] for g in dated if g[0]}
             if len(bare) != 1 or len(dated) < 2 or len(wins) != 1:
                 continue
-            for windowed, active, text, _ in bare:
+            for _, _, text, _ in bare:
                 diags.append(Diagnostic(span_body, f"the quote of '{c.id}' states a window ({text_windows[0].show()!r}) "
                                                    f"but '{text}' reads items of any date",
                                         hint="give it the window the text states, or read only active items"))
@@ -760,8 +756,8 @@ def _clauses(program, protocol_text, protocol_path, markers, item_at, starts, di
             line, col = _position(protocol_text, pos)
             diags.append(Diagnostic(Span(protocol_path, line, col, line, col + len(l.text)),
                                     f"limit {l.show()!r} of {item.ref} is quoted by no rule",
-                                    hint=f"quote it in the rule that encodes it; if it is no criterion, quote it and say why "
-                                         f"in a note: 'not a criterion: ...'"))
+                                    hint="quote it in the rule that encodes it; if it is no criterion, quote it and say why "
+                                         "in a note: 'not a criterion: ...'"))
 
 
 def format_coverage(rows: list[CoverageRow]) -> str:

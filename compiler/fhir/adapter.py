@@ -14,14 +14,11 @@ import datetime as _dt
 import re
 from collections import Counter
 from decimal import Decimal
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from .codes import CodeMap
 
 WARN = "fhir: "
-# resource types the adapter reads; every other type is counted in one warning
-MAPPED = ("Patient", "Observation", "Condition", "Procedure", "MedicationStatement", "MedicationRequest",
-          "MedicationAdministration", "Immunization", "Medication")
 PATIENT_REF_FIELD = {"Immunization": "patient"}  # every other mapped type: subject
 
 _QUAL = {  # codings of qualitative results (SNOMED CT, HL7 v3 ObservationInterpretation)
@@ -704,13 +701,3 @@ def patient_key(res: dict) -> Optional[str]:
 
 def error_result(pid: Optional[str], message: str) -> dict:
     return {"format": 1, "patient_id": pid, "status": "error", "error": message}
-
-
-def convert_all(groups: Iterable[tuple[Optional[str], list]], codes: CodeMap, anchors_for) -> Iterable[tuple]:
-    """(record or None, error or None, patient id) for each (patient id, resources) group."""
-    conv = Converter(codes)
-    for pid, resources in groups:
-        try:
-            yield conv.convert(resources, anchors_for(pid), pid), None, pid
-        except PatientError as exc:
-            yield None, str(exc), pid

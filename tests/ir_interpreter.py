@@ -21,12 +21,8 @@ Design (deliberately different from the runtime's):
 
 Only ``outcome`` per criterion and ``status`` are meant to be compared; reasons are not built.
 
-Quirks. ``Interpreter(program, quirks=...)`` can imitate, one by one, behaviours of the generated
-evaluator that tests/test_differential.py reports as defects (each with a strict xfail test and a
-minimal reproducer). The default is no quirk: the spec's answer. The differential tests compare
-the generated module with the interpreter *plus* the reported quirks, so that they keep guarding
-everything else; when a defect is fixed, its xfail test passes (and fails as strict), and its
-quirk is to be dropped from ``KNOWN_RUNTIME_QUIRKS`` in the differential tests.
+It gives the spec's answer only: where the generated evaluator differed, the runtime was fixed
+(tests/test_differential.py keeps each case as a `test_fixed_*` regression test).
 """
 
 from __future__ import annotations
@@ -43,15 +39,6 @@ from compiler import ir as I
 
 INF = math.inf
 SET_CAP = 256  # beyond this many possible values, a number is simply unknown
-
-QUIRKS = {
-    # a reading with an unusable date may lie outside even an `ever` window (so with only such
-    # readings, `latest X ever` selects nothing)
-    "latest-ever-undated-may-be-outside",
-    # a condition without end whose status is missing or unusable is unknown in a window even when
-    # it is in the window whether it is active (ongoing) or resolved (ended on its onset)
-    "condition-unusable-status-unknown",
-}
 
 # ---------------------------------------------------------------------------------- three-valued
 
@@ -386,11 +373,7 @@ class Ctx:
 
 
 class Interpreter:
-    def __init__(self, program: I.Program, quirks=()):
-        unknown_quirks = set(quirks) - QUIRKS
-        if unknown_quirks:
-            raise ValueError(f"unknown quirks {sorted(unknown_quirks)}")
-        self.quirks = frozenset(quirks)
+    def __init__(self, program: I.Program):
         self.p = program
         self.obs_el = {o.name: o for o in program.observations}
         self.derived = {d.name: d for d in program.derived}
@@ -592,7 +575,6 @@ class Interpreter:
     def _latest_candidates(self, rec: Record, code: str, win, ever: bool, readings=None):
         lo, hi = win
         valid, bad = [], []
-        ever_outside = "latest-ever-undated-may-be-outside" in self.quirks
         perhaps = []  # readings without a code: perhaps of this code
         for i, it in (rec.obs.get(code, ()) if readings is None else readings):
             d = read_date(it.get("date"))
@@ -614,7 +596,7 @@ class Interpreter:
         for d, i, it in perhaps:
             if isinstance(d, Bad) or (lo <= d <= hi and (best is None or (d, i) > (best[0], best[1]))):
                 cands.append(it)  # if it is a reading of this code, it could be the one selected
-        none_possible = best is None and not (ever and bad and not ever_outside)
+        none_possible = best is None and not (ever and bad)
         return cands, none_possible
 
     def reading(self, ob: dict, el: I.ObsElement):
@@ -813,10 +795,6 @@ class Interpreter:
             return FALSE  # an empty window
         if not w.known:
             return unknown(*w.missing, it.code if isinstance(it.code, str) else "treatment")
-        if ("condition-unusable-status-unknown" in self.quirks and it.kind == "condition"
-                and isinstance(it.status, Bad) and it.raw.get("end") is None
-                and not (isinstance(it.start, int) and it.start > w.wide[1])):
-            return unknown(it.code)
         t = self._in(it.start, None, w, ends=it.ends)
         if t.v is None:
             return unknown(it.code if isinstance(it.code, str) else "treatment")
@@ -1124,6 +1102,6 @@ def _holds(op: str, a, b) -> bool:
     raise ValueError(op)
 
 
-def evaluate(program: I.Program, record, quirks=()) -> dict:
+def evaluate(program: I.Program, record) -> dict:
     """One record -> {"patient_id", "status", "criteria": [{"id", "kind", "outcome", "missing"}]}."""
-    return Interpreter(program, quirks).evaluate(record)
+    return Interpreter(program).evaluate(record)

@@ -7,9 +7,7 @@ and the interpreter must agree on every criterion's outcome and on the status.
 
 Where they disagreed, the spec decided, and each disagreement became a minimal reproducer below,
 `test_fixed_*`: found here, fixed in the runtime since, kept as regression tests. In each, the
-strict interpreter (no quirk) gives the spec's answer. A defect found later can be imitated by a
-quirk of the interpreter listed in KNOWN_RUNTIME_QUIRKS (none now), so that the differential tests
-keep guarding everything else.
+interpreter gives the spec's answer, and so must the generated module.
 """
 
 from __future__ import annotations
@@ -31,16 +29,10 @@ from hypothesis import strategies as st
 from compiler import ir as I
 from compiler.pipeline import compile_sources
 from conftest import CASES, ROOT, build_record
-from ir_interpreter import QUIRKS, Interpreter, month_shift
+from ir_interpreter import Interpreter, month_shift
 
 sys.path.insert(0, str(ROOT))
 from benchmarks.cohort import generate  # noqa: E402
-
-# Behaviours of the generated evaluator that differ from the spec, each reported with an xfail
-# test below. Remove a quirk here when its defect is fixed (its xfail test then XPASSes, which
-# fails as strict: turn it into a test_fixed_* regression test).
-KNOWN_RUNTIME_QUIRKS = frozenset()
-
 
 def _numbers(x):
     if isinstance(x, bool):
@@ -95,8 +87,8 @@ CASE_FILES = sorted(p for p in CASES.rglob("*.json")
                     if p.parent.name not in ("_base", "_rules") and not any((d / "_rules").is_dir() for d in p.parents))
 
 
-def test_strict_interpreter_gives_every_outcome_the_case_files_demand(compiled):
-    """The interpreter, without quirks, meets the spec cases written from the protocol (tests/cases)."""
+def test_interpreter_gives_every_outcome_the_case_files_demand(compiled):
+    """The interpreter meets the spec cases written from the protocol (tests/cases)."""
     interp = Interpreter(compiled.program)
     ref_of = {c.id: c.refs[0] for c in compiled.program.criteria}
     bad = []
@@ -134,11 +126,7 @@ def test_spec_examples_agree(compiled, sm3321):
         assert got["status"] == want["status"], p.name
         got_by_id = {c["id"]: c["outcome"] for c in got["criteria"]}
         assert got_by_id == {c["id"]: c["outcome"] for c in want["criteria"]}, p.name
-        assert_agree(sm3321, Interpreter(compiled.program, KNOWN_RUNTIME_QUIRKS), rec)
-
-
-def test_known_quirks_are_all_quirks_of_the_interpreter():
-    assert KNOWN_RUNTIME_QUIRKS <= QUIRKS
+        assert_agree(sm3321, Interpreter(compiled.program), rec)
 
 
 # ---------------------------------------------------------------------- records near the limits
@@ -420,7 +408,7 @@ DIFF = settings(deadline=None, derandomize=True, database=None,
 
 @pytest.fixture(scope="module")
 def sm3321_pair(compiled, sm3321):
-    return sm3321, Interpreter(compiled.program, KNOWN_RUNTIME_QUIRKS), Hints(compiled.program)
+    return sm3321, Interpreter(compiled.program), Hints(compiled.program)
 
 
 def _n(examples: int) -> int:
@@ -506,7 +494,7 @@ inclusion weight_eq { ref I10 quote "q" require latest weight on or before first
 def ks_pair():
     res = compile_sources({"ks.elig": KITCHEN_SINK})
     assert res.ok, "\n".join(d.format(res.sources) for d in res.diagnostics)
-    return _load(res.python, "ks_under_test"), Interpreter(res.program, KNOWN_RUNTIME_QUIRKS), Hints(res.program)
+    return _load(res.python, "ks_under_test"), Interpreter(res.program), Hints(res.program)
 
 
 @pytest.mark.slow
@@ -545,7 +533,7 @@ def test_cohort_records_agree_for_thousands_of_seeds(sm3321_pair):
 
 
 # ---------------------------------------------------------------------- disagreements found
-# Each: the spec's outcome, the strict interpreter agreeing with it, and the module; all were found
+# Each: the spec's outcome, the interpreter agreeing with it, and the module; all were found
 # here and fixed in the runtime since (`test_fixed_*`).
 
 BASE = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
@@ -569,8 +557,8 @@ def _outcome(result, cid):
 
 
 def _check(program, module, record, cid, spec_outcome):
-    strict = Interpreter(program).evaluate(record)
-    assert _outcome(strict, cid) == spec_outcome, "the strict interpreter disagrees with the spec"
+    interpreted = Interpreter(program).evaluate(record)
+    assert _outcome(interpreted, cid) == spec_outcome, "the interpreter disagrees with the spec"
     got = module.evaluate(record)
     assert _outcome(got, cid) == spec_outcome, next(c for c in got["criteria"] if c["id"] == cid)
 
@@ -578,10 +566,6 @@ def _check(program, module, record, cid, spec_outcome):
 def _with_obs(rec, code, items):
     rec["observations"] = [o for o in rec["observations"] if o["code"] != code] + items
     return rec
-
-
-def test_reproducers_use_the_strict_interpreter(compiled):
-    assert Interpreter(compiled.program).quirks == frozenset()
 
 
 def test_fixed_latest_unusable_date_that_cannot_be_latest(compiled, sm3321):

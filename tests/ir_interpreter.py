@@ -309,7 +309,7 @@ class Record:
                 self.facts[k] = v if isinstance(v, bool) else Bad("fact")
         obs_names = {o.name for o in program.observations}
         self.obs: dict[str, list] = {}
-        # patient-record.md: an item whose code is missing, empty or not a string could be any
+        # docs/records.md: an item whose code is missing, empty or not a string could be any
         # item of its kind; it is never dropped
         self.codeless_obs: set[int] = set()
         for i, it in enumerate(raw.get("observations", [])):
@@ -655,7 +655,7 @@ class Interpreter:
             return {dict(lim.table)[unit]}
         if isinstance(lim, I.LRef):
             ref = parse_number(ob.get(lim.which))
-            # patient-record.md: uln greater than zero, lln and lloq zero or more, else unusable
+            # docs/records.md: uln greater than zero, lln and lloq zero or more, else unusable
             if not isinstance(ref, Bad) and (ref <= 0 if lim.which == "uln" else ref < 0):
                 ref = Bad("reference limit out of range")
             if isinstance(ref, Bad):

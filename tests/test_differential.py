@@ -573,7 +573,7 @@ def test_fixed_latest_unusable_date_that_cannot_be_latest(compiled, sm3321):
     unknown instead of pass: the most recent systolic_bp on or before first_dose (2026-01-15) is 158 on
     2026-01-15, listed after a reading of 164 with an unusable date (2026-02-30). That reading cannot be
     the most recent one: dated after first_dose it is outside the window, dated on it the tie goes to
-    the later list entry (semantics.md 'among several on that date, the last in the record's list'). The
+    the later list entry (docs/language.md: 'among several on that date, the last in the record's list'). The
     module reports 'could be ... on an unusable date > 160' and unknown; the spec decides pass"""
     rec = _with_obs(_rec(), "systolic_bp", [
         {"code": "systolic_bp", "value": 164, "unit": "mm[Hg]", "date": "2026-02-30"},
@@ -586,7 +586,7 @@ def test_fixed_derived_value_unknown_though_candidates_agree(compiled, sm3321):
     """Found by these tests, fixed in the runtime while they were written (kept as a regression test): I7c
     unknown instead of pass: a second serum_creatinine (81 umol/L) with an unusable date could be the
     most recent one, but creatinine clearance is >= 50 mL/min with either value (80 or 81 umol/L: about
-    83 and 82 mL/min for the baseline man). semantics.md: unknown only where the unusable data could
+    83 and 82 mL/min for the baseline man). docs/language.md: unknown only where the unusable data could
     change the outcome. The module makes any derived value read from such a selection unknown ('could be
     replaced by another serum_creatinine whose date is unusable') without looking at the values"""
     rec = _rec()
@@ -611,9 +611,8 @@ def test_fixed_absent_anchor_ignores_item_filters(compiled, sm3321):
     unknown instead of pass: first_dose is not recorded and the only radiotherapy is one palliative
     fraction, which the rule excepts (`unless (fractions = 1 and intent is palliative)`) wherever it
     lies. The module returns 'radiotherapy ... recorded but first_dose date is not recorded' (unknown)
-    before looking at where/unless/active filters (sm3321-data.md: unknown only for an item that could
-    fall in the window and count; semantics.md: unknown only where the missing data could change the
-    outcome)"""
+    before looking at where/unless/active filters (docs/language.md: unknown only for a window that a
+    recorded item could fall in, and only where the missing data could still change the outcome)"""
     rec = _rec()
     del rec["anchors"]["first_dose"]
     rec["procedures"] = [{"code": "radiotherapy", "date": "2026-01-05", "attributes": {"fractions": 1, "intent": "palliative"}}]
@@ -623,8 +622,9 @@ def test_fixed_absent_anchor_ignores_item_filters(compiled, sm3321):
 def test_fixed_fever_clause_decided_by_a_reading_with_unusable_date(compiled, sm3321):
     """Found by these tests, fixed in the runtime while they were written (kept as a regression test): E6.4
     pass instead of unknown: no body temperature is known to lie in the 7 days before first_dose; one
-    reading (36.5 Cel) has an unusable date ''. sm3321-data.md: 'no temperature recorded in those 7 days
-    leaves the fever clause unknown', and fever_explained is not recorded, so E6.4 is unknown. The
+    reading (36.5 Cel) has an unusable date ''. docs/language.md: observations not listed are unknown and
+    an item with an unusable date could lie anywhere in time, so the fever clause is unknown; and
+    fever_explained is not recorded, so E6.4 is unknown. The
     module counts the undated reading as a reading in the window ('0 body_temperature reading(s) ...
     none > 38 Cel') and decides the clause false"""
     rec = _with_obs(_rec(), "body_temperature", [{"code": "body_temperature", "value": 36.5, "unit": "Cel", "date": ""}])
@@ -634,7 +634,7 @@ def test_fixed_fever_clause_decided_by_a_reading_with_unusable_date(compiled, sm
 def test_fixed_treatment_with_bad_classes_is_ignored(compiled, sm3321):
     """Found by these tests, fixed in the runtime while they were written (kept as a regression test): E14
     pass instead of unknown: a treatment whose `classes` is the string "live_vaccine" (not a list),
-    ongoing, is ignored with a warning, so 'no live_vaccine within 30 d' passes. patient-record.md: a
+    ongoing, is ignored with a warning, so 'no live_vaccine within 30 d' passes. docs/records.md: a
     field of the wrong type inside an item is unusable and every criterion that reads it reports
     unknown; the item must not be silently dropped"""
     rec = _rec()
@@ -646,7 +646,7 @@ def test_fixed_null_list_field_is_not_an_error(compiled, sm3321):
     """Found by these tests, fixed in the runtime while they were written (kept as a regression test):
     record not refused: `"observations": null` (likewise conditions/treatments/procedures null,
     anchors/facts null) is read as an empty list, so the record is evaluated (ineligible/indeterminate)
-    instead of giving an error result. patient-record.md: 'a list or object field of the wrong type'
+    instead of giving an error result. docs/records.md: 'a top-level list or object of the wrong type'
     gives an error result; benchmarks/cohort.py also writes observations null as a corrupted record"""
     rec = _rec(observations=None)
     assert Interpreter(compiled.program).evaluate(rec)["status"] == "error"
@@ -656,7 +656,7 @@ def test_fixed_null_list_field_is_not_an_error(compiled, sm3321):
 def test_fixed_dates_with_non_ascii_digits_are_read(compiled, sm3321):
     """Found by these tests, fixed in the runtime while they were written (kept as a regression test):
     dates are read with str.isdigit(): an anchor written with full-width digits '２０２６-０１-１５' (or
-    Arabic-Indic digits) is read as 2026-01-15, so I7b passes; patient-record.md: dates are ISO 8601
+    Arabic-Indic digits) is read as 2026-01-15, so I7b passes; docs/records.md: dates are ISO 8601
     calendar dates (ASCII digits), and a bad date is unusable: I7b is unknown"""
     rec = _rec()
     rec["anchors"]["first_dose"] = "２０２６-０１-１５"

@@ -412,7 +412,7 @@ def test_fixed_5000_digit_number_makes_a_valid_record_unreadable(sm3321):
     is refused as 'not JSON': an observation value with more than 4300 digits exceeds Python's
     int-string limit in json.loads, so the whole record becomes an error result with patient_id null
     ("not JSON: Exceeds the limit (4300 digits) ...") instead of being evaluated with that value
-    unusable (patient-record.md: a non-numeric or bad value makes that field unusable)"""
+    unusable (docs/records.md: a value that is not a number makes that field unusable)"""
     rec = copy.deepcopy(BASE)
     text = json.dumps(rec).replace('"value": 125', '"value": 1' + "0" * 5000, 1)
     r = sm3321.evaluate_json(text)

@@ -215,10 +215,13 @@ class ToAst(Transformer):
         label, codes = self._label_codes([x for x in c if isinstance(x, tuple)])
         return A.TreatmentClassDecl(names, label, codes, self._sp(meta))
 
+    def _fact(self, judgment: bool, meta, c):
+        label, codes = self._label_codes(c[1:])
+        return A.FactDecl(self._id(c[0]), judgment, label, codes, self._sp(meta))
+
     @v_args(meta=True)
     def fact_decl(self, meta, c):
-        label, codes = self._label_codes(c[1:])
-        return A.FactDecl(self._id(c[0]), False, label, codes, self._sp(meta))
+        return self._fact(False, meta, c)
 
     @v_args(meta=True)
     def cohort_decl(self, meta, c):
@@ -231,8 +234,7 @@ class ToAst(Transformer):
 
     @v_args(meta=True)
     def judgment_decl(self, meta, c):
-        label, codes = self._label_codes(c[1:])
-        return A.FactDecl(self._id(c[0]), True, label, codes, self._sp(meta))
+        return self._fact(True, meta, c)
 
     @v_args(meta=True)
     def derived_decl(self, meta, c):
@@ -499,19 +501,20 @@ class ToAst(Transformer):
     def equivalent_of(self, meta, c):
         return A.EquivalentOf(c[0], self._id(c[1]), self._sp(meta))
 
-    @v_args(meta=True)
-    def and_(self, meta, c):
+    def _flat(self, node, meta, c):
+        """An `and` (`or`) of its operands, with the operands that are themselves one flattened in."""
         items = []
         for x in c:
-            items.extend(x.items if isinstance(x, A.And) else (x,))
-        return A.And(tuple(items), self._sp(meta))
+            items.extend(x.items if isinstance(x, node) else (x,))
+        return node(tuple(items), self._sp(meta))
+
+    @v_args(meta=True)
+    def and_(self, meta, c):
+        return self._flat(A.And, meta, c)
 
     @v_args(meta=True)
     def or_(self, meta, c):
-        items = []
-        for x in c:
-            items.extend(x.items if isinstance(x, A.Or) else (x,))
-        return A.Or(tuple(items), self._sp(meta))
+        return self._flat(A.Or, meta, c)
 
     @v_args(meta=True)
     def not_(self, meta, c):

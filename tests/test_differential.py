@@ -29,10 +29,12 @@ from hypothesis import strategies as st
 from compiler import ir as I
 from compiler.pipeline import compile_sources
 from conftest import CASES, ROOT, build_record
-from ir_interpreter import Interpreter, month_shift
+from ir_interpreter import Interpreter
+from ir_interpreter_values import month_shift
 
 sys.path.insert(0, str(ROOT))
 from benchmarks.cohort import generate  # noqa: E402
+
 
 def _numbers(x):
     if isinstance(x, bool):

@@ -43,24 +43,24 @@ def _merge(parts) -> tuple:
     return tuple(out)
 
 
-def k_and(parts) -> Tri:
+def _kleene(parts, decisive: bool) -> Tri:
+    """`and` (decisive False) or `or` (decisive True): decisive as soon as one part is, else
+    unknown with every unknown part's missing codes, else the other value."""
     parts = list(parts)
-    if any(p.v is False for p in parts):
-        return FALSE
+    if any(p.v is decisive for p in parts):
+        return TRUE if decisive else FALSE
     unk = [p for p in parts if p.v is None]
     if unk:
         return Tri(None, all(p.review for p in unk), _merge(unk))
-    return TRUE
+    return FALSE if decisive else TRUE
+
+
+def k_and(parts) -> Tri:
+    return _kleene(parts, False)
 
 
 def k_or(parts) -> Tri:
-    parts = list(parts)
-    if any(p.v is True for p in parts):
-        return TRUE
-    unk = [p for p in parts if p.v is None]
-    if unk:
-        return Tri(None, all(p.review for p in unk), _merge(unk))
-    return FALSE
+    return _kleene(parts, True)
 
 
 def k_not(p: Tri) -> Tri:

@@ -6,6 +6,7 @@ column (dates, numbers, escapes, items that are not objects, treatments' `end`),
 small chunks."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,38 @@ from compiler.sql import loader  # noqa: E402
 from test_sql import BAD_LINES, _fuzz_texts  # noqa: E402
 
 ORDERED = ("patients", "observations", "conditions", "procedures", "treatments")
+# the columns the loader adds to the observations (compiler/sql/script.py LOADED_OBS): not in the
+# reference loader's tables, checked against their Python meaning (_check_loaded_obs)
+ADDED = ("no_code", "day", "value_int", "uln_int", "lln_int", "lloq_int")
+NOT_ADDED = f"* EXCLUDE ({', '.join(ADDED)})"
+
+
+def _exact(raw):
+    """The exact integer of a JSON number text (runtime: a JSON integer of up to 38 digits, as
+    elig_int reads it), when it fits a BIGINT; else None."""
+    if raw is None or not re.fullmatch(r"-?[0-9]{1,38}", raw):
+        return None
+    v = int(raw)
+    return v if -(2 ** 63) <= v < 2 ** 63 else None
+
+
+def _check_loaded_obs(con, chunk: int, table: str = "observations") -> None:
+    """The added columns of each reading against their meaning; the rows in the loaded order
+    (per chunk of records: readings with a code first, by code, seq, idx; those without a code
+    last); the table marked with its row count."""
+    import datetime
+
+    rows = con.execute(f"SELECT seq, idx, code, date, value_raw, uln_raw, lln_raw, lloq_raw, {', '.join(ADDED)} "
+                       f"FROM {table}").fetchall()
+    for seq, idx, code, date, *raws_and_added in rows:
+        raws, added = raws_and_added[:4], raws_and_added[4:]
+        want = [code is None or code.strip() == "",
+                None if date is None else (date - datetime.date(1970, 1, 1)).days] + [_exact(r) for r in raws]
+        assert list(added) == want, (seq, idx, code, raws)
+    keys = [(seq // chunk, nc, code is None, code or "", seq, idx) for seq, idx, code, _, _, _, _, _, nc, *_ in rows]
+    assert keys == sorted(keys)
+    if table == "observations":
+        assert loader.loaded_observations(con)
 
 
 def _obs(**kw) -> dict:
@@ -105,7 +138,14 @@ def _tables(load, path: Path, **kw) -> dict:
     out = {"n": n}
     for t in loader.TABLES:
         order = "" if t in ORDERED else " ORDER BY ALL"
-        out[t] = (con.execute(f"DESCRIBE {t}").fetchall(), con.execute(f"SELECT * FROM {t}{order}").fetchall())
+        cols = "*"
+        if t == "observations":
+            order = " ORDER BY seq, idx"
+            if load is loader.load_jsonl:
+                _check_loaded_obs(con, kw.get("chunk", loader.CHUNK))
+                cols = NOT_ADDED
+        out[t] = (con.execute(f"DESCRIBE SELECT {cols} FROM {t}").fetchall(),
+                  con.execute(f"SELECT {cols} FROM {t}{order}").fetchall())
     con.close()
     return out
 
@@ -179,6 +219,9 @@ def test_item_tables_in_record_and_item_order(tmp_path):
     con = duckdb.connect()
     loader.load_jsonl(con, str(_write(tmp_path, list(cohort._lines(500, 7, 0.05)) + _edge_lines())), chunk=111)
     for t in ORDERED:
+        if t == "observations":  # in the loaded order, per chunk
+            _check_loaded_obs(con, 111)
+            continue
         key = "seq" if t == "patients" else "seq, idx"
         assert con.execute(f"SELECT count(*) FROM (SELECT {key}, row_number() OVER () AS r, "
                            f"row_number() OVER (ORDER BY {key}) AS s FROM {t}) WHERE r <> s").fetchone()[0] == 0, t
@@ -202,7 +245,14 @@ def test_elig_load_parquet_directory_equals_the_reference_tables_in_order(tmp_pa
     con = duckdb.connect()
     for t in loader.TABLES:
         f = str(out / f"{t}.parquet")
-        if t in ORDERED:
+        if t == "observations":  # in the loaded order, with the added columns, marked
+            con.execute(f"CREATE VIEW obs AS SELECT * FROM read_parquet('{f}')")
+            _check_loaded_obs(con, loader.CHUNK, "obs")
+            got = con.execute(f"SELECT {NOT_ADDED} FROM obs ORDER BY seq, idx").fetchall()
+            assert got == ref.execute("SELECT * FROM observations ORDER BY seq, idx").fetchall()
+            kv = con.execute(f"SELECT value FROM parquet_kv_metadata('{f}') WHERE key = 'elig_observations'").fetchall()
+            assert kv == [(loader.obs_mark(len(got)).encode(),)]
+        elif t in ORDERED:
             key = "seq" if t == "patients" else "seq, idx"
             got = con.execute(f"SELECT * FROM read_parquet('{f}')").fetchall()
             assert got == ref.execute(f"SELECT * FROM {t} ORDER BY {key}").fetchall(), t

@@ -28,7 +28,8 @@ import prep_reference  # noqa: E402
 from compiler.pipeline import compile_rules  # noqa: E402
 from compiler.sql import loader, screen  # noqa: E402
 from compiler.sql.relational import PREP  # noqa: E402
-from compiler.sql.script import input_view  # noqa: E402
+from compiler.sql.generate import q  # noqa: E402
+from compiler.sql.script import UNIT_OBS, input_view, obs_rows  # noqa: E402
 
 SUITES = [ROOT / "sm3321_rules"] + sorted(p.parent for p in (ROOT / "examples").glob("*/cases")) + [
     ROOT / "tests" / "lang_trial", ROOT / "tests" / "cases" / "language" / "_rules"]
@@ -142,6 +143,16 @@ def _check(res, texts, tmp_path):
         assert con.execute(f"DESCRIBE new_{name}").fetchall() == con.execute(f"DESCRIBE ref_{name}").fetchall()
         assert _tables_equal(con, f"new_{name}", f"ref_{name}") == [], name
         rows[name] = con.execute(f"SELECT count(*) FROM new_{name}").fetchone()[0]
+    # the view over the observations as `elig load` wrote them (screen.run_script reads it
+    # instead of the table): the same rows, for each code of the trial (the criteria's filter)
+    assert loader.loaded_observations(con)
+    con.execute(f"CREATE TABLE {UNIT_OBS} AS SELECT code, unit, resolved FROM elig_unit_map WHERE kind = 'obs'")
+    con.execute(f"CREATE VIEW view_elig_ox AS {obs_rows(res.program, loaded=True)}")
+    assert con.execute("DESCRIBE view_elig_ox").fetchall() == con.execute("DESCRIBE new_elig_ox").fetchall()
+    assert _tables_equal(con, "view_elig_ox", "new_elig_ox") == []
+    for o in res.program.observations:
+        sel = "(SELECT * FROM {} WHERE code = " + q(o.name) + ")"
+        assert _tables_equal(con, sel.format("view_elig_ox"), sel.format("new_elig_ox")) == [], o.name
     if "code" in order_of("elig_ox"):
         # sorted by code: each code's rows together (a criterion reads the row groups of its code)
         runs = con.execute("SELECT count(*) FROM (SELECT code, code IS DISTINCT FROM lag(code) OVER (ORDER BY rowid) AS b "

@@ -68,6 +68,9 @@ def open_data(con, data: str, tmpdir: str) -> tuple[int, str, str]:
         con.execute(f"ATTACH {loader._q(str(Path(data).resolve()))} AS src (READ_ONLY)")
         for t in loader.TABLES:
             try:
+                if t == "observations":  # loaded observations are read in place (loader.attach_observations)
+                    loader.attach_observations(con, "src.main.observations", loader._comment(con, t, "src"))
+                    continue
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {t} AS SELECT * FROM src.main.{t}")
             except Exception as exc:  # noqa: BLE001 - a database without the schema's tables
                 _die(f"{data}: not a screening database (table {t}: {str(exc).splitlines()[0]})")

@@ -383,6 +383,7 @@ def _load_chunk(con, start: int, size: int, create: bool) -> None:
     obs_lines = rel if "0" not in bits else (
         f"(SELECT seq, line FROM {rel} WHERE get_bit({_q(bits)}::BIT, CAST(seq - {start} AS INTEGER)) = 1)")
     selects = table_selects(obs_lines)
+    selects["observations"] = ordered_observations(selects["observations"])
     for t in TABLES:
         con.execute(f"CREATE OR REPLACE TABLE {t} AS {selects[t]}" if create else f"INSERT INTO {t} {selects[t]}")
     con.execute(f"DROP TABLE {DOCS}")
@@ -422,12 +423,81 @@ def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = Non
         n = con.execute("SELECT count(*) FROM _elig_scratch.lines").fetchone()[0]
         for start in range(0, max(n, 1), chunk):
             _load_chunk(con, start, chunk, create=start == 0)
+        mark_observations(con)
     finally:
         con.execute("DROP TABLE IF EXISTS _elig_rejects")
         con.execute("DROP TABLE IF EXISTS _elig_rejects_scan")
         con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
         shutil.rmtree(sdir, ignore_errors=True)
     return n
+
+
+# The observations as `elig load` leaves them (docs/sql.md, "Loading"): ordered by LOADED_OBS_ORDER
+# and with the columns of LOADED_OBS (compiler/sql/script.py), marked by a comment on the table (a
+# key of the Parquet file's metadata) naming this format and the number of rows. The screening
+# reads such observations through a view (screen.run_script) instead of copying them into its
+# work table elig_ox; any other observations (a user's own table or view, a Parquet file written
+# otherwise, a loaded table changed since: its row count differs or its comment is gone) are
+# copied as before: the mark only makes the screening faster, never changes its results.
+OBS_FORMAT = "elig observations 1"
+OBS_KEY = "elig_observations"
+
+
+def obs_mark(rows: int) -> str:
+    return f"{OBS_FORMAT} rows={int(rows)}"
+
+
+def ordered_observations(select: str) -> str:
+    """The observation rows of a chunk of records (the SELECT of table_selects) with the columns
+    of LOADED_OBS, in the loaded order (LOADED_OBS_ORDER within the chunk: the chunks follow one
+    another by seq, so that each code's rows of a chunk lie together)."""
+    from .script import LOADED_OBS, LOADED_OBS_ORDER
+
+    extra = ", ".join(f"CAST({e} AS {t}) AS {n}" for n, t, e in LOADED_OBS)
+    return f"SELECT *, {extra} FROM ({select}) ORDER BY {LOADED_OBS_ORDER}"
+
+
+def mark_observations(con) -> None:
+    """Mark the table observations, just loaded, as in the loaded format (obs_mark)."""
+    n = con.execute("SELECT count(*) FROM observations").fetchone()[0]
+    con.execute(f"COMMENT ON TABLE observations IS {_q(obs_mark(n))}")
+
+
+def _comment(con, name: str, database: str | None = None) -> str | None:
+    """The comment of the one table or view `name` that the connection's unqualified name means
+    (of ``database``'s main schema when given); None when there is none, or when a temporary
+    object of that name exists (it would hide the table from this connection only)."""
+    where = ("database_name = ? AND schema_name = 'main'" if database else
+             "(temporary OR (database_name = current_database() AND schema_name = current_schema()))")
+    args = [name, database] if database else [name]
+    rows = con.execute(f"SELECT temporary, comment FROM duckdb_tables() WHERE table_name = ? AND {where} "
+                       f"UNION ALL SELECT temporary, comment FROM duckdb_views() WHERE view_name = ? AND {where}",
+                       args + args).fetchall()
+    if len(rows) != 1 or rows[0][0]:
+        return None
+    return rows[0][1]
+
+
+def loaded_observations(con) -> bool:
+    """Whether the relation `observations` of the connection is marked as loaded (obs_mark, with
+    the row count it has now), and so visible to the connection's cursors too (not temporary)."""
+    mark = _comment(con, "observations")
+    if not mark or not mark.startswith(OBS_FORMAT + " "):
+        return False
+    return mark == obs_mark(con.execute("SELECT count(*) FROM observations").fetchone()[0])
+
+
+def attach_observations(con, relation: str, mark: str | None) -> None:
+    """The view `observations` over a relation (an attached table, a Parquet file): marked (a view
+    of the database, which cursors see) when the relation carries the loaded mark with its row
+    count, else a temporary view as before."""
+    if mark and mark.startswith(OBS_FORMAT + " ") and \
+            mark == obs_mark(con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]):
+        con.execute("DROP VIEW IF EXISTS temp.observations")
+        con.execute(f"CREATE OR REPLACE VIEW observations AS SELECT * FROM {relation}")
+        con.execute(f"COMMENT ON VIEW observations IS {_q(mark)}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW observations AS SELECT * FROM {relation}")
 
 
 def attach_parquet(con, directory: str) -> int:
@@ -437,7 +507,13 @@ def attach_parquet(con, directory: str) -> int:
         f = d / f"{t}.parquet"
         if not f.is_file():
             raise FileNotFoundError(f"{f}: missing (a screening Parquet directory has {', '.join(TABLES)})")
-        con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM read_parquet({_q(str(f))})")
+        rel = f"read_parquet({_q(str(f))})"
+        if t == "observations":
+            kv = con.execute(f"SELECT value FROM parquet_kv_metadata({_q(str(f))}) WHERE key = ?",
+                             [OBS_KEY.encode()]).fetchall()
+            attach_observations(con, rel, kv[0][0].decode("utf-8", "replace") if len(kv) == 1 else None)
+        else:
+            con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM {rel}")
     return con.execute("SELECT count(*) FROM patients").fetchone()[0]
 
 
@@ -445,17 +521,26 @@ def write_parquet(con, directory: str, in_order: bool = False) -> None:
     """Each table of the schema as DIRECTORY/<table>.parquet, written atomically per file, rows
     by seq (and idx). in_order: the tables were just built by load_jsonl on this connection, so
     that patients and the item tables are in that order already (written without a sort)."""
+    from .script import LOADED_OBS_ORDER
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
+    # loaded observations (marked, in their order) keep their mark as a key of the file's metadata
+    obs_loaded = loaded_observations(con)
     for t in TABLES:
         fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{t}.", suffix=".parquet.part")
         os.close(fd)
         try:
+            kv = ""
             if in_order and t not in ("anchors", "facts"):
                 order = ""
             else:
                 order = " ORDER BY seq" + (", idx" if t not in ("patients", "anchors", "facts") else "")
-            con.execute(f"COPY (SELECT * FROM {t}{order}) TO {_q(tmp)} (FORMAT parquet)")
+            if t == "observations" and obs_loaded:
+                order = "" if in_order else f" ORDER BY {LOADED_OBS_ORDER}"
+                mark = obs_mark(con.execute("SELECT count(*) FROM observations").fetchone()[0])
+                kv = f", KV_METADATA {{{OBS_KEY}: {_q(mark)}}}"
+            con.execute(f"COPY (SELECT * FROM {t}{order}) TO {_q(tmp)} (FORMAT parquet{kv})")
             os.replace(tmp, d / f"{t}.parquet")
         finally:
             if os.path.exists(tmp):

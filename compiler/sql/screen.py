@@ -7,7 +7,7 @@ import types
 from typing import Iterator, Optional
 
 from . import loader
-from .script import Script, build, wild_scan
+from .script import UNIT_OBS, Script, build, obs_rows, wild_scan
 
 
 def evaluator_module(python_source: str) -> types.ModuleType:
@@ -125,8 +125,18 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     lo, hi = (0, -1) if lo is None else (int(lo), int(hi))
     names = [f"elig_k{i}" for i in range(len(script.steps))]
     prep = [n for n, _, _ in script.prep]
+    views = []
     try:
         for name, sql, order in script.prep:
+            if name == "elig_ox" and loader.loaded_observations(con):
+                # observations as `elig load` wrote them (ordered by code, with the per-reading
+                # columns): elig_ox is a view over them, its rows computed by each criterion that
+                # reads them, from its code's row groups only (docs/sql.md, "Running")
+                con.execute(f"CREATE OR REPLACE TABLE {UNIT_OBS} AS "
+                            "SELECT code, unit, resolved FROM elig_unit_map WHERE kind = 'obs'")
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{obs_rows(program, loaded=True)}")
+                views.append(name)
+                continue
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
         if not script.prep or script.lambda_steps:
             _input_tables(con, program, lo, hi, chunk)
@@ -137,7 +147,9 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
         clock("results")
     finally:
         # the work tables are the connection database's (cursors do not see TEMP tables)
-        for n in names + ["elig_input", "elig_obs"] + prep:
+        for n in views:
+            con.execute(f"DROP VIEW IF EXISTS {n}")
+        for n in names + ["elig_input", "elig_obs", UNIT_OBS] + [p for p in prep if p not in views]:
             con.execute(f"DROP TABLE IF EXISTS {n}")
 
 

@@ -96,7 +96,7 @@ def wild_scan(col: str) -> str:
     return f"({col} IS NULL OR (NOT ({col} >= '!' AND {col} < chr(127)) AND regexp_full_match({col}, {q(_SPACE)})))"
 
 
-def exact_int(raw: str) -> str:
+def exact_int(raw: str, inline: bool = False) -> str:
     """elig_int(raw) (the exact value of an integer text of up to 38 digits), cheaper: a text
     with '.', 'e' or 'E' is none; a text that is the canonical form of its DECIMAL(38, 0) cast
     (38 digits at most, as elig_int; no `length`, which the Spark transpiler reads as a list's) is
@@ -104,7 +104,34 @@ def exact_int(raw: str) -> str:
     expression."""
     return (f"(CASE WHEN {raw} IS NULL OR contains({raw}, '.') OR contains({raw}, 'e') OR contains({raw}, 'E') "
             f"THEN CAST(NULL AS HUGEINT) WHEN CAST(TRY_CAST({raw} AS DECIMAL(38, 0)) AS VARCHAR) = {raw} "
-            f"THEN CAST(TRY_CAST({raw} AS DECIMAL(38, 0)) AS HUGEINT) ELSE elig_int({raw}) END)")
+            f"THEN CAST(TRY_CAST({raw} AS DECIMAL(38, 0)) AS HUGEINT) ELSE {_int_inline(raw) if inline else f'elig_int({raw})'} END)")
+
+
+def _int_inline(raw: str) -> str:
+    """The macro elig_int (compiler/sql/numbers.py) written out, for a connection without the
+    screening macros (the loader's)."""
+    return f"(CASE WHEN regexp_full_match({raw}, '-?[0-9]{{1,38}}') THEN TRY_CAST({raw} AS HUGEINT) END)"
+
+
+# The trial-independent facts of each reading that `elig load` stores as columns of the
+# observations table (docs/sql.md, "Loading"), so that a screening need not compute them: whether
+# the reading has no code (wild), the day number of its date, and the exact integers of its value
+# and limits (exact_int) when they fit a BIGINT (NULL otherwise: no integer text, or one beyond
+# 2^63, whose number is then at least 9e18: only those are read again, obs_rows). (A BIGINT, not
+# the HUGEINT of x: DuckDB compresses a BIGINT column, not a HUGEINT one, and Parquet writes
+# HUGEINT as DOUBLE.) (name, SQL type, expression over the loader's columns)
+LOADED_OBS = (("no_code", "BOOLEAN", wild_scan("code")), ("day", "INTEGER", f"CAST(date - {DAY} AS INTEGER)")) + tuple(
+    (f"{f}_int", "BIGINT", f"TRY_CAST({exact_int(f + '_raw', inline=True)} AS BIGINT)")
+    for f in ("value", "uln", "lln", "lloq"))
+# the number column of each exact integer of LOADED_OBS
+_INT_NUM = {"value": "value_num", "uln": "uln", "lln": "lln", "lloq": "lloq"}
+# the order of the loaded observations: a criterion's `code = ...` then reads its code's row groups
+# only (DuckDB's zonemaps, Parquet's row-group statistics), the readings without a code together
+# at the end (no_code), each code's readings in record order
+LOADED_OBS_ORDER = "no_code, code, seq, idx"
+# the unit map of the observations as a table of the database (the view elig_ox over loaded
+# observations is read on cursors, which do not see the TEMP table elig_unit_map)
+UNIT_OBS = "elig_unit_obs"
 
 
 def obs_codes(program: I.Program) -> str:
@@ -127,25 +154,45 @@ def obs_codes(program: I.Program) -> str:
     return f"(VALUES {', '.join(rows)}) k(code, q, u0, units, vals)"
 
 
-def obs_rows(program: I.Program, source: str = "observations") -> str:
+def obs_rows(program: I.Program, source: str = "observations", loaded: bool = False) -> str:
     """The rows of elig_ox(code, seq, i, d, w, x) (docs/sql.md, "The SQL"): each reading of a
     trial code, and each reading without a code once per trial code (w). The unit, ``bad`` and
     ``s`` of a reading come from its code's facts (obs_codes, a join with a table of a few rows)
     and elig_unit_map, not from a CASE over every code of the trial; the exact integer texts
-    by exact_int."""
+    by exact_int. ``loaded``: source has the columns of LOADED_OBS (written by `elig load`), read
+    instead of computed; the unit map is then the table UNIT_OBS; the rows are the same."""
     unit = ("(CASE WHEN o.q THEN CAST(NULL AS VARCHAR) WHEN o.unit_raw IS NULL OR o.unit_raw = 'null' THEN o.u0 "
             "WHEN o.unit IS NOT NULL THEN m.resolved END)")
     bad = (f"(CASE WHEN o.q THEN NOT coalesce(list_contains(o.vals, o.value_str), FALSE) "
            f"ELSE o.value_num IS NULL OR coalesce(NOT list_contains(o.units, {unit}), TRUE) END)")
-    x = (f"{{'i': o.idx, 'd': {_days('o.date')}, 'bad': {bad}, 'v': o.value_num, 'vi': {exact_int('o.value_raw')}, 'w': o.w, "
+    if loaded:
+        def xi(f):
+            return (f"coalesce(CAST(o.{f}_int AS HUGEINT), CASE WHEN abs(o.{_INT_NUM[f]}) >= 9e18 "
+                    f"THEN {exact_int(f'o.{f}_raw')} END)")
+        day = "o.day"
+    else:
+        def xi(f):
+            return exact_int(f"o.{f}_raw")
+        day = _days("o.date")
+    x = (f"{{'i': o.idx, 'd': {day}, 'bad': {bad}, 'v': o.value_num, 'vi': {xi('value')}, 'w': o.w, "
          f"'u': {unit}, 's': CASE WHEN o.q THEN o.value_str END, "
-         f"'uln': CASE WHEN o.uln > 0 THEN o.uln END, 'ulni': {exact_int('o.uln_raw')}, 'lln': CASE WHEN o.lln >= 0 THEN o.lln END, "
-         f"'llni': {exact_int('o.lln_raw')}, 'lloq': CASE WHEN o.lloq >= 0 THEN o.lloq END, 'lloqi': {exact_int('o.lloq_raw')}"
+         f"'uln': CASE WHEN o.uln > 0 THEN o.uln END, 'ulni': {xi('uln')}, 'lln': CASE WHEN o.lln >= 0 THEN o.lln END, "
+         f"'llni': {xi('lln')}, 'lloq': CASE WHEN o.lloq >= 0 THEN o.lloq END, 'lloqi': {xi('lloq')}"
          + (", 'c': o.code, 'a': o.attributes" if obs_attributes(program) else "") + "}")
     cols = ["seq", "idx", "date", "value_raw", "value_num", "value_str", "unit_raw", "unit", "uln_raw", "uln",
             "lln_raw", "lln", "lloq_raw", "lloq"] + (["attributes"] if obs_attributes(program) else [])
+    if loaded:
+        cols += [n for n, _, _ in LOADED_OBS if n != "no_code"]
     cols = ", ".join("ob." + c for c in cols)
     k = obs_codes(program)
+    if loaded:
+        # the code of a coded row is the reading's own (ob.code): the criterion's `code = ...`
+        # then filters the table scan itself (its zonemaps), not the join's output
+        return (f"SELECT o.code, o.seq, o.idx AS i, o.day AS d, o.w, {x} AS x\n"
+                f"  FROM (SELECT ob.code, k.q, k.u0, k.units, k.vals, {cols}, FALSE AS w FROM {source} ob JOIN {k} ON k.code = ob.code\n"
+                f"        UNION ALL\n"
+                f"        SELECT k.*, {cols}, TRUE AS w FROM {source} ob, {k} WHERE ob.no_code) o\n"
+                f"  LEFT JOIN {UNIT_OBS} m ON m.code = o.code AND m.unit = o.unit")
     return (f"SELECT o.code, o.seq, o.idx AS i, {_days('o.date')} AS d, o.w, {x} AS x\n"
             f"  FROM (SELECT k.*, {cols}, FALSE AS w FROM {source} ob JOIN {k} ON k.code = ob.code\n"
             f"        UNION ALL\n"

@@ -24,9 +24,16 @@ def session(master: str = "local[2]", app: str = "elig-screen", driver_memory: s
     global _SESSION
     if _SESSION is not None:
         return _SESSION
+    import atexit
+
     from pyspark.sql import SparkSession
 
+    # the catalog's warehouse (Spark makes it on first use; the bucketed work tables are external
+    # tables in the work directory, so it stays empty): a private directory, not ./spark-warehouse
+    warehouse = tempfile.mkdtemp(prefix="elig-spark-warehouse-")
+    atexit.register(shutil.rmtree, warehouse, True)
     _SESSION = (SparkSession.builder.master(master).appName(app)
+                .config("spark.sql.warehouse.dir", warehouse)
                 .config("spark.ui.enabled", "false")
                 .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.driver.memory", driver_memory)

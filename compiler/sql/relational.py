@@ -33,6 +33,7 @@ from . import numbers as N
 from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q, qlist
 from .generate import Num as _Num
 from .gen_types import key_day as _key_day, key_index as _key_index
+from .rel_fast import FastNumbers
 from .script import SqlCompileError, assemble, input_view
 
 PREV = "\x00PREV\x00"  # the previous CTE of the chain, filled in when the chain is assembled
@@ -40,7 +41,7 @@ BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
 
 
 
-class RelGenerator(Generator):
+class RelGenerator(FastNumbers, Generator):
     """The lambda generator with relational leaves: joins (level, subquery) per criterion.
     ``decimals``: exact comparisons near a limit in DECIMAL(38, 18) where they fit (DuckDB); the
     Spark script keeps the fraction macros (numbers.near_sign)."""
@@ -53,6 +54,16 @@ class RelGenerator(Generator):
         self.latest_one: dict[str, tuple[str, str]] = {}  # candidates column -> (top, "it is [top]")
         self.rowh = None  # inside an item query: the row helpers [(row level, name, expression)]
         self.lazy_latest: dict[tuple, tuple] = {}  # (code, window) -> _rel_latest(lazy) of n_NObs
+        self.fast_start()
+
+    def b_BNumCmp(self, n, ctx):
+        """Two numbers compared: decided by doubles with error bounds where they decide it
+        (rel_fast.FastNumbers), the exact lists of Generator.b_BNumCmp for the other patients."""
+        if not ctx.item_level:
+            out = self.fast_cmp(n, ctx, super().b_BNumCmp)
+            if out is not None:
+                return out
+        return super().b_BNumCmp(n, ctx)
 
     # ------------------------------------------------------------------ row helpers
     # Inside an item query every boolean and number node becomes a column of the item rows,

@@ -90,6 +90,8 @@ class RelGenerator(FastNumbers, Generator):
         t, lt = self.helper(b.t, b.lvl)
         m, _ = self.helper(f"(CASE WHEN ({b.t}) IS NULL THEN {b.m} END)" if len(b.t) < 600 else b.m, b.lvl)
         r, _ = self.helper(b.r, b.lvl)
+        if b.t in self.fast_ts:  # a comparison decided by doubles where its guard is known
+            self.fast_ts[t] = self.fast_ts[b.t]
         return B(t, m, r, lt)
 
     def num(self, n, ctx):
@@ -499,7 +501,7 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         rel.start(c)
         try:
             b = rel.b(c.body, Ctx())
-            compiled.append((lc, b, rel.helpers, rel.joins, False))
+            compiled.append((lc, b, rel.helpers, rel.joins, rel.fast_ts.get(b.t)))
             continue
         except SqlUnsupported:
             pass
@@ -509,14 +511,16 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         except SqlUnsupported as exc:
             problems.append(f"{lc.file}:{c.line}: rule {c.id}: no SQL form: {exc}")
             continue
-        compiled.append((lc, b, lam.helpers, [], True))
+        compiled.append((lc, b, lam.helpers, [], True))  # (the last: lambda form, else the fast guard)
         lambda_ids.append(c.id)
     if problems:
         raise SqlCompileError(problems)
     first = "elig_input" if lambda_ids else "elig_pat"
     ctes, prev = [], first
-    for lc, b, helpers, joins, is_lambda in compiled:
+    for lc, b, helpers, joins, fast in compiled:
         c = lc.ir
+        is_lambda = fast is True
+        fast = None if is_lambda else fast
         levels: dict[int, list] = {}
         for name, sql, lvl in helpers:
             levels.setdefault(lvl, [[], []])[0].append((name, sql))
@@ -527,10 +531,24 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         for i, lvl in enumerate(sorted(levels)):
             name = c.id if i == len(levels) - 1 else f"{c.id}__{i + 1}"
             cols, js = levels[lvl]
-            chain.append((name, cols, js))
+            chain.append((name, cols, js, lvl))
+        comment = f"-- {lc.file}:{c.line} {c.kind} {c.id} ({lc.ref})"
         for text_prev, out in ((prev, ctes), (own_prev, own)):
             p = text_prev
-            for name, cols, js in chain:
+            decided = None
+            for name, cols, js, lvl in chain:
+                if out is own and fast is not None and decided is None and lvl > fast[3]:
+                    # the step: the patients the doubles decided leave the chain here (their
+                    # outcome is the guard's), the exact columns above only for the others
+                    decided = p
+                    for e in out:  # read twice (the filter and the union): computed once
+                        if e[0] == p:
+                            e[1] = True
+                    # sorted: a sort writes its rows compactly (a filter leaves them spread over
+                    # every vector of 2,048 rows, and a lambda costs per vector, whatever its rows)
+                    out.append([f"{c.id}__u", False, comment + " (undecided by the doubles)",
+                                f"(SELECT * FROM {ident(p)} WHERE NOT {fast[0]} ORDER BY seq)"])
+                    p = f"{c.id}__u"
                 sel = "".join(f",\n    {sql} AS {ident(n)}" for n, sql in cols)
                 joined = "".join(f"\n  LEFT JOIN {j.replace(PREV, ident(p))} USING (seq)" for j in js)
                 if js and out and out[-1][0] == p:
@@ -540,6 +558,13 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
                 p = name
         if chain:
             prev = own_prev = chain[-1][0]
+        if decided is not None:
+            # the step's outcome reads the truth, missing codes and review of the criterion
+            # (b.t, b.m, b.r: helper columns): the guard's for the decided patients
+            own.append([f"{c.id}__all", False, comment + " (decided and undecided)",
+                        f"(SELECT seq, {b.t}, {b.m}, {b.r} FROM {ident(own_prev)}\n  UNION ALL\n"
+                        f"  SELECT seq, {fast[1]}, {fast[2]}, FALSE FROM {ident(decided)} WHERE {fast[0]})"])
+            own_prev = f"{c.id}__all"
         crits.append((c.id, lc.ref, c.kind, b, own, own_prev))
     ctes = _render(ctes)
     crits = [(cid, ref, kind, b, _render(own), last) for cid, ref, kind, b, own, last in crits]
@@ -547,7 +572,7 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
     views = [f"CREATE OR REPLACE TEMP VIEW {name} AS\n{sql}" for name, sql, _ in prep]
     if lambda_ids:
         views.append(input_view(program))
-    lambda_steps = frozenset(i for i, x in enumerate(compiled) if x[4])
+    lambda_steps = frozenset(i for i, x in enumerate(compiled) if x[4] is True)
     return assemble(program, lowered, only, crits, ctes, prev, "elig_pat", ";\n\n".join(views),
                     prep=prep, lambda_steps=lambda_steps)
 

@@ -80,8 +80,7 @@ class DateNodes:
             if ctx.dur_var is None:
                 self.unsupported("a half-life outside a treatment query")
             kind, x = ctx.vars[ctx.dur_var]
-            k = N.const(d.multiple)
-            days = f"(CASE WHEN {x}.hl IS NOT NULL THEN CAST(elig_floor(elig_mul({x}.hl, {k})) AS BIGINT) END)"
+            days = f"(CASE WHEN {x}.hl IS NOT NULL THEN CAST({self.floor_times(f'{x}.hl', d.multiple)} AS BIGINT) END)"
             return self._bind({"d": days, "c": f"{x}.c"}, lambda z: (
                 f"{{'lo': coalesce({z}.d, 0), 'hi': coalesce({z}.d, {NEVER}), "
                 f"'m': CASE WHEN {z}.d IS NULL THEN [{z}.c] ELSE {EMPTY} END}}")), 0
@@ -102,6 +101,10 @@ class DateNodes:
                 f"{{'lo': least({z}.a.lo, {z}.b.lo), 'hi': greatest({z}.a.hi, {z}.b.hi), "
                 f"'m': flatten([{z}.cm, {z}.a.m, {z}.b.m])}} END")), max(c.lvl, la, lb)
         self.unsupported(f"duration {type(d).__name__} has no SQL form yet")
+
+    def floor_times(self, a: str, k) -> str:
+        """floor(a * k), a an exact number, k a constant (elig_floor of elig_mul)."""
+        return f"elig_floor(elig_mul({a}, {N.const(k)}))"
 
     def _between(self, w: I.Win, ctx) -> Window:
         """between A and B (runtime._window_at): from A to B, both inclusive; unknown when either

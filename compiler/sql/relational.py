@@ -27,6 +27,7 @@ that criterion alone is then compiled by the lambda generator and reads the tabl
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from .. import ir as I
 from . import numbers as N
@@ -55,11 +56,40 @@ class RelGenerator(FastNumbers, Generator):
         self.rowh = None  # inside an item query: the row helpers [(row level, name, expression)]
         self.lazy_latest: dict[tuple, tuple] = {}  # (code, window) -> _rel_latest(lazy) of n_NObs
         self.fast_start()
+        self.bind_steps = None  # inside an item query's window: the values _bind binds, as row steps
+
+    def floor_times(self, a: str, k) -> str:
+        """elig_floor(elig_mul(a, k)) written out without its macros' lambdas (DuckDB; Spark keeps
+        the macros): the exact product's floor where its numerator and denominator fit in HUGEINT
+        (a's denominator is positive), else the floor of the floating product."""
+        if not self.decimals:
+            return super().floor_times(a, k)
+        k = Fraction(k)
+        n, d = f"TRY({a}.n * CAST('{k.numerator}' AS HUGEINT))", f"TRY({a}.d * CAST('{k.denominator}' AS HUGEINT))"
+        return (f"(CASE WHEN {n} IS NOT NULL AND {d} IS NOT NULL AND {d} > 0 THEN (CASE WHEN {n} >= 0 THEN {n} // {d} "
+                f"ELSE -((-{n} + {d} - 1) // {d}) END) ELSE floor({a}.f * CAST({float(k)!r} AS DOUBLE)) END)")
+
+    def _bind(self, fields: dict, body) -> str:
+        """Generator._bind (each field computed once, read by name) without a lambda where the
+        values are those of an item query's rows (its window's durations: a half-life, the longer
+        or shorter of two, a choice by the item's class): the struct of the fields is a column of
+        the rows, computed in a step of its own before the window (a one-element list_transform
+        per row cost milliseconds per vector: most of anticancer_washout)."""
+        if self.bind_steps is None:
+            return super()._bind(fields, body)
+        self._z = getattr(self, "_z", 0) + 1
+        z = f"_zb{self._z}"
+        packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in fields.items()) + "}"
+        for b, name in self.bind_steps:  # the same values bound twice (a half-life read twice)
+            if b == packed:
+                return body(name)
+        self.bind_steps.append((packed, z))
+        return body(z)
 
     def b_BNumCmp(self, n, ctx):
         """Two numbers compared: decided by doubles with error bounds where they decide it
         (rel_fast.FastNumbers), the exact lists of Generator.b_BNumCmp for the other patients."""
-        if not ctx.item_level:
+        if not ctx.item_level or self.rowh is not None:
             out = self.fast_cmp(n, ctx, super().b_BNumCmp)
             if out is not None:
                 return out
@@ -73,6 +103,8 @@ class RelGenerator(FastNumbers, Generator):
     def _rowcol(self, expr: str) -> str:
         if self.rowh is None or expr in ("TRUE", "FALSE", EMPTY) or re.fullmatch(r"_rh\d+", expr):
             return expr
+        if self.rguards:  # an exact row column of a comparison the doubles did not decide
+            expr = f"(CASE WHEN {' AND '.join(self.rguards)} THEN {expr} END)"
         deps = [self.rowlvl[int(k)] for k in re.findall(r"\b_rh(\d+)\b", expr)]
         k = len(self.rowlvl)
         self.rowlvl.append(1 + max(deps, default=0))
@@ -429,9 +461,23 @@ class RelGenerator(FastNumbers, Generator):
             # items without a code could be any: every query sees them (runtime._collect)
             rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
                     f"WHERE t.code IN ({codes}) OR t.code IS NULL")
-        w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
+        self.bind_steps = []
+        try:
+            w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
+        finally:
+            binds, self.bind_steps = tuple(f"SELECT *, {p} AS {z} FROM @R" for p, z in self.bind_steps), None
         # the item's own window, computed once per item: the row's item is {x: item, w: window}
-        src = (rows.replace('{v}', var + "i"), f"SELECT *, {wrap} AS {var} FROM @R") if wrap else (rows.replace('{v}', var),)
+        # (its durations' bound values columns of the rows, steps before it: _bind)
+        if binds:  # one step: the binds as nested projections over it, in their order
+            nested = "@R"
+            for b in binds:
+                nested = "(" + b.replace("@R", nested) + ")"
+            binds = (f"SELECT * FROM {nested}",)
+        if wrap:
+            src = (rows.replace('{v}', var + "i"),) + tuple(self._rename(b, var, var + "i") for b in binds) + (
+                f"SELECT *, {wrap} AS {var} FROM @R",)
+        else:
+            src = (rows.replace('{v}', var),) + binds
         self.row_scope()
         first, pre, then, item, lvl = self.item_expr(n, ctx, ictx, it, w)
         # an item surely false (of no class asked, inactive, outside the window) adds nothing to

@@ -41,14 +41,8 @@ class FastNumbers:
     """A mixin of RelGenerator: fnum (a number as (double, error bound, level) or None) and the
     guard that makes the exact path's helper columns lazy."""
 
-    @property
-    def in_rows(self) -> bool:
-        """Inside an item query's rows (its row helper columns are being collected)."""
-        return self.rowh is not None
-
     def fast_start(self):
         self.guards: list[tuple[str, int]] = []
-        self.rguards: list[str] = []  # the same inside an item query: row columns
         self.fast_ts: dict[str, tuple] = {}  # a comparison's truth -> (decided, truth, missing, level)
 
     def helper(self, sql: str, lvl: int):
@@ -59,10 +53,7 @@ class FastNumbers:
         return super().helper(sql, lvl)
 
     def _col(self, sql: str, lvl: int):
-        """A column: a helper column of the patients, or inside an item query a column of its
-        rows (RelGenerator._rowcol)."""
-        if self.in_rows:
-            return self._rowcol(sql), 0
+        """A helper column of the patients."""
         return self.helper(sql, lvl)
 
     def _fh(self, v: str, e: str, st: str, m: str, lvl: int):
@@ -79,7 +70,7 @@ class FastNumbers:
         has no such form. The state is 1 where the exact number (Generator.num) is one known
         value (the double is then its value within the bound), 0 where it is surely unknown
         (NULL), with the missing codes Generator.num gives it, NULL where neither is sure."""
-        if ctx.item_level and not self.in_rows:
+        if ctx.item_level:
             return None
         if isinstance(n, I.NConst):
             f = float(n.value)
@@ -146,25 +137,6 @@ class FastNumbers:
             m = (f"(CASE WHEN ({c.t}) THEN {ma} WHEN NOT ({c.t}) THEN {mb} ELSE flatten([{c.m}, "
                  f"CASE WHEN ({sa}) = 0 THEN {ma} ELSE {EMPTY} END, CASE WHEN ({sb}) = 0 THEN {mb} ELSE {EMPTY} END]) END)")
             return self._fh(v, e, st, m, max(la, lb, c.lvl))
-        if isinstance(n, I.NCourse):  # Generator.n_NCourse: days from start to end (or the anchor)
-            kind, x = self._item(n.var, ctx)
-            a = ident("a_" + n.anchor)
-            e = f"(CASE {x}.est WHEN 1 THEN {x}.e WHEN 0 THEN {a} END)"
-            st = f"(CASE WHEN {x}.s IS NOT NULL AND {e} IS NOT NULL THEN 1 ELSE 0 END)"
-            m = (f"(CASE WHEN {x}.s IS NULL OR {x}.est = 2 THEN [{x}.c] WHEN {x}.est = 0 AND {a} IS NULL "
-                 f"THEN [{x}.c, {q(n.anchor)}] ELSE {EMPTY} END)")
-            return self._fh(f"CAST({e} - {x}.s + 1 AS DOUBLE)", ZERO, st, m, 0)
-        if isinstance(n, I.NDose):  # Generator.n_NDose: the dose x its unit's factor x the agent's
-            kind, x = self._item(n.var, ctx)
-            t = self.equiv[n.table]
-            fs = " ".join(f"WHEN {q(agent)} THEN {_lit(float(f))}" for agent, f in t.factors)
-            f = f"(CASE {x}.c {fs} ELSE (CASE lower(trim({x}.c)) {fs} END) END)"
-            us = " ".join(f"WHEN {q(u)} THEN {_lit(float(c))}" for u, c in t.units)
-            conv = f"(CASE {x}.{ident('du_' + n.table)} {us} END)"
-            v = f"(({x}.dv.f * {conv}) * {f})"
-            st = f"(CASE WHEN {x}.dv IS NOT NULL AND {conv} IS NOT NULL AND {f} IS NOT NULL THEN 1 ELSE 0 END)"
-            # the dose's double (its JSON number's), two factors and two products: 5 roundings
-            return self._fh(v, f"(abs({v}) * 5 * {EPS} + {TINY})", st, f"[{x}.c]", 0)
         if isinstance(n, I.NObs) and isinstance(n.sel, I.SelLatest) and n.sel.pred is None:
             cands, cmiss, lc = self._latest_lazy(n.sel, ctx)
             top, one = self.latest_one[cands]
@@ -204,14 +176,6 @@ class FastNumbers:
         gt, _ = self._col(f"(CASE WHEN {apart} THEN {d} {sign} END)", lvl)
         gm, _ = self._col(f"(CASE WHEN {unknown} THEN flatten([CASE WHEN ({sa}) = 0 THEN {ma} ELSE {EMPTY} END, "
                           f"CASE WHEN ({sb}) = 0 THEN {mb} ELSE {EMPTY} END]) END)", lvl)
-        if self.in_rows:  # the exact row columns only where undecided (a vector with none skips them)
-            self.rguards.append(f"NOT {gd}")
-            try:
-                x = exact(n, ctx)
-            finally:
-                self.rguards.pop()
-            return type(x)(f"(CASE WHEN {gd} THEN {gt} ELSE {x.t} END)", f"(CASE WHEN {gd} THEN {gm} ELSE {x.m} END)",
-                           x.r, x.lvl)
         saved = dict(self.lazy_latest)
         self.guards.append((f"NOT {gd}", lg))
         try:

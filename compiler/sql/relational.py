@@ -89,7 +89,7 @@ class RelGenerator(FastNumbers, Generator):
     def b_BNumCmp(self, n, ctx):
         """Two numbers compared: decided by doubles with error bounds where they decide it
         (rel_fast.FastNumbers), the exact lists of Generator.b_BNumCmp for the other patients."""
-        if not ctx.item_level or self.rowh is not None:
+        if not ctx.item_level:  # (inside an item query, tried: the row columns cost more than they saved)
             out = self.fast_cmp(n, ctx, super().b_BNumCmp)
             if out is not None:
                 return out
@@ -103,8 +103,6 @@ class RelGenerator(FastNumbers, Generator):
     def _rowcol(self, expr: str) -> str:
         if self.rowh is None or expr in ("TRUE", "FALSE", EMPTY) or re.fullmatch(r"_rh\d+", expr):
             return expr
-        if self.rguards:  # an exact row column of a comparison the doubles did not decide
-            expr = f"(CASE WHEN {' AND '.join(self.rguards)} THEN {expr} END)"
         deps = [self.rowlvl[int(k)] for k in re.findall(r"\b_rh(\d+)\b", expr)]
         k = len(self.rowlvl)
         self.rowlvl.append(1 + max(deps, default=0))

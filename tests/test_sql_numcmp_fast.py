@@ -134,6 +134,7 @@ def test_number_comparison_both_sides_of_the_guard(compiled, sm3321, num_records
     con.close()
 
 
+@pytest.mark.slow  # (two screenings, the lambda form's the slower)
 def test_number_comparison_before_1970_equals_python(compiled, sm3321, num_records, tmp_path):
     old = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-').replace('"2024-', '"1964-')
            .replace('"2008-', '"1948-').replace('"2007-', '"1947-').replace('"2009-', '"1949-') for t in num_records]

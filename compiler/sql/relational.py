@@ -545,7 +545,9 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         rel.start(c)
         try:
             b = rel.b(c.body, Ctx())
-            compiled.append((lc, b, rel.helpers, rel.joins, rel.fast_ts.get(b.t)))
+            # the decided patients leave the chain on DuckDB only (Spark inlines a CTE read twice:
+            # its script keeps the guarded columns, one chain)
+            compiled.append((lc, b, rel.helpers, rel.joins, rel.fast_ts.get(b.t) if decimals else None))
             continue
         except SqlUnsupported:
             pass

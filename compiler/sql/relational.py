@@ -27,12 +27,14 @@ that criterion alone is then compiled by the lambda generator and reads the tabl
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from .. import ir as I
 from . import numbers as N
 from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q, qlist
 from .generate import Num as _Num
 from .gen_types import key_day as _key_day, key_index as _key_index
+from .rel_fast import FastNumbers
 from .script import SqlCompileError, assemble, input_view
 
 PREV = "\x00PREV\x00"  # the previous CTE of the chain, filled in when the chain is assembled
@@ -40,7 +42,7 @@ BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
 
 
 
-class RelGenerator(Generator):
+class RelGenerator(FastNumbers, Generator):
     """The lambda generator with relational leaves: joins (level, subquery) per criterion.
     ``decimals``: exact comparisons near a limit in DECIMAL(38, 18) where they fit (DuckDB); the
     Spark script keeps the fraction macros (numbers.near_sign)."""
@@ -53,6 +55,45 @@ class RelGenerator(Generator):
         self.latest_one: dict[str, tuple[str, str]] = {}  # candidates column -> (top, "it is [top]")
         self.rowh = None  # inside an item query: the row helpers [(row level, name, expression)]
         self.lazy_latest: dict[tuple, tuple] = {}  # (code, window) -> _rel_latest(lazy) of n_NObs
+        self.fast_start()
+        self.bind_steps = None  # inside an item query's window: the values _bind binds, as row steps
+
+    def floor_times(self, a: str, k) -> str:
+        """elig_floor(elig_mul(a, k)) written out without its macros' lambdas (DuckDB; Spark keeps
+        the macros): the exact product's floor where its numerator and denominator fit in HUGEINT
+        (a's denominator is positive), else the floor of the floating product."""
+        if not self.decimals:
+            return super().floor_times(a, k)
+        k = Fraction(k)
+        n, d = f"TRY({a}.n * CAST('{k.numerator}' AS HUGEINT))", f"TRY({a}.d * CAST('{k.denominator}' AS HUGEINT))"
+        return (f"(CASE WHEN {n} IS NOT NULL AND {d} IS NOT NULL AND {d} > 0 THEN (CASE WHEN {n} >= 0 THEN {n} // {d} "
+                f"ELSE -((-{n} + {d} - 1) // {d}) END) ELSE floor({a}.f * CAST({float(k)!r} AS DOUBLE)) END)")
+
+    def _bind(self, fields: dict, body) -> str:
+        """Generator._bind (each field computed once, read by name) without a lambda where the
+        values are those of an item query's rows (its window's durations: a half-life, the longer
+        or shorter of two, a choice by the item's class): the struct of the fields is a column of
+        the rows, computed in a step of its own before the window (a one-element list_transform
+        per row cost milliseconds per vector: most of anticancer_washout)."""
+        if self.bind_steps is None:
+            return super()._bind(fields, body)
+        self._z = getattr(self, "_z", 0) + 1
+        z = f"_zb{self._z}"
+        packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in fields.items()) + "}"
+        for b, name in self.bind_steps:  # the same values bound twice (a half-life read twice)
+            if b == packed:
+                return body(name)
+        self.bind_steps.append((packed, z))
+        return body(z)
+
+    def b_BNumCmp(self, n, ctx):
+        """Two numbers compared: decided by doubles with error bounds where they decide it
+        (rel_fast.FastNumbers), the exact lists of Generator.b_BNumCmp for the other patients."""
+        if not ctx.item_level:  # (inside an item query, tried: the row columns cost more than they saved)
+            out = self.fast_cmp(n, ctx, super().b_BNumCmp)
+            if out is not None:
+                return out
+        return super().b_BNumCmp(n, ctx)
 
     # ------------------------------------------------------------------ row helpers
     # Inside an item query every boolean and number node becomes a column of the item rows,
@@ -79,6 +120,8 @@ class RelGenerator(Generator):
         t, lt = self.helper(b.t, b.lvl)
         m, _ = self.helper(f"(CASE WHEN ({b.t}) IS NULL THEN {b.m} END)" if len(b.t) < 600 else b.m, b.lvl)
         r, _ = self.helper(b.r, b.lvl)
+        if b.t in self.fast_ts:  # a comparison decided by doubles where its guard is known
+            self.fast_ts[t] = self.fast_ts[b.t]
         return B(t, m, r, lt)
 
     def num(self, n, ctx):
@@ -416,9 +459,23 @@ class RelGenerator(Generator):
             # items without a code could be any: every query sees them (runtime._collect)
             rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
                     f"WHERE t.code IN ({codes}) OR t.code IS NULL")
-        w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
+        self.bind_steps = []
+        try:
+            w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
+        finally:
+            binds, self.bind_steps = tuple(f"SELECT *, {p} AS {z} FROM @R" for p, z in self.bind_steps), None
         # the item's own window, computed once per item: the row's item is {x: item, w: window}
-        src = (rows.replace('{v}', var + "i"), f"SELECT *, {wrap} AS {var} FROM @R") if wrap else (rows.replace('{v}', var),)
+        # (its durations' bound values columns of the rows, steps before it: _bind)
+        if binds:  # one step: the binds as nested projections over it, in their order
+            nested = "@R"
+            for b in binds:
+                nested = "(" + b.replace("@R", nested) + ")"
+            binds = (f"SELECT * FROM {nested}",)
+        if wrap:
+            src = (rows.replace('{v}', var + "i"),) + tuple(self._rename(b, var, var + "i") for b in binds) + (
+                f"SELECT *, {wrap} AS {var} FROM @R",)
+        else:
+            src = (rows.replace('{v}', var),) + binds
         self.row_scope()
         first, pre, then, item, lvl = self.item_expr(n, ctx, ictx, it, w)
         # an item surely false (of no class asked, inactive, outside the window) adds nothing to
@@ -488,7 +545,9 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         rel.start(c)
         try:
             b = rel.b(c.body, Ctx())
-            compiled.append((lc, b, rel.helpers, rel.joins, False))
+            # the decided patients leave the chain on DuckDB only (Spark inlines a CTE read twice:
+            # its script keeps the guarded columns, one chain)
+            compiled.append((lc, b, rel.helpers, rel.joins, rel.fast_ts.get(b.t) if decimals else None))
             continue
         except SqlUnsupported:
             pass
@@ -498,14 +557,16 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         except SqlUnsupported as exc:
             problems.append(f"{lc.file}:{c.line}: rule {c.id}: no SQL form: {exc}")
             continue
-        compiled.append((lc, b, lam.helpers, [], True))
+        compiled.append((lc, b, lam.helpers, [], True))  # (the last: lambda form, else the fast guard)
         lambda_ids.append(c.id)
     if problems:
         raise SqlCompileError(problems)
     first = "elig_input" if lambda_ids else "elig_pat"
     ctes, prev = [], first
-    for lc, b, helpers, joins, is_lambda in compiled:
+    for lc, b, helpers, joins, fast in compiled:
         c = lc.ir
+        is_lambda = fast is True
+        fast = None if is_lambda else fast
         levels: dict[int, list] = {}
         for name, sql, lvl in helpers:
             levels.setdefault(lvl, [[], []])[0].append((name, sql))
@@ -516,10 +577,24 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         for i, lvl in enumerate(sorted(levels)):
             name = c.id if i == len(levels) - 1 else f"{c.id}__{i + 1}"
             cols, js = levels[lvl]
-            chain.append((name, cols, js))
+            chain.append((name, cols, js, lvl))
+        comment = f"-- {lc.file}:{c.line} {c.kind} {c.id} ({lc.ref})"
         for text_prev, out in ((prev, ctes), (own_prev, own)):
             p = text_prev
-            for name, cols, js in chain:
+            decided = None
+            for name, cols, js, lvl in chain:
+                if out is own and fast is not None and decided is None and lvl > fast[3]:
+                    # the step: the patients the doubles decided leave the chain here (their
+                    # outcome is the guard's), the exact columns above only for the others
+                    decided = p
+                    for e in out:  # read twice (the filter and the union): computed once
+                        if e[0] == p:
+                            e[1] = True
+                    # sorted: a sort writes its rows compactly (a filter leaves them spread over
+                    # every vector of 2,048 rows, and a lambda costs per vector, whatever its rows)
+                    out.append([f"{c.id}__u", False, comment + " (undecided by the doubles)",
+                                f"(SELECT * FROM {ident(p)} WHERE NOT {fast[0]} ORDER BY seq)"])
+                    p = f"{c.id}__u"
                 sel = "".join(f",\n    {sql} AS {ident(n)}" for n, sql in cols)
                 joined = "".join(f"\n  LEFT JOIN {j.replace(PREV, ident(p))} USING (seq)" for j in js)
                 if js and out and out[-1][0] == p:
@@ -529,6 +604,13 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
                 p = name
         if chain:
             prev = own_prev = chain[-1][0]
+        if decided is not None:
+            # the step's outcome reads the truth, missing codes and review of the criterion
+            # (b.t, b.m, b.r: helper columns): the guard's for the decided patients
+            own.append([f"{c.id}__all", False, comment + " (decided and undecided)",
+                        f"(SELECT seq, {b.t}, {b.m}, {b.r} FROM {ident(own_prev)}\n  UNION ALL\n"
+                        f"  SELECT seq, {fast[1]}, {fast[2]}, FALSE FROM {ident(decided)} WHERE {fast[0]})"])
+            own_prev = f"{c.id}__all"
         crits.append((c.id, lc.ref, c.kind, b, own, own_prev))
     ctes = _render(ctes)
     crits = [(cid, ref, kind, b, _render(own), last) for cid, ref, kind, b, own, last in crits]
@@ -536,7 +618,7 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
     views = [f"CREATE OR REPLACE TEMP VIEW {name} AS\n{sql}" for name, sql, _ in prep]
     if lambda_ids:
         views.append(input_view(program))
-    lambda_steps = frozenset(i for i, x in enumerate(compiled) if x[4])
+    lambda_steps = frozenset(i for i, x in enumerate(compiled) if x[4] is True)
     return assemble(program, lowered, only, crits, ctes, prev, "elig_pat", ";\n\n".join(views),
                     prep=prep, lambda_steps=lambda_steps)
 

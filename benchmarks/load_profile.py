@@ -3,7 +3,8 @@ its SQL statements timed (wall and CPU seconds of this process, the cores busy),
 --explain, DuckDB's own per-operator profile (EXPLAIN ANALYZE) of the statements that build the
 given tables in the first chunk.
 
-    python benchmarks/load_profile.py /work/data/c100k.jsonl
+    python benchmarks/cohort.py 100000 --corrupt-rate 0.01 -o c100k.jsonl   # the benchmark cohort
+    python benchmarks/load_profile.py c100k.jsonl
     python benchmarks/load_profile.py c.jsonl --threads 1 --explain observations,_docs
 
 The database is a file (-o, default a temporary one), as `elig load -o FILE.duckdb` writes it:

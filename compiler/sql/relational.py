@@ -75,7 +75,7 @@ class RelGenerator(FastNumbers, Generator):
         or shorter of two, a choice by the item's class): the struct of the fields is a column of
         the rows, computed in a step of its own before the window (a one-element list_transform
         per row cost milliseconds per vector: most of anticancer_washout)."""
-        if self.bind_steps is None:
+        if self.bind_steps is None or not self.decimals:  # (Spark: its driver ran out of heap on them)
             return super()._bind(fields, body)
         self._z = getattr(self, "_z", 0) + 1
         z = f"_zb{self._z}"
@@ -89,7 +89,9 @@ class RelGenerator(FastNumbers, Generator):
     def b_BNumCmp(self, n, ctx):
         """Two numbers compared: decided by doubles with error bounds where they decide it
         (rel_fast.FastNumbers), the exact lists of Generator.b_BNumCmp for the other patients."""
-        if not ctx.item_level:  # (inside an item query, tried: the row columns cost more than they saved)
+        # (inside an item query, tried: the row columns cost more than they saved; on Spark,
+        # decimals false, the guarded columns made the driver run out of heap planning the step)
+        if not ctx.item_level and self.decimals:
             out = self.fast_cmp(n, ctx, super().b_BNumCmp)
             if out is not None:
                 return out

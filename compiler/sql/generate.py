@@ -284,14 +284,23 @@ class Generator(AgeNodes, DateNodes):
         flat = f"flatten({per})"
         t = (f"(CASE WHEN ({cands}) IS NULL THEN NULL WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(t, FALSE))) THEN TRUE "
              f"WHEN list_bool_and(list_transform({flat}, lambda t: coalesce(NOT t, FALSE))) THEN FALSE END)")
+        m0 = self.candidates_missing(cands, per, cm, code)
+        m = (f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN len({m0}) > 0 THEN {m0} WHEN len({cm}) > 0 THEN {cm} ELSE {code} END)")
+        return B(t, m, "FALSE", lvl)
+
+    @staticmethod
+    def candidates_missing(cands: str, per: str, cm: str, code: str) -> str:
+        """The missing codes of a comparison over several candidate readings (b_BObsCmp; the
+        relational form's latest comparisons): per is each candidate's list of truths, cm the
+        missing codes of the limits, code the reading's own: the code where a candidate's truth is
+        unknown or the candidates' truths differ, cm where a candidate's limits disagree."""
+        flat = f"flatten({per})"
         has_none = f"len(list_filter({flat}, lambda t: t IS NULL)) > 0"
         mixed = f"len(list_filter({per}, lambda ts: list_contains(ts, TRUE) AND list_contains(ts, FALSE))) > 0"
         differ = (f"(len({cands}) > 1 AND len(list_distinct(list_transform({per}, lambda ts: "
                   f"array_to_string(list_sort(list_distinct(list_transform(ts, lambda t: coalesce(CAST(t AS INTEGER), 2)))), ',')))) > 1)")
-        m0 = (f"flatten([CASE WHEN {has_none} THEN {code} ELSE {EMPTY} END, CASE WHEN {mixed} THEN {cm} ELSE {EMPTY} END, "
-              f"CASE WHEN {differ} THEN {code} ELSE {EMPTY} END])")
-        m = (f"(CASE WHEN ({cands}) IS NULL THEN {cmiss} WHEN len({m0}) > 0 THEN {m0} WHEN len({cm}) > 0 THEN {cm} ELSE {code} END)")
-        return B(t, m, "FALSE", lvl)
+        return (f"flatten([CASE WHEN {has_none} THEN {code} ELSE {EMPTY} END, CASE WHEN {mixed} THEN {cm} ELSE {EMPTY} END, "
+                f"CASE WHEN {differ} THEN {code} ELSE {EMPTY} END])")
 
     def b_BObsBetween(self, n, ctx):
         cands, cmiss, lc = self.select(n.sel, ctx)

@@ -336,13 +336,7 @@ class RelGenerator(FastNumbers, Generator):
         per, lvl = self.helper(f"(CASE WHEN {tc} IS NULL THEN {per} END)", lvl)
         cm, lvl = self.helper(f"(CASE WHEN {tc} IS NULL THEN (CASE WHEN len(list_filter({L}, lambda x: NOT x.t.b)) > 0 "
                               f"THEN {cm} ELSE {EMPTY} END) END)", lvl)
-        flat = f"flatten({per})"
-        has_none = f"len(list_filter({flat}, lambda t: t IS NULL)) > 0"
-        mixed = f"len(list_filter({per}, lambda ts: list_contains(ts, TRUE) AND list_contains(ts, FALSE))) > 0"
-        differ = (f"(len({L}) > 1 AND len(list_distinct(list_transform({per}, lambda ts: "
-                  f"array_to_string(list_sort(list_distinct(list_transform(ts, lambda t: coalesce(CAST(t AS INTEGER), 2)))), ',')))) > 1)")
-        m0 = (f"flatten([CASE WHEN {has_none} THEN {code} ELSE {EMPTY} END, CASE WHEN {mixed} THEN {cm} ELSE {EMPTY} END, "
-              f"CASE WHEN {differ} THEN {code} ELSE {EMPTY} END])")
+        m0 = self.candidates_missing(L, per, cm, code)
         m = (f"(CASE WHEN {tc} IS NOT NULL THEN {EMPTY} WHEN ({L}) IS NULL THEN {cmiss} WHEN len({m0}) > 0 THEN {m0} "
              f"WHEN len({cm}) > 0 THEN {cm} ELSE {code} END)")
         return B(tc, m, "FALSE", lvl)

@@ -18,7 +18,6 @@ over that patient's list of items.
 
 from __future__ import annotations
 
-from fractions import Fraction
 
 from .. import ir as I
 from . import numbers as N

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 
 from .. import ir as I
 from ..runtime import _HALF_LIFE_UNITS as HALF_LIFE_UNITS, _TIME_ALIASES as TIME_ALIASES
 from . import numbers as N
-from .generate import EMPTY, Generator, SqlUnsupported, ident, q, qlist
+from .generate import EMPTY, Generator, SqlUnsupported, ident, q
 
 DAY = "DATE '1970-01-01'"
 C_END = 'c."end"'

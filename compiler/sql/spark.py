@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +29,6 @@ import sqlglot
 from sqlglot import ErrorLevel, exp
 
 from .. import cache
-from . import loader
 from .script import SqlCompileError, build
 from . import spark_lists
 from .spark_functions import SPARK_BUILTINS

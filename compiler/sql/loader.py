@@ -478,21 +478,23 @@ def _comment(con, name: str, database: str | None = None) -> str | None:
     return rows[0][1]
 
 
+def _mark_holds(con, mark: str | None, relation: str = "observations") -> bool:
+    """Whether ``mark`` is the loaded mark (obs_mark) with the row count the relation has now."""
+    return bool(mark) and mark.startswith(OBS_FORMAT + " ") and \
+        mark == obs_mark(con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])
+
+
 def loaded_observations(con) -> bool:
     """Whether the relation `observations` of the connection is marked as loaded (obs_mark, with
     the row count it has now), and so visible to the connection's cursors too (not temporary)."""
-    mark = _comment(con, "observations")
-    if not mark or not mark.startswith(OBS_FORMAT + " "):
-        return False
-    return mark == obs_mark(con.execute("SELECT count(*) FROM observations").fetchone()[0])
+    return _mark_holds(con, _comment(con, "observations"))
 
 
 def attach_observations(con, relation: str, mark: str | None) -> None:
     """The view `observations` over a relation (an attached table, a Parquet file): marked (a view
     of the database, which cursors see) when the relation carries the loaded mark with its row
     count, else a temporary view as before."""
-    if mark and mark.startswith(OBS_FORMAT + " ") and \
-            mark == obs_mark(con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]):
+    if _mark_holds(con, mark, relation):
         con.execute("DROP VIEW IF EXISTS temp.observations")
         con.execute(f"CREATE OR REPLACE VIEW observations AS SELECT * FROM {relation}")
         con.execute(f"COMMENT ON VIEW observations IS {_q(mark)}")
@@ -526,7 +528,8 @@ def write_parquet(con, directory: str, in_order: bool = False) -> None:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     # loaded observations (marked, in their order) keep their mark as a key of the file's metadata
-    obs_loaded = loaded_observations(con)
+    obs_mark_now = _comment(con, "observations")
+    obs_loaded = _mark_holds(con, obs_mark_now)
     for t in TABLES:
         fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{t}.", suffix=".parquet.part")
         os.close(fd)
@@ -538,8 +541,7 @@ def write_parquet(con, directory: str, in_order: bool = False) -> None:
                 order = " ORDER BY seq" + (", idx" if t not in ("patients", "anchors", "facts") else "")
             if t == "observations" and obs_loaded:
                 order = "" if in_order else f" ORDER BY {LOADED_OBS_ORDER}"
-                mark = obs_mark(con.execute("SELECT count(*) FROM observations").fetchone()[0])
-                kv = f", KV_METADATA {{{OBS_KEY}: {_q(mark)}}}"
+                kv = f", KV_METADATA {{{OBS_KEY}: {_q(obs_mark_now)}}}"
             con.execute(f"COPY (SELECT * FROM {t}{order}) TO {_q(tmp)} (FORMAT parquet{kv})")
             os.replace(tmp, d / f"{t}.parquet")
         finally:

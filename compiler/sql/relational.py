@@ -35,6 +35,7 @@ from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q
 from .generate import Num as _Num
 from .gen_types import key_day as _key_day, key_index as _key_index
 from .rel_fast import FastNumbers
+from .rel_latest import LatestStages
 from .script import SqlCompileError, assemble, input_view
 
 PREV = "\x00PREV\x00"  # the previous CTE of the chain, filled in when the chain is assembled
@@ -42,7 +43,7 @@ BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
 
 
 
-class RelGenerator(FastNumbers, Generator):
+class RelGenerator(LatestStages, FastNumbers, Generator):
     """The lambda generator with relational leaves: joins (level, subquery) per criterion.
     ``decimals``: exact comparisons near a limit in DECIMAL(38, 18) where they fit (DuckDB); the
     Spark script keeps the fraction macros (numbers.near_sign)."""
@@ -191,6 +192,9 @@ class RelGenerator(FastNumbers, Generator):
         with ``lazy`` (the reading structs as they are)."""
         rows = (f"SELECT p.*, o.i AS _i, o.d AS _d, o.w AS _w, o.x AS _x FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
                 f"WHERE o.code = {q(code_name)}")
+        if self.rows_only is not None:  # the exact path of rel_latest: the rows of its patients only
+            rows += f" AND {self.rows_only[0]}"
+            lvl = max(lvl, self.rows_only[1])
         sure = "TRUE"
         if sel is not None:
             self.row_scope()
@@ -246,6 +250,8 @@ class RelGenerator(FastNumbers, Generator):
         """A fixed limit: the sign decided in floating point inline where the reading is clearly
         apart from the limit (elig_sign_rec's own first test, written out so that its exact
         fallback, a macro of lambdas, runs only near the limit)."""
+        if isinstance(lim, I.LConst) and self.decimals and len(lim.table) > 1:
+            return f"[{N.holds(op, self.compact_sign(lim, x))}]", EMPTY, 0  # (rel_latest)
         if isinstance(lim, I.LConst):
             def sign(v):
                 f = float(v)
@@ -306,7 +312,10 @@ class RelGenerator(FastNumbers, Generator):
             assert truths.startswith("[") and truths.endswith("]")
             return B(f"(CASE WHEN {x}.bad THEN NULL ELSE {truths[1:-1]} END)", qlist([n.sel.code]), "FALSE", 0)
         if isinstance(n.sel, I.SelLatest) and n.sel.pred is None and not ctx.item_level and self._leafy(n.limit):
-            return self._latest_cmp(n, ctx)
+            leaves: list[str] = []
+            pre = self._leaf_truths(n.limit, n.op, ctx, leaves) + (leaves,)
+            return self.latest_staged(n.sel, ctx, self.float_leaves(n.limit, n.op, []), pre[3], pre[2], isinstance(n.limit, I.LIf),
+                                      lambda: self._latest_cmp(n, ctx, pre))
         return super().b_BObsCmp(n, ctx)
 
     @classmethod
@@ -316,14 +325,13 @@ class RelGenerator(FastNumbers, Generator):
             return cls._leafy(lim.then) and cls._leafy(lim.otherwise)
         return isinstance(lim, (I.LConst, I.LRef))
 
-    def _latest_cmp(self, n, ctx):
+    def _latest_cmp(self, n, ctx, pre):
         """latest X ... against a limit (fixed, a multiple of the reading's reference, or a choice
         of those by a condition): each reading's truth against each alternative limit computed
         once on its row (fields t0, t1... of the candidates, b: unusable); where the candidates
         are the one latest reading, the truth is read from it directly; elsewhere (readings
         without a date or a code that could be the latest) Generator.b_BObsCmp over the list."""
-        leaves: list[str] = []
-        truths, cm, lt, one_v = self._leaf_truths(n.limit, n.op, ctx, leaves)
+        truths, cm, lt, one_v, leaves = pre  # (_leaf_truths, its leaves)
         t, m, lc, (cands, cmiss, top, one) = self._latest_rows(n.sel, ctx, leaves, one_v, lt)
         code = qlist([n.sel.code])
         if cm == EMPTY:  # no conditional limit: the code unless the candidates are unknown
@@ -368,8 +376,9 @@ class RelGenerator(FastNumbers, Generator):
         if self._latest_plain(n.sel, ctx) and all(isinstance(x, (I.LConst, I.LRef)) for x in (n.low, n.high)):
             lo, _, _ = self.limit_truths(n.low, ">=", "_x", ctx)
             hi, _, _ = self.limit_truths(n.high, "<=", "_x", ctx)
-            t, m, lc, _ = self._latest_rows(n.sel, ctx, [lo[1:-1], hi[1:-1]], "(x.t.t0 AND x.t.t1)", 0)
-            return B(t, m, "FALSE", lc)
+            leaves, one_v = [lo[1:-1], hi[1:-1]], "(x.t.t0 AND x.t.t1)"
+            floats = [self.float_leaf(n.low, ">="), self.float_leaf(n.high, "<=")]
+            return self.latest_staged(n.sel, ctx, floats, one_v, 0, False, lambda: self._latest_b(n.sel, ctx, leaves, one_v))
         return super().b_BObsBetween(n, ctx)
 
     def b_BObsIs(self, n, ctx):
@@ -377,9 +386,13 @@ class RelGenerator(FastNumbers, Generator):
         if self._latest_plain(n.sel, ctx):
             vals = ", ".join(q(v) for v in n.values)
             neg = "NOT " if n.negated else ""
-            t, m, lc, _ = self._latest_rows(n.sel, ctx, [f"{neg}(_x.s IN ({vals}))"], "x.t.t0", 0)
-            return B(t, m, "FALSE", lc)
+            leaves = [f"{neg}(_x.s IN ({vals}))"]
+            return self.latest_staged(n.sel, ctx, leaves, "x.t.t0", 0, False, lambda: self._latest_b(n.sel, ctx, leaves, "x.t.t0"))
         return super().b_BObsIs(n, ctx)
+
+    def _latest_b(self, s, ctx, leaves, one_v):
+        t, m, lc, _ = self._latest_rows(s, ctx, leaves, one_v, 0)
+        return B(t, m, "FALSE", lc)
 
     def _leaf_truths(self, lim, op, ctx, leaves):
         """Generator.limit_truths over the candidate x whose field t<j> holds the truth of leaf
@@ -610,7 +623,9 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         crits.append((c.id, lc.ref, c.kind, b, own, own_prev))
     ctes = _render(ctes)
     crits = [(cid, ref, kind, b, _render(own), last) for cid, ref, kind, b, own, last in crits]
-    prep = tuple((name, input_view(program, obs_mode=mode, name=""), order) for name, mode, order in PREP)
+    # (DuckDB's elig_ox: with the reading's fields as columns too, for rel_latest's first stage)
+    prep = tuple((name, input_view(program, obs_mode="rows_of" if decimals and mode == "rows_o" else mode, name=""), order)
+                 for name, mode, order in PREP)
     views = [f"CREATE OR REPLACE TEMP VIEW {name} AS\n{sql}" for name, sql, _ in prep]
     if lambda_ids:
         views.append(input_view(program))

@@ -153,13 +153,20 @@ def obs_codes(program: I.Program) -> str:
     return f"(VALUES {', '.join(rows)}) k(code, q, u0, units, vals)"
 
 
-def obs_rows(program: I.Program, source: str = "observations", loaded: bool = False) -> str:
+# the fields of a reading's struct x that elig_ox also has as plain columns x_<field> (DuckDB's
+# relational script: read by rel_latest's first stage; a view does not compute the struct for
+# a query that reads none of its fields, but computes all of it for one that reads any)
+FLAT_OX = ("v", "vi", "u", "bad", "s", "uln", "ulni", "lln", "llni", "lloq", "lloqi")
+
+
+def obs_rows(program: I.Program, source: str = "observations", loaded: bool = False, flat: bool = False) -> str:
     """The rows of elig_ox(code, seq, i, d, w, x) (docs/sql.md, "The SQL"): each reading of a
     trial code, and each reading without a code once per trial code (w). The unit, ``bad`` and
     ``s`` of a reading come from its code's facts (obs_codes, a join with a table of a few rows)
     and elig_unit_map, not from a CASE over every code of the trial; the exact integer texts
     by exact_int. ``loaded``: source has the columns of LOADED_OBS (written by `elig load`), read
-    instead of computed; the unit map is then the table UNIT_OBS; the rows are the same."""
+    instead of computed; the unit map is then the table UNIT_OBS; the rows are the same.
+    ``flat`` (always when loaded: DuckDB's): the fields FLAT_OX of x also as columns x_<field>."""
     unit = ("(CASE WHEN o.q THEN CAST(NULL AS VARCHAR) WHEN o.unit_raw IS NULL OR o.unit_raw = 'null' THEN o.u0 "
             "WHEN o.unit IS NOT NULL THEN m.resolved END)")
     bad = (f"(CASE WHEN o.q THEN NOT coalesce(list_contains(o.vals, o.value_str), FALSE) "
@@ -178,6 +185,12 @@ def obs_rows(program: I.Program, source: str = "observations", loaded: bool = Fa
          f"'uln': CASE WHEN o.uln > 0 THEN o.uln END, 'ulni': {xi('uln')}, 'lln': CASE WHEN o.lln >= 0 THEN o.lln END, "
          f"'llni': {xi('lln')}, 'lloq': CASE WHEN o.lloq >= 0 THEN o.lloq END, 'lloqi': {xi('lloq')}"
          + (", 'c': o.code, 'a': o.attributes" if obs_attributes(program) else "") + "}")
+    flatcols = ""
+    if flat or loaded:
+        fx = {"v": "o.value_num", "vi": xi("value"), "u": unit, "bad": bad, "s": "CASE WHEN o.q THEN o.value_str END",
+              "uln": "CASE WHEN o.uln > 0 THEN o.uln END", "ulni": xi("uln"), "lln": "CASE WHEN o.lln >= 0 THEN o.lln END",
+              "llni": xi("lln"), "lloq": "CASE WHEN o.lloq >= 0 THEN o.lloq END", "lloqi": xi("lloq")}
+        flatcols = "".join(f", {fx[f]} AS x_{f}" for f in FLAT_OX)
     cols = ["seq", "idx", "date", "value_raw", "value_num", "value_str", "unit_raw", "unit", "uln_raw", "uln",
             "lln_raw", "lln", "lloq_raw", "lloq"] + (["attributes"] if obs_attributes(program) else [])
     if loaded:
@@ -187,12 +200,12 @@ def obs_rows(program: I.Program, source: str = "observations", loaded: bool = Fa
     if loaded:
         # the code of a coded row is the reading's own (ob.code): the criterion's `code = ...`
         # then filters the table scan itself (its zonemaps), not the join's output
-        return (f"SELECT o.code, o.seq, o.idx AS i, o.day AS d, o.w, {x} AS x\n"
+        return (f"SELECT o.code, o.seq, o.idx AS i, o.day AS d, o.w, {x} AS x{flatcols}\n"
                 f"  FROM (SELECT ob.code, k.q, k.u0, k.units, k.vals, {cols}, FALSE AS w FROM {source} ob JOIN {k} ON k.code = ob.code\n"
                 f"        UNION ALL\n"
                 f"        SELECT k.*, {cols}, TRUE AS w FROM {source} ob, {k} WHERE ob.no_code) o\n"
                 f"  LEFT JOIN {UNIT_OBS} m ON m.code = o.code AND m.unit = o.unit")
-    return (f"SELECT o.code, o.seq, o.idx AS i, {_days('o.date')} AS d, o.w, {x} AS x\n"
+    return (f"SELECT o.code, o.seq, o.idx AS i, {_days('o.date')} AS d, o.w, {x} AS x{flatcols}\n"
             f"  FROM (SELECT k.*, {cols}, FALSE AS w FROM {source} ob JOIN {k} ON k.code = ob.code\n"
             f"        UNION ALL\n"
             f"        SELECT k.*, {cols}, TRUE AS w FROM {source} ob, {k} WHERE {wild_scan('ob.code')}) o\n"
@@ -322,8 +335,8 @@ def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str
     if obs_mode == "lists":
         return obs_long
     # the relational generator's inputs (compiler/sql/relational.py): one row per item, no lists
-    if obs_mode == "rows_o":
-        return obs_rows(program, tb("observations"))
+    if obs_mode in ("rows_o", "rows_of"):  # (rows_of: with the columns x_<field>, FLAT_OX)
+        return obs_rows(program, tb("observations"), flat=obs_mode == "rows_of")
     if obs_mode == "rows_c":
         return (f"SELECT c.seq, c.idx AS i, CASE WHEN {wild('c.code')} THEN NULL ELSE c.code END AS code, {cond_struct} AS x\n"
                 f"  FROM {tb('conditions')} c{cjoin} WHERE c.code IN ({codes_c}) OR {wild('c.code')}")

@@ -49,9 +49,16 @@ class LatestStages:
         if not self.decimals or self.guards or self.rows_only is not None or ctx.item_level:
             return exact()
         w = self.window(s.window, ctx)
-        fields = sorted(set(re.findall(r"\b_x\.(\w+)", " ".join(leaves))) | {"bad"})
-        if not set(fields) <= set(FLAT_OX):
+        decl = self.obs.get(s.code)
+        if decl is None:
             return exact()
+        # whether the reading is unusable (the struct's bad, script.obs_rows), from its value and
+        # unit on the one latest reading rather than on every row
+        qual = decl.kind == "qualitative"
+        fields = set(re.findall(r"\b_x\.(\w+)", " ".join(leaves))) | ({"s"} if qual else {"v", "u"})
+        if not fields <= set(FLAT_OX) - {"bad"}:
+            return exact()
+        fields = sorted(fields)
         packed = "{" + ", ".join(f"{q(f)}: o.x_{f}" for f in fields) + "}"
         # (the always true `o.d IS NOT DISTINCT FROM o.d`: DuckDB's optimizer otherwise takes this
         # scan of the code's rows and the exact path's for one subplan, and materializes all the
@@ -76,13 +83,17 @@ class LatestStages:
         # (a window whose bounds are sure: no reading in its margin could be in it)
         fixed = w.lo == w.lom and w.hi == w.him
         none = f"(NOT {ok}" + (f" OR ({k} IS NULL AND {alone})" if fixed else "") + ")"
+        if qual:
+            bad = f"NOT coalesce({top}.s IN ({', '.join(q(v) for v in decl.values)}), FALSE)"
+        else:
+            bad = f"({top}.v IS NULL OR coalesce({top}.u NOT IN ({', '.join(q(u) for u, _ in decl.units)}), TRUE))"
         lone = [self._rename(e, "_x", top) for e in leaves]
         tv = re.sub(r"\bx\.t\.(t\d+|b)\b",
-                    lambda m: f"{top}.bad" if m.group(1) == "b" else f"({lone[int(m.group(1)[1:])]})", one_v)
-        td, ld = self.helper(f"(CASE WHEN {one} THEN (CASE WHEN {top}.bad THEN NULL ELSE {tv} END) END)", max(l1, lt))
+                    lambda m: f"({bad})" if m.group(1) == "b" else f"({lone[int(m.group(1)[1:])]})", one_v)
+        td, ld = self.helper(f"(CASE WHEN {one} THEN (CASE WHEN {bad} THEN NULL ELSE {tv} END) END)", max(l1, lt))
         # decided: the truth known by the doubles, or surely unknown (an unusable reading: its
         # code missing; with a conditional limit, the exact path's missing codes), or no candidate
-        known = f"{td} IS NOT NULL" if strict else f"({td} IS NOT NULL OR {top}.bad)"
+        known = f"{td} IS NOT NULL" if strict else f"({td} IS NOT NULL OR {bad})"
         decided = f"({one} AND {known}) OR {none}"
         gd, lg = self.helper(f"coalesce({decided}, FALSE)", ld)
         code = qlist([s.code])

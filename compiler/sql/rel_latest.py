@@ -56,7 +56,7 @@ class LatestStages:
         # unit on the one latest reading rather than on every row
         qual = decl.kind == "qualitative"
         fields = set(re.findall(r"\b_x\.(\w+)", " ".join(leaves))) | ({"s"} if qual else {"v", "u"})
-        if not fields <= set(FLAT_OX) - {"bad"}:
+        if not fields <= set(FLAT_OX):
             return exact()
         fields = sorted(fields)
         packed = "{" + ", ".join(f"{q(f)}: o.x_{f}" for f in fields) + "}"

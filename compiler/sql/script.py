@@ -156,7 +156,7 @@ def obs_codes(program: I.Program) -> str:
 # the fields of a reading's struct x that elig_ox also has as plain columns x_<field> (DuckDB's
 # relational script: read by rel_latest's first stage; a view does not compute the struct for
 # a query that reads none of its fields, but computes all of it for one that reads any)
-FLAT_OX = ("v", "vi", "u", "bad", "s", "uln", "ulni", "lln", "llni", "lloq", "lloqi")
+FLAT_OX = ("v", "u", "s", "uln", "lln", "lloq")
 
 
 def obs_rows(program: I.Program, source: str = "observations", loaded: bool = False, flat: bool = False) -> str:
@@ -187,9 +187,9 @@ def obs_rows(program: I.Program, source: str = "observations", loaded: bool = Fa
          + (", 'c': o.code, 'a': o.attributes" if obs_attributes(program) else "") + "}")
     flatcols = ""
     if flat or loaded:
-        fx = {"v": "o.value_num", "vi": xi("value"), "u": unit, "bad": bad, "s": "CASE WHEN o.q THEN o.value_str END",
-              "uln": "CASE WHEN o.uln > 0 THEN o.uln END", "ulni": xi("uln"), "lln": "CASE WHEN o.lln >= 0 THEN o.lln END",
-              "llni": xi("lln"), "lloq": "CASE WHEN o.lloq >= 0 THEN o.lloq END", "lloqi": xi("lloq")}
+        fx = {"v": "o.value_num", "u": unit, "s": "CASE WHEN o.q THEN o.value_str END",
+              "uln": "CASE WHEN o.uln > 0 THEN o.uln END", "lln": "CASE WHEN o.lln >= 0 THEN o.lln END",
+              "lloq": "CASE WHEN o.lloq >= 0 THEN o.lloq END"}
         flatcols = "".join(f", {fx[f]} AS x_{f}" for f in FLAT_OX)
     cols = ["seq", "idx", "date", "value_raw", "value_num", "value_str", "unit_raw", "unit", "uln_raw", "uln",
             "lln_raw", "lln", "lloq_raw", "lloq"] + (["attributes"] if obs_attributes(program) else [])

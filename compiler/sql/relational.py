@@ -250,7 +250,7 @@ class RelGenerator(LatestStages, FastNumbers, Generator):
         """A fixed limit: the sign decided in floating point inline where the reading is clearly
         apart from the limit (elig_sign_rec's own first test, written out so that its exact
         fallback, a macro of lambdas, runs only near the limit)."""
-        if isinstance(lim, I.LConst) and self.decimals and len(lim.table) > 1:
+        if isinstance(lim, I.LConst) and self.decimals and len(lim.table) > 1 and x == "_x":  # (a latest reading's)
             return f"[{N.holds(op, self.compact_sign(lim, x))}]", EMPTY, 0  # (rel_latest)
         if isinstance(lim, I.LConst):
             def sign(v):

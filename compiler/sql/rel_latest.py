@@ -26,6 +26,7 @@ rows only). Where the comparison is the whole criterion, the decided patients le
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from .. import ir as I
 from . import numbers as N
@@ -128,12 +129,17 @@ class LatestStages:
         """The truth of reading x against a fixed or reference limit where the doubles decide it,
         NULL where the reading is within rounding of the limit (elig_sign_rec's and
         elig_sign_ref's own first tests: the exact comparison then decides, the exact path's) or
-        its unit or reference is unknown."""
+        its unit or reference is unknown; except an integer reading against a limit that is a
+        double (ECOG 2 between 0 and 2, 90 g/L against 90 g/L): the doubles' sign is exact."""
         if isinstance(lim, I.LConst):
             def sign(v):
                 f = float(v)
                 fd, ed = f"CAST({f!r} AS DOUBLE)", f"CAST({1e-9 * (abs(f) + 1.0)!r} AS DOUBLE)"
-                return f"(CASE WHEN {x}.v - {fd} > {ed} THEN 1 WHEN {x}.v - {fd} < -{ed} THEN -1 END)"
+                # within rounding of a limit that is a double: an integer reading below 2^53 is
+                # its own exact value (its shortest decimal), so the doubles' sign is the exact one
+                same = (f" WHEN {x}.v = round({x}.v) AND abs({x}.v) < 9e15 THEN sign({x}.v - {fd})"
+                        if Fraction(f) == Fraction(v) else "")
+                return f"(CASE WHEN {x}.v - {fd} > {ed} THEN 1 WHEN {x}.v - {fd} < -{ed} THEN -1{same} END)"
             cases = " ".join(f"WHEN {q(u)} THEN {sign(v)}" for u, v in lim.table)
             return N.holds(op, f"(CASE {x}.u {cases} END)")
         w = lim.which

@@ -49,16 +49,49 @@ class LatestStages:
         ``strict`` whether only a known truth is decided, ``exact()`` the former path's B."""
         if not self.decimals or self.guards or self.rows_only is not None or ctx.item_level:
             return exact()
+        st = self.latest_stage1(s, ctx, set(re.findall(r"\b_x\.(\w+)", " ".join(leaves))))
+        if st is None:
+            return exact()
+        top, one, none, bad, miss, l1 = st
+        lone = [self._rename(e, "_x", top) for e in leaves]
+        tv = re.sub(r"\bx\.t\.(t\d+|b)\b",
+                    lambda m: f"({bad})" if m.group(1) == "b" else f"({lone[int(m.group(1)[1:])]})", one_v)
+        td, ld = self.helper(f"(CASE WHEN {one} THEN (CASE WHEN {bad} THEN NULL ELSE {tv} END) END)", max(l1, lt))
+        # decided: the truth known by the doubles, or surely unknown (an unusable reading: its
+        # code missing; with a conditional limit, the exact path's missing codes), or no candidate
+        known = f"{td} IS NOT NULL" if strict else f"({td} IS NOT NULL OR {bad})"
+        decided = f"({one} AND {known}) OR {none}"
+        gd, lg = self.helper(f"coalesce({decided}, FALSE)", ld)
+        md, _ = self.helper(f"(CASE WHEN {td} IS NULL THEN {miss} END)", ld)  # (read where decided: gd's level)
+        saved = dict(self.lazy_latest)
+        self.guards.append((f"NOT {gd}", lg))
+        self.rows_only = (f"NOT {gd}", lg)
+        try:
+            x = exact()
+        finally:
+            self.guards.pop()
+            self.rows_only = None
+            self.lazy_latest = saved
+        t = f"(CASE WHEN {gd} THEN {td} ELSE {x.t} END)"
+        m = f"(CASE WHEN {gd} THEN {md} ELSE {x.m} END)"
+        self.fast_ts[t] = (gd, td, md, lg)
+        return B(t, m, x.r, max(lg, x.lvl))
+
+    def latest_stage1(self, s, ctx, fields):
+        """Stage 1 of `latest` selection s (no filter) with the reading's plain columns ``fields``
+        (FLAT_OX): (the latest reading's struct of them, whether it is the one candidate, whether
+        there is surely none, whether it is unusable, the missing codes where there is none,
+        level), or None where the code or a field has no plain column."""
         w = self.window(s.window, ctx)
         decl = self.obs.get(s.code)
         if decl is None:
-            return exact()
+            return None
         # whether the reading is unusable (the struct's bad, script.obs_rows), from its value and
         # unit on the one latest reading rather than on every row
         qual = decl.kind == "qualitative"
-        fields = set(re.findall(r"\b_x\.(\w+)", " ".join(leaves))) | ({"s"} if qual else {"v", "u"})
+        fields = set(fields) | ({"s"} if qual else {"v", "u"})
         if not fields <= set(FLAT_OX):
-            return exact()
+            return None
         fields = sorted(fields)
         packed = "{" + ", ".join(f"{q(f)}: o.x_{f}" for f in fields) + "}"
         # (the always true `o.d IS NOT DISTINCT FROM o.d`: DuckDB's optimizer otherwise takes this
@@ -88,31 +121,9 @@ class LatestStages:
             bad = f"NOT coalesce({top}.s IN ({', '.join(q(v) for v in decl.values)}), FALSE)"
         else:
             bad = f"({top}.v IS NULL OR coalesce({top}.u NOT IN ({', '.join(q(u) for u, _ in decl.units)}), TRUE))"
-        lone = [self._rename(e, "_x", top) for e in leaves]
-        tv = re.sub(r"\bx\.t\.(t\d+|b)\b",
-                    lambda m: f"({bad})" if m.group(1) == "b" else f"({lone[int(m.group(1)[1:])]})", one_v)
-        td, ld = self.helper(f"(CASE WHEN {one} THEN (CASE WHEN {bad} THEN NULL ELSE {tv} END) END)", max(l1, lt))
-        # decided: the truth known by the doubles, or surely unknown (an unusable reading: its
-        # code missing; with a conditional limit, the exact path's missing codes), or no candidate
-        known = f"{td} IS NOT NULL" if strict else f"({td} IS NOT NULL OR {bad})"
-        decided = f"({one} AND {known}) OR {none}"
-        gd, lg = self.helper(f"coalesce({decided}, FALSE)", ld)
         code = qlist([s.code])
         miss = f"(CASE WHEN NOT {ok} THEN (CASE WHEN {n} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) ELSE {code} END)"
-        md, _ = self.helper(f"(CASE WHEN {td} IS NULL THEN {miss} END)", ld)  # (read where decided: gd's level)
-        saved = dict(self.lazy_latest)
-        self.guards.append((f"NOT {gd}", lg))
-        self.rows_only = (f"NOT {gd}", lg)
-        try:
-            x = exact()
-        finally:
-            self.guards.pop()
-            self.rows_only = None
-            self.lazy_latest = saved
-        t = f"(CASE WHEN {gd} THEN {td} ELSE {x.t} END)"
-        m = f"(CASE WHEN {gd} THEN {md} ELSE {x.m} END)"
-        self.fast_ts[t] = (gd, td, md, lg)
-        return B(t, m, x.r, max(lg, x.lvl))
+        return top, one, none, bad, miss, l1
 
     def float_leaves(self, lim, op: str, out: list) -> list:
         """The float-only truths of reading _x against the alternatives of a limit, in the order of

@@ -241,3 +241,51 @@ def test_latest_stages_in_the_script():
     prep = {n: sql for n, sql, _ in duck.prep}
     assert "o.x_v" in dict(duck.steps)["hemoglobin"] and "x_v" in prep["elig_ox"]
     assert "x_v" not in dict(spark.steps)["hemoglobin"] and "x_v" not in {n: sql for n, sql, _ in spark.prep}["elig_ox"]
+
+
+def test_latest_ever_with_undated_readings(tmp_path):
+    """`latest X ever` (nct04431453's gestational age at birth): a reading without a usable date
+    can be the latest there, so a patient without a dated one is decided by stage 1 only when
+    there is none of those either; readings undated, dated, code-less, several, none."""
+    import types
+
+    from compiler.pipeline import compile_rules
+    from conftest import ROOT, build_record
+
+    trial = ROOT / "examples" / "nct04431453"
+    res = compile_rules(trial)
+    assert res.ok
+    mod = types.ModuleType("nct04431453_under_test")
+    exec(compile(res.python, "<nct04431453>", "exec"), mod.__dict__)
+    case = json.loads((trial / "cases" / "I1c-gestational-age-260-days-above-37-weeks.json").read_text(encoding="utf-8"))
+    base = build_record(case, trial / "cases" / "_base")
+    keep = [o for o in base["observations"] if o.get("code") != "gestational_age"]
+    rng = random.Random(5)
+    texts = []
+    for k in range(160):
+        r = copy.deepcopy(base)
+        r["id"] = f"ever-{k}"
+        obs = []
+        for _ in range(rng.choice([0, 1, 1, 2, 3])):
+            o = {"code": rng.choice(["gestational_age"] * 5 + [None]), "value": rng.choice([250, 259, 260, 261, 280, 37, 38]),
+                 "unit": rng.choice(["d", "d", "wk", "furlong"]), "date": rng.choice(["2025-11-01", "2025-12-16", None, "soon"])}
+            obs.append({x: v for x, v in o.items() if v is not None or x == "code"})
+        r["observations"] = keep + obs
+        texts.append(json.dumps(r))
+    crits = {"cohort5_gestational_age", "cohort6_birth", "cohort7_birth"}
+    pys = only_criteria([mod.evaluate_json(t) for t in texts], crits)
+    path = tmp_path / "ever.jsonl"
+    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    con = screen.connect(threads=2, memory_limit="2GB")
+    loader.load_jsonl(con, str(path))
+    script = screen.prepare_script(res.program, res.lowered, only=crits)
+    screen.run_script(con, res.program, mod, script)
+    sqls = [json.loads(x) for x in screen.results(con)]
+    con.close()
+    for r in pys + sqls:
+        if r.get("status") != "error":
+            r.pop("status", None)
+    diffs = compare_subset(pys, sqls)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+    seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
+    assert {("cohort5_gestational_age", o) for o in ("pass", "fail", "unknown")} <= seen

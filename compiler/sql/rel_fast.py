@@ -138,9 +138,23 @@ class FastNumbers:
                  f"CASE WHEN ({sa}) = 0 THEN {ma} ELSE {EMPTY} END, CASE WHEN ({sb}) = 0 THEN {mb} ELSE {EMPTY} END]) END)")
             return self._fh(v, e, st, m, max(la, lb, c.lvl))
         if isinstance(n, I.NObs) and isinstance(n.sel, I.SelLatest) and n.sel.pred is None:
+            units = ", ".join(q(u) for u, _ in n.table)
+            # DuckDB: the latest reading's value and unit from rel_latest's first stage (plain
+            # columns, no struct per reading); the exact path's readings for the undecided only
+            st1 = None if self.guards or self.rows_only is not None else self.latest_stage1(n.sel, ctx, set())
+            if st1 is not None:
+                top, one, none, bad, miss, lc = st1
+                sc = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.scale))}" for u, c in n.table)
+                of = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.offset))}" for u, c in n.table)
+                p = f"({top}.v * (CASE {top}.u {sc} END))"
+                o = f"(CASE {top}.u {of} END)"
+                v = f"(CASE WHEN {one} AND NOT {bad} THEN {p} + {o} END)"
+                e = f"((abs({p}) + abs({o}) + abs({v})) * {EPS} + {TINY})"
+                st = f"(CASE WHEN {one} THEN (CASE WHEN {bad} THEN 0 WHEN {top}.u IN ({units}) THEN 1 END) WHEN {none} THEN 0 END)"
+                m = f"(CASE WHEN {one} THEN {qlist([n.sel.code])} ELSE {miss} END)"
+                return self._fh(v, e, st, m, lc)
             cands, cmiss, lc = self._latest_lazy(n.sel, ctx)
             top, one = self.latest_one[cands]
-            units = ", ".join(q(u) for u, _ in n.table)
             sc = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.scale))}" for u, c in n.table)
             of = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.offset))}" for u, c in n.table)
             p = f"({top}.v * (CASE {top}.u {sc} END))"
@@ -176,13 +190,16 @@ class FastNumbers:
         gt, _ = self._col(f"(CASE WHEN {apart} THEN {d} {sign} END)", lvl)
         gm, _ = self._col(f"(CASE WHEN {unknown} THEN flatten([CASE WHEN ({sa}) = 0 THEN {ma} ELSE {EMPTY} END, "
                           f"CASE WHEN ({sb}) = 0 THEN {mb} ELSE {EMPTY} END]) END)", lvl)
-        saved = dict(self.lazy_latest)
+        saved, rows_only = dict(self.lazy_latest), self.rows_only
         self.guards.append((f"NOT {gd}", lg))
+        if rows_only is None and self.decimals:  # the exact path's readings: its patients' only (rel_latest)
+            self.rows_only = (f"NOT {gd}", lg)
         try:
             x = exact(n, ctx)
         finally:
             self.guards.pop()
             self.lazy_latest = saved  # candidates built under the guard are not for others
+            self.rows_only = rows_only
         t = f"(CASE WHEN {gd} THEN {gt} ELSE {x.t} END)"
         m = f"(CASE WHEN {gd} THEN {gm} ELSE {x.m} END)"
         if not self.guards:

@@ -113,10 +113,13 @@ class LatestStages:
         alone = f"coalesce({nfl}, 0) = 0 AND coalesce({nwild}, 0) = 0"
         # the candidates (RelGenerator._rel_latest, Generator.latest_parts): the one latest reading
         one = f"({ok} AND {n} > 0 AND {k} IS NOT NULL AND {alone})"
-        # or none: the window unknown (whatever the readings), or no reading that could be in it
-        # (a window whose bounds are sure: no reading in its margin could be in it)
+        # or none (Generator.latest_parts' candidates NULL, its missing codes those of `miss`):
+        # the window unknown, no reading of the code, or, in a window whose bounds are sure (no
+        # reading in its margin: `maybe` false), no dated reading in it and, where a reading
+        # without a usable date could be the latest (w.ever), none of those
         fixed = w.lo == w.lom and w.hi == w.him
-        none = f"(NOT {ok}" + (f" OR ({k} IS NULL AND {alone})" if fixed else "") + ")"
+        lone_k = f" OR ({k} IS NULL" + (f" AND coalesce({nfl}, 0) = 0" if w.ever else "") + ")"
+        none = f"(NOT {ok} OR {n} = 0" + (lone_k if fixed else "") + ")"
         if qual:
             bad = f"NOT coalesce({top}.s IN ({', '.join(q(v) for v in decl.values)}), FALSE)"
         else:

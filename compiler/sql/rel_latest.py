@@ -3,18 +3,21 @@ relational.RelGenerator; docs/sql.md, "The SQL"): the patients decided from a fe
 aggregates leave the exact chain, as rel_fast.py does for comparisons of two numbers.
 
 Stage 1 is one aggregate per patient over the rows of the code in elig_ox (the loaded view or the
-work table), reading only the row columns d, i, w and the few fields of the reading the limit
-needs (v, vi, u, bad, and uln/lln/lloq or s): the readings of the code, the latest dated key in
-the window and that reading's fields (arg_max), the readings without a date, the readings without
-a code that could lie in the window. A patient is decided where the latest reading is the one
-candidate (RelGenerator._rel_latest's ``one``: the anchor known, a dated reading in the window, no
-reading without a date, no reading without a code dated in the window's widest span or undated):
-the comparison is then evaluated once per patient on that reading (RelGenerator.limit_truths: the
-doubles where clearly apart from the limit, exact decimals or fractions otherwise), its missing
-codes the code (only read where the truth is unknown: an unusable reading, a reference limit
-without its reference). With a conditional limit (`5 x ULN if ... else 2.5 x ULN`) only the
-patients whose truth is known are decided (the missing codes of an unknown choice are the exact
-path's).
+work table), reading only the row columns d, i, w and the plain columns x_<field> (script.FLAT_OX:
+the value and unit, or the qualitative value, and uln/lln/lloq) of the struct x, which a view
+computes whole for any query that reads one of its fields: the readings of the code, the latest
+dated key in the window and that reading's fields (arg_max), the readings without a date, the
+readings without a code that could lie in the window. A patient is decided where the latest
+reading is the one candidate (RelGenerator._rel_latest's ``one``: the anchor known, a dated
+reading in the window, no reading without a date, no reading without a code undated or dated in
+the window's widest span) and either unusable (from its value and unit: its code missing) or
+clearly apart from the limit: the comparison is evaluated once per patient on that reading by
+doubles (float_leaf: elig_sign_rec's and elig_sign_ref's own first test, or an integer reading
+against a limit that is a double), NULL near the limit (the exact path's); or where there is no
+candidate at all (Generator.latest_parts: the window unknown, no reading, no dated reading in a
+window of sure bounds and, for `latest ... ever`, no undated one). With a conditional limit
+(`5 x ULN if ... else 2.5 x ULN`) only a known truth is decided. rel_fast.FastNumbers.fnum takes
+the latest reading of a number comparison (a creatinine clearance) from the same stage 1.
 
 Every other patient goes through the former exact path (RelGenerator._rel_latest with the row
 truths), unchanged but computed only for them: its helper columns under the guard (FastNumbers.

@@ -209,7 +209,7 @@ def _check(compiled, sm3321, texts, tmp_path, loaded, crits=CRITS):
     return con, script, sqls
 
 
-@pytest.mark.parametrize("loaded", [True, False])
+@pytest.mark.parametrize("loaded", [True, pytest.param(False, marks=pytest.mark.slow)])  # (the fast suite: the loaded view)
 def test_latest_stages_equal_python(compiled, sm3321, stage_records, tmp_path, loaded):
     con, script, sqls = _check(compiled, sm3321, stage_records, tmp_path, loaded)
     seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
@@ -222,6 +222,7 @@ def test_latest_stages_equal_python(compiled, sm3321, stage_records, tmp_path, l
     con.close()
 
 
+@pytest.mark.slow
 def test_latest_stages_before_1970(compiled, sm3321, stage_records, tmp_path):
     """The same records sixty years earlier: negative day numbers in the (day, index) keys."""
     old = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-') for t in stage_records[:250]]

@@ -35,6 +35,7 @@ from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q
 from .generate import Num as _Num
 from .gen_types import key_day as _key_day, key_index as _key_index
 from .rel_fast import FastNumbers
+from .rel_items import ItemQueries
 from .script import SqlCompileError, assemble, input_view
 
 PREV = "\x00PREV\x00"  # the previous CTE of the chain, filled in when the chain is assembled
@@ -42,7 +43,7 @@ BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
 
 
 
-class RelGenerator(FastNumbers, Generator):
+class RelGenerator(ItemQueries, FastNumbers, Generator):
     """The lambda generator with relational leaves: joins (level, subquery) per criterion.
     ``decimals``: exact comparisons near a limit in DECIMAL(38, 18) where they fit (DuckDB); the
     Spark script keeps the fraction macros (numbers.near_sign)."""
@@ -147,9 +148,10 @@ class RelGenerator(FastNumbers, Generator):
         self.rowh = None
         return tuple(steps)
 
-    def rel_join(self, src: str, aggs: list[str], lvl: int) -> tuple[list[str], int]:
+    def rel_join(self, src: str, aggs: list[str], lvl: int, last: str = "SELECT * FROM @R") -> tuple[list[str], int]:
         """A LEFT JOIN of per-seq aggregates over the rows of ``src`` (which reads PREV, the CTE
-        holding every column up to ``lvl``): the aggregates as columns at level lvl + 1."""
+        holding every column up to ``lvl``): the aggregates as columns at level lvl + 1. With a
+        tuple of steps, ``last``: the projection the aggregates read, over the last step."""
         names = []
         for _ in aggs:
             self._n += 1
@@ -158,7 +160,7 @@ class RelGenerator(FastNumbers, Generator):
         if isinstance(src, tuple):
             # the first step joins the patient's columns: only those read later (a MATERIALIZED
             # CTE keeps every column it selects)
-            later = "\n".join(src[1:]) + "\n".join(aggs)
+            later = "\n".join(src[1:]) + "\n".join(aggs) + last
             need = sorted({n for n in re.findall(r'"([^"]+)"', later)
                            if n.startswith(("a_", "f_", self.crit.id + "__h"))})
             need = [ident(n) for n in need] + [c for c in ("sex", "birth") if re.search(rf"\b{c}\b", later)]
@@ -167,7 +169,7 @@ class RelGenerator(FastNumbers, Generator):
             # optimizer does not inline (inlined, every reference repeats the whole expression:
             # seconds of planning per criterion and as many evaluations per row)
             ctes = ", ".join(f"_r{i} AS MATERIALIZED ({sql.replace('@R', f'_r{i - 1}')})" for i, sql in enumerate(src))
-            src = f"(WITH {ctes} SELECT * FROM _r{len(src) - 1})"
+            src = f"(WITH {ctes} {last.replace('@R', f'_r{len(src) - 1}')})"
         self.joins.append((lvl + 1, f"(SELECT seq,\n      {cols}\n    FROM {src}\n    GROUP BY seq)"))
         return [ident(n) for n in names], lvl + 1
 
@@ -441,6 +443,8 @@ class RelGenerator(FastNumbers, Generator):
 
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
+        if self.decimals:  # DuckDB: rel_items.ItemQueries (Spark's script keeps this form)
+            return self.items_query(n, ctx)
         if ctx.item_level:
             self.unsupported("an item query inside an item query has no relational SQL form yet")
         var = "x0"

@@ -1,0 +1,115 @@
+"""The item queries of the relational DuckDB generator (compiler/sql/relational.py): `any active
+X`, `any X within 4 wk before first_dose where ... unless ...`, `no X, Y ...`, `at least N`
+(docs/sql.md, "The SQL").
+
+The meaning is Generator.item_parts' (one item's truth and missing codes, runtime's per-item
+rule), computed as columns of the item rows (elig_cx / elig_px / elig_tx) and aggregated per
+patient. This DuckDB form differs from the former one (kept for Spark, whose script must not
+change: RelGenerator.b_BQuery with decimals false) only in how the rows are written:
+
+- a treatment's classes are tested with ``list_contains`` (one per class asked, ORed) instead of
+  ``len(list_intersect(...)) > 0``, which built a list per row: 4 to 9 times cheaper on the
+  375,704 treatment rows of the benchmark cohort;
+- the item's missing codes are computed only for the items whose truth is unknown (the only ones
+  the aggregate reads), and no per-row struct {t, m} is built: the aggregates read the columns;
+- the window's "inside" and the filter that drops surely false items are one step; the last
+  projection (truth, missing codes) is not materialized.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .gen_types import EMPTY, B, q
+
+PREV = "\x00PREV\x00"  # relational.PREV
+
+
+def has_any(lst: str, names) -> str:
+    """Any of the names in the list ``lst`` (a non-NULL list of strings): the truth of
+    ``len(list_intersect(lst, [names])) > 0`` without building a list."""
+    return "(" + " OR ".join(f"list_contains({lst}, {q(c)})" for c in names) + ")"
+
+
+class ItemQueries:
+    """A mixin of RelGenerator (DuckDB only: ``self.decimals``)."""
+
+    def b_BClassIn(self, n, ctx):
+        if not self.decimals:
+            return super().b_BClassIn(n, ctx)
+        kind, x = self._item(n.var, ctx)
+        neg = "NOT " if n.negated else ""
+        t = f"(CASE WHEN {x}.cls IS NOT NULL THEN {neg}{has_any(f'{x}.cls', n.tests)} END)"
+        return B(t, f"[{x}.c]", "FALSE")
+
+    def items_query(self, n, ctx):
+        """RelGenerator.b_BQuery's meaning, written for DuckDB (the module's notes)."""
+        if ctx.item_level:
+            self.unsupported("an item query inside an item query has no relational SQL form yet")
+        var = "x0"
+        it = var
+        ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
+        if n.kind == "treatment":
+            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM elig_tx t JOIN {PREV} p ON p.seq = t.seq "
+                    f"WHERE t.cls IS NULL OR {has_any('t.cls', n.codes)}")
+        else:
+            tbl = "elig_cx" if n.kind == "condition" else "elig_px"
+            codes = ", ".join(q(c) for c in n.codes)
+            # items without a code could be any: every query sees them (runtime._collect)
+            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
+                    f"WHERE t.code IN ({codes}) OR t.code IS NULL")
+        self.bind_steps = []
+        try:
+            w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
+        finally:
+            binds, self.bind_steps = tuple(f"SELECT *, {p} AS {z} FROM @R" for p, z in self.bind_steps), None
+        if binds:  # one step: the binds as nested projections over it, in their order
+            nested = "@R"
+            for b in binds:
+                nested = "(" + b.replace("@R", nested) + ")"
+            binds = (f"SELECT * FROM {nested}",)
+        if wrap:
+            src = (rows.replace('{v}', var + "i"),) + tuple(self._rename(b, var, var + "i") for b in binds) + (
+                f"SELECT *, {wrap} AS {var} FROM @R",)
+        else:
+            src = (rows.replace('{v}', var),) + binds
+        self.row_scope()
+        zq = "qx0"
+        bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
+        col = {"ins": "_bins", "pt": "_bpt"}
+
+        def cols(x):
+            return re.sub(rf"\b{zq}\.(ins|pt)\b", lambda m: col[m.group(1)], x)
+        code = f"[{it}.c]"
+        it_t = cols("(" + " AND ".join(parts_t) + ")")
+        it_m = cols("flatten([" + ", ".join(parts_m) + "])")
+        pre = " AND ".join(cols(x) for x in parts_t if x != f"{zq}.pt") or "TRUE"
+        # an item surely false (of no class asked, inactive, outside the window) adds nothing to
+        # any aggregate below: left out before its condition is read (with its window's inside)
+        if "ins" in bound:
+            first = (f"SELECT * FROM (SELECT *, {bound['ins']} AS _bins FROM @R) WHERE ({pre}) IS NOT FALSE",)
+        else:
+            first = (f"SELECT * FROM @R WHERE ({pre}) IS NOT FALSE",)
+        then = (f"SELECT *, {bound['pt']} AS _bpt FROM @R",) if "pt" in bound else ()
+        body = src + first + self.row_steps() + then
+        # the missing codes only of the items whose truth is unknown (the only ones read)
+        k = kfield[len(", 'k': "):] if kfield else "NULL"
+        last = (f"SELECT seq, _i, _zt, CASE WHEN len(_zm0) = 0 THEN {code} ELSE _zm0 END AS _zm, {k} AS _zk "
+                f"FROM (SELECT *, {it_t} AS _zt, CASE WHEN ({it_t}) IS NULL THEN {it_m} END AS _zm0 FROM @R)")
+        aggs = ["bool_or(_zt)", "bool_or(_zt IS NULL)", "flatten(list(_zm ORDER BY _i) FILTER (WHERE _zt IS NULL))"]
+        if n.count is not None:
+            if n.distinct:
+                aggs += ["len(list_distinct(flatten(list(_zk) FILTER (WHERE _zt))))",
+                         "len(list_distinct(flatten(list(_zk) FILTER (WHERE _zt IS NOT FALSE))))"]
+            else:
+                aggs += ["count(*) FILTER (WHERE _zt)", "count(*) FILTER (WHERE _zt IS NOT FALSE)"]
+        cols_, lvl = self.rel_join(body, aggs, lvl, last=last)
+        anyt, anynull, um = cols_[:3]
+        t = f"(CASE WHEN coalesce({anyt}, FALSE) THEN TRUE WHEN coalesce({anynull}, FALSE) THEN NULL ELSE FALSE END)"
+        m = f"coalesce({um}, {EMPTY})"
+        if n.quantifier in ("no", "every"):
+            t = f"(NOT {t})"
+        if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
+            t = self.count_truth(n, f"coalesce({cols_[3]}, 0)", f"coalesce({cols_[4]}, 0)")
+        return B(t, m, "FALSE", lvl)
+

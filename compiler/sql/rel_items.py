@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from . import numbers as N
 from .gen_types import EMPTY, B, q
 
 PREV = "\x00PREV\x00"  # relational.PREV
@@ -41,6 +42,26 @@ class ItemQueries:
         neg = "NOT " if n.negated else ""
         t = f"(CASE WHEN {x}.cls IS NOT NULL THEN {neg}{has_any(f'{x}.cls', n.tests)} END)"
         return B(t, f"[{x}.c]", "FALSE")
+
+    def b_BNumCmp(self, n, ctx):
+        """Inside an item query (its row helpers): two numbers of one value each compared by
+        elig_sign's own first test (their doubles apart by more than 1e-9 (|b| + 1)) written
+        inline, the lists of exact numbers and their lambdas only for the other rows (a
+        lambda over one-element lists per row was most of a dose or grade comparison)."""
+        if not (ctx.item_level and self.decimals and self.rowh is not None):
+            return super().b_BNumCmp(n, ctx)
+        a = self.num(n.left, ctx)
+        b = self.num(n.right, ctx)
+        sign = N.holds(n.op, "elig_sign(x, y)")
+        truths = f"flatten(list_transform({a.v}, lambda x: list_transform({b.v}, lambda y: {sign})))"
+        one = f"len({a.v}) = 1 AND len({b.v}) = 1"
+        d, tol = f"({a.v}[1].f - {b.v}[1].f)", f"1e-9 * (abs({b.v}[1].f) + 1.0)"
+        t = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL "
+             f"WHEN {one} AND {d} > {tol} THEN {N.holds(n.op, '1')} WHEN {one} AND {d} < -{tol} THEN {N.holds(n.op, '-1')} "
+             f"WHEN list_bool_and({truths}) THEN TRUE WHEN NOT list_bool_or({truths}) THEN FALSE END)")
+        m = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN flatten([CASE WHEN ({a.v}) IS NULL THEN {a.m} ELSE {EMPTY} END, "
+             f"CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END]) ELSE flatten([{a.m}, {b.m}]) END)")
+        return B(t, m, "FALSE", max(a.lvl, b.lvl))
 
     def items_query(self, n, ctx):
         """RelGenerator.b_BQuery's meaning, written for DuckDB (the module's notes)."""
@@ -86,16 +107,23 @@ class ItemQueries:
         pre = " AND ".join(cols(x) for x in parts_t if x != f"{zq}.pt") or "TRUE"
         # an item surely false (of no class asked, inactive, outside the window) adds nothing to
         # any aggregate below: left out before its condition is read (with its window's inside)
-        if "ins" in bound:
-            first = (f"SELECT * FROM (SELECT *, {bound['ins']} AS _bins FROM @R) WHERE ({pre}) IS NOT FALSE",)
-        else:
-            first = (f"SELECT * FROM @R WHERE ({pre}) IS NOT FALSE",)
+        # (the filter is a WHERE of the step after _bins: a filter over a projection of its own is
+        # pushed below it by DuckDB, which then computes _bins twice)
+        first = (f"SELECT *, {bound['ins']} AS _bins FROM @R",) if "ins" in bound else ()
         then = (f"SELECT *, {bound['pt']} AS _bpt FROM @R",) if "pt" in bound else ()
-        body = src + first + self.row_steps() + then
+        after = self.row_steps() + then
         # the missing codes only of the items whose truth is unknown (the only ones read)
         k = kfield[len(", 'k': "):] if kfield else "NULL"
         last = (f"SELECT seq, _i, _zt, CASE WHEN len(_zm0) = 0 THEN {code} ELSE _zm0 END AS _zm, {k} AS _zk "
                 f"FROM (SELECT *, {it_t} AS _zt, CASE WHEN ({it_t}) IS NULL THEN {it_m} END AS _zm0 FROM @R)")
+        keep = f" WHERE ({pre}) IS NOT FALSE"
+        if after:
+            assert after[0].endswith(" FROM @R")
+            after = (after[0] + keep,) + after[1:]
+        else:
+            assert last.endswith(" FROM @R)")
+            last = last[:-1] + keep + ")"
+        body = src + first + after
         aggs = ["bool_or(_zt)", "bool_or(_zt IS NULL)", "flatten(list(_zm ORDER BY _i) FILTER (WHERE _zt IS NULL))"]
         if n.count is not None:
             if n.distinct:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from . import numbers as N
-from .gen_types import EMPTY, B, q
+from .gen_types import EMPTY, B, ident, q
 
 PREV = "\x00PREV\x00"  # relational.PREV
 
@@ -71,6 +71,26 @@ class ItemQueries:
              f"CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END]) ELSE flatten([{a.m}, {b.m}]) END)")
         return B(t, m, "FALSE", max(a.lvl, b.lvl))
 
+    def _join_rows(self, steps, aggs, lvl, last):
+        """RelGenerator.rel_join of a chain of row steps: the first joins the patient's columns
+        read by any step (only those: a MATERIALIZED CTE keeps every column it selects), each
+        step a MATERIALIZED CTE (DuckDB's optimizer does not inline it: inlined, every reference
+        repeats the whole expression), the aggregates over ``last`` (a projection of the last
+        step, not materialized): the aggregates as columns at level lvl + 1."""
+        names = []
+        for _ in aggs:
+            self._n += 1
+            names.append(f"{self.crit.id}__h{self._n}")
+        cols = ",\n      ".join(f"{a} AS {ident(n)}" for a, n in zip(aggs, names))
+        later = "\n".join(steps) + "\n".join(aggs) + last
+        need = sorted({n for n in re.findall(r'"([^"]+)"', later) if n.startswith(("a_", "f_", self.crit.id + "__h"))})
+        need = [ident(n) for n in need] + [c for c in ("sex", "birth") if re.search(rf"\b{c}\b", later)]
+        steps = (steps[0].replace("SELECT p.*,", "SELECT " + "".join(f"p.{c}, " for c in ["seq"] + need), 1),) + steps[1:]
+        ctes = ", ".join(f"_r{i} AS MATERIALIZED ({sql.replace('@R', f'_r{i - 1}')})" for i, sql in enumerate(steps))
+        src = f"(WITH {ctes} {last.replace('@R', f'_r{len(steps) - 1}')})"
+        self.joins.append((lvl + 1, f"(SELECT seq,\n      {cols}\n    FROM {src}\n    GROUP BY seq)"))
+        return [ident(n) for n in names], lvl + 1
+
     def items_query(self, n, ctx):
         """RelGenerator.b_BQuery's meaning, written for DuckDB (the module's notes)."""
         if ctx.item_level:
@@ -91,17 +111,21 @@ class ItemQueries:
         try:
             w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
         finally:
-            binds, self.bind_steps = tuple(f"SELECT *, {p} AS {z} FROM @R" for p, z in self.bind_steps), None
-        if binds:  # one step: the binds as nested projections over it, in their order
-            nested = "@R"
-            for b in binds:
-                nested = "(" + b.replace("@R", nested) + ")"
-            binds = (f"SELECT * FROM {nested}",)
+            binds, self.bind_steps = self.bind_steps, None
+        # the item's own window, computed once per item (its durations' bound values columns of
+        # the rows before it: RelGenerator._bind): one step with the item rows, the binds as
+        # nested projections over them in their order (a step of their own was one more copy of
+        # the rows); the window a column x0w of its own beside the item x0i (Generator.item_window
+        # wraps them as {x: item, w: window}: a copy of each item's struct)
+        v0 = var + "i" if wrap else var
+        first_rows = rows.replace('{v}', v0)
+        for p, z in binds:
+            first_rows = f"SELECT *, {self._rename(p, var, v0)} AS {z} FROM ({first_rows})"
+        src = (first_rows,)
+        head = f"{{'x': {var}i, 'w': "
         if wrap:
-            src = (rows.replace('{v}', var + "i"),) + tuple(self._rename(b, var, var + "i") for b in binds) + (
-                f"SELECT *, {wrap} AS {var} FROM @R",)
-        else:
-            src = (rows.replace('{v}', var),) + binds
+            assert wrap.startswith(head) and wrap.endswith("}")
+            src += (f"SELECT *, {wrap[len(head):-1]} AS {var}w FROM @R",)
         self.row_scope()
         zq = "qx0"
         bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
@@ -131,7 +155,12 @@ class ItemQueries:
         else:
             assert last.endswith(" FROM @R)")
             last = last[:-1] + keep + ")"
-        body = src + first + after
+        body = first + after
+        if wrap:  # the item x0.x is x0i, its window x0.w is x0w
+            def unwrap(x):
+                return re.sub(rf"\b{var}\.w\b", var + "w", re.sub(rf"\b{var}\.x\b", var + "i", x))
+            body, last = tuple(unwrap(x) for x in body), unwrap(last)
+        body = src + body
         aggs = ["bool_or(_zt)", "bool_or(_zt IS NULL)", "flatten(list(_zm ORDER BY _i) FILTER (WHERE _zt IS NULL))"]
         if n.count is not None:
             if n.distinct:
@@ -139,7 +168,7 @@ class ItemQueries:
                          "len(list_distinct(flatten(list(_zk) FILTER (WHERE _zt IS NOT FALSE))))"]
             else:
                 aggs += ["count(*) FILTER (WHERE _zt)", "count(*) FILTER (WHERE _zt IS NOT FALSE)"]
-        cols_, lvl = self.rel_join(body, aggs, lvl, last=last)
+        cols_, lvl = self._join_rows(body, aggs, lvl, last)
         anyt, anynull, um = cols_[:3]
         t = f"(CASE WHEN coalesce({anyt}, FALSE) THEN TRUE WHEN coalesce({anynull}, FALSE) THEN NULL ELSE FALSE END)"
         m = f"coalesce({um}, {EMPTY})"

@@ -148,10 +148,9 @@ class RelGenerator(ItemQueries, FastNumbers, Generator):
         self.rowh = None
         return tuple(steps)
 
-    def rel_join(self, src: str, aggs: list[str], lvl: int, last: str = "SELECT * FROM @R") -> tuple[list[str], int]:
+    def rel_join(self, src: str, aggs: list[str], lvl: int) -> tuple[list[str], int]:
         """A LEFT JOIN of per-seq aggregates over the rows of ``src`` (which reads PREV, the CTE
-        holding every column up to ``lvl``): the aggregates as columns at level lvl + 1. With a
-        tuple of steps, ``last``: the projection the aggregates read, over the last step."""
+        holding every column up to ``lvl``): the aggregates as columns at level lvl + 1."""
         names = []
         for _ in aggs:
             self._n += 1
@@ -160,7 +159,7 @@ class RelGenerator(ItemQueries, FastNumbers, Generator):
         if isinstance(src, tuple):
             # the first step joins the patient's columns: only those read later (a MATERIALIZED
             # CTE keeps every column it selects)
-            later = "\n".join(src[1:]) + "\n".join(aggs) + last
+            later = "\n".join(src[1:]) + "\n".join(aggs)
             need = sorted({n for n in re.findall(r'"([^"]+)"', later)
                            if n.startswith(("a_", "f_", self.crit.id + "__h"))})
             need = [ident(n) for n in need] + [c for c in ("sex", "birth") if re.search(rf"\b{c}\b", later)]
@@ -169,7 +168,7 @@ class RelGenerator(ItemQueries, FastNumbers, Generator):
             # optimizer does not inline (inlined, every reference repeats the whole expression:
             # seconds of planning per criterion and as many evaluations per row)
             ctes = ", ".join(f"_r{i} AS MATERIALIZED ({sql.replace('@R', f'_r{i - 1}')})" for i, sql in enumerate(src))
-            src = f"(WITH {ctes} {last.replace('@R', f'_r{len(src) - 1}')})"
+            src = f"(WITH {ctes} SELECT * FROM _r{len(src) - 1})"
         self.joins.append((lvl + 1, f"(SELECT seq,\n      {cols}\n    FROM {src}\n    GROUP BY seq)"))
         return [ident(n) for n in names], lvl + 1
 

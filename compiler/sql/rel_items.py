@@ -160,6 +160,11 @@ class ItemQueries:
             def unwrap(x):
                 return re.sub(rf"\b{var}\.w\b", var + "w", re.sub(rf"\b{var}\.x\b", var + "i", x))
             body, last = tuple(unwrap(x) for x in body), unwrap(last)
+        if wrap and first:  # the rows, binds, window and its inside: nested projections of one step
+            drop = f" EXCLUDE ({', '.join(z for _, z in binds)})" if binds else ""
+            inner = src[1].replace("@R", f"({src[0]})")
+            body = (body[0].replace("SELECT *,", f"SELECT *{drop},", 1).replace("@R", f"({inner})"),) + body[1:]
+            src = ()
         body = src + body
         aggs = ["bool_or(_zt)", "bool_or(_zt IS NULL)", "flatten(list(_zm ORDER BY _i) FILTER (WHERE _zt IS NULL))"]
         if n.count is not None:

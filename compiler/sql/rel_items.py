@@ -71,6 +71,25 @@ class ItemQueries:
              f"CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END]) ELSE flatten([{a.m}, {b.m}]) END)")
         return B(t, m, "FALSE", max(a.lvl, b.lvl))
 
+    @staticmethod
+    def _slim(steps, last, v):
+        """The item struct ``v`` of the rows (``t.x AS v`` in the first step) with only the fields
+        the steps read: every step is materialized with it (a treatment's struct has twelve
+        fields, two of them structs, three of them text). Unchanged where the struct is read as
+        a whole."""
+        text = "\n".join(steps) + last
+        alias = f"t.x AS {v}"
+        if text.count(alias) != 1:
+            return steps
+        rest = text.replace(alias, "")
+        if re.search(rf"\b{v}\b(?!\.)", rest):
+            return steps
+        fields = sorted({m.group(2) for m in re.finditer(rf'\b{v}\.("?)(\w+)\1', rest)})
+        if not fields:
+            return steps
+        packed = "{" + ", ".join(f"{q(f)}: t.x.{ident(f)}" for f in fields) + "}"
+        return tuple(x.replace(alias, f"{packed} AS {v}") for x in steps)
+
     def _join_rows(self, steps, aggs, lvl, last):
         """RelGenerator.rel_join of a chain of row steps: the first joins the patient's columns
         read by any step (only those: a MATERIALIZED CTE keeps every column it selects), each
@@ -173,6 +192,7 @@ class ItemQueries:
                          "len(list_distinct(flatten(list(_zk) FILTER (WHERE _zt IS NOT FALSE))))"]
             else:
                 aggs += ["count(*) FILTER (WHERE _zt)", "count(*) FILTER (WHERE _zt IS NOT FALSE)"]
+        body = self._slim(body, last, v0)
         cols_, lvl = self._join_rows(body, aggs, lvl, last)
         anyt, anynull, um = cols_[:3]
         t = f"(CASE WHEN coalesce({anyt}, FALSE) THEN TRUE WHEN coalesce({anynull}, FALSE) THEN NULL ELSE FALSE END)"

@@ -104,7 +104,13 @@ class ItemQueries:
         later = "\n".join(steps) + "\n".join(aggs) + last
         need = sorted({n for n in re.findall(r'"([^"]+)"', later) if n.startswith(("a_", "f_", self.crit.id + "__h"))})
         need = [ident(n) for n in need] + [c for c in ("sex", "birth") if re.search(rf"\b{c}\b", later)]
-        steps = (steps[0].replace("SELECT p.*,", "SELECT " + "".join(f"p.{c}, " for c in ["seq"] + need), 1),) + steps[1:]
+        if need:
+            first = steps[0].replace("SELECT p.*,", "SELECT " + "".join(f"p.{c}, " for c in ["seq"] + need), 1)
+        else:  # no column of the patient read: the item rows alone (the LEFT JOIN keeps the chain's patients)
+            join = f" JOIN {PREV} p ON p.seq = t.seq"
+            assert steps[0].count(join) == 1
+            first = steps[0].replace("SELECT p.*,", "SELECT t.seq,", 1).replace(join, "", 1)
+        steps = (first,) + steps[1:]
         ctes = ", ".join(f"_r{i} AS MATERIALIZED ({sql.replace('@R', f'_r{i - 1}')})" for i, sql in enumerate(steps))
         src = f"(WITH {ctes} {last.replace('@R', f'_r{len(steps) - 1}')})"
         self.joins.append((lvl + 1, f"(SELECT seq,\n      {cols}\n    FROM {src}\n    GROUP BY seq)"))

@@ -52,20 +52,26 @@ class ItemQueries:
         return self._rowcol(j)
 
     def b_BNumCmp(self, n, ctx):
-        """Inside an item query (its row helpers): two numbers of one value each compared by
-        elig_sign's own first test (their doubles apart by more than 1e-9 (|b| + 1)) written
-        inline, the lists of exact numbers and their lambdas only for the other rows (a
-        lambda over one-element lists per row was most of a dose or grade comparison)."""
+        """Inside an item query (its row helpers): two numbers of one value each (nearly every
+        row) compared by elig_sign's own body written inline over the two structs (doubles
+        apart by more than 1e-9 (|b| + 1), else the exact fractions, else the doubles), the
+        nested list_transform lambdas of Generator.b_BNumCmp only for rows with several values
+        (a lambda costs per vector of rows that reaches it: a tie at the limit, a dose of
+        exactly 10 mg or a course of exactly 7 days, is in nearly every vector)."""
         if not (ctx.item_level and self.decimals and self.rowh is not None):
             return super().b_BNumCmp(n, ctx)
         a = self.num(n.left, ctx)
         b = self.num(n.right, ctx)
         sign = N.holds(n.op, "elig_sign(x, y)")
         truths = f"flatten(list_transform({a.v}, lambda x: list_transform({b.v}, lambda y: {sign})))"
-        one = f"len({a.v}) = 1 AND len({b.v}) = 1"
-        d, tol = f"({a.v}[1].f - {b.v}[1].f)", f"1e-9 * (abs({b.v}[1].f) + 1.0)"
+        x, y = f"{a.v}[1]", f"{b.v}[1]"
+        cross = f"({x}.n * {y}.d - {y}.n * {x}.d)"
+        one = (f"(CASE WHEN {x}.f - {y}.f > 1e-9 * (abs({y}.f) + 1.0) THEN 1 "
+               f"WHEN {x}.f - {y}.f < -1e-9 * (abs({y}.f) + 1.0) THEN -1 "
+               f"WHEN {x}.n IS NOT NULL AND {y}.n IS NOT NULL AND TRY{cross} IS NOT NULL THEN sign{cross} "
+               f"ELSE sign({x}.f - {y}.f) END)")
         t = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL "
-             f"WHEN {one} AND {d} > {tol} THEN {N.holds(n.op, '1')} WHEN {one} AND {d} < -{tol} THEN {N.holds(n.op, '-1')} "
+             f"WHEN len({a.v}) = 1 AND len({b.v}) = 1 THEN {N.holds(n.op, one)} "
              f"WHEN list_bool_and({truths}) THEN TRUE WHEN NOT list_bool_or({truths}) THEN FALSE END)")
         m = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN flatten([CASE WHEN ({a.v}) IS NULL THEN {a.m} ELSE {EMPTY} END, "
              f"CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END]) ELSE flatten([{a.m}, {b.m}]) END)")

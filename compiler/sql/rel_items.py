@@ -12,8 +12,15 @@ change: RelGenerator.b_BQuery with decimals false) only in how the rows are writ
   375,704 treatment rows of the benchmark cohort;
 - the item's missing codes are computed only for the items whose truth is unknown (the only ones
   the aggregate reads), and no per-row struct {t, m} is built: the aggregates read the columns;
-- the window's "inside" and the filter that drops surely false items are one step; the last
-  projection (truth, missing codes) is not materialized.
+- the item struct of the rows has only the fields the steps read (every step is a MATERIALIZED
+  copy of the rows); the rows, a computed window's bound values, the window (a column x0w beside
+  the item x0i, not a {x, w} struct copying it) and its "inside" are one step of nested
+  projections; the filter that drops surely false items is a WHERE of the next step; the last
+  projection (truth, missing codes) is not materialized; the rows are not joined with the
+  patients where none of their columns is read;
+- inside an item query, an attribute's JSON value is a row column (extracted once), and two
+  numbers of one value each are compared by elig_sign's body written inline (its lambdas only
+  for several values).
 """
 
 from __future__ import annotations

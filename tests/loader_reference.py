@@ -198,7 +198,7 @@ FROM ({_items("procedures")})""",
 SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_classes")} AS classes_raw,
     CASE WHEN json_type(f_classes) = 'ARRAY'
-          AND len(list_filter(CAST(json_transform(f_classes, '[\"JSON\"]') AS JSON[]), lambda c: json_type(c) <> 'VARCHAR')) = 0
+          AND len(list_filter(CAST(json_transform(f_classes, '[\"JSON\"]') AS JSON[]), lambda c: c IS NULL OR json_type(c) <> 'VARCHAR')) = 0
          THEN CAST(json_transform(f_classes, '[\"VARCHAR\"]') AS VARCHAR[]) END AS classes,
     {_raw("f_start")} AS start_raw, {_date_cols("f_start", "start")},
     end_present,

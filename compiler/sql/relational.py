@@ -35,6 +35,7 @@ from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q
 from .generate import Num as _Num
 from .gen_types import key_day as _key_day, key_index as _key_index
 from .rel_fast import FastNumbers
+from .rel_items import ItemQueries
 from .rel_latest import LatestStages
 from .script import SqlCompileError, assemble, input_view
 
@@ -43,7 +44,7 @@ BIG = 1048576  # (day, index) keys: day * BIG + index (an index is below BIG)
 
 
 
-class RelGenerator(LatestStages, FastNumbers, Generator):
+class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
     """The lambda generator with relational leaves: joins (level, subquery) per criterion.
     ``decimals``: exact comparisons near a limit in DECIMAL(38, 18) where they fit (DuckDB); the
     Spark script keeps the fraction macros (numbers.near_sign)."""
@@ -456,6 +457,8 @@ class RelGenerator(LatestStages, FastNumbers, Generator):
 
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
+        if self.decimals:  # DuckDB: rel_items.ItemQueries (Spark's script keeps this form)
+            return self.items_query(n, ctx)
         if ctx.item_level:
             self.unsupported("an item query inside an item query has no relational SQL form yet")
         var = "x0"

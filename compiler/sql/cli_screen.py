@@ -169,6 +169,7 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, t
     """
     import duckdb
 
+    from . import loader
     from . import screen as S
     from .script import SqlCompileError
 
@@ -188,7 +189,10 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, t
         return screen_spark(res, module, data, output, summary)
     tmpdir = tempfile.mkdtemp(prefix="elig-screen-")
     try:
-        con = S.connect(os.path.join(tmpdir, "work.duckdb"), threads=threads or None, memory_limit=memory_limit or None)
+        # the work tables in memory, spilled to the private directory beyond --memory-limit: a
+        # work file costs the writing of every table built (the criterion tables, the results)
+        con = S.connect(":memory:", threads=threads or None, memory_limit=memory_limit or None)
+        con.execute(f"SET temp_directory = {loader._q(tmpdir)}")
         tty = sys.stderr.isatty()
         if tty and (output or summary) and sys.stdout.isatty():
             con.execute("SET enable_progress_bar = true")  # DuckDB draws it on standard output
@@ -215,19 +219,21 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, t
             S.write_results_parquet(con, script, output)
             clock("write")
             return
-        out = sys.stdout
-        if tty:
-            with click.progressbar(length=n, label="elig: writing results", file=sys.stderr) as bar:
-                for i, text in enumerate(S.results(con), 1):
-                    out.write(text)
-                    out.write("\n")
-                    if i % 10000 == 0:
-                        bar.update(10000)
-                bar.update(n % 10000)
-        else:
+        # the texts as DuckDB's UTF-8 bytes, a batch of lines per write (no str per text)
+        sys.stdout.flush()
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text-only stream (an embedding caller's)
             for text in S.results(con):
-                out.write(text)
-                out.write("\n")
+                sys.stdout.write(text + "\n")
+            out = sys.stdout
+        elif tty:
+            with click.progressbar(length=n, label="elig: writing results", file=sys.stderr) as bar:
+                for k, lines in S.result_lines(con):
+                    out.write(lines)
+                    bar.update(k)
+        else:
+            for _, lines in S.result_lines(con):
+                out.write(lines)
         out.flush()
         clock("write")
     except duckdb.OutOfMemoryException as exc:

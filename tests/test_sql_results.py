@@ -258,3 +258,26 @@ def test_the_join_by_seq_gives_the_rows_of_the_join_by_position(compiled, sm3321
     assert list(screen.results(con)) == lines and len(lines) == len(texts)
     assert [s for s, *_ in by_position] == sorted(s for s, *_ in by_position)
     con.close()
+
+
+def test_a_seq_given_twice_is_left_to_the_join_by_seq(compiled, sm3321, tmp_path):
+    """docs/sql.md asks for distinct seq; patients given one seq twice get what the join by seq
+    gives them (the positional form would pair rows differently), as before it existed."""
+    import dataclasses
+
+    texts = list(cohort._lines(12, 5, 0.0))
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    got = []
+    for form in ("positional", "join"):
+        con = screen.connect(threads=2)
+        loader.load_jsonl(con, str(path))
+        con.execute("CREATE TABLE p2 AS SELECT * REPLACE (CASE WHEN seq = 3 THEN 4 ELSE seq END AS seq) FROM patients")
+        con.execute("CREATE OR REPLACE TEMP VIEW patients AS SELECT * FROM p2")
+        script = screen.prepare_script(compiled.program, compiled.lowered, only=set(FAST[:3]))
+        if form == "join":
+            script = dataclasses.replace(script, positional="")
+        screen.run_script(con, compiled.program, sm3321, script)
+        got.append(sorted(con.execute("SELECT * FROM elig_screened").fetchall(), key=repr))
+        con.close()
+    assert got[0] == got[1] and sum(r[0] == 4 for r in got[0]) >= 2

@@ -144,12 +144,16 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
         if not script.prep or script.lambda_steps:
             _input_tables(con, program, lo, hi, chunk)
-        if script.positional:
+        positional = bool(script.positional)
+        if positional:
             con.execute(f"CREATE OR REPLACE TABLE {BASE} AS SELECT seq, patient_id, error FROM {script.base} ORDER BY seq")
+            # a seq given to two patients (or none: docs/sql.md asks for distinct ones) is left to
+            # the join by seq, whose rows are then what they always were
+            positional = con.execute(f"SELECT count(DISTINCT seq) = count(*) FROM {BASE}").fetchone()[0]
         clock("input")
-        aligned = _steps(con, script, names, workers, positional=bool(script.positional))
+        aligned = _steps(con, script, names, workers, positional=positional)
         clock("criteria")
-        _results(con, script, lo, hi, result_chunk, workers, positional=bool(script.positional) and all(aligned))
+        _results(con, script, lo, hi, result_chunk, workers, positional=positional and all(aligned))
         clock("results")
     finally:
         # the work tables are the connection database's (cursors do not see TEMP tables)

@@ -246,9 +246,9 @@ def _steps(con, script: Script, names: list, workers: int, positional: bool = Fa
     """One table per criterion (elig_k<i>), ``workers`` queries at a time on cursors. With
     ``positional`` (elig_base built): a table whose rows are not in elig_base's order (a step
     ending in an aggregate or a join that reorders) is rewritten sorted by seq, so that the
-    result query joins the tables by position; the list of the tables (by index) that then hold
-    the patients of elig_base in its order is returned (all of them unless a step gave a patient
-    no row or two)."""
+    result query joins the tables by position. Returned: per table, whether it then holds the
+    patients of elig_base in its order (every one does unless a step gave a patient no row or
+    two; False for all without ``positional``)."""
     aligned = [False] * len(names)
 
     def task(cur, i: int) -> None:

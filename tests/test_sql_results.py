@@ -161,3 +161,123 @@ def test_parquet_and_summary_do_not_build_the_result_text(compiled, sm3321, tmp_
     for i, (cid, ref, _) in enumerate(script.criteria):
         still = sum(all(o[c] != "fail" for c in ids[:i + 1]) for o in outs)
         assert funnel[1 + i].split() == [ref, cid, f"{still:,}"]
+
+
+def test_result_text_of_every_outcome_value(compiled, sm3321, tmp_path):
+    """The text of each criterion is one constant per outcome word but unknown (its missing codes
+    are data): every word, NULL (a criterion table without the patient's row, the join by seq)
+    and an unknown whose missing codes are NULL give the compact JSON of the nested result."""
+    texts = list(cohort._lines(30, 7, 0.05)) + list(BAD_LINES)
+    con, script = _screen(compiled, sm3321, texts, tmp_path, only=set(FAST[:4]))
+    ids = [cid for cid, _, _ in script.criteria]
+    a, b = ids[0], ids[1]
+    con.execute(f"""UPDATE elig_screened SET "out__{a}" = CASE seq % 5 WHEN 0 THEN NULL WHEN 1 THEN 'pass'
+                    WHEN 2 THEN 'fail' WHEN 3 THEN 'review' ELSE 'unknown' END,
+                    "out__{b}" = 'unknown', "miss__{b}" = CASE WHEN seq % 2 = 0 THEN NULL ELSE ['x"\\', 'é'] END""")
+    cols = ", ".join(f'"out__{c}", "miss__{c}"' for c in ids)
+    rows = con.execute(f"SELECT r.result, s.patient_id, s.error, s.status, {cols} FROM elig_result_json r "
+                       "POSITIONAL JOIN elig_screened s").fetchall()
+    con.close()
+    assert len(rows) == len(texts)
+    words = set()
+    for text, pid, error, status, *oc in rows:
+        got = json.loads(text)
+        if error is not None:
+            assert text == duckdb_dumps({"format": 1, "patient_id": pid, "rules": got["rules"], "status": "error",
+                                         "error": error})
+            continue
+        crits = []
+        for k, (cid, ref, kind) in enumerate(script.criteria):
+            out, miss = oc[2 * k], oc[2 * k + 1]
+            words.add(out)
+            crits.append({"id": cid, "ref": ref, "kind": kind, "outcome": out, "reason": out,
+                          "missing": miss if out == "unknown" else []})
+        assert text == duckdb_dumps({"format": 1, "patient_id": pid, "trial": got["trial"], "rules": got["rules"],
+                                     "status": status, "criteria": crits, "warnings": []})
+    assert {None, "pass", "fail", "review", "unknown"} <= words
+
+
+def _fake_script(steps):
+    from compiler.sql.script import Script
+
+    crit = tuple((cid, "R" + cid, "inclusion") for cid, _ in steps)
+    cols = "".join(f', "out__{c}", "miss__{c}"' for c, _ in steps)
+    positional = ("SELECT elig_base.seq, patient_id, error, CASE WHEN error IS NOT NULL THEN 'error' ELSE 'eligible' END "
+                  f"AS status{cols}\nFROM elig_base" + "".join(f" POSITIONAL JOIN elig_k{i}" for i in range(len(steps))))
+    joined = "".join(f" LEFT JOIN (SELECT * FROM elig_k{i} WHERE seq >= {{lo}} AND seq < {{hi}}) USING (seq)"
+                     for i in range(len(steps)))
+    final = (f"SELECT seq, patient_id, error, CASE WHEN error IS NOT NULL THEN 'error' ELSE 'eligible' END AS status{cols} "
+             f"FROM (SELECT seq, patient_id, error FROM pats WHERE seq >= {{lo}} AND seq < {{hi}}){joined}")
+    return Script("t", "", "", "", crit, tuple(steps), final, positional=positional, base="pats",
+                  result_sql="SELECT seq, patient_id AS result FROM elig_screened")
+
+
+def test_criterion_tables_out_of_order_are_sorted_and_a_missing_row_falls_back_to_the_join(tmp_path):
+    """_steps rewrites a criterion table whose rows are not in elig_base's order sorted by seq;
+    a table without some patient's row (or with two) cannot be joined by position: the result
+    query is then the join by seq, per range of patients; elig_screened is stored in seq order
+    either way (its readers do not sort)."""
+    con = screen.connect(str(tmp_path / "w.duckdb"), threads=2)
+    con.execute("CREATE TABLE pats AS SELECT (i * 7919) % 1000 AS seq, 'p' || i AS patient_id, "
+                "CASE WHEN i % 97 = 0 THEN 'bad' END AS error FROM range(1000) t(i)")
+    con.execute(f"CREATE TABLE {screen.BASE} AS SELECT seq, patient_id, error FROM pats ORDER BY seq")
+    step = "SELECT seq, CASE WHEN seq % 3 = 0 THEN 'fail' ELSE 'pass' END AS out__{c}, [] AS miss__{c} FROM pats{w} ORDER BY {o}"
+    shuffled = _fake_script([("a", step.format(c="a", w="", o="seq DESC")), ("b", step.format(c="b", w="", o="hash(seq)"))])
+    names = ["elig_k0", "elig_k1"]
+    assert screen._steps(con, shuffled, names, 2, positional=True) == [True, True]
+    screen._results(con, shuffled, 0, 999, 300, 2, positional=True)
+    rows = con.execute("SELECT seq, patient_id, out__a, out__b FROM elig_screened").fetchall()
+    assert [r[0] for r in rows] == list(range(1000))
+    want = dict(con.execute("SELECT seq, patient_id FROM pats").fetchall())
+    assert all(p == want[s] for s, p, _, _ in rows)
+    assert all(x == y == ("fail" if s % 3 == 0 else "pass") for s, _, x, y in rows)
+    # a step that gives no row to some patients (and two to one): not joinable by position
+    holes = _fake_script([("a", step.format(c="a", w=" WHERE seq % 10 <> 3", o="seq")),
+                          ("b", "SELECT * FROM (" + step.format(c="b", w="", o="seq") + ") UNION ALL SELECT 5, 'fail', []")])
+    assert screen._steps(con, holes, names, 1, positional=True) == [False, False]
+    screen._results(con, holes, 0, 999, 300, 2, positional=False)
+    rows = con.execute("SELECT seq, out__a, out__b FROM elig_screened").fetchall()
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows) and len(rows) == 1001
+    assert all((a is None) == (s % 10 == 3) for s, a, _ in rows)
+    assert sorted(b for s, _, b in rows if s == 5) == ["fail", "pass"]
+    con.close()
+
+
+def test_the_join_by_seq_gives_the_rows_of_the_join_by_position(compiled, sm3321, tmp_path):
+    """The result query's two forms (screen._results): by position (every criterion table in
+    elig_base's order, the default) and by seq per range of patients (the fallback, forced here
+    by a script without the positional form): the same elig_screened rows in the same order."""
+    import dataclasses
+
+    texts = list(cohort._lines(80, 11, 0.05)) + list(BAD_LINES)
+    con, script = _screen(compiled, sm3321, texts, tmp_path, only=set(FAST[:8]))
+    by_position = con.execute("SELECT * FROM elig_screened").fetchall()
+    lines = list(screen.results(con))
+    screen.run_script(con, compiled.program, sm3321, dataclasses.replace(script, positional=""), result_chunk=17)
+    assert con.execute("SELECT * FROM elig_screened").fetchall() == by_position
+    assert list(screen.results(con)) == lines and len(lines) == len(texts)
+    assert [s for s, *_ in by_position] == sorted(s for s, *_ in by_position)
+    con.close()
+
+
+def test_a_seq_given_twice_is_left_to_the_join_by_seq(compiled, sm3321, tmp_path):
+    """docs/sql.md asks for distinct seq; patients given one seq twice get what the join by seq
+    gives them (the positional form would pair rows differently), as before it existed."""
+    import dataclasses
+
+    texts = list(cohort._lines(12, 5, 0.0))
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    got = []
+    for form in ("positional", "join"):
+        con = screen.connect(threads=2)
+        loader.load_jsonl(con, str(path))
+        con.execute("CREATE TABLE p2 AS SELECT * REPLACE (CASE WHEN seq = 3 THEN 4 ELSE seq END AS seq) FROM patients")
+        con.execute("CREATE OR REPLACE TEMP VIEW patients AS SELECT * FROM p2")
+        script = screen.prepare_script(compiled.program, compiled.lowered, only=set(FAST[:3]))
+        if form == "join":
+            script = dataclasses.replace(script, positional="")
+        screen.run_script(con, compiled.program, sm3321, script)
+        got.append(sorted(con.execute("SELECT * FROM elig_screened").fetchall(), key=repr))
+        con.close()
+    assert got[0] == got[1] and sum(r[0] == 4 for r in got[0]) >= 2

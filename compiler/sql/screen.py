@@ -95,6 +95,9 @@ def prepare_script(program, lowered, only=None, relational: bool = True) -> Scri
 CHUNK = 50_000
 # patients per result query (the joins of the criterion tables for one range of patients)
 RESULT_CHUNK = 50_000
+# the patients (seq, patient_id, error) ordered by seq: the row order of the criterion tables
+# in the positional form of the result query (Script.positional)
+BASE = "elig_base"
 
 
 def _macros(con, script: Script) -> None:
@@ -110,9 +113,10 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     The split form of the script (docs/sql.md, "Running"): the input is materialised once as the
     table elig_input, chunk by chunk of patients (seq ranges); each criterion is one query over it
     writing the narrow table elig_k<i> (seq, outcome, missing), ``workers`` of them at a time on
-    cursors of the connection (planning is single-threaded in DuckDB); the result query joins
-    them by seq. The work tables (elig_input, elig_obs, elig_k<i>) are created in the
-    connection's database and dropped at the end: `elig screen` gives it a private work file.
+    cursors of the connection (planning is single-threaded in DuckDB), each in the order of
+    elig_base (the patients by seq; _steps); the result query joins them by position (_results).
+    The work tables (elig_input, elig_obs, elig_base, elig_k<i>) are created in the connection's
+    database and dropped at the end: `elig screen` gives it a private in-memory one.
     The relational form (Script.prep) first builds its work tables (elig_pat, elig_ox...) instead
     of elig_input (built too when a criterion is in the lambda form). The result JSON texts are
     not stored: the temporary view elig_result_json (seq, result) builds them from elig_screened
@@ -140,16 +144,22 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
         if not script.prep or script.lambda_steps:
             _input_tables(con, program, lo, hi, chunk)
+        positional = bool(script.positional)
+        if positional:
+            con.execute(f"CREATE OR REPLACE TABLE {BASE} AS SELECT seq, patient_id, error FROM {script.base} ORDER BY seq")
+            # a seq given to two patients (or none: docs/sql.md asks for distinct ones) is left to
+            # the join by seq, whose rows are then what they always were
+            positional = con.execute(f"SELECT count(DISTINCT seq) = count(*) FROM {BASE}").fetchone()[0]
         clock("input")
-        _steps(con, script, names, workers)
+        aligned = _steps(con, script, names, workers, positional=positional)
         clock("criteria")
-        _results(con, script, lo, hi, result_chunk, workers)
+        _results(con, script, lo, hi, result_chunk, workers, positional=positional and all(aligned))
         clock("results")
     finally:
         # the work tables are the connection database's (cursors do not see TEMP tables)
         for n in views:
             con.execute(f"DROP VIEW IF EXISTS {n}")
-        for n in names + ["elig_input", "elig_obs", UNIT_OBS] + [p for p in prep if p not in views]:
+        for n in names + ["elig_input", "elig_obs", UNIT_OBS, BASE] + [p for p in prep if p not in views]:
             con.execute(f"DROP TABLE IF EXISTS {n}")
 
 
@@ -194,31 +204,62 @@ def _input_tables(con, program, lo: int, hi: int, chunk: int) -> None:
         start += chunk
 
 
-def _results(con, script: Script, lo: int, hi: int, result_chunk: int, workers: int) -> None:
-    """elig_screened (seq, patient_id, error, status, out__<id>, miss__<id>): the criterion tables
-    joined per range of patients ({lo} <= seq < {hi} of Script.final), ``workers`` ranges at a
-    time on cursors (a range of fewer than 122,880 patients is one row group, which one query
-    reads on one thread), each appending its rows to the table (so its rows are not in seq
-    order: readers sort by seq). Per range, so that the joins hold one range at a time: one query
-    joining the 44 criterion tables of 1,000,000 patients ran out of memory at DuckDB's 2 GB
-    limit. Then the view elig_result_json (seq, result): the result-format-1 JSON texts, built
-    only when read (Script.result_sql)."""
+def _results(con, script: Script, lo: int, hi: int, result_chunk: int, workers: int, positional: bool = False) -> None:
+    """elig_screened (seq, patient_id, error, status, out__<id>, miss__<id>), its rows stored in
+    seq order (so that a reader of the table alone reads them in input order, without sorting:
+    DuckDB keeps the order of a single table's rows), then the view elig_result_json (seq,
+    result): the result-format-1 JSON texts, built only when read (Script.result_sql).
 
-    def part(start: int) -> str:
-        return script.final.replace("{lo}", str(start)).replace("{hi}", str(start + result_chunk))
+    ``positional`` (every criterion table holds the patients of elig_base in its order, _steps):
+    one query joining the tables row by row (Script.positional: a positional scan, no hash
+    table, memory bounded by a few vectors whatever the population). Otherwise the criterion
+    tables joined by seq per range of patients ({lo} <= seq < {hi} of Script.final), ``workers``
+    ranges at a time on cursors, each appending its rows (one query joining the 44 criterion
+    tables of 1,000,000 patients by hash joins ran out of memory at DuckDB's 2 GB limit), then
+    sorted by seq."""
+    if positional:
+        con.execute("CREATE OR REPLACE TABLE elig_screened AS\n" + script.positional)
+        # the rows are in elig_base's order (a positional scan reads its tables in order); checked,
+        # not assumed: DuckDB documents the order of one table's rows, not of a join's
+        if not _in_order(con, "elig_screened"):
+            con.execute("CREATE OR REPLACE TABLE elig_screened AS SELECT * FROM elig_screened ORDER BY seq")
+    else:
+        def part(start: int) -> str:
+            return script.final.replace("{lo}", str(start)).replace("{hi}", str(start + result_chunk))
 
-    starts = list(range(lo, hi + 1, result_chunk)) if hi >= lo else [lo]
-    con.execute("CREATE OR REPLACE TABLE elig_screened AS\n" + part(starts[0]) + "\nWITH NO DATA")
-    _parallel(con, script, [lambda cur, s=s: cur.execute("INSERT INTO elig_screened\n" + part(s)) for s in starts],
-              workers)
+        starts = list(range(lo, hi + 1, result_chunk)) if hi >= lo else [lo]
+        con.execute("CREATE OR REPLACE TABLE elig_screened AS\n" + part(starts[0]) + "\nWITH NO DATA")
+        _parallel(con, script, [lambda cur, s=s: cur.execute("INSERT INTO elig_screened\n" + part(s)) for s in starts],
+                  workers)
+        con.execute("CREATE OR REPLACE TABLE elig_screened AS SELECT * FROM elig_screened ORDER BY seq")
     con.execute("CREATE OR REPLACE TEMP VIEW elig_result_json AS\n" + script.result_sql)
 
 
-def _steps(con, script: Script, names: list, workers: int) -> None:
-    """One table per criterion (elig_k<i>), ``workers`` queries at a time on cursors."""
+def _in_order(con, table: str) -> bool:
+    """Whether the table holds the patients of elig_base in its order (seq ascending): row i of
+    the one is row i of the other (a positional join pads the shorter with NULLs)."""
+    return con.execute(f"SELECT count(*) FROM {table} t POSITIONAL JOIN {BASE} b "
+                       "WHERE t.seq IS DISTINCT FROM b.seq").fetchone()[0] == 0
 
-    _parallel(con, script, [lambda cur, i=i: cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1])
-                            for i in range(len(names))], workers)
+
+def _steps(con, script: Script, names: list, workers: int, positional: bool = False) -> list:
+    """One table per criterion (elig_k<i>), ``workers`` queries at a time on cursors. With
+    ``positional`` (elig_base built): a table whose rows are not in elig_base's order (a step
+    ending in an aggregate or a join that reorders) is rewritten sorted by seq, so that the
+    result query joins the tables by position. Returned: per table, whether it then holds the
+    patients of elig_base in its order (every one does unless a step gave a patient no row or
+    two; False for all without ``positional``)."""
+    aligned = [False] * len(names)
+
+    def task(cur, i: int) -> None:
+        cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1])
+        if positional:
+            if not _in_order(cur, names[i]):
+                cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS SELECT * FROM {names[i]} ORDER BY seq")
+            aligned[i] = _in_order(cur, names[i])
+
+    _parallel(con, script, [lambda cur, i=i: task(cur, i) for i in range(len(names))], workers)
+    return aligned
 
 
 def _parallel(con, script: Script, tasks: list, workers: int) -> None:
@@ -267,8 +308,8 @@ def prepare(con, program, lowered, module, only=None) -> Script:
 
 
 def results(con, batch: int = 20000) -> Iterator[str]:
-    """Result-format-1 JSON texts in input order."""
-    cur = con.execute("SELECT result FROM elig_result_json ORDER BY seq")
+    """Result-format-1 JSON texts in input order (elig_screened's rows are stored in seq order)."""
+    cur = con.execute("SELECT result FROM elig_result_json")
     while True:
         rows = cur.fetchmany(batch)
         if not rows:
@@ -277,9 +318,22 @@ def results(con, batch: int = 20000) -> Iterator[str]:
             yield r
 
 
+def result_lines(con, batch: int = 2048) -> Iterator[tuple[int, bytes]]:
+    """The JSON texts of results() as UTF-8 lines, ``batch`` records at a time: (records, their
+    lines joined), for writing to a binary stream (no str object per text: DuckDB's bytes as they
+    are)."""
+    cur = con.execute("SELECT encode(result) FROM elig_result_json")
+    while True:
+        rows = cur.fetchmany(batch)
+        if not rows:
+            return
+        yield len(rows), b"\n".join(r for (r,) in rows) + b"\n"
+
+
 def write_results_parquet(con, script: Script, directory: str) -> str:
     """DIRECTORY/results.parquet: seq, patient_id, status, error and per criterion its outcome
-    (out__<id>) and missing codes (miss__<id>), in input order; written atomically."""
+    (out__<id>) and missing codes (miss__<id>), in input order (elig_screened's rows are stored in
+    seq order: no sort); written atomically."""
     import os
     import tempfile
     from pathlib import Path
@@ -290,7 +344,7 @@ def write_results_parquet(con, script: Script, directory: str) -> str:
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".results.", suffix=".parquet.part")
     os.close(fd)
     try:
-        con.execute(f"COPY (SELECT seq, patient_id, status, error{', ' + cols if cols else ''} FROM elig_screened ORDER BY seq) "
+        con.execute(f"COPY (SELECT seq, patient_id, status, error{', ' + cols if cols else ''} FROM elig_screened) "
                     f"TO '{tmp}' (FORMAT parquet)")
         os.replace(tmp, d / "results.parquet")
     finally:

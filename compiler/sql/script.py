@@ -45,6 +45,12 @@ class Script:
     # which read the table elig_input (then built too)
     prep: tuple = ()
     lambda_steps: frozenset = frozenset()
+    # the positional form of ``final`` (screen.run_script), when every table elig_k<i> holds the
+    # patients of the table elig_base (seq, patient_id, error of the base table, ordered by seq)
+    # in its order: the tables joined row by row (no hash table), all patients in one query
+    positional: str = ""
+    # the per-patient table final reads (elig_pat, or elig_input for the lambda form)
+    base: str = ""
     # the result-format-1 JSON text of each patient of the table elig_screened (seq, result),
     # built from its columns when it is read (screen.results); the same bytes as to_json of the
     # nested result (the one-query form, ``query``)
@@ -470,14 +476,17 @@ def result_text(program: I.Program, lowered, crits, cohorts) -> str:
              "coalesce('\"' || status || '\"', 'null')", q(',"criteria":[')]
     for k, (cid, ref, kind) in enumerate(crits):
         out = ident("out__" + cid)
-        parts.append(q(("," if k else "") + '{"id":' + json_text(cid) + ',"ref":' + json_text(ref) + ',"kind":'
-                       + json_text(kind) + ',"outcome":'))
-        parts.append(f"coalesce('\"' || {out} || '\"', 'null')")
-        parts.append(q(',"reason":'))
-        parts.append(f"coalesce('\"' || {out} || '\"', 'null')")
-        parts.append(q(',"missing":'))
-        parts.append(f"CASE WHEN {out} = 'unknown' THEN coalesce(to_json({ident('miss__' + cid)}), 'null') ELSE '[]' END")
-        parts.append("'}'")
+        head = ("," if k else "") + '{"id":' + json_text(cid) + ',"ref":' + json_text(ref) + ',"kind":' + json_text(kind) + ',"outcome":'
+        # the criterion's whole object is a constant for each outcome but unknown (whose missing
+        # codes are data): one CASE choosing a constant text instead of seven concatenated pieces;
+        # another value (NULL) gives what the pieces give
+        word = "coalesce('\"' || " + out + " || '\"', 'null')"
+        consts = " ".join(f"WHEN {q(o)} THEN " + q(head + json_text(o) + ',"reason":' + json_text(o) + ',"missing":[]}')
+                          for o in ("pass", "fail", "review"))
+        unknown = ("concat(" + q(head + '"unknown","reason":"unknown","missing":') + ", "
+                   f"coalesce(to_json({ident('miss__' + cid)}), 'null'), '}}')")
+        other = f"concat({q(head)}, {word}, " + q(',"reason":') + f", {word}, " + q(',"missing":[]}') + ")"
+        parts.append(f"CASE {out} {consts} WHEN 'unknown' THEN {unknown} ELSE {other} END")
     parts.append(q('],"warnings":[]' + (',"cohorts":[' if cohorts else '')))
     for k, (name, st) in enumerate(cohorts):
         parts.append(q(("," if k else "") + '{"id":' + json_text(name) + ',"status":'))
@@ -559,6 +568,10 @@ FROM elig_outcomes"""
     # the split form keeps the outcome columns only (the table elig_screened); its result JSON
     # text is built when it is read (result_sql), by concatenation of the constant pieces
     final = "WITH\n" + split_outcomes + f"\n{head}{cols_out}\nFROM elig_outcomes"
+    # the same rows when the criterion tables hold the patients of elig_base in its order: a
+    # positional scan of the 45 tables (each out__/miss__ column is one table's; seq elig_base's)
+    positional = (head.replace("SELECT seq,", "SELECT elig_base.seq,", 1) + cols_out + "\nFROM elig_base"
+                  + "".join(f" POSITIONAL JOIN elig_k{i}" for i in range(len(steps))))
     result_sql = f"SELECT seq, {result_text(program, lowered, [o[:3] for o in outs], per)} AS result FROM elig_screened"
     return Script(program.trial.name, N.MACROS, input_text, query, tuple((c, r, k) for c, r, k, *_ in outs),
-                  tuple(steps), final, result_sql=result_sql, **extra)
+                  tuple(steps), final, positional=positional, base=base, result_sql=result_sql, **extra)

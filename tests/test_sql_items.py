@@ -18,9 +18,9 @@ import random
 import pytest
 
 from conftest import CASES
-from test_sql import compare_subset, only_criteria
+from test_sql import only_criteria, sql_results, status_free_diffs
 
-from compiler.sql import loader, screen
+from compiler.sql import screen
 
 pytest.importorskip("duckdb")
 
@@ -161,23 +161,6 @@ def _records(n=400, seed=12):
     return out
 
 
-def _screen(compiled, sm3321, texts, tmp_path, relational=True):
-    con = screen.connect(threads=2, memory_limit="2GB")
-    path = tmp_path / "items.jsonl"
-    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
-    loader.load_jsonl(con, str(path))
-    script = screen.prepare_script(compiled.program, compiled.lowered, only=set(CRITS), relational=relational)
-    screen.run_script(con, compiled.program, sm3321, script)
-    out = [json.loads(r) for r in screen.results(con)]
-    con.close()
-    return out
-
-
-def _diffs(pys, sqls):
-    for r in pys + sqls:
-        if r.get("status") != "error":
-            r.pop("status", None)
-    return compare_subset(pys, sqls)
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +169,9 @@ def item_records():
 
 
 def test_item_queries_equal_python(compiled, sm3321, item_records, tmp_path):
-    sqls = _screen(compiled, sm3321, item_records, tmp_path)
+    sqls = sql_results(compiled, sm3321, item_records, tmp_path, name="items.jsonl", only=set(CRITS))
     pys = only_criteria([sm3321.evaluate_json(t) for t in item_records], CRITS)
-    diffs = _diffs(pys, sqls)
+    diffs = status_free_diffs(pys, sqls)
     assert not diffs, "\n".join(map(str, diffs[:20]))
     seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
     for cid in CRITS:  # every criterion reached each outcome (pass, fail and unknown)
@@ -217,7 +200,7 @@ def test_item_queries_before_1970_and_another_seed_equal_python(compiled, sm3321
     if seed == 5:
         recs = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-').replace('"2024-', '"1964-')
                 .replace('"2021-', '"1961-').replace('"1960-', '"1900-') for t in recs]
-    sqls = _screen(compiled, sm3321, recs, tmp_path)
+    sqls = sql_results(compiled, sm3321, recs, tmp_path, name="items.jsonl", only=set(CRITS))
     pys = only_criteria([sm3321.evaluate_json(t) for t in recs], CRITS)
-    diffs = _diffs(pys, sqls)
+    diffs = status_free_diffs(pys, sqls)
     assert not diffs, "\n".join(map(str, diffs[:20]))

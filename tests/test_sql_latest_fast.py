@@ -15,9 +15,8 @@ import random
 import pytest
 
 from conftest import CASES
-from test_sql import compare_subset, only_criteria, sql_results
+from test_sql import only_criteria, sql_results, status_free_diffs
 
-from compiler.sql import loader, screen
 
 pytest.importorskip("duckdb")
 
@@ -101,10 +100,7 @@ def fast_records():
 def test_latest_fast_path_equals_python(compiled, sm3321, fast_records, tmp_path):
     sqls = sql_results(compiled, sm3321, fast_records, tmp_path, only=CRITS)
     pys = only_criteria([sm3321.evaluate_json(t) for t in fast_records], CRITS)
-    for r in pys + sqls:
-        if r.get("status") != "error":
-            r.pop("status", None)
-    diffs = compare_subset(pys, sqls)
+    diffs = status_free_diffs(pys, sqls)
     assert not diffs, "\n".join(map(str, diffs[:20]))
     # the records reach every outcome of every criterion (none of them is a judgment: no review)
     seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
@@ -134,16 +130,6 @@ def test_latest_before_1970_equals_python(compiled, sm3321, fast_records, tmp_pa
     assert sum('"1966-' in t for t in old) == len(old)
     pys = only_criteria([sm3321.evaluate_json(t) for t in old], crits)
     for relational in (True, False):  # the lambda form too (Spark's, and criteria without a relational form)
-        con = screen.connect(threads=2, memory_limit="2GB")
-        path = tmp_path / "old.jsonl"
-        path.write_text("".join(t + "\n" for t in old), encoding="utf-8")
-        loader.load_jsonl(con, str(path))
-        script = screen.prepare_script(compiled.program, compiled.lowered, only=set(crits), relational=relational)
-        screen.run_script(con, compiled.program, sm3321, script)
-        sqls = [json.loads(r) for r in screen.results(con)]
-        con.close()
-        for r in pys + sqls:
-            if r.get("status") != "error":
-                r.pop("status", None)
-        diffs = compare_subset(pys, sqls)
+        sqls = sql_results(compiled, sm3321, old, tmp_path, name="old.jsonl", only=set(crits), relational=relational)
+        diffs = status_free_diffs(pys, sqls)
         assert not diffs, (relational, "\n".join(map(str, diffs[:20])))

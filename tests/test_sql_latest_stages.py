@@ -20,7 +20,7 @@ from dataclasses import fields, is_dataclass
 import pytest
 
 from conftest import CASES
-from test_sql import compare_subset, only_criteria
+from test_sql import only_criteria, sql_results, status_free_diffs
 
 from compiler import ir as I
 from compiler.sql import loader, screen
@@ -201,10 +201,7 @@ def _decided(con, compiled, script, cid):
 def _check(compiled, sm3321, texts, tmp_path, loaded, crits=CRITS):
     pys = only_criteria([sm3321.evaluate_json(t) for t in texts], crits)
     con, script, sqls = _screen(compiled, sm3321, texts, tmp_path, loaded)
-    for r in pys + sqls:
-        if r.get("status") != "error":
-            r.pop("status", None)
-    diffs = compare_subset(pys, sqls)
+    diffs = status_free_diffs(pys, sqls)
     assert not diffs, (loaded, "\n".join(map(str, diffs[:20])))
     return con, script, sqls
 
@@ -275,18 +272,8 @@ def test_latest_ever_with_undated_readings(tmp_path):
         texts.append(json.dumps(r))
     crits = {"cohort5_gestational_age", "cohort6_birth", "cohort7_birth"}
     pys = only_criteria([mod.evaluate_json(t) for t in texts], crits)
-    path = tmp_path / "ever.jsonl"
-    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
-    con = screen.connect(threads=2, memory_limit="2GB")
-    loader.load_jsonl(con, str(path))
-    script = screen.prepare_script(res.program, res.lowered, only=crits)
-    screen.run_script(con, res.program, mod, script)
-    sqls = [json.loads(x) for x in screen.results(con)]
-    con.close()
-    for r in pys + sqls:
-        if r.get("status") != "error":
-            r.pop("status", None)
-    diffs = compare_subset(pys, sqls)
+    sqls = sql_results(res, mod, texts, tmp_path, name="ever.jsonl", only=crits)
+    diffs = status_free_diffs(pys, sqls)
     assert not diffs, "\n".join(map(str, diffs[:20]))
     seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
     assert {("cohort5_gestational_age", o) for o in ("pass", "fail", "unknown")} <= seen

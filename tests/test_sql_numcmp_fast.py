@@ -16,7 +16,7 @@ import random
 import pytest
 
 from conftest import CASES
-from test_sql import compare_subset, only_criteria
+from test_sql import only_criteria, sql_results, status_free_diffs
 
 from compiler.sql import loader, screen
 
@@ -76,23 +76,6 @@ def _records(n=500, seed=21):
     return out
 
 
-def _screen(compiled, sm3321, texts, tmp_path, relational):
-    con = screen.connect(threads=2, memory_limit="2GB")
-    path = tmp_path / "num.jsonl"
-    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
-    loader.load_jsonl(con, str(path))
-    script = screen.prepare_script(compiled.program, compiled.lowered, only=set(CRITS), relational=relational)
-    screen.run_script(con, compiled.program, sm3321, script)
-    out = [json.loads(r) for r in screen.results(con)]
-    con.close()
-    return out
-
-
-def _diffs(pys, sqls):
-    for r in pys + sqls:
-        if r.get("status") != "error":
-            r.pop("status", None)
-    return compare_subset(pys, sqls)
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +84,9 @@ def num_records():
 
 
 def test_number_comparison_fast_path_equals_python(compiled, sm3321, num_records, tmp_path):
-    sqls = _screen(compiled, sm3321, num_records, tmp_path, True)
+    sqls = sql_results(compiled, sm3321, num_records, tmp_path, name="num.jsonl", only=set(CRITS))
     pys = only_criteria([sm3321.evaluate_json(t) for t in num_records], CRITS)
-    diffs = _diffs(pys, sqls)
+    diffs = status_free_diffs(pys, sqls)
     assert not diffs, "\n".join(map(str, diffs[:20]))
     seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
     for cid in CRITS:
@@ -140,6 +123,6 @@ def test_number_comparison_before_1970_equals_python(compiled, sm3321, num_recor
            .replace('"2008-', '"1948-').replace('"2007-', '"1947-').replace('"2009-', '"1949-') for t in num_records]
     pys = only_criteria([sm3321.evaluate_json(t) for t in old], CRITS)
     for relational in (True, False):
-        sqls = _screen(compiled, sm3321, old, tmp_path, relational)
-        diffs = _diffs(copy.deepcopy(pys), sqls)
+        sqls = sql_results(compiled, sm3321, old, tmp_path, name="num.jsonl", only=set(CRITS), relational=relational)
+        diffs = status_free_diffs(copy.deepcopy(pys), sqls)
         assert not diffs, (relational, "\n".join(map(str, diffs[:20])))

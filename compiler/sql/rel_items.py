@@ -165,16 +165,7 @@ class ItemQueries:
             assert wrap.startswith(head) and wrap.endswith("}")
             src += (f"SELECT *, {wrap[len(head):-1]} AS {var}w FROM @R",)
         self.row_scope()
-        zq = "qx0"
-        bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
-        col = {"ins": "_bins", "pt": "_bpt"}
-
-        def cols(x):
-            return re.sub(rf"\b{zq}\.(ins|pt)\b", lambda m: col[m.group(1)], x)
-        code = f"[{it}.c]"
-        it_t = cols("(" + " AND ".join(parts_t) + ")")
-        it_m = cols("flatten([" + ", ".join(parts_m) + "])")
-        pre = " AND ".join(cols(x) for x in parts_t if x != f"{zq}.pt") or "TRUE"
+        bound, code, it_t, it_m, pre, lvl, kfield = self.item_columns(n, ctx, ictx, it, w)
         # an item surely false (of no class asked, inactive, outside the window) adds nothing to
         # any aggregate below: left out before its condition is read (with its window's inside)
         # (the filter is a WHERE of the step after _bins: a filter over a projection of its own is

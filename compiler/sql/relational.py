@@ -519,21 +519,27 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         rows): (steps before the filter, the filter, steps after the row helpers, the item
         struct, level). The values bound once (``ins``, ``pt``) and the item's truth and missing
         codes are columns of the item rows (_bins, _bpt, _zt, _zm)."""
+        bound, code, it_t, it_m, pre, lvl, kfield = self.item_columns(n, ctx, ictx, it, w)
+        first = (f"SELECT *, {bound['ins']} AS _bins FROM @R",) if "ins" in bound else ()
+        then = ((f"SELECT *, {bound['pt']} AS _bpt FROM @R",) if "pt" in bound else ()) + (
+            f"SELECT *, {it_t} AS _zt, {it_m} AS _zm FROM @R",)
+        item = f"{{'t': _zt, 'm': CASE WHEN _zt IS NULL AND len(_zm) = 0 THEN {code} ELSE _zm END{kfield}}}"
+        return first, pre, then, item, lvl
+
+    def item_columns(self, n, ctx, ictx, it, w):
+        """Generator.item_parts over the item rows' columns: the values bound once (``ins``,
+        ``pt``) read as the columns _bins and _bpt. (bound, the item's code list, its truth, its
+        missing codes, the filter leaving out the items surely false, level, the key field)."""
         zq = "qx0"
         bound, parts_t, parts_m, lvl, kfield = self.item_parts(n, ctx, ictx, it, w, zq)
         col = {"ins": "_bins", "pt": "_bpt"}
 
         def cols(x):
             return re.sub(rf"\b{zq}\.(ins|pt)\b", lambda m: col[m.group(1)], x)
-        code = f"[{it}.c]"
         it_t = cols("(" + " AND ".join(parts_t) + ")")
         it_m = cols("flatten([" + ", ".join(parts_m) + "])")
-        first = (f"SELECT *, {bound['ins']} AS _bins FROM @R",) if "ins" in bound else ()
-        then = ((f"SELECT *, {bound['pt']} AS _bpt FROM @R",) if "pt" in bound else ()) + (
-            f"SELECT *, {it_t} AS _zt, {it_m} AS _zm FROM @R",)
-        item = f"{{'t': _zt, 'm': CASE WHEN _zt IS NULL AND len(_zm) = 0 THEN {code} ELSE _zm END{kfield}}}"
         pre = " AND ".join(cols(x) for x in parts_t if x != f"{zq}.pt") or "TRUE"
-        return first, pre, then, item, lvl
+        return bound, f"[{it}.c]", it_t, it_m, pre, lvl, kfield
 
 
 # the work tables of the relational form: (name, query mode of script.input_view, sort order)

@@ -138,36 +138,36 @@ class FastNumbers:
                  f"CASE WHEN ({sa}) = 0 THEN {ma} ELSE {EMPTY} END, CASE WHEN ({sb}) = 0 THEN {mb} ELSE {EMPTY} END]) END)")
             return self._fh(v, e, st, m, max(la, lb, c.lvl))
         if isinstance(n, I.NObs) and isinstance(n.sel, I.SelLatest) and n.sel.pred is None:
-            units = ", ".join(q(u) for u, _ in n.table)
             # DuckDB: the latest reading's value and unit from rel_latest's first stage (plain
             # columns, no struct per reading); the exact path's readings for the undecided only
             st1 = None if self.guards or self.rows_only is not None else self.latest_stage1(n.sel, ctx, set())
             if st1 is not None:
                 top, one, none, bad, miss, lc = st1
-                sc = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.scale))}" for u, c in n.table)
-                of = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.offset))}" for u, c in n.table)
-                p = f"({top}.v * (CASE {top}.u {sc} END))"
-                o = f"(CASE {top}.u {of} END)"
-                v = f"(CASE WHEN {one} AND NOT {bad} THEN {p} + {o} END)"
-                e = f"((abs({p}) + abs({o}) + abs({v})) * {EPS} + {TINY})"
-                st = f"(CASE WHEN {one} THEN (CASE WHEN {bad} THEN 0 WHEN {top}.u IN ({units}) THEN 1 END) WHEN {none} THEN 0 END)"
+                v, e, usable = self._latest_double(n, top, one, bad)
+                st = f"(CASE WHEN {one} THEN {usable} WHEN {none} THEN 0 END)"
                 m = f"(CASE WHEN {one} THEN {qlist([n.sel.code])} ELSE {miss} END)"
                 return self._fh(v, e, st, m, lc)
             cands, cmiss, lc = self._latest_lazy(n.sel, ctx)
             top, one = self.latest_one[cands]
-            sc = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.scale))}" for u, c in n.table)
-            of = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.offset))}" for u, c in n.table)
-            p = f"({top}.v * (CASE {top}.u {sc} END))"
-            o = f"(CASE {top}.u {of} END)"
-            v = f"(CASE WHEN {one} AND NOT {top}.bad THEN {p} + {o} END)"
-            e = f"((abs({p}) + abs({o}) + abs({v})) * {EPS} + {TINY})"
+            v, e, usable = self._latest_double(n, top, one, f"{top}.bad")
             # RelGenerator.n_NObs: the one latest reading, usable (1) or not (0: its code); no
             # candidate at all (0: the missing codes of the selection); several: the exact path
-            st = (f"(CASE WHEN {one} THEN (CASE WHEN {top}.bad THEN 0 WHEN {top}.u IN ({units}) THEN 1 END) "
-                  f"WHEN ({cands}) IS NULL THEN 0 END)")
+            st = f"(CASE WHEN {one} THEN {usable} WHEN ({cands}) IS NULL THEN 0 END)"
             m = f"(CASE WHEN {one} THEN {qlist([n.sel.code])} ELSE {cmiss} END)"
             return self._fh(v, e, st, m, lc)
         return None
+
+    def _latest_double(self, n, top, one, bad):
+        """The one latest reading ``top`` (fields v, u) of the number ``n`` as a double in the
+        accepted unit with its error bound, and its state: 0 unusable (``bad``), 1 usable."""
+        units = ", ".join(q(u) for u, _ in n.table)
+        sc = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.scale))}" for u, c in n.table)
+        of = " ".join(f"WHEN {q(u)} THEN {_lit(float(c.offset))}" for u, c in n.table)
+        p = f"({top}.v * (CASE {top}.u {sc} END))"
+        o = f"(CASE {top}.u {of} END)"
+        v = f"(CASE WHEN {one} AND NOT {bad} THEN {p} + {o} END)"
+        e = f"((abs({p}) + abs({o}) + abs({v})) * {EPS} + {TINY})"
+        return v, e, f"(CASE WHEN {bad} THEN 0 WHEN {top}.u IN ({units}) THEN 1 END)"
 
     def fast_cmp(self, n, ctx, exact):
         """The comparison n decided without lists where the operands' states decide it (both

@@ -4,7 +4,7 @@
     python tools/make_examples.py            # (re)write examples/sm3321/
     python tools/make_examples.py --check    # exit 1 naming the files that differ
 
-The output depends on nothing but this script and `benchmarks/cohort.py` (deterministic), so
+The output depends on nothing but this script and the cohort generator (`benchmarks/cohort*.py`, deterministic), so
 a test (`tests/test_examples.py`) fails when the committed files are stale.
 
 - `patient.json`: SCR-0001, eligible under every SM3321 criterion (pretty-printed, one object);

@@ -195,21 +195,7 @@ class ItemQueries:
             body = (body[0].replace("SELECT *,", f"SELECT *{drop},", 1).replace("@R", f"({inner})"),) + body[1:]
             src = ()
         body = src + body
-        aggs = ["bool_or(_zt)", "bool_or(_zt IS NULL)", "flatten(list(_zm ORDER BY _i) FILTER (WHERE _zt IS NULL))"]
-        if n.count is not None:
-            if n.distinct:
-                aggs += ["len(list_distinct(flatten(list(_zk) FILTER (WHERE _zt))))",
-                         "len(list_distinct(flatten(list(_zk) FILTER (WHERE _zt IS NOT FALSE))))"]
-            else:
-                aggs += ["count(*) FILTER (WHERE _zt)", "count(*) FILTER (WHERE _zt IS NOT FALSE)"]
         body = self._slim(body, last, v0)
-        cols_, lvl = self._join_rows(body, aggs, lvl, last)
-        anyt, anynull, um = cols_[:3]
-        t = f"(CASE WHEN coalesce({anyt}, FALSE) THEN TRUE WHEN coalesce({anynull}, FALSE) THEN NULL ELSE FALSE END)"
-        m = f"coalesce({um}, {EMPTY})"
-        if n.quantifier in ("no", "every"):
-            t = f"(NOT {t})"
-        if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
-            t = self.count_truth(n, f"coalesce({cols_[3]}, 0)", f"coalesce({cols_[4]}, 0)")
-        return B(t, m, "FALSE", lvl)
+        cols_, lvl = self._join_rows(body, self.item_aggs(n, "_zt", "_zm", "_zk"), lvl, last)
+        return self.items_truth(n, cols_, lvl)
 

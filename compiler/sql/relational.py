@@ -496,14 +496,25 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         # any aggregate below: left out before its condition is read
         body = src + first + (f"SELECT * FROM @R WHERE ({pre}) IS NOT FALSE",) + self.row_steps() + then + (
             f"SELECT seq, _i, {item} AS _z FROM @R",)
-        aggs = ["bool_or(_z.t)", "bool_or(_z.t IS NULL)", "flatten(list(_z.m ORDER BY _i) FILTER (WHERE _z.t IS NULL))"]
+        cols, lvl = self.rel_join(body, self.item_aggs(n, "_z.t", "_z.m", "_z.k"), lvl)
+        return self.items_truth(n, cols, lvl)
+
+    @staticmethod
+    def item_aggs(n, t, m, k):
+        """The per-patient aggregates of a query's item rows (truth ``t``, missing codes ``m``,
+        key ``k``): any sure, any unknown, the unknown ones' missing codes in item order; for
+        `at least`/`at most N` the sure and the possible counts (of distinct keys if asked)."""
+        aggs = [f"bool_or({t})", f"bool_or({t} IS NULL)", f"flatten(list({m} ORDER BY _i) FILTER (WHERE {t} IS NULL))"]
         if n.count is not None:
             if n.distinct:
-                aggs += ["len(list_distinct(flatten(list(_z.k) FILTER (WHERE _z.t))))",
-                         "len(list_distinct(flatten(list(_z.k) FILTER (WHERE _z.t IS NOT FALSE))))"]
+                aggs += [f"len(list_distinct(flatten(list({k}) FILTER (WHERE {t}))))",
+                         f"len(list_distinct(flatten(list({k}) FILTER (WHERE {t} IS NOT FALSE))))"]
             else:
-                aggs += ["count(*) FILTER (WHERE _z.t)", "count(*) FILTER (WHERE _z.t IS NOT FALSE)"]
-        cols, lvl = self.rel_join(body, aggs, lvl)
+                aggs += [f"count(*) FILTER (WHERE {t})", f"count(*) FILTER (WHERE {t} IS NOT FALSE)"]
+        return aggs
+
+    def items_truth(self, n, cols, lvl):
+        """The query's truth and missing codes from the columns of item_aggs (NULL: no item)."""
         anyt, anynull, um = cols[:3]
         t = f"(CASE WHEN coalesce({anyt}, FALSE) THEN TRUE WHEN coalesce({anynull}, FALSE) THEN NULL ELSE FALSE END)"
         m = f"coalesce({um}, {EMPTY})"

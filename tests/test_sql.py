@@ -47,6 +47,23 @@ def sql_results(compiled, sm3321, texts, tmp_path, name="in.jsonl", only=None, d
     return out
 
 
+def assert_sql_equals_python(compiled, module, texts, tmp_path, crits, name="in.jsonl", relational=True):
+    """The SQL results of ``texts`` for the criteria ``crits`` (sql_results) equal the evaluator
+    module's (outcomes, missing codes, errors); returns the SQL results."""
+    sqls = sql_results(compiled, module, texts, tmp_path, name=name, only=set(crits), relational=relational)
+    pys = only_criteria([module.evaluate_json(t) for t in texts], crits)
+    diffs = status_free_diffs(pys, sqls)
+    assert not diffs, (relational, "\n".join(map(str, diffs[:20])))
+    return sqls
+
+
+def assert_every_outcome(sqls, crits):
+    """Each criterion of ``crits`` reached pass, fail and unknown in the results ``sqls``."""
+    seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
+    for cid in crits:
+        assert {(cid, "pass"), (cid, "fail"), (cid, "unknown")} <= seen, (cid, sorted(o for i, o in seen if i == cid))
+
+
 def status_free_diffs(pys, sqls):
     """compare_subset of the results without their status (a subset of the criteria has none of
     its own), error results kept whole; the results are changed in place."""

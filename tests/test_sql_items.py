@@ -18,7 +18,7 @@ import random
 import pytest
 
 from conftest import CASES
-from test_sql import only_criteria, sql_results, status_free_diffs
+from test_sql import assert_every_outcome, assert_sql_equals_python
 
 from compiler.sql import screen
 
@@ -161,21 +161,14 @@ def _records(n=400, seed=12):
     return out
 
 
-
-
 @pytest.fixture(scope="module")
 def item_records():
     return _records()
 
 
 def test_item_queries_equal_python(compiled, sm3321, item_records, tmp_path):
-    sqls = sql_results(compiled, sm3321, item_records, tmp_path, name="items.jsonl", only=set(CRITS))
-    pys = only_criteria([sm3321.evaluate_json(t) for t in item_records], CRITS)
-    diffs = status_free_diffs(pys, sqls)
-    assert not diffs, "\n".join(map(str, diffs[:20]))
-    seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
-    for cid in CRITS:  # every criterion reached each outcome (pass, fail and unknown)
-        assert {(cid, "pass"), (cid, "fail"), (cid, "unknown")} <= seen, (cid, sorted(o for i, o in seen if i == cid))
+    sqls = assert_sql_equals_python(compiled, sm3321, item_records, tmp_path, CRITS, name="items.jsonl")
+    assert_every_outcome(sqls, CRITS)
 
 
 def test_item_queries_both_sides_of_the_fast_comparison(compiled, sm3321, item_records):
@@ -200,7 +193,4 @@ def test_item_queries_before_1970_and_another_seed_equal_python(compiled, sm3321
     if seed == 5:
         recs = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-').replace('"2024-', '"1964-')
                 .replace('"2021-', '"1961-').replace('"1960-', '"1900-') for t in recs]
-    sqls = sql_results(compiled, sm3321, recs, tmp_path, name="items.jsonl", only=set(CRITS))
-    pys = only_criteria([sm3321.evaluate_json(t) for t in recs], CRITS)
-    diffs = status_free_diffs(pys, sqls)
-    assert not diffs, "\n".join(map(str, diffs[:20]))
+    assert_sql_equals_python(compiled, sm3321, recs, tmp_path, CRITS, name="items.jsonl")

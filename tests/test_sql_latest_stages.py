@@ -20,7 +20,7 @@ from dataclasses import fields, is_dataclass
 import pytest
 
 from conftest import CASES
-from test_sql import only_criteria, sql_results, status_free_diffs
+from test_sql import assert_sql_equals_python, only_criteria, status_free_diffs
 
 from compiler import ir as I
 from compiler.sql import loader, screen
@@ -271,9 +271,6 @@ def test_latest_ever_with_undated_readings(tmp_path):
         r["observations"] = keep + obs
         texts.append(json.dumps(r))
     crits = {"cohort5_gestational_age", "cohort6_birth", "cohort7_birth"}
-    pys = only_criteria([mod.evaluate_json(t) for t in texts], crits)
-    sqls = sql_results(res, mod, texts, tmp_path, name="ever.jsonl", only=crits)
-    diffs = status_free_diffs(pys, sqls)
-    assert not diffs, "\n".join(map(str, diffs[:20]))
+    sqls = assert_sql_equals_python(res, mod, texts, tmp_path, crits, name="ever.jsonl")
     seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
     assert {("cohort5_gestational_age", o) for o in ("pass", "fail", "unknown")} <= seen

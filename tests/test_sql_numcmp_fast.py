@@ -16,7 +16,7 @@ import random
 import pytest
 
 from conftest import CASES
-from test_sql import only_criteria, sql_results, status_free_diffs
+from test_sql import assert_every_outcome, assert_sql_equals_python
 
 from compiler.sql import loader, screen
 
@@ -76,21 +76,14 @@ def _records(n=500, seed=21):
     return out
 
 
-
-
 @pytest.fixture(scope="module")
 def num_records():
     return _records()
 
 
 def test_number_comparison_fast_path_equals_python(compiled, sm3321, num_records, tmp_path):
-    sqls = sql_results(compiled, sm3321, num_records, tmp_path, name="num.jsonl", only=set(CRITS))
-    pys = only_criteria([sm3321.evaluate_json(t) for t in num_records], CRITS)
-    diffs = status_free_diffs(pys, sqls)
-    assert not diffs, "\n".join(map(str, diffs[:20]))
-    seen = {(c["id"], c["outcome"]) for r in sqls for c in r["criteria"]}
-    for cid in CRITS:
-        assert {(cid, "pass"), (cid, "fail"), (cid, "unknown")} <= seen, cid
+    sqls = assert_sql_equals_python(compiled, sm3321, num_records, tmp_path, CRITS, name="num.jsonl")
+    assert_every_outcome(sqls, CRITS)
 
 
 def test_number_comparison_both_sides_of_the_guard(compiled, sm3321, num_records, tmp_path):
@@ -121,8 +114,5 @@ def test_number_comparison_both_sides_of_the_guard(compiled, sm3321, num_records
 def test_number_comparison_before_1970_equals_python(compiled, sm3321, num_records, tmp_path):
     old = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-').replace('"2024-', '"1964-')
            .replace('"2008-', '"1948-').replace('"2007-', '"1947-').replace('"2009-', '"1949-') for t in num_records]
-    pys = only_criteria([sm3321.evaluate_json(t) for t in old], CRITS)
     for relational in (True, False):
-        sqls = sql_results(compiled, sm3321, old, tmp_path, name="num.jsonl", only=set(CRITS), relational=relational)
-        diffs = status_free_diffs(copy.deepcopy(pys), sqls)
-        assert not diffs, (relational, "\n".join(map(str, diffs[:20])))
+        assert_sql_equals_python(compiled, sm3321, old, tmp_path, CRITS, name="num.jsonl", relational=relational)

@@ -136,15 +136,7 @@ class ItemQueries:
         var = "x0"
         it = var
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
-        if n.kind == "treatment":
-            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM elig_tx t JOIN {PREV} p ON p.seq = t.seq "
-                    f"WHERE t.cls IS NULL OR {has_any('t.cls', n.codes)}")
-        else:
-            tbl = "elig_cx" if n.kind == "condition" else "elig_px"
-            codes = ", ".join(q(c) for c in n.codes)
-            # items without a code could be any: every query sees them (runtime._collect)
-            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
-                    f"WHERE t.code IN ({codes}) OR t.code IS NULL")
+        rows = self.item_rows(n, has_any("t.cls", n.codes))
         self.bind_steps = []
         try:
             w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)

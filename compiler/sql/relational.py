@@ -465,14 +465,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         it = var
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
         codes = ", ".join(q(c) for c in n.codes)
-        if n.kind == "treatment":
-            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM elig_tx t JOIN {PREV} p ON p.seq = t.seq "
-                    f"WHERE t.cls IS NULL OR len(list_intersect(t.cls, [{codes}])) > 0")
-        else:
-            tbl = "elig_cx" if n.kind == "condition" else "elig_px"
-            # items without a code could be any: every query sees them (runtime._collect)
-            rows = (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
-                    f"WHERE t.code IN ({codes}) OR t.code IS NULL")
+        rows = self.item_rows(n, f"len(list_intersect(t.cls, [{codes}])) > 0")
         self.bind_steps = []
         try:
             w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)
@@ -498,6 +491,20 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
             f"SELECT seq, _i, {item} AS _z FROM @R",)
         cols, lvl = self.rel_join(body, self.item_aggs(n, "_z.t", "_z.m", "_z.k"), lvl)
         return self.items_truth(n, cols, lvl)
+
+    @staticmethod
+    def item_rows(n, cls_test):
+        """The query's item rows joined to the patients of the chain ({v}: the item's column):
+        treatments whose classes pass ``cls_test`` (over t.cls) or are unknown; conditions or
+        procedures of its codes, or of none (items without a code could be any: every query
+        sees them, runtime._collect)."""
+        if n.kind == "treatment":
+            return (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM elig_tx t JOIN {PREV} p ON p.seq = t.seq "
+                    f"WHERE t.cls IS NULL OR {cls_test}")
+        tbl = "elig_cx" if n.kind == "condition" else "elig_px"
+        codes = ", ".join(q(c) for c in n.codes)
+        return (f"SELECT p.*, t.i AS _i, t.x AS {{v}} FROM {tbl} t JOIN {PREV} p ON p.seq = t.seq "
+                f"WHERE t.code IN ({codes}) OR t.code IS NULL")
 
     @staticmethod
     def item_aggs(n, t, m, k):

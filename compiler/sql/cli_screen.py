@@ -219,7 +219,11 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, t
         clock("read")
         if tty:
             click.echo(f"elig: screening {n:,} records with {len(script.criteria)} criteria...", err=True)
-        S.run_script(con, res.program, module, script, timings=phases if timings else None)
+        # the JSON Lines read the results once: elig_screened a view (run_script); Parquet reads a
+        # table (its writer marks a column without NULLs REQUIRED from the table's statistics,
+        # which a view of the positional join does not give it)
+        S.run_script(con, res.program, module, script, timings=phases if timings else None,
+                     view=not (summary or output))
         clock.restart()
         if summary:
             click.echo(summary_text(con, script))
@@ -229,7 +233,7 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, t
             S.write_results_parquet(con, script, output)
             clock("write")
             return
-        # the texts as DuckDB's UTF-8 bytes, a batch of lines per write (no str per text)
+        # the texts as DuckDB's UTF-8 bytes, a batch of lines per writev (no str per text)
         sys.stdout.flush()
         out = getattr(sys.stdout, "buffer", None)
         if out is None:  # a text-only stream (an embedding caller's)
@@ -239,13 +243,15 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, t
         elif tty:
             with click.progressbar(length=n, label="elig: writing results", file=sys.stderr) as bar:
                 for k, lines in S.result_lines(con):
-                    out.write(lines)
+                    S.write_lines(out, lines)
                     bar.update(k)
         else:
             for _, lines in S.result_lines(con):
-                out.write(lines)
+                S.write_lines(out, lines)
         out.flush()
         clock("write")
+    except S.OutOfOrder as exc:  # never seen: the check of the view's order (screen.result_lines)
+        _die(f"internal error: {exc}; please report it")
     except duckdb.OutOfMemoryException as exc:
         # reading, screening or writing: a clear error, no traceback, nothing written to -o
         _die(f"DuckDB ran out of memory at --memory-limit {memory_limit} "

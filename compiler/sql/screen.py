@@ -93,6 +93,8 @@ def prepare_script(program, lowered, only=None, relational: bool = True) -> Scri
 # patients per chunk of the input table: the per-patient lists of one chunk are built by one
 # GROUP BY, so this bounds the memory of that step whatever the population
 CHUNK = 50_000
+# rows of a DuckDB row group: a table of more patients is read by several threads at once
+ROW_GROUP = 122_880
 # patients per result query (the joins of the criterion tables for one range of patients)
 RESULT_CHUNK = 50_000
 # the patients (seq, patient_id, error) ordered by seq: the row order of the criterion tables
@@ -107,7 +109,8 @@ def _macros(con, script: Script) -> None:
 
 
 def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers: int = 2,
-               timings: Optional[dict] = None, result_chunk: int = RESULT_CHUNK) -> None:
+               timings: Optional[dict] = None, result_chunk: int = RESULT_CHUNK, view: bool = False,
+               sort_above: int = ROW_GROUP) -> None:
     """Run the script over the tables on the connection: results in the table elig_screened.
 
     The split form of the script (docs/sql.md, "Running"): the input is materialised once as the
@@ -121,7 +124,18 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     of elig_input (built too when a criterion is in the lambda form). The result JSON texts are
     not stored: the temporary view elig_result_json (seq, result) builds them from elig_screened
     when read (results()). ``timings``: the wall and CPU seconds of the phases "input",
-    "criteria" and "results" are put there."""
+    "criteria" and "results" are put there.
+
+    ``view`` (for a caller that reads the results once: `elig screen` writing JSON Lines):
+    when the criterion tables are joined by position, elig_screened is a view of that
+    positional scan instead of a table (the 92 columns of every patient are then not written
+    once more only to be read once: about 4 CPU s and 1 GB of memory per 1,000,000 patients);
+    the criterion tables and elig_base stay for it until drop_work(con). Its readers here check
+    its order as they read it (write_results_parquet, result_lines). Parquet is written from
+    the table: DuckDB's writer marks a column REQUIRED when the table's statistics say it holds
+    no NULL, which it cannot know of a positional join (the file's schema would change).
+    ``sort_above``: with more patients than that (one row group) and more than one thread, each
+    step sorts its rows by seq as it writes them (_steps)."""
     clock = _Clock(timings)
     _macros(con, script)
     resolve_units(con, program, module)
@@ -130,6 +144,7 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
     names = [f"elig_k{i}" for i in range(len(script.steps))]
     prep = [n for n, _, _ in script.prep]
     views = []
+    keep = False  # the criterion tables and elig_base kept for the view elig_screened
     try:
         for name, sql, order in script.prep:
             if name == "elig_ox" and loader.loaded_observations(con):
@@ -144,23 +159,58 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
         if not script.prep or script.lambda_steps:
             _input_tables(con, program, lo, hi, chunk)
-        positional = bool(script.positional)
+        positional = sort = bool(script.positional)
         if positional:
             con.execute(f"CREATE OR REPLACE TABLE {BASE} AS SELECT seq, patient_id, error FROM {script.base} ORDER BY seq")
             # a seq given to two patients (or none: docs/sql.md asks for distinct ones) is left to
             # the join by seq, whose rows are then what they always were
-            positional = con.execute(f"SELECT count(DISTINCT seq) = count(*) FROM {BASE}").fetchone()[0]
+            positional, rows = con.execute(f"SELECT count(DISTINCT seq) = count(*), count(*) FROM {BASE}").fetchone()
+            # more patients than one row group: the steps run on several threads, whose rows
+            # come out interleaved (every step at 1,000,000): each step sorts its own rows
+            sort = positional and rows > sort_above and int(con.execute("SELECT current_setting('threads')").fetchone()[0]) > 1
         clock("input")
-        aligned = _steps(con, script, names, workers, positional=positional)
+        aligned = _steps(con, script, names, workers, positional=positional, sort=positional and sort)
         clock("criteria")
-        _results(con, script, lo, hi, result_chunk, workers, positional=positional and all(aligned))
+        positional = positional and all(aligned)
+        if positional:
+            # the positional result query reads elig_base and the criterion tables only: the
+            # work tables' memory is freed before it (1,000,000 patients spill beyond 2 GB)
+            _drop_prep(con, views, prep)
+        _results(con, script, lo, hi, result_chunk, workers, positional=positional, view=view and positional)
+        keep = view and positional
         clock("results")
     finally:
         # the work tables are the connection database's (cursors do not see TEMP tables)
-        for n in views:
-            con.execute(f"DROP VIEW IF EXISTS {n}")
-        for n in names + ["elig_input", "elig_obs", UNIT_OBS, BASE] + [p for p in prep if p not in views]:
-            con.execute(f"DROP TABLE IF EXISTS {n}")
+        _drop_prep(con, views, prep)
+        if not keep:
+            for n in names + [BASE]:
+                con.execute(f"DROP TABLE IF EXISTS {n}")
+
+
+def _drop_prep(con, views: list, prep: list) -> None:
+    """Drops the work tables of the input (and the view elig_ox)."""
+    for n in views:
+        con.execute(f"DROP VIEW IF EXISTS {n}")
+    for n in ["elig_input", "elig_obs", UNIT_OBS] + [p for p in prep if p not in views]:
+        con.execute(f"DROP TABLE IF EXISTS {n}")
+
+
+def drop_work(con) -> None:
+    """Drops what run_script(..., view=True) left for its view elig_screened: the view, the
+    criterion tables and elig_base."""
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
+        "AND regexp_full_match(table_name, 'elig_k[0-9]+')").fetchall()]
+    con.execute("DROP VIEW IF EXISTS elig_result_json")
+    con.execute("DROP VIEW IF EXISTS elig_screened")
+    for n in names + [BASE]:
+        con.execute(f"DROP TABLE IF EXISTS {n}")
+
+
+def _screened_view(con) -> bool:
+    """Whether elig_screened is the view of run_script(..., view=True)."""
+    return con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'elig_screened' AND NOT temporary "
+                       "AND database_name = current_database() AND schema_name = current_schema()").fetchone()[0] > 0
 
 
 class _Clock:
@@ -204,7 +254,8 @@ def _input_tables(con, program, lo: int, hi: int, chunk: int) -> None:
         start += chunk
 
 
-def _results(con, script: Script, lo: int, hi: int, result_chunk: int, workers: int, positional: bool = False) -> None:
+def _results(con, script: Script, lo: int, hi: int, result_chunk: int, workers: int, positional: bool = False,
+             view: bool = False) -> None:
     """elig_screened (seq, patient_id, error, status, out__<id>, miss__<id>), its rows stored in
     seq order (so that a reader of the table alone reads them in input order, without sorting:
     DuckDB keeps the order of a single table's rows), then the view elig_result_json (seq,
@@ -216,8 +267,14 @@ def _results(con, script: Script, lo: int, hi: int, result_chunk: int, workers: 
     tables joined by seq per range of patients ({lo} <= seq < {hi} of Script.final), ``workers``
     ranges at a time on cursors, each appending its rows (one query joining the 44 criterion
     tables of 1,000,000 patients by hash joins ran out of memory at DuckDB's 2 GB limit), then
-    sorted by seq."""
-    if positional:
+    sorted by seq. ``view`` (with ``positional``): elig_screened is the view of that query
+    (run_script)."""
+    # (a table and a view of one name do not replace each other: the former results dropped)
+    con.execute("DROP VIEW IF EXISTS elig_result_json")
+    con.execute(f"DROP {'VIEW' if _screened_view(con) else 'TABLE'} IF EXISTS elig_screened")
+    if view:
+        con.execute("CREATE VIEW elig_screened AS\n" + script.positional)
+    elif positional:
         con.execute("CREATE OR REPLACE TABLE elig_screened AS\n" + script.positional)
         # the rows are in elig_base's order (a positional scan reads its tables in order); checked,
         # not assumed: DuckDB documents the order of one table's rows, not of a join's
@@ -242,17 +299,19 @@ def _in_order(con, table: str) -> bool:
                        "WHERE t.seq IS DISTINCT FROM b.seq").fetchone()[0] == 0
 
 
-def _steps(con, script: Script, names: list, workers: int, positional: bool = False) -> list:
+def _steps(con, script: Script, names: list, workers: int, positional: bool = False, sort: bool = False) -> list:
     """One table per criterion (elig_k<i>), ``workers`` queries at a time on cursors. With
     ``positional`` (elig_base built): a table whose rows are not in elig_base's order (a step
     ending in an aggregate or a join that reorders) is rewritten sorted by seq, so that the
-    result query joins the tables by position. Returned: per table, whether it then holds the
-    patients of elig_base in its order (every one does unless a step gave a patient no row or
-    two; False for all without ``positional``)."""
+    result query joins the tables by position; with ``sort`` too each step sorts its rows by
+    seq as it writes them (one write of the table instead of two where every step would be
+    rewritten). Returned: per table, whether it then holds the patients of elig_base in its
+    order (every one does unless a step gave a patient no row or two; False for all without
+    ``positional``)."""
     aligned = [False] * len(names)
 
     def task(cur, i: int) -> None:
-        cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1])
+        cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS\n" + script.steps[i][1] + ("\nORDER BY seq" if sort else ""))
         if positional:
             if not _in_order(cur, names[i]):
                 cur.execute(f"CREATE OR REPLACE TABLE {names[i]} AS SELECT * FROM {names[i]} ORDER BY seq")
@@ -318,16 +377,79 @@ def results(con, batch: int = 20000) -> Iterator[str]:
             yield r
 
 
-def result_lines(con, batch: int = 2048) -> Iterator[tuple[int, bytes]]:
+class OutOfOrder(Exception):
+    """The results read through the view elig_screened were not in elig_base's order."""
+
+
+ORDER_ERROR = "the results are out of input order at seq "
+
+
+def result_lines(con, batch: int = 1024) -> Iterator[tuple[int, list]]:
     """The JSON texts of results() as UTF-8 lines, ``batch`` records at a time: (records, their
-    lines joined), for writing to a binary stream (no str object per text: DuckDB's bytes as they
-    are)."""
-    cur = con.execute("SELECT encode(result) FROM elig_result_json")
+    lines, each ending in a newline), for writing to a binary stream (write_lines): DuckDB's
+    bytes as they are, no str object per text and no joined copy of a batch. From the view of
+    run_script(..., view=True), each row's seq is checked against elig_base's as it is read:
+    OutOfOrder (never seen; the lines already written cannot be taken back)."""
+    import duckdb
+
+    sql = "SELECT encode(result || chr(10)) FROM elig_result_json"
+    if _screened_view(con):
+        # the view's rows are read in elig_base's order (a positional scan of its tables)
+        sql = ("SELECT CASE WHEN r.seq IS NOT DISTINCT FROM b.seq THEN encode(r.result || chr(10)) "
+               f"ELSE error('{ORDER_ERROR}' || coalesce(CAST(r.seq AS VARCHAR), 'NULL')) END "
+               f"FROM elig_result_json r POSITIONAL JOIN (SELECT seq FROM {BASE}) b")
+    cur = None
     while True:
-        rows = cur.fetchmany(batch)
+        try:
+            if cur is None:
+                cur = con.execute(sql)
+            rows = cur.fetchmany(batch)
+        except duckdb.InvalidInputException as exc:
+            if ORDER_ERROR in str(exc):
+                raise OutOfOrder(str(exc).splitlines()[0].split(": ", 1)[-1]) from None
+            raise
         if not rows:
             return
-        yield len(rows), b"\n".join(r for (r,) in rows) + b"\n"
+        yield len(rows), [r for (r,) in rows]
+
+
+def write_lines(out, lines: list) -> None:
+    """The byte strings ``lines`` written one after another to the binary stream ``out``: by one
+    writev (no joined copy of them: a batch of 1,024 lines is about 5 MB, whose copy into fresh
+    memory cost as much as building the texts) to its file descriptor when it has one (its
+    buffer flushed first), else by one write of the joined bytes (an embedding caller's stream)."""
+    import io
+    import os
+
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+        fd = None
+    if fd is None:
+        out.write(b"".join(lines))
+        return
+    out.flush()
+    for k in range(0, len(lines), _IOV_MAX):
+        part = lines[k:k + _IOV_MAX]
+        done = os.writev(fd, part)
+        if done < sum(len(x) for x in part):
+            # a partial write (a signal, a full non-blocking pipe): the rest from where it stopped
+            rest = memoryview(b"".join(part))[done:]
+            while rest:
+                rest = rest[os.write(fd, rest):]
+
+
+def _iov_max() -> int:
+    import os
+
+    try:
+        return max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
+    except (AttributeError, ValueError, OSError):
+        return 16
+
+
+# buffers per writev (the system's limit, IOV_MAX: 1,024 on Linux)
+_IOV_MAX = _iov_max()
 
 
 def write_results_parquet(con, script: Script, directory: str) -> str:
@@ -343,9 +465,16 @@ def write_results_parquet(con, script: Script, directory: str) -> str:
     cols = ", ".join(f'"out__{c}", "miss__{c}"' for c, _, _ in script.criteria)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".results.", suffix=".parquet.part")
     os.close(fd)
+    select = f"SELECT seq, patient_id, status, error{', ' + cols if cols else ''} FROM elig_screened"
+    qtmp = loader._q(tmp)
     try:
-        con.execute(f"COPY (SELECT seq, patient_id, status, error{', ' + cols if cols else ''} FROM elig_screened) "
-                    f"TO '{tmp}' (FORMAT parquet)")
+        con.execute(f"COPY ({select}) TO {qtmp} (FORMAT parquet)")
+        if _screened_view(con):
+            # the view is a positional scan of the tables, read in their order; checked, not
+            # assumed (the file's seq column against elig_base's, a few ms), as for the table
+            if con.execute(f"SELECT count(*) FROM read_parquet({qtmp}) t POSITIONAL JOIN {BASE} b "
+                           "WHERE t.seq IS DISTINCT FROM b.seq").fetchone()[0]:
+                con.execute(f"COPY ({select} ORDER BY seq) TO {qtmp} (FORMAT parquet)")
         os.replace(tmp, d / "results.parquet")
     finally:
         if os.path.exists(tmp):

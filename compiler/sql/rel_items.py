@@ -29,6 +29,7 @@ import re
 
 from . import numbers as N
 from .gen_types import EMPTY, B, ident, q
+from .gen_types import Num as _Num
 
 PREV = "\x00PREV\x00"  # relational.PREV
 
@@ -42,6 +43,8 @@ def has_any(lst: str, names) -> str:
 class ItemQueries:
     """A mixin of RelGenerator (DuckDB only: ``self.decimals``)."""
 
+    _in_items = False  # inside items_query (its row helpers)
+
     def b_BClassIn(self, n, ctx):
         if not self.decimals:
             return super().b_BClassIn(n, ctx)
@@ -49,6 +52,90 @@ class ItemQueries:
         neg = "NOT " if n.negated else ""
         t = f"(CASE WHEN {x}.cls IS NOT NULL THEN {neg}{has_any(f'{x}.cls', n.tests)} END)"
         return B(t, f"[{x}.c]", "FALSE")
+
+    def _items_rows(self, ctx) -> bool:
+        """Inside an item query's row helpers (DuckDB): a node's parts may be row columns."""
+        return self.decimals and ctx.item_level and self.rowh is not None and self._in_items
+
+    def _icol(self, expr: str) -> str:
+        """A row column of ``expr``, the same column for the same expression (RelGenerator._rowcol
+        adds one per call)."""
+        for _, name, e in self.rowh:
+            if e == expr:
+                return name
+        return self._rowcol(expr)
+
+    def num(self, n, ctx):
+        """Inside an item query: the number's values a row column first, its missing codes
+        reading that column (Generator's nodes repeat the values' expression in the missing
+        codes' test ``CASE WHEN (v) IS NULL``: a dose's two exact products computed twice)."""
+        out = super().num(n, ctx)
+        if not self._items_rows(ctx) or out.v in (EMPTY, "NULL") or out.v.startswith("[{"):
+            return out
+        v = self._icol(out.v)
+        return type(out)(v, out.m.replace(out.v, v), out.lvl)
+
+    def n_NDose(self, n, ctx):
+        """Inside an item query: the dose times its unit's factor times the agent's factor as
+        row columns, elig_mul's body written out (its lambdas, and elig_num's, cost per vector
+        of rows; the factors' CASEs were evaluated three times each)."""
+        if not self._items_rows(ctx):
+            return super().n_NDose(n, ctx)
+        kind, x = self._item(n.var, ctx)
+        t = self.equiv[n.table]
+        factors = " ".join(f"WHEN {q(agent)} THEN {N.const(f)}" for agent, f in t.factors)
+        f = self._icol(f"(CASE {x}.c {factors} ELSE (CASE lower(trim({x}.c)) {factors} END) END)")
+        units = " ".join(f"WHEN {q(u)} THEN {N.const(c)}" for u, c in t.units)
+        conv = self._icol(f"(CASE {x}.{ident('du_' + n.table)} {units} END)")
+        ok = self._icol(f"({x}.dv IS NOT NULL AND {conv} IS NOT NULL AND {f} IS NOT NULL)")
+        d = self._icol(f"(CASE WHEN {ok} THEN {self._mul(f'{x}.dv', conv, ok)} END)")
+        v = f"(CASE WHEN {ok} THEN [{self._mul(d, f, ok)}] END)"
+        return _Num(v, f"(CASE WHEN {v} IS NULL THEN [{x}.c] ELSE {EMPTY} END)")
+
+    def _mul(self, a: str, b: str, guard: str) -> str:
+        """elig_mul(a, b) of two exact numbers (columns or fields) without its lambdas: the
+        product's parts a row column (where ``guard``), then elig_num's reduction."""
+        p = self._icol(f"(CASE WHEN {guard} THEN {{'f': {a}.f * {b}.f, 'n': TRY({a}.n * {b}.n), "
+                      f"'d': TRY({a}.d * {b}.d)}} END)")
+        return (f"(CASE WHEN {p}.n IS NULL OR {p}.d IS NULL OR {p}.d = 0 "
+                f"THEN {{'f': {p}.f, 'n': CAST(NULL AS HUGEINT), 'd': CAST(NULL AS HUGEINT)}} "
+                f"ELSE {{'f': {p}.f, 'n': TRY((CASE WHEN {p}.d < 0 THEN -{p}.n ELSE {p}.n END) // gcd({p}.n, {p}.d)), "
+                f"'d': TRY(abs({p}.d) // gcd({p}.n, {p}.d))}} END)")
+
+    def _obj(self, x: str) -> str:
+        """The attributes are an object: a row column (each attribute test parsed them again)."""
+        return self._icol(f"(json_type({x}.a) = 'OBJECT')")
+
+    def _text(self, j: str) -> str:
+        """A JSON value's text where it is a JSON string (else NULL), a row column."""
+        return self._icol(f"(CASE WHEN json_type({j}) = 'VARCHAR' THEN json_extract_string({j}, '$') END)")
+
+    def b_BAttrIs(self, n, ctx):
+        if not self._items_rows(ctx) or n.name == "status" or n.type not in ("enum", "text"):
+            return super().b_BAttrIs(n, ctx)
+        kind, x = self._item(n.var, ctx)
+        neg = "NOT " if n.negated else ""
+        tests = ", ".join(q(v) for v in n.tests)
+        s = self._text(self.attr_json(x, n.name))
+        ok = f"{self._obj(x)} AND " + (f"{s} IN ({', '.join(q(v) for v in n.values)})" if n.values else f"{s} IS NOT NULL")
+        return B(f"(CASE WHEN {ok} THEN {neg}({s} IN ({tests})) END)", f"[{x}.c]", "FALSE")
+
+    def b_BAttrBool(self, n, ctx):
+        if not self._items_rows(ctx):
+            return super().b_BAttrBool(n, ctx)
+        kind, x = self._item(n.var, ctx)
+        j = self.attr_json(x, n.name)
+        t = f"(CASE WHEN {self._obj(x)} AND json_type({j}) = 'BOOLEAN' THEN CAST({j} AS BOOLEAN) END)"
+        return B(t, f"[{x}.c]", "FALSE")
+
+    def b_BFieldIs(self, n, ctx):
+        if not self._items_rows(ctx):
+            return super().b_BFieldIs(n, ctx)
+        kind, x = self._item(n.var, ctx)
+        neg = "NOT " if n.negated else ""
+        tests = ", ".join(q(v) for v in n.tests)
+        s = self._text(f"{x}.{n.field}")
+        return B(f"(CASE WHEN {s} IS NOT NULL THEN {neg}({s} IN ({tests})) END)", f"[{x}.c]", "FALSE")
 
     def attr_json(self, x, name):
         """Inside an item query: the attribute's JSON value a row column of its own, extracted
@@ -124,8 +211,23 @@ class ItemQueries:
             assert steps[0].count(join) == 1
             first = steps[0].replace("SELECT p.*,", "SELECT t.seq,", 1).replace(join, "", 1)
         steps = (first,) + steps[1:]
-        ctes = ", ".join(f"_r{i} AS MATERIALIZED ({sql.replace('@R', f'_r{i - 1}')})" for i, sql in enumerate(steps))
-        src = f"(WITH {ctes} {last.replace('@R', f'_r{len(steps) - 1}')})"
+        # the steps nested projections, one MATERIALIZED CTE per run of them (a materialized
+        # step copies every column of every row: one per row level cost more than the level's
+        # expressions), a new one where a step filters the rows (a filter over a nested
+        # projection is pushed below it: the columns it reads computed twice)
+        runs = [[steps[0]]]
+        for sql in steps[1:]:
+            if re.search(r" FROM @R WHERE ", sql):
+                runs.append([sql])
+            else:
+                runs[-1].append(sql)
+        ctes = []
+        for i, run in enumerate(runs):
+            nested = run[0].replace("@R", f"_r{i - 1}")
+            for sql in run[1:]:
+                nested = sql.replace("@R", f"({nested})")
+            ctes.append(f"_r{i} AS MATERIALIZED ({nested})")
+        src = f"(WITH {', '.join(ctes)} {last.replace('@R', f'_r{len(runs) - 1}')})"
         self.joins.append((lvl + 1, f"(SELECT seq,\n      {cols}\n    FROM {src}\n    GROUP BY seq)"))
         return [ident(n) for n in names], lvl + 1
 
@@ -133,6 +235,13 @@ class ItemQueries:
         """RelGenerator.b_BQuery's meaning, written for DuckDB (the module's notes)."""
         if ctx.item_level:
             self.unsupported("an item query inside an item query has no relational SQL form yet")
+        self._in_items = True
+        try:
+            return self._items_query(n, ctx)
+        finally:
+            self._in_items = False
+
+    def _items_query(self, n, ctx):
         var = "x0"
         it = var
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))

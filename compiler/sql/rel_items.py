@@ -28,7 +28,9 @@ from __future__ import annotations
 import re
 
 from . import numbers as N
-from .gen_types import EMPTY, B, ident, q
+from .. import ir as I
+from .gen_dates import NEVER
+from .gen_types import EMPTY, B, Window, ident, q
 from .gen_types import Num as _Num
 
 PREV = "\x00PREV\x00"  # relational.PREV
@@ -52,6 +54,55 @@ class ItemQueries:
         neg = "NOT " if n.negated else ""
         t = f"(CASE WHEN {x}.cls IS NOT NULL THEN {neg}{has_any(f'{x}.cls', n.tests)} END)"
         return B(t, f"[{x}.c]", "FALSE")
+
+    def _dur_ub(self, d, x: str, qvar: str):
+        """A DOUBLE no smaller than the duration's longest value in days (its ``hi``,
+        Generator.duration) for the item ``x``, cheap to compute per row (no struct, no list), or
+        None: a constant; k half-lives (their floating product plus a day, 10^9 (never) where
+        the half-life is unknown or not finite); the shorter or longer of two (their least or
+        greatest); a choice by the item's classes the branch chosen (the greatest of both where
+        the classes are unusable), by another condition the greatest of both."""
+        if isinstance(d, I.DConst):
+            return f"{float(d.amount.__floor__())!r}" if d.kind == "days" else None
+        if isinstance(d, I.DHalfLife):
+            return (f"(CASE WHEN isfinite({x}.hl.f) THEN {x}.hl.f * {float(d.multiple)!r} + 1.0 "
+                    f"ELSE {float(NEVER)!r} END)")
+        if isinstance(d, (I.DExtreme, I.DIf)):
+            a = self._dur_ub(d.left if isinstance(d, I.DExtreme) else d.then, x, qvar)
+            b = self._dur_ub(d.right if isinstance(d, I.DExtreme) else d.otherwise, x, qvar)
+            if a is None or b is None:
+                return None
+            if isinstance(d, I.DExtreme):
+                return f"{'least' if d.which == 'shorter' else 'greatest'}({a}, {b})"
+            c = d.cond
+            if isinstance(c, I.BClassIn) and c.var == qvar:
+                t = f"({x}.cls IS NOT NULL AND {'NOT ' if c.negated else ''}{has_any(f'{x}.cls', c.tests)})"
+                return f"(CASE WHEN {x}.cls IS NULL THEN greatest({a}, {b}) WHEN {t} THEN {a} ELSE {b} END)"
+            return f"greatest({a}, {b})"
+        return None
+
+    def _wide_outside(self, n, var: str, v0: str):
+        """For a window of the item's own duration before an anchor: FALSE where the item is
+        surely outside the widest window the duration allows (from the anchor back by _dur_ub), hence surely outside its own (Generator._occurs: it started after the window's
+        latest end, or its end is known and before the window's earliest start), with no
+        per-item struct; its rows left out before the window's per-item structs are computed
+        (anticancer_washout: most treatments ended long before any washout). None for other
+        windows."""
+        win = n.window
+        if (win.at is not None or win.kind != "within_before" or win.duration is None
+                or isinstance(win.duration, I.DConst) or not win.item_dependent):
+            return None
+        ub = self._dur_ub(win.duration, v0, n.var)
+        if ub is None:
+            return None
+        a = ident("a_" + win.anchor)
+        s = f"{v0}.s"
+        if n.kind == "procedure":
+            e, known = s, "TRUE"
+        else:
+            e, known = self.end_of(n.kind, v0), self.end_known(n.kind, v0)
+        return (f"(CASE WHEN {a} IS NULL THEN TRUE WHEN {s} IS NOT NULL AND {s} > {a} THEN FALSE "
+                f"WHEN {e} IS NOT NULL AND ({s} IS NULL OR {known}) AND {e} < {a} - {ub} THEN FALSE ELSE TRUE END)")
 
     def _items_rows(self, ctx) -> bool:
         """Inside an item query's row helpers (DuckDB): a node's parts may be row columns."""
@@ -258,6 +309,9 @@ class ItemQueries:
         # wraps them as {x: item, w: window}: a copy of each item's struct)
         v0 = var + "i" if wrap else var
         first_rows = rows.replace('{v}', v0)
+        wide = self._wide_outside(n, var, v0) if wrap else None
+        if wide is not None:  # the items surely outside every window of the durations left out first
+            first_rows = f"SELECT * FROM ({first_rows}) WHERE {wide} IS NOT FALSE"
         for p, z in binds:
             first_rows = f"SELECT *, {self._rename(p, var, v0)} AS {z} FROM ({first_rows})"
         src = (first_rows,)

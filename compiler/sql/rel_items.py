@@ -104,6 +104,17 @@ class ItemQueries:
         return (f"(CASE WHEN {a} IS NULL THEN TRUE WHEN {s} IS NOT NULL AND {s} > {a} THEN FALSE "
                 f"WHEN {e} IS NOT NULL AND ({s} IS NULL OR {known}) AND {e} < {a} - {ub} THEN FALSE ELSE TRUE END)")
 
+    def obs_rows_kept(self, inside: str, var: str, w) -> str:
+        """RelGenerator.b_BObsQuery's readings (DuckDB): only those inside or perhaps inside
+        its window, or all of them where the window is unknown (the only case the count of all
+        readings is read); a reading surely outside counts in no other aggregate. The test
+        reads the reading's day column (o.d), not its struct: the view elig_ox builds the
+        struct only for the readings kept (recent_serious_infection_or_fever: 518,252
+        temperatures, most long before first dose). Spark's script keeps every reading."""
+        if not self.decimals:
+            return ""
+        return f" AND (({inside.replace(f'{var}.d', 'o.d')}) IS NOT FALSE OR NOT coalesce({w.ok}, FALSE))"
+
     def _items_rows(self, ctx) -> bool:
         """Inside an item query's row helpers (DuckDB): a node's parts may be row columns."""
         return self.decimals and ctx.item_level and self.rowh is not None and self._in_items

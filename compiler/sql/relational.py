@@ -435,7 +435,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
                 f"'m': CASE WHEN NOT {sure} THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
                 f"'n': {sure}}}")
         rows = (f"(SELECT p.*, o.i AS _i, o.x AS {var} FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
-                f"WHERE o.code = {q(n.code)})")
+                f"WHERE o.code = {q(n.code)}{self.obs_rows_kept(inside, var, w)})")
         # a reading outside the window counts only in count(*) (the readings of the code)
         src = (rows[1:-1], f"SELECT *, {inside} AS _in FROM @R") + self.row_steps("_in IS NOT FALSE") + (
             f"SELECT seq, _i, _in, CASE WHEN _in IS NOT FALSE THEN {item} END AS _z FROM @R",)

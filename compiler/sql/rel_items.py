@@ -97,12 +97,10 @@ class ItemQueries:
             return None
         a = ident("a_" + win.anchor)
         s = f"{v0}.s"
-        if n.kind == "procedure":
-            e, known = s, "TRUE"
-        else:
-            e, known = self.end_of(n.kind, v0), self.end_known(n.kind, v0)
+        # (an end day known (end_of not NULL) is one Generator._occurs reads: end_known holds)
+        e = s if n.kind == "procedure" else self.end_of(n.kind, v0)
         return (f"(CASE WHEN {a} IS NULL THEN TRUE WHEN {s} IS NOT NULL AND {s} > {a} THEN FALSE "
-                f"WHEN {e} IS NOT NULL AND ({s} IS NULL OR {known}) AND {e} < {a} - {ub} THEN FALSE ELSE TRUE END)")
+                f"WHEN {e} IS NOT NULL AND {e} < {a} - {ub} THEN FALSE ELSE TRUE END)")
 
     def obs_rows_kept(self, inside: str, var: str, w) -> str:
         """RelGenerator.b_BObsQuery's readings (DuckDB): only those inside or perhaps inside

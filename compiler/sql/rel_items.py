@@ -113,6 +113,15 @@ class ItemQueries:
             return ""
         return f" AND (({inside.replace(f'{var}.d', 'o.d')}) IS NOT FALSE OR NOT coalesce({w.ok}, FALSE))"
 
+    def item_missing(self, t: str, m: str) -> str:
+        """A node's missing codes as a row column of an item query (RelGenerator.mat): only for
+        the rows where its truth ``t`` is unknown, the only ones a reader reads them for, as
+        the patient-level columns are (a list per row and node was built: ``[x0.c]`` for each
+        attribute test, their flatten for each AND)."""
+        if not (self.decimals and self._in_items) or m == EMPTY or t in ("TRUE", "FALSE"):
+            return m
+        return f"(CASE WHEN {t} IS NULL THEN {m} END)"
+
     def _items_rows(self, ctx) -> bool:
         """Inside an item query's row helpers (DuckDB): a node's parts may be row columns."""
         return self.decimals and ctx.item_level and self.rowh is not None and self._in_items

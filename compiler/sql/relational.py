@@ -118,7 +118,8 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
 
     def mat(self, b: B, ctx: Ctx) -> B:
         if ctx.item_level and self.rowh is not None:
-            return B(self._rowcol(b.t), self._rowcol(b.m), self._rowcol(b.r), b.lvl)
+            t = self._rowcol(b.t)
+            return B(t, self._rowcol(self.item_missing(t, b.m)), self._rowcol(b.r), b.lvl)
         if ctx.item_level:
             return b
         # the missing codes matter only where the truth is unknown (every reader of B.m reads

@@ -55,6 +55,56 @@ class ItemQueries:
         t = f"(CASE WHEN {x}.cls IS NOT NULL THEN {neg}{has_any(f'{x}.cls', n.tests)} END)"
         return B(t, f"[{x}.c]", "FALSE")
 
+    def duration(self, d, ctx):
+        """Generator.duration inside an item query's window (DuckDB, RelGenerator._bind's row
+        steps): the duration's lo, hi and missing codes each a scalar column of the rows (a
+        list only where lo and hi differ), the struct {lo, hi, m} built once, not one struct
+        of structs per level (a choice by class of the shorter or longer of half-lives and
+        fixed lengths was nine nested structs per row: most of anticancer_washout)."""
+        if self.bind_steps is None or not self.decimals:
+            return super().duration(d, ctx)
+        lo, hi, m, lvl = self._dur_cols(d, ctx)
+        return f"{{'lo': {lo}, 'hi': {hi}, 'm': {m}}}", lvl
+
+    def _bound(self, expr: str) -> str:
+        """A scalar of the item rows computed once: a row step of its own (_bind's)."""
+        for b, name in self.bind_steps:
+            if b == expr:
+                return name
+        self._z = getattr(self, "_z", 0) + 1
+        name = f"_zd{self._z}"
+        self.bind_steps.append((expr, name))
+        return name
+
+    def _dur_cols(self, d, ctx):
+        """(lo, hi, missing codes, level) of Generator.duration, as columns or constants."""
+        if isinstance(d, I.DConst) or not isinstance(d, (I.DHalfLife, I.DExtreme, I.DIf)):
+            t, lvl = super().duration(d, ctx)  # (a constant; or no SQL form: its error)
+            n = int(d.amount.__floor__())
+            return f"CAST({n} AS BIGINT)", f"CAST({n} AS BIGINT)", EMPTY, lvl
+        if isinstance(d, I.DHalfLife):
+            if ctx.dur_var is None:
+                self.unsupported("a half-life outside a treatment query")
+            kind, x = ctx.vars[ctx.dur_var]
+            days = self._bound(f"(CASE WHEN {x}.hl IS NOT NULL THEN CAST({self.floor_times(f'{x}.hl', d.multiple)} AS BIGINT) END)")
+            return (self._bound(f"coalesce({days}, 0)"), self._bound(f"coalesce({days}, {NEVER})"),
+                    self._bound(f"(CASE WHEN {days} IS NULL THEN [{x}.c] ELSE {EMPTY} END)"), 0)
+        if isinstance(d, I.DExtreme):
+            alo, ahi, am, la = self._dur_cols(d.left, ctx)
+            blo, bhi, bm, lb = self._dur_cols(d.right, ctx)
+            f = "least" if d.which == "shorter" else "greatest"
+            lo, hi = self._bound(f"{f}({alo}, {blo})"), self._bound(f"{f}({ahi}, {bhi})")
+            m = self._bound(f"(CASE WHEN {lo} = {hi} THEN {EMPTY} ELSE flatten([{am}, {bm}]) END)")
+            return lo, hi, m, max(la, lb)
+        c = self.b(d.cond, ctx)
+        alo, ahi, am, la = self._dur_cols(d.then, ctx)
+        blo, bhi, bm, lb = self._dur_cols(d.otherwise, ctx)
+        t = self._bound(c.t)
+        lo = self._bound(f"(CASE WHEN {t} THEN {alo} WHEN NOT {t} THEN {blo} ELSE least({alo}, {blo}) END)")
+        hi = self._bound(f"(CASE WHEN {t} THEN {ahi} WHEN NOT {t} THEN {bhi} ELSE greatest({ahi}, {bhi}) END)")
+        m = self._bound(f"(CASE WHEN {t} THEN {am} WHEN NOT {t} THEN {bm} ELSE flatten([{c.m}, {am}, {bm}]) END)")
+        return lo, hi, m, max(c.lvl, la, lb)
+
     def _dur_ub(self, d, x: str, qvar: str):
         """A DOUBLE no smaller than the duration's longest value in days (its ``hi``,
         Generator.duration) for the item ``x``, cheap to compute per row (no struct, no list), or

@@ -283,12 +283,31 @@ class ItemQueries:
                f"WHEN {x}.f - {y}.f < -1e-9 * (abs({y}.f) + 1.0) THEN -1 "
                f"WHEN {x}.n IS NOT NULL AND {y}.n IS NOT NULL AND TRY{cross} IS NOT NULL THEN sign{cross} "
                f"ELSE sign({x}.f - {y}.f) END)")
-        t = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL "
-             f"WHEN len({a.v}) = 1 AND len({b.v}) = 1 THEN {N.holds(n.op, one)} "
-             f"WHEN list_bool_and({truths}) THEN TRUE WHEN NOT list_bool_or({truths}) THEN FALSE END)")
+        if self._single(n.left) and self._single(n.right):  # (the lists' lambdas never reached)
+            t = f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL ELSE {N.holds(n.op, one)} END)"
+        else:
+            t = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL "
+                 f"WHEN len({a.v}) = 1 AND len({b.v}) = 1 THEN {N.holds(n.op, one)} "
+                 f"WHEN list_bool_and({truths}) THEN TRUE WHEN NOT list_bool_or({truths}) THEN FALSE END)")
         m = (f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN flatten([CASE WHEN ({a.v}) IS NULL THEN {a.m} ELSE {EMPTY} END, "
              f"CASE WHEN ({b.v}) IS NULL THEN {b.m} ELSE {EMPTY} END]) ELSE flatten([{a.m}, {b.m}]) END)")
         return B(t, m, "FALSE", max(a.lvl, b.lvl))
+
+    def _single(self, n) -> bool:
+        """The number's values are one value or none (NULL), never a longer list: a constant, an
+        item's attribute, dose, course or half-life, and conversions and arithmetic of those
+        (Generator's n_ nodes: one-element lists, their products deduplicated). Its comparison
+        needs no lambda over lists (binding the two nested list_transform of elig_sign cost
+        milliseconds of planning per comparison)."""
+        if isinstance(n, (I.NConst, I.NAttr, I.NDose, I.NCourse, I.NHalfLife)):
+            return True
+        if isinstance(n, I.NScale):
+            return self._single(n.operand)
+        if isinstance(n, I.NArith):
+            return self._single(n.left) and self._single(n.right)
+        if isinstance(n, I.NDerived) and n.name in self.derived:
+            return self._single(self.derived[n.name].formula)
+        return False
 
     @staticmethod
     def _slim(steps, last, v):

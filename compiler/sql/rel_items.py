@@ -20,7 +20,14 @@ change: RelGenerator.b_BQuery with decimals false) only in how the rows are writ
   patients where none of their columns is read;
 - inside an item query, an attribute's JSON value is a row column (extracted once), and two
   numbers of one value each are compared by elig_sign's body written inline (its lambdas only
-  for several values).
+  for several values, and not at all where neither side can have several: _single);
+- the row steps are nested projections, one MATERIALIZED CTE per run of them (_join_rows); a
+  number's values, a dose's exact products and factors, the attributes' object test and an
+  attribute's text are row columns computed once; a node's missing codes only where its truth
+  is unknown (item_missing); a computed window's duration as scalar columns (duration);
+- the items surely outside the widest window a computed duration allows are left out before
+  the window is computed (_wide_outside), and an observation query reads only the readings
+  inside or perhaps inside its window (obs_rows_kept).
 """
 
 from __future__ import annotations

@@ -194,3 +194,114 @@ def test_item_queries_before_1970_and_another_seed_equal_python(compiled, sm3321
         recs = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-').replace('"2024-', '"1964-')
                 .replace('"2021-', '"1961-').replace('"1960-', '"1900-') for t in recs]
     assert_sql_equals_python(compiled, sm3321, recs, tmp_path, CRITS, name="items.jsonl")
+
+
+# anticancer_washout's widest windows (rel_items._wide_outside): the items ending on either side
+# of every bound a duration can take (45 d, 42 d, 28 d, 14 d, 5 half-lives of 1 wk, 5 d, 5.6 d,
+# 2 d, 24 h, each plus a day), with unknown, huge, negative and unusable half-lives, unusable
+# classes, ongoing items, unknown ends and starts, starts after first dose, unknown first doses
+WASHOUT_CLASSES = [["chemotherapy"], ["fluoropyrimidine"], ["small_molecule_targeted", "chemotherapy"], ["anti_pd1_pdl1"],
+                   ["nitrosourea"], ["herbal_anticancer"], ["anticancer_other", "mitomycin"], "chemotherapy", [3], None,
+                   ["supportive_care"]]
+WASHOUT_HALF_LIVES = HALF_LIVES[:6] + [{"value": 1e300, "unit": "d"}, {"value": -3, "unit": "d"},
+                                       {"value": 5.6, "unit": "d"}, {"value": 1e-300, "unit": "d"}, "missing"]
+WASHOUT_DAYS = [0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 30, 34, 35, 36, 37, 41, 42, 43,
+                44, 45, 46, 47, 400, -1]
+
+
+def _washout_records(n=500, seed=3):
+    import datetime as dt
+    base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    fd = dt.date(2026, 1, 15)
+    out = []
+    for k in range(n):
+        r = copy.deepcopy(base)
+        r["id"] = f"washout-{k}"
+        if rng.random() < 0.05:
+            r["anchors"]["first_dose"] = rng.choice([None, "2026-02-30"])
+        ts = []
+        for _ in range(rng.choice([1, 1, 1, 2])):
+            t = {"code": rng.choice(["drug-a", "drug-b", ""])}
+            _put(t, "classes", rng.choice(WASHOUT_CLASSES + ["missing"]))
+            _put(t, "half_life", rng.choice(WASHOUT_HALF_LIVES))
+            end = fd - dt.timedelta(days=rng.choice(WASHOUT_DAYS))
+            start = end - dt.timedelta(days=rng.choice([0, 3, 60]))
+            e = rng.random()
+            if e < 0.12:
+                t["end"] = None  # ongoing
+            elif e < 0.2:
+                pass  # end unknown
+            else:
+                t["end"] = end.isoformat()
+            s = rng.random()
+            if s < 0.08:
+                start = fd + dt.timedelta(days=rng.choice([1, 30]))
+            if s > 0.94:
+                _put(t, "start", rng.choice(["missing", None, "2025"]))
+            else:
+                t["start"] = start.isoformat()
+            ts.append(t)
+        r["treatments"] = ts
+        out.append(json.dumps(r))
+    return out
+
+
+def test_washout_left_out_before_the_window_equal_python(compiled, sm3321, tmp_path):
+    """The items surely outside the widest washout window are left out before the window is
+    computed (the script says so), and the outcomes and missing codes stay the evaluator's."""
+    script = screen.prepare_script(compiled.program, compiled.lowered, only={"anticancer_washout"})
+    sql = dict(script.steps)["anticancer_washout"]
+    assert "isfinite(x0i.hl.f) THEN x0i.hl.f * 5.0 + 1.0" in sql and "list_intersect" not in sql
+    recs = _washout_records()
+    sqls = assert_sql_equals_python(compiled, sm3321, recs, tmp_path, ("anticancer_washout",), name="washout.jsonl")
+    assert_every_outcome(sqls, ("anticancer_washout",))
+
+
+@pytest.mark.slow  # (the same records sixty years earlier)
+def test_washout_before_1970_equal_python(compiled, sm3321, tmp_path):
+    recs = [t.replace('"2026-', '"1966-').replace('"2025-', '"1965-') for t in _washout_records(seed=8)]
+    assert_sql_equals_python(compiled, sm3321, recs, tmp_path, ("anticancer_washout",), name="washout.jsonl")
+
+
+def _temperature_records(n=300, seed=4):
+    import datetime as dt
+    base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    fd = dt.date(2026, 1, 15)
+    out = []
+    for k in range(n):
+        r = copy.deepcopy(base)
+        r["id"] = f"fever-{k}"
+        if rng.random() < 0.1:
+            r["anchors"]["first_dose"] = rng.choice([None, "2026-02-30", "missing"])
+            if r["anchors"]["first_dose"] == "missing":
+                del r["anchors"]["first_dose"]
+        r["observations"] = [o for o in r["observations"] if o.get("code") != "body_temperature"]
+        for _ in range(rng.choice([0, 1, 2, 3])):
+            o = {"code": "body_temperature" if rng.random() > 0.1 else rng.choice([None, ""]),
+                 "value": rng.choice([36.8, 38.0, 38.1, 100.4, 101, "38.5", None]),
+                 "unit": rng.choice(["Cel", "Cel", "[degF]", "furlong"])}
+            d = rng.random()
+            if d < 0.85:
+                o["date"] = (fd - dt.timedelta(days=rng.choice([-1, 0, 1, 6, 7, 8, 30, 400]))).isoformat()
+            elif d < 0.93:
+                o["date"] = rng.choice(["2026-01", "soon", None])
+            r["observations"].append(o)
+        r.setdefault("facts", {})
+        if rng.random() < 0.3:
+            r["facts"]["fever_explained"] = rng.choice([True, False, None])
+        out.append(json.dumps(r))
+    return out
+
+
+def test_observation_query_readings_outside_left_out_equal_python(compiled, sm3321, tmp_path):
+    """An observation query reads only the readings inside or perhaps inside its window, or all
+    of them where the window is unknown: temperatures on both sides of 7 d before first dose,
+    undated, without a code, and unknown or unusable first doses."""
+    script = screen.prepare_script(compiled.program, compiled.lowered, only={"recent_serious_infection_or_fever"})
+    sql = dict(script.steps)["recent_serious_infection_or_fever"]
+    assert "o.d BETWEEN" in sql
+    recs = _temperature_records()
+    sqls = assert_sql_equals_python(compiled, sm3321, recs, tmp_path, ("recent_serious_infection_or_fever",), name="fever.jsonl")
+    assert_every_outcome(sqls, ("recent_serious_infection_or_fever",))

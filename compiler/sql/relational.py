@@ -33,6 +33,7 @@ from .. import ir as I
 from . import numbers as N
 from .generate import EMPTY, Generator, SqlUnsupported, Window, B, Ctx, ident, q, qlist
 from .generate import Num as _Num
+from .gen_dates import NEVER
 from .gen_types import key_day as _key_day, key_index as _key_index
 from .rel_fast import FastNumbers
 from .rel_items import ItemQueries
@@ -63,13 +64,15 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
     def floor_times(self, a: str, k) -> str:
         """elig_floor(elig_mul(a, k)) written out without its macros' lambdas (DuckDB; Spark keeps
         the macros): the exact product's floor where its numerator and denominator fit in HUGEINT
-        (a's denominator is positive), else the floor of the floating product."""
+        (a's denominator is positive), else the floor of the floating product; at most 10^9 days
+        (never: a window that long reaches every date, as the evaluator's exact one does; a
+        half-life of 1e300 d overflowed the script's BIGINT)."""
         if not self.decimals:
             return super().floor_times(a, k)
         k = Fraction(k)
         n, d = f"TRY({a}.n * CAST('{k.numerator}' AS HUGEINT))", f"TRY({a}.d * CAST('{k.denominator}' AS HUGEINT))"
-        return (f"(CASE WHEN {n} IS NOT NULL AND {d} IS NOT NULL AND {d} > 0 THEN (CASE WHEN {n} >= 0 THEN {n} // {d} "
-                f"ELSE -((-{n} + {d} - 1) // {d}) END) ELSE floor({a}.f * CAST({float(k)!r} AS DOUBLE)) END)")
+        return (f"least((CASE WHEN {n} IS NOT NULL AND {d} IS NOT NULL AND {d} > 0 THEN (CASE WHEN {n} >= 0 THEN {n} // {d} "
+                f"ELSE -((-{n} + {d} - 1) // {d}) END) ELSE floor({a}.f * CAST({float(k)!r} AS DOUBLE)) END), {NEVER})")
 
     def _bind(self, fields: dict, body) -> str:
         """Generator._bind (each field computed once, read by name) without a lambda where the
@@ -115,7 +118,8 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
 
     def mat(self, b: B, ctx: Ctx) -> B:
         if ctx.item_level and self.rowh is not None:
-            return B(self._rowcol(b.t), self._rowcol(b.m), self._rowcol(b.r), b.lvl)
+            t = self._rowcol(b.t)
+            return B(t, self._rowcol(self.item_missing(t, b.m)), self._rowcol(b.r), b.lvl)
         if ctx.item_level:
             return b
         # the missing codes matter only where the truth is unknown (every reader of B.m reads
@@ -435,7 +439,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
                 f"'m': CASE WHEN NOT {sure} THEN list_concat({code}, CASE WHEN {pt} IS NULL THEN {p.m} ELSE {EMPTY} END) ELSE {p.m} END, "
                 f"'n': {sure}}}")
         rows = (f"(SELECT p.*, o.i AS _i, o.x AS {var} FROM elig_ox o JOIN {PREV} p ON p.seq = o.seq "
-                f"WHERE o.code = {q(n.code)})")
+                f"WHERE o.code = {q(n.code)}{self.obs_rows_kept(inside, var, w)})")
         # a reading outside the window counts only in count(*) (the readings of the code)
         src = (rows[1:-1], f"SELECT *, {inside} AS _in FROM @R") + self.row_steps("_in IS NOT FALSE") + (
             f"SELECT seq, _i, _in, CASE WHEN _in IS NOT FALSE THEN {item} END AS _z FROM @R",)

@@ -175,8 +175,10 @@ class LatestStages:
         ed = look(lambda v: f"CAST({1e-9 * (abs(float(v)) + 1.0)!r} AS DOUBLE)")
         decs = {u: N.dec_lit(v) for u, v in lim.table}
         dl = look(lambda v: N.dec_lit(v) or "CAST(NULL AS DECIMAL(38, 18))")
-        near = f"elig_sign_rec({x}.v, {x}.vi, {look(N.const)})"
-        if any(decs.values()):
+        near = N.near_sign_table(f"{x}.v", f"{x}.vi", f"{x}.u", lim.table)  # (the keys of numbers.py)
+        if near is None:
+            near = f"elig_sign_rec({x}.v, {x}.vi, {look(N.const)})"
+        if near.startswith("elig_sign_rec") and any(decs.values()):
             near = (f"(CASE WHEN {x}.v IS NULL THEN NULL WHEN elig_xok({x}.v, {x}.vi) AND {dl} IS NOT NULL "
                     f"THEN elig_dsign(elig_xdec({x}.v, {x}.vi), {dl}) ELSE {near} END)")
         units = ", ".join(q(u) for u, _ in lim.table)

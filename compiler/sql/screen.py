@@ -7,7 +7,7 @@ import types
 from typing import Iterator, Optional
 
 from . import loader
-from .script import UNIT_OBS, Script, build, obs_rows, wild_scan
+from .script import OBS_CODES, UNIT_OBS, Script, build, obs_codes, obs_rows, wild_scan
 
 
 def evaluator_module(python_source: str) -> types.ModuleType:
@@ -138,7 +138,10 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
                 # reads them, from its code's row groups only (docs/sql.md, "Running")
                 con.execute(f"CREATE OR REPLACE TABLE {UNIT_OBS} AS "
                             "SELECT code, unit, resolved FROM elig_unit_map WHERE kind = 'obs'")
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{obs_rows(program, loaded=True)}")
+                # the codes' facts as a table: each criterion's query binds the view again, and
+                # a table binds cheaper than the VALUES list of every code
+                con.execute(f"CREATE OR REPLACE TABLE {OBS_CODES} AS SELECT * FROM {obs_codes(program)}")
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{obs_rows(program, loaded=True, codes=OBS_CODES)}")
                 views.append(name)
                 continue
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
@@ -159,7 +162,7 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
         # the work tables are the connection database's (cursors do not see TEMP tables)
         for n in views:
             con.execute(f"DROP VIEW IF EXISTS {n}")
-        for n in names + ["elig_input", "elig_obs", UNIT_OBS, BASE] + [p for p in prep if p not in views]:
+        for n in names + ["elig_input", "elig_obs", UNIT_OBS, OBS_CODES, BASE] + [p for p in prep if p not in views]:
             con.execute(f"DROP TABLE IF EXISTS {n}")
 
 

@@ -27,15 +27,12 @@ CREATE OR REPLACE TEMP MACRO elig_rec(v, raw) AS
         CAST(replace(CAST(TRY_CAST(CASE WHEN regexp_full_match(z.raw, '-?[0-9]+') THEN z.raw ELSE CAST(z.v AS VARCHAR) END
                                    AS DECIMAL(38, 18)) AS VARCHAR), '.', '') AS HUGEINT),
         CAST('1000000000000000000' AS HUGEINT)) END)[1];
-CREATE OR REPLACE TEMP MACRO elig_mant(t) AS split_part(t, 'e', 1);
-CREATE OR REPLACE TEMP MACRO elig_scale(t) AS
-    (CASE WHEN contains(elig_mant(t), '.') THEN length(elig_mant(t)) - strpos(elig_mant(t), '.') ELSE 0 END)
-    - coalesce(TRY_CAST(nullif(split_part(t, 'e', 2), '') AS INTEGER), 0);
 CREATE OR REPLACE TEMP MACRO elig_dec(v, t) AS
-    list_transform([{'v': v, 't': t}], lambda zd: CASE WHEN zd.v IS NULL THEN NULL ELSE
+    list_transform([{'v': v, 'g': regexp_extract(t, '^(-?[0-9]*)\.?([0-9]*)(?:e([-+]?[0-9]+))?$', ['i', 'f', 'x'])}], lambda zd:
+    CASE WHEN zd.v IS NULL THEN NULL ELSE list_transform([coalesce(TRY_CAST(zd.g.x AS INTEGER), 0) - length(zd.g.f)], lambda ze:
     {'f': CAST(zd.v AS DOUBLE),
-     'n': TRY(CAST(replace(elig_mant(zd.t), '.', '') AS HUGEINT) * CAST('1' || repeat('0', greatest(0, -elig_scale(zd.t))) AS HUGEINT)),
-     'd': TRY(CAST('1' || repeat('0', greatest(0, elig_scale(zd.t))) AS HUGEINT))} END)[1];
+     'n': TRY(CAST(zd.g.i || zd.g.f AS HUGEINT) * CAST('1' || repeat('0', greatest(0, ze)) AS HUGEINT)),
+     'd': TRY(CAST('1' || repeat('0', greatest(0, -ze)) AS HUGEINT))})[1] END)[1];
 CREATE OR REPLACE TEMP MACRO elig_textn(v, vi) AS
     CASE WHEN vi IS NOT NULL THEN CAST(vi AS VARCHAR) ELSE CAST(v AS VARCHAR) END;
 CREATE OR REPLACE TEMP MACRO elig_int(raw) AS
@@ -54,9 +51,7 @@ CREATE OR REPLACE TEMP MACRO elig_sign(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z:
     CASE WHEN z.a.f - z.b.f > 1e-9 * (abs(z.b.f) + 1.0) THEN 1
          WHEN z.a.f - z.b.f < -1e-9 * (abs(z.b.f) + 1.0) THEN -1
-         WHEN z.a.n IS NOT NULL AND z.b.n IS NOT NULL AND TRY(z.a.n * z.b.d - z.b.n * z.a.d) IS NOT NULL
-              THEN sign(z.a.n * z.b.d - z.b.n * z.a.d)
-         ELSE sign(z.a.f - z.b.f) END)[1];
+         ELSE coalesce(sign(TRY(z.a.n * z.b.d - z.b.n * z.a.d)), sign(z.a.f - z.b.f)) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
     list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
     CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
@@ -187,12 +182,13 @@ def near_sign_table(v: str, vi: str, u: str, table) -> str | None:
             return None
         rows.append((unit, _tens(x.denominator), lit, float(x)))
     qu = lambda s: "'" + s.replace("'", "''") + "'"
+    units = "[" + ", ".join(qu(r[0]) for r in rows) + "]"
 
-    def look(f):
-        vals = {f(r) for r in rows}
-        if len(vals) == 1:
-            return vals.pop()
-        return f"(CASE {u} " + " ".join(f"WHEN {qu(r[0])} THEN {f(r)}" for r in rows) + " END)"
+    def look(f):  # (a list of constants at the unit's position binds cheaper than a CASE of them)
+        vals = [f(r) for r in rows]
+        if len(set(vals)) == 1:
+            return vals[0]
+        return f"[{', '.join(vals)}][list_position({units}, {u})]"
     cm = look(lambda r: f"CAST('{r[1][0]}' AS HUGEINT)")
     cs = look(lambda r: str(r[1][1]))
     kl = look(lambda r: r[2])

@@ -45,6 +45,8 @@ CREATE OR REPLACE TEMP MACRO elig_sub(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f - z.b.f, TRY(z.a.n * z.b.d - z.b.n * z.a.d), TRY(z.a.d * z.b.d)))[1];
 CREATE OR REPLACE TEMP MACRO elig_mul(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f * z.b.f, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d)))[1];
+CREATE OR REPLACE TEMP MACRO elig_mulz(a, b) AS
+    list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f * z.b.f + 0.0, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d)))[1];
 CREATE OR REPLACE TEMP MACRO elig_div(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f / z.b.f, TRY(z.a.n * z.b.d), TRY(z.a.d * z.b.n)))[1];
 CREATE OR REPLACE TEMP MACRO elig_sign(a, b) AS

@@ -1,8 +1,8 @@
 """The fast path of `latest X ... against a limit` in the relational DuckDB script
 (relational.RelGenerator._latest_cmp, b_BObsBetween, b_BObsIs: each reading's truth against every alternative limit
 computed once on its row, the one latest reading's truth read directly, the candidate lists only
-where other readings could be the latest; the exact comparison near a limit in decimals,
-numbers.near_sign / near_sign_ref) against the Python evaluator, on records built to fall on both
+where other readings could be the latest; the exact comparison near a limit by keys,
+numbers.near_sign / near_sign_table / near_sign_ref) against the Python evaluator, on records built to fall on both
 sides of each branch: ties on the latest date, readings without a usable date or without a code
 that could be the latest, unusable units, values and ULNs exactly at a limit (in every accepted
 unit, as integers, long decimals, exponents, beyond DECIMAL(38, 18)), unknown anchors, and the
@@ -158,6 +158,10 @@ def test_near_sign_decimal_only_where_exact():
     assert N.dec_lit(Fraction(1, 3)) is None and N.dec_lit(Fraction(10) ** 20) is None
     assert N.dec_lit(Fraction(1, 10 ** 19)) is None
     assert "elig_dsign" not in N.near_sign("x.v", "x.vi", Fraction(1, 3))
+    # the keys: 1/3 compares v x 3 with 1; 0.09 v with 9 x 10^-2; Spark's script keeps the fractions
+    assert N.near_sign("x.v", "x.vi", Fraction(1, 3)).startswith("elig_ksign(elig_xkey(elig_textn(x.v, x.vi), CAST('3' AS HUGEINT), 0), '2050001")
+    assert N.key_lit(9, -2) == "'2" + "049999" + "9".ljust(80, "0") + "'" and N.key_lit(0) == "'1'"
+    assert N.key_lit(-9).startswith("'0") and N.near_sign("x.v", "x.vi", Fraction(1, 3), decimals=False).startswith("elig_sign_rec(")
 
 
 def test_latest_before_1970_equals_python(compiled, sm3321, fast_records, tmp_path):

@@ -8,7 +8,9 @@ rounding of each other, as ``_cmp3``/``_n_cmp`` of compiler/runtime.py do; so 1.
 1.5 x 1.2 and 100.4 [degF] is exactly 38 Cel.
 
 A record number is exact as its shortest decimal (Python's ``Fraction(repr(x))``): DuckDB's
-DOUBLE to VARCHAR cast gives the same shortest round-trip text, read as DECIMAL(38,18).
+DOUBLE to VARCHAR cast gives the same shortest round-trip text. Near a constant limit or k x a
+reference, the relational script compares it by keys (elig_xkey, elig_ksign: texts that sort as
+the numbers do, exact at any exponent, cheap to bind), not by fractions.
 """
 
 from __future__ import annotations

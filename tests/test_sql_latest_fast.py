@@ -1,8 +1,8 @@
 """The fast path of `latest X ... against a limit` in the relational DuckDB script
 (relational.RelGenerator._latest_cmp, b_BObsBetween, b_BObsIs: each reading's truth against every alternative limit
 computed once on its row, the one latest reading's truth read directly, the candidate lists only
-where other readings could be the latest; the exact comparison near a limit in decimals,
-numbers.near_sign / near_sign_ref) against the Python evaluator, on records built to fall on both
+where other readings could be the latest; the exact comparison near a limit by keys,
+numbers.near_sign / near_sign_table / near_sign_ref) against the Python evaluator, on records built to fall on both
 sides of each branch: ties on the latest date, readings without a usable date or without a code
 that could be the latest, unusable units, values and ULNs exactly at a limit (in every accepted
 unit, as integers, long decimals, exponents, beyond DECIMAL(38, 18)), unknown anchors, and the
@@ -103,6 +103,50 @@ def test_latest_fast_path_equals_python(compiled, sm3321, fast_records, tmp_path
     assert_every_outcome(sqls, CRITS)
 
 
+# references at extreme exponents and integer references beyond 2^64: a reading exactly at,
+# and one ulp beside, 5 x and 2.5 x the ULN (the AST limit with and without liver metastases)
+EXTREME_ULNS = [1e-30, 3e-200, 1.2e-300, 5e-324, 2.5e-320, 1e300, 1.5e307, 12345678901234567890123, 9.999999999999999e22,
+                98765432109876543210987654321098765]
+
+
+def _extreme_records():
+    import math
+    from fractions import Fraction
+
+    base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
+    out = []
+    for j, uln in enumerate(EXTREME_ULNS):
+        for k in (5, 2.5):
+            x = Fraction(uln) * Fraction(k)
+            f = float(x)
+            vals = {f, math.nextafter(f, math.inf), math.nextafter(f, -math.inf), -f}
+            if x.denominator == 1 and abs(x) < 10 ** 38:  # (an integer text of up to 38 digits is exact in SQL)
+                vals |= {int(x), int(x) + 1, int(x) - 1}
+            for n, v in enumerate(sorted(vals, key=float)):
+                for st in ("active", "resolved"):
+                    r = copy.deepcopy(base)
+                    r["id"] = f"extreme-{j}-{k}-{n}-{st}"
+                    r["observations"] = [o for o in r["observations"] if o["code"] != "ast"] + [
+                        {"code": "ast", "value": v, "unit": "U/L", "uln": uln, "date": "2026-01-12"}]
+                    r["conditions"] = r["conditions"] + [{"code": "liver_metastasis", "onset": "2025-06-01", "status": st}]
+                    out.append(json.dumps(r))
+    return out
+
+
+def test_latest_exact_at_any_exponent_equals_python(compiled, sm3321, tmp_path):
+    """k x ULN at exponents far beyond 128-bit fractions (5.0000000000000004e-30 against 5 x 1e-30,
+    subnormal ULNs, 1.5e307) and integer ULNs of 23 and 35 digits: the keys of numbers.py compare
+    them exactly, as the evaluator's fractions do (the SQL compared such doubles before)."""
+    texts = _extreme_records()
+    sqls = assert_sql_equals_python(compiled, sm3321, texts, tmp_path, ("ast_limit",))
+    outs = {c["outcome"] for r in sqls for c in r["criteria"]}
+    assert {"pass", "fail"} <= outs, outs
+    # the first case of the former known difference: exactly at the limit in SQL's doubles, above it exactly
+    at = {json.loads(t)["id"] for t in texts if '"value": 5.0000000000000004e-30' in t and '"active"' in t}
+    got = [r["criteria"][0]["outcome"] for r in sqls if r["patient_id"] in at]
+    assert got and set(got) == {"fail"}, got
+
+
 def test_near_sign_decimal_only_where_exact():
     """The decimal comparison is used only for limits that are DECIMAL(38, 18) numbers."""
     from fractions import Fraction
@@ -114,6 +158,10 @@ def test_near_sign_decimal_only_where_exact():
     assert N.dec_lit(Fraction(1, 3)) is None and N.dec_lit(Fraction(10) ** 20) is None
     assert N.dec_lit(Fraction(1, 10 ** 19)) is None
     assert "elig_dsign" not in N.near_sign("x.v", "x.vi", Fraction(1, 3))
+    # the keys: 1/3 compares v x 3 with 1; 0.09 v with 9 x 10^-2; Spark's script keeps the fractions
+    assert N.near_sign("x.v", "x.vi", Fraction(1, 3)).startswith("elig_ksign(elig_xkey(elig_textn(x.v, x.vi), CAST('3' AS HUGEINT), 0), '2050001")
+    assert N.key_lit(9, -2) == "'2" + "049999" + "9".ljust(80, "0") + "'" and N.key_lit(0) == "'1'"
+    assert N.key_lit(-9).startswith("'0") and N.near_sign("x.v", "x.vi", Fraction(1, 3), decimals=False).startswith("elig_sign_rec(")
 
 
 def test_latest_before_1970_equals_python(compiled, sm3321, fast_records, tmp_path):

@@ -97,11 +97,9 @@ def _reading(rng, code, values, ref_limits):
         uln = rng.choice([40, 40.0, 1.2, 20, 0, -1, None, "missing", 1e-30])
         if uln != "missing":
             r[which] = uln
-        # (not beside k x 1e-30: the exact numbers of the SQL are fractions of 128-bit integers,
-        # and 5.0000000000000004e-30 against 5 x 1e-30 needs a denominator of 10^46: the SQL
-        # then compares the doubles, equal, where the evaluator's fractions differ; a known
-        # defect of numbers.py, the same on main)
-        if isinstance(uln, (int, float)) and uln > 1e-20 and rng.random() < 0.5:
+        # (beside k x 1e-30 too: 5.0000000000000004e-30 against 5 x 1e-30 needs a denominator
+        # of 10^46, beyond 128-bit fractions; numbers.py's keys compare it exactly)
+        if isinstance(uln, (int, float)) and uln > 0 and rng.random() < 0.5:
             r["value"] = rng.choice(_near(float(rng.choice(ks)) * uln))
     for k in ("code", "date"):
         if r[k] == "missing":

@@ -8,7 +8,9 @@ rounding of each other, as ``_cmp3``/``_n_cmp`` of compiler/runtime.py do; so 1.
 1.5 x 1.2 and 100.4 [degF] is exactly 38 Cel.
 
 A record number is exact as its shortest decimal (Python's ``Fraction(repr(x))``): DuckDB's
-DOUBLE to VARCHAR cast gives the same shortest round-trip text, read as DECIMAL(38,18).
+DOUBLE to VARCHAR cast gives the same shortest round-trip text. Near a constant limit or k x a
+reference, the relational script compares it by keys (elig_xkey, elig_ksign: texts that sort as
+the numbers do, exact at any exponent, cheap to bind), not by fractions.
 """
 
 from __future__ import annotations
@@ -27,15 +29,12 @@ CREATE OR REPLACE TEMP MACRO elig_rec(v, raw) AS
         CAST(replace(CAST(TRY_CAST(CASE WHEN regexp_full_match(z.raw, '-?[0-9]+') THEN z.raw ELSE CAST(z.v AS VARCHAR) END
                                    AS DECIMAL(38, 18)) AS VARCHAR), '.', '') AS HUGEINT),
         CAST('1000000000000000000' AS HUGEINT)) END)[1];
-CREATE OR REPLACE TEMP MACRO elig_mant(t) AS split_part(t, 'e', 1);
-CREATE OR REPLACE TEMP MACRO elig_scale(t) AS
-    (CASE WHEN contains(elig_mant(t), '.') THEN length(elig_mant(t)) - strpos(elig_mant(t), '.') ELSE 0 END)
-    - coalesce(TRY_CAST(nullif(split_part(t, 'e', 2), '') AS INTEGER), 0);
 CREATE OR REPLACE TEMP MACRO elig_dec(v, t) AS
-    list_transform([{'v': v, 't': t}], lambda zd: CASE WHEN zd.v IS NULL THEN NULL ELSE
+    list_transform([{'v': v, 'g': regexp_extract(t, '^(-?[0-9]*)\.?([0-9]*)(?:e([-+]?[0-9]+))?$', ['i', 'f', 'x'])}], lambda zd:
+    CASE WHEN zd.v IS NULL THEN NULL ELSE list_transform([coalesce(TRY_CAST(zd.g.x AS INTEGER), 0) - length(zd.g.f)], lambda ze:
     {'f': CAST(zd.v AS DOUBLE),
-     'n': TRY(CAST(replace(elig_mant(zd.t), '.', '') AS HUGEINT) * CAST('1' || repeat('0', greatest(0, -elig_scale(zd.t))) AS HUGEINT)),
-     'd': TRY(CAST('1' || repeat('0', greatest(0, elig_scale(zd.t))) AS HUGEINT))} END)[1];
+     'n': TRY(CAST(zd.g.i || zd.g.f AS HUGEINT) * CAST('1' || repeat('0', greatest(0, ze)) AS HUGEINT)),
+     'd': TRY(CAST('1' || repeat('0', greatest(0, -ze)) AS HUGEINT))})[1] END)[1];
 CREATE OR REPLACE TEMP MACRO elig_textn(v, vi) AS
     CASE WHEN vi IS NOT NULL THEN CAST(vi AS VARCHAR) ELSE CAST(v AS VARCHAR) END;
 CREATE OR REPLACE TEMP MACRO elig_int(raw) AS
@@ -48,15 +47,15 @@ CREATE OR REPLACE TEMP MACRO elig_sub(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f - z.b.f, TRY(z.a.n * z.b.d - z.b.n * z.a.d), TRY(z.a.d * z.b.d)))[1];
 CREATE OR REPLACE TEMP MACRO elig_mul(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f * z.b.f, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d)))[1];
+CREATE OR REPLACE TEMP MACRO elig_mulz(a, b) AS
+    list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f * z.b.f + 0.0, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d)))[1];
 CREATE OR REPLACE TEMP MACRO elig_div(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f / z.b.f, TRY(z.a.n * z.b.d), TRY(z.a.d * z.b.n)))[1];
 CREATE OR REPLACE TEMP MACRO elig_sign(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z:
     CASE WHEN z.a.f - z.b.f > 1e-9 * (abs(z.b.f) + 1.0) THEN 1
          WHEN z.a.f - z.b.f < -1e-9 * (abs(z.b.f) + 1.0) THEN -1
-         WHEN z.a.n IS NOT NULL AND z.b.n IS NOT NULL AND TRY(z.a.n * z.b.d - z.b.n * z.a.d) IS NOT NULL
-              THEN sign(z.a.n * z.b.d - z.b.n * z.a.d)
-         ELSE sign(z.a.f - z.b.f) END)[1];
+         ELSE coalesce(sign(TRY(z.a.n * z.b.d - z.b.n * z.a.d)), sign(z.a.f - z.b.f)) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
     list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
     CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
@@ -81,6 +80,17 @@ CREATE OR REPLACE TEMP MACRO elig_dsign(a, b) AS
     CASE WHEN a > b THEN 1 WHEN a < b THEN -1 WHEN a = b THEN 0 END;
 CREATE OR REPLACE TEMP MACRO elig_dedupe(l) AS
     list_transform([l], lambda z: list_filter(z, lambda x, i: list_position(z, x) = i))[1];
+CREATE OR REPLACE TEMP MACRO elig_xkey(xt, xc, xs) AS
+    list_transform([regexp_extract(xt, '^(-?)([0-9]*)\.?([0-9]*)(?:e([-+]?[0-9]+))?$', ['s', 'i', 'f', 'x'])], lambda kg:
+      list_transform([{'n': kg.s = '-', 'p': CAST(TRY(TRY_CAST(kg.i || kg.f AS HUGEINT) * xc) AS VARCHAR),
+                       'e': coalesce(TRY_CAST(kg.x AS INTEGER), 0) - length(kg.f) + xs}], lambda ky:
+        CASE WHEN ky.p = '0' THEN '1'
+             WHEN ky.n THEN '0' || translate(lpad(CAST(length(ky.p) + ky.e + 50000 AS VARCHAR), 6, '0') || rpad(ky.p, 80, '0'),
+                                             '0123456789', '9876543210')
+             ELSE '2' || lpad(CAST(length(ky.p) + ky.e + 50000 AS VARCHAR), 6, '0') || rpad(ky.p, 80, '0') END)[1])[1];
+CREATE OR REPLACE TEMP MACRO elig_ksign(ka, kb, kf) AS
+    list_transform([{'a': ka, 'b': kb, 'f': kf}], lambda zk:
+      CASE WHEN zk.a > zk.b THEN 1 WHEN zk.a < zk.b THEN -1 WHEN zk.a = zk.b THEN 0 ELSE sign(zk.f) END)[1];
 """
 
 
@@ -106,34 +116,98 @@ def dec_lit(x: Fraction) -> str | None:
     return f"CAST('{sign}{n // _DEC_SCALE}.{n % _DEC_SCALE:018d}' AS DECIMAL(38, 18))"
 
 
+# the exact comparison of record numbers (elig_xkey): a number's key is a text that sorts as the
+# number does: '0' negative, '1' zero, '2' positive; then (for a nonzero number m x 10^e, m an
+# integer of P digits) its magnitude P + e + 50000 in six digits and P's digits padded to 80
+# with zeros; a negative number's magnitude and digits in nines' complement (a larger magnitude
+# sorts first). Exact at any exponent; NULL where a record's digits times the constant pass
+# 128 bits (an integer reading of more than about 20 digits): the doubles' sign then decides.
+KEY_DIGITS = 80
+
+
+def _tens(n: int) -> tuple[int, int]:
+    """n = m x 10^s with m not divisible by 10 (0: (0, 0))."""
+    s = 0
+    while n and n % 10 == 0:
+        n //= 10
+        s += 1
+    return n, s
+
+
+def key_lit(n: int, s: int = 0) -> str | None:
+    """The key of the integer n times 10^s as a text literal (elig_xkey's), or None where n has
+    more than KEY_DIGITS significant digits."""
+    if n == 0:
+        return "'1'"
+    m, t = _tens(abs(n))
+    p = str(m)
+    if len(p) > KEY_DIGITS:
+        return None
+    body = f"{len(p) + t + s + 50000:06d}" + p.ljust(KEY_DIGITS, "0")
+    if n < 0:
+        return "'0" + body.translate(str.maketrans("0123456789", "9876543210")) + "'"
+    return "'2" + body + "'"
+
+
+def _mult(c: int) -> tuple[str, str]:
+    """A nonnegative integer multiplier as elig_xkey's (c, s) arguments: its digits and its power of ten."""
+    m, s = _tens(c)
+    return f"CAST('{m}' AS HUGEINT)", str(s)
+
+
+def rec_key(v: str, vi: str, c: int = 1) -> str:
+    """The key of record number (v, vi) times the nonnegative integer c (NULL where v is)."""
+    cm, cs = _mult(c)
+    return f"elig_xkey(elig_textn({v}, {vi}), {cm}, {cs})"
+
+
 def near_sign(v: str, vi: str, x: Fraction, decimals: bool = True) -> str:
     """The exact sign of record number (v, vi) minus the constant x, for a reading within
-    rounding of x (elig_sign_rec's exact fallback). Where the record's shortest decimal is a
-    DECIMAL(38, 18) number below 1e19 (elig_xok: an integer text, or a decimal text of at most 18
-    decimals) and x is one too, a comparison of decimals with no lambda (the lambdas of
-    elig_sign_rec cost milliseconds per vector of rows that reaches them, and DuckDB evaluates
-    every argument of coalesce); elsewhere elig_sign_rec. ``decimals`` false: elig_sign_rec
-    always (the Spark script: Spark's DECIMAL products lose scale beyond 38 digits)."""
-    lit = dec_lit(x) if decimals else None
-    slow = f"elig_sign_rec({v}, {vi}, {const(x)})"
+    rounding of x (elig_sign_rec's exact fallback): the keys of v x den(x) and num(x) compared
+    (elig_ksign: a few string functions and two small lambdas, where elig_sign_rec's nested
+    macros of lambdas took milliseconds to bind). ``decimals`` false: elig_sign_rec (the Spark
+    script, which keeps the fraction functions)."""
+    x = Fraction(x)
+    lit = key_lit(x.numerator) if decimals else None
     if lit is None:
-        return slow
-    return f"(CASE WHEN {v} IS NULL THEN NULL WHEN elig_xok({v}, {vi}) THEN elig_dsign(elig_xdec({v}, {vi}), {lit}) ELSE {slow} END)"
+        return f"elig_sign_rec({v}, {vi}, {const(x)})"
+    return f"elig_ksign({rec_key(v, vi, x.denominator)}, {lit}, {v} - CAST({float(x)!r} AS DOUBLE))"
+
+
+def near_sign_table(v: str, vi: str, u: str, table) -> str | None:
+    """near_sign against a limit looked up by the unit u ((unit, value) pairs), written once
+    with the limit's denominator, its power of ten, its numerator's key and its double looked up
+    by unit; None where a numerator has no key."""
+    rows = []
+    for unit, x in table:
+        x = Fraction(x)
+        lit = key_lit(x.numerator)
+        if lit is None:
+            return None
+        rows.append((unit, _tens(x.denominator), lit, float(x)))
+    qu = lambda s: "'" + s.replace("'", "''") + "'"
+    units = "[" + ", ".join(qu(r[0]) for r in rows) + "]"
+
+    def look(f):  # (a list of constants at the unit's position binds cheaper than a CASE of them)
+        vals = [f(r) for r in rows]
+        if len(set(vals)) == 1:
+            return vals[0]
+        return f"[{', '.join(vals)}][list_position({units}, {u})]"
+    cm = look(lambda r: f"CAST('{r[1][0]}' AS HUGEINT)")
+    cs = look(lambda r: str(r[1][1]))
+    kl = look(lambda r: r[2])
+    fd = look(lambda r: f"CAST({r[3]!r} AS DOUBLE)")
+    return f"elig_ksign(elig_xkey(elig_textn({v}, {vi}), {cm}, {cs}), {kl}, {v} - {fd})"
 
 
 def near_sign_ref(v: str, vi: str, k: Fraction, r: str, ri: str, decimals: bool = True) -> str:
-    """The same for v against k times the record number (r, ri) (elig_sign_ref): the sign of
-    v * den(k) - num(k) * r in decimals where neither product reaches 1e19."""
+    """The same for v against k times the record number (r, ri) (elig_sign_ref): the keys of
+    v x den(k) and r x num(k) compared (k >= 0; elig_sign_ref otherwise and for Spark)."""
     k = Fraction(k)
-    slow = f"elig_sign_ref({v}, {vi}, {const(k)}, {r}, {ri})"
-    if not decimals:
-        return slow
-    kn, kd = abs(k.numerator), k.denominator
-    ok = (f"elig_xok({v}, {vi}) AND elig_xok({r}, {ri}) AND abs({v}) * {float(kd)!r} < 1e19 "
-          f"AND abs({r}) * {float(kn)!r} < 1e19 AND {kn} < 1e19 AND {kd} < 1e19")
-    return (f"(CASE WHEN {v} IS NULL OR {r} IS NULL THEN NULL WHEN {ok} THEN "
-            f"elig_dsign(elig_xdec({v}, {vi}) * CAST('{kd}' AS DECIMAL(38, 0)), "
-            f"CAST('{k.numerator}' AS DECIMAL(38, 0)) * elig_xdec({r}, {ri})) ELSE {slow} END)")
+    if not decimals or k < 0:
+        return f"elig_sign_ref({v}, {vi}, {const(k)}, {r}, {ri})"
+    kr = f"{v} - CAST({float(k)!r} AS DOUBLE) * {r}"
+    return f"elig_ksign({rec_key(v, vi, k.denominator)}, {rec_key(r, ri, k.numerator)}, {kr})"
 
 
 def holds(op: str, sign: str) -> str:

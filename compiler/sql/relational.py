@@ -290,6 +290,12 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         sc = "CASE x.u " + " ".join(f"WHEN {q(u)} THEN {N.const(c.scale)}" for u, c in n.table) + " END"
         of = "CASE x.u " + " ".join(f"WHEN {q(u)} THEN {N.const(c.offset)}" for u, c in n.table) + " END"
         conv = f"(CASE WHEN x.u IN ({units}) THEN elig_add(elig_mul(elig_dec(x.v, elig_textn(x.v, x.vi)), {sc}), {of}) END)"
+        if self.decimals and all(c.offset == 0 for _, c in n.table):
+            # (DuckDB) no offset: elig_mulz, the product plus 0.0 (elig_add's of a zero: -0.0 becomes
+            # 0.0, the fraction the same); the factor from a list at the unit's position (cheaper to
+            # bind than a CASE of constants)
+            sc = f"[{', '.join(N.const(c.scale) for _, c in n.table)}][list_position([{units}], x.u)]"
+            conv = f"(CASE WHEN x.u IN ({units}) THEN elig_mulz(elig_dec(x.v, elig_textn(x.v, x.vi)), {sc}) END)"
         each = (f"(CASE WHEN {one} THEN [CASE WHEN {top}.bad THEN NULL ELSE {self._rename(conv, 'x', top)} END] "
                 f"ELSE list_transform({cands}, lambda x: CASE WHEN x.bad THEN NULL ELSE {conv} END) END)")
         vals, lv = self.helper(each, lc)

@@ -7,7 +7,7 @@ import types
 from typing import Iterator, Optional
 
 from . import loader
-from .script import UNIT_OBS, Script, build, obs_rows, wild_scan
+from .script import OBS_CODES, UNIT_OBS, Script, build, obs_codes, obs_rows, wild_scan
 
 
 def evaluator_module(python_source: str) -> types.ModuleType:
@@ -153,7 +153,10 @@ def run_script(con, program, module, script: Script, chunk: int = CHUNK, workers
                 # reads them, from its code's row groups only (docs/sql.md, "Running")
                 con.execute(f"CREATE OR REPLACE TABLE {UNIT_OBS} AS "
                             "SELECT code, unit, resolved FROM elig_unit_map WHERE kind = 'obs'")
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{obs_rows(program, loaded=True)}")
+                # the codes' facts as a table: each criterion's query binds the view again, and
+                # a table binds cheaper than the VALUES list of every code
+                con.execute(f"CREATE OR REPLACE TABLE {OBS_CODES} AS SELECT * FROM {obs_codes(program)}")
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{obs_rows(program, loaded=True, codes=OBS_CODES)}")
                 views.append(name)
                 continue
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({sql})" + (f" ORDER BY {order}" if order else ""))
@@ -191,7 +194,7 @@ def _drop_prep(con, views: list, prep: list) -> None:
     """Drops the work tables of the input (and the view elig_ox)."""
     for n in views:
         con.execute(f"DROP VIEW IF EXISTS {n}")
-    for n in ["elig_input", "elig_obs", UNIT_OBS] + [p for p in prep if p not in views]:
+    for n in ["elig_input", "elig_obs", UNIT_OBS, OBS_CODES] + [p for p in prep if p not in views]:
         con.execute(f"DROP TABLE IF EXISTS {n}")
 
 

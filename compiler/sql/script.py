@@ -165,7 +165,12 @@ def obs_codes(program: I.Program) -> str:
 FLAT_OX = ("v", "u", "s", "uln", "lln", "lloq")
 
 
-def obs_rows(program: I.Program, source: str = "observations", loaded: bool = False, flat: bool = False) -> str:
+# the table of obs_codes that screen.run_script makes for the view elig_ox over loaded observations
+OBS_CODES = "elig_obs_codes"
+
+
+def obs_rows(program: I.Program, source: str = "observations", loaded: bool = False, flat: bool = False,
+             codes: str | None = None) -> str:
     """The rows of elig_ox(code, seq, i, d, w, x) (docs/sql.md, "The SQL"): each reading of a
     trial code, and each reading without a code once per trial code (w). The unit, ``bad`` and
     ``s`` of a reading come from its code's facts (obs_codes, a join with a table of a few rows)
@@ -178,9 +183,9 @@ def obs_rows(program: I.Program, source: str = "observations", loaded: bool = Fa
     bad = (f"(CASE WHEN o.q THEN NOT coalesce(list_contains(o.vals, o.value_str), FALSE) "
            f"ELSE o.value_num IS NULL OR coalesce(NOT list_contains(o.units, {unit}), TRUE) END)")
     if loaded:
-        def xi(f):
+        def xi(f):  # (elig_int, not exact_int: only readings beyond 9e18 reach it; it binds cheaper)
             return (f"coalesce(CAST(o.{f}_int AS HUGEINT), CASE WHEN abs(o.{_INT_NUM[f]}) >= 9e18 "
-                    f"THEN {exact_int(f'o.{f}_raw')} END)")
+                    f"THEN elig_int(o.{f}_raw) END)")
         day = "o.day"
     else:
         def xi(f):
@@ -202,7 +207,7 @@ def obs_rows(program: I.Program, source: str = "observations", loaded: bool = Fa
     if loaded:
         cols += [n for n, _, _ in LOADED_OBS if n != "no_code"]
     cols = ", ".join("ob." + c for c in cols)
-    k = obs_codes(program)
+    k = obs_codes(program) if codes is None else f"{codes} k"
     if loaded:
         # the code of a coded row is the reading's own (ob.code): the criterion's `code = ...`
         # then filters the table scan itself (its zonemaps), not the join's output

@@ -52,6 +52,15 @@ class _Call:
         self.args = args
 
 
+def _fixed_duration(d) -> bool:
+    """Whether a duration is the same for every record (no condition, no half-life in it)."""
+    if isinstance(d, I.DConst):
+        return True
+    if isinstance(d, I.DExtreme):
+        return _fixed_duration(d.left) and _fixed_duration(d.right)
+    return False
+
+
 class _Raw:
     __slots__ = ("code",)
 
@@ -251,9 +260,14 @@ class PythonEmitter:
         raise BackendError(f"the Python backend has no emitter for {type(l).__name__}")
 
     def win(self, w: I.Win):
-        """A window whose duration is fixed: a module constant, computed once per record."""
+        """A window of the record: a module constant, computed once per record, where its
+        duration is fixed; built where used where the duration depends on the record
+        (`within (28 d if any anemia ever else 14 d) before screening`)."""
         if w.at is not None:
             return self.date_win(w)
+        if w.duration is not None and not _fixed_duration(w.duration):
+            return _Call("_window", "r", self.lit(w.kind), self.lit(w.anchor), self.dur(w.duration),
+                         self.lit(self.said(w.text)))
         dur = "None" if w.duration is None else _flat(self.dur(w.duration), {})
         return self.const(f"({_lit(w.kind)}, {_lit(w.anchor)}, {dur}, {_lit(self.said(w.text))})", "window")
 

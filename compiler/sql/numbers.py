@@ -56,16 +56,6 @@ CREATE OR REPLACE TEMP MACRO elig_sign(a, b) AS
     CASE WHEN z.a.f - z.b.f > 1e-9 * (abs(z.b.f) + 1.0) THEN 1
          WHEN z.a.f - z.b.f < -1e-9 * (abs(z.b.f) + 1.0) THEN -1
          ELSE coalesce(sign(TRY(z.a.n * z.b.d - z.b.n * z.a.d)), sign(z.a.f - z.b.f)) END)[1];
-CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
-    list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
-    CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
-         WHEN zs.v - zs.b.f < -1e-9 * (abs(zs.b.f) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(zs.v, elig_textn(zs.v, zs.raw)), zs.b) END)[1];
-CREATE OR REPLACE TEMP MACRO elig_sign_ref(v, raw, k, r, rraw) AS
-    list_transform([{'v': v, 'raw': raw, 'k': k, 'r': r, 'rraw': rraw}], lambda zs:
-    CASE WHEN zs.v - zs.k.f * zs.r > 1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN 1
-         WHEN zs.v - zs.k.f * zs.r < -1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(zs.v, elig_textn(zs.v, zs.raw)), elig_mul(zs.k, elig_dec(zs.r, elig_textn(zs.r, zs.rraw)))) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_zero(a) AS
     list_transform([a], lambda z: CASE WHEN z.n IS NOT NULL THEN z.n = 0 ELSE z.f = 0 END)[1];
 CREATE OR REPLACE TEMP MACRO elig_floor(a) AS
@@ -91,6 +81,22 @@ CREATE OR REPLACE TEMP MACRO elig_xkey(xt, xc, xs) AS
 CREATE OR REPLACE TEMP MACRO elig_ksign(ka, kb, kf) AS
     list_transform([{'a': ka, 'b': kb, 'f': kf}], lambda zk:
       CASE WHEN zk.a > zk.b THEN 1 WHEN zk.a < zk.b THEN -1 WHEN zk.a = zk.b THEN 0 ELSE sign(zk.f) END)[1];
+CREATE OR REPLACE TEMP MACRO elig_ckey(ct, cc) AS
+    list_transform([{'t': ct, 'c': CAST(abs(cc) AS VARCHAR), 'm': regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', '')}], lambda zc:
+      CASE WHEN cc = 0 THEN '1'
+           ELSE elig_xkey(CASE WHEN cc > 0 THEN zc.t WHEN starts_with(zc.t, '-') THEN substr(zc.t, 2) ELSE '-' || zc.t END,
+                          TRY_CAST(zc.m AS HUGEINT), length(zc.c) - length(zc.m)) END)[1];
+CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
+    list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
+    CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
+         WHEN zs.v - zs.b.f < -1e-9 * (abs(zs.b.f) + 1.0) THEN -1
+         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.b.d), elig_ckey('1', zs.b.n), zs.v - zs.b.f) END)[1];
+CREATE OR REPLACE TEMP MACRO elig_sign_ref(v, raw, k, r, rraw) AS
+    list_transform([{'v': v, 'raw': raw, 'k': k, 'r': r, 'rraw': rraw}], lambda zs:
+    CASE WHEN zs.v - zs.k.f * zs.r > 1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN 1
+         WHEN zs.v - zs.k.f * zs.r < -1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN -1
+         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.k.d), elig_ckey(elig_textn(zs.r, zs.rraw), zs.k.n),
+                         zs.v - zs.k.f * zs.r) END)[1];
 """
 
 

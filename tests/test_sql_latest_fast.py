@@ -162,7 +162,7 @@ def test_near_sign_decimal_only_where_exact():
     assert N.dec_lit(Fraction(1, 3)) is None and N.dec_lit(Fraction(10) ** 20) is None
     assert N.dec_lit(Fraction(1, 10 ** 19)) is None
     assert "elig_dsign" not in N.near_sign("x.v", "x.vi", Fraction(1, 3))
-    # the keys: 1/3 compares v x 3 with 1; 0.09 v with 9 x 10^-2; Spark's script keeps the fractions
+    # the keys: 1/3 compares v x 3 with 1; 0.09 v with 9 x 10^-2; Spark's script calls elig_sign_rec (keys inside)
     assert N.near_sign("x.v", "x.vi", Fraction(1, 3)).startswith("elig_ksign(elig_xkey(elig_textn(x.v, x.vi), CAST('3' AS HUGEINT), 0), '2050001")
     assert N.key_lit(9, -2) == "'2" + "049999" + "9".ljust(80, "0") + "'" and N.key_lit(0) == "'1'"
     assert N.key_lit(-9).startswith("'0") and N.near_sign("x.v", "x.vi", Fraction(1, 3), decimals=False).startswith("elig_sign_rec(")

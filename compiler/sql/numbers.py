@@ -10,7 +10,9 @@ rounding of each other, as ``_cmp3``/``_n_cmp`` of compiler/runtime.py do; so 1.
 A record number is exact as its shortest decimal (Python's ``Fraction(repr(x))``): DuckDB's
 DOUBLE to VARCHAR cast gives the same shortest round-trip text. Near a constant limit or k x a
 reference, the relational script compares it by keys (elig_xkey, elig_ksign: texts that sort as
-the numbers do, exact at any exponent, cheap to bind), not by fractions.
+the numbers do, exact at any exponent, cheap to bind), not by fractions; so do elig_sign_rec and
+elig_sign_ref (the lambda form's comparisons; elig_ckey takes the multiplier from the number
+struct at run time). Computed numbers (elig_add/elig_mul/elig_div) stay 128-bit fractions.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def near_sign(v: str, vi: str, x: Fraction, decimals: bool = True) -> str:
     rounding of x (elig_sign_rec's exact fallback): the keys of v x den(x) and num(x) compared
     (elig_ksign: a few string functions and two small lambdas, where elig_sign_rec's nested
     macros of lambdas took milliseconds to bind). ``decimals`` false: elig_sign_rec (the Spark
-    script, which keeps the fraction functions)."""
+    script, whose own elig_sign_rec compares by the same keys)."""
     x = Fraction(x)
     lit = key_lit(x.numerator) if decimals else None
     if lit is None:

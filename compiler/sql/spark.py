@@ -14,7 +14,9 @@ Spark type; anything else is refused naming the rule, its file:line and the cons
 Exact numbers: the DuckDB macros of compiler/sql/numbers.py are re-implemented as Spark SQL
 functions over STRUCT<f DOUBLE, n DECIMAL(38,0), d DECIMAL(38,0)> (Spark has no 128-bit
 integer; DECIMAL(38,0) with ANSI mode off gives NULL on overflow, as DuckDB's TRY does, and the
-comparison then falls back to the float, exactly where the DuckDB script does).
+comparison then falls back to the float, exactly where the DuckDB script does). A record number
+near a constant or k x a reference (elig_sign_rec, elig_sign_ref) is compared by numbers.py's
+keys instead (elig_xkey, elig_ckey, elig_ksign below): exact at any exponent.
 """
 
 from __future__ import annotations

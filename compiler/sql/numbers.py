@@ -84,10 +84,10 @@ CREATE OR REPLACE TEMP MACRO elig_ksign(ka, kb, kf) AS
     list_transform([{'a': ka, 'b': kb, 'f': kf}], lambda zk:
       CASE WHEN zk.a > zk.b THEN 1 WHEN zk.a < zk.b THEN -1 WHEN zk.a = zk.b THEN 0 ELSE sign(zk.f) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_ckey(ct, cc) AS
-    list_transform([{'t': ct, 'c': CAST(abs(cc) AS VARCHAR), 'm': regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', '')}], lambda zc:
-      CASE WHEN cc = 0 THEN '1'
-           ELSE elig_xkey(CASE WHEN cc > 0 THEN zc.t WHEN starts_with(zc.t, '-') THEN substr(zc.t, 2) ELSE '-' || zc.t END,
-                          TRY_CAST(zc.m AS HUGEINT), length(zc.c) - length(zc.m)) END)[1];
+    CASE WHEN cc = 0 THEN '1'
+         ELSE elig_xkey(CASE WHEN cc > 0 THEN ct WHEN starts_with(ct, '-') THEN substr(ct, 2) ELSE '-' || ct END,
+                        TRY_CAST(regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', '') AS HUGEINT),
+                        length(CAST(abs(cc) AS VARCHAR)) - length(regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', ''))) END;
 CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
     list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
     CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1

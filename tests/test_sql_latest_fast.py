@@ -138,13 +138,17 @@ def test_latest_exact_at_any_exponent_equals_python(compiled, sm3321, tmp_path):
     subnormal ULNs, 1.5e307) and integer ULNs of 23 and 35 digits: the keys of numbers.py compare
     them exactly, as the evaluator's fractions do (the SQL compared such doubles before)."""
     texts = _extreme_records()
-    sqls = assert_sql_equals_python(compiled, sm3321, texts, tmp_path, ("ast_limit",))
-    outs = {c["outcome"] for r in sqls for c in r["criteria"]}
-    assert {"pass", "fail"} <= outs, outs
-    # the first case of the former known difference: exactly at the limit in SQL's doubles, above it exactly
-    at = {json.loads(t)["id"] for t in texts if '"value": 5.0000000000000004e-30' in t and '"active"' in t}
-    got = [r["criteria"][0]["outcome"] for r in sqls if r["patient_id"] in at]
-    assert got and set(got) == {"fail"}, got
+    # the relational script and the lambda form (elig_sign_ref's keys: criteria without a
+    # relational form, and the functions Spark's script calls)
+    for relational in (True, False):
+        sqls = assert_sql_equals_python(compiled, sm3321, texts, tmp_path, ("ast_limit",), relational=relational,
+                                        name=f"extreme-{relational}.jsonl")
+        outs = {c["outcome"] for r in sqls for c in r["criteria"]}
+        assert {"pass", "fail"} <= outs, outs
+        # the first case of the former known difference: exactly at the limit in SQL's doubles, above it exactly
+        at = {json.loads(t)["id"] for t in texts if '"value": 5.0000000000000004e-30' in t and '"active"' in t}
+        got = [r["criteria"][0]["outcome"] for r in sqls if r["patient_id"] in at]
+        assert got and set(got) == {"fail"}, (relational, got)
 
 
 def test_near_sign_decimal_only_where_exact():
@@ -158,7 +162,7 @@ def test_near_sign_decimal_only_where_exact():
     assert N.dec_lit(Fraction(1, 3)) is None and N.dec_lit(Fraction(10) ** 20) is None
     assert N.dec_lit(Fraction(1, 10 ** 19)) is None
     assert "elig_dsign" not in N.near_sign("x.v", "x.vi", Fraction(1, 3))
-    # the keys: 1/3 compares v x 3 with 1; 0.09 v with 9 x 10^-2; Spark's script keeps the fractions
+    # the keys: 1/3 compares v x 3 with 1; 0.09 v with 9 x 10^-2; Spark's script calls elig_sign_rec (keys inside)
     assert N.near_sign("x.v", "x.vi", Fraction(1, 3)).startswith("elig_ksign(elig_xkey(elig_textn(x.v, x.vi), CAST('3' AS HUGEINT), 0), '2050001")
     assert N.key_lit(9, -2) == "'2" + "049999" + "9".ljust(80, "0") + "'" and N.key_lit(0) == "'1'"
     assert N.key_lit(-9).startswith("'0") and N.near_sign("x.v", "x.vi", Fraction(1, 3), decimals=False).startswith("elig_sign_rec(")
@@ -173,3 +177,62 @@ def test_latest_before_1970_equals_python(compiled, sm3321, fast_records, tmp_pa
     assert sum('"1966-' in t for t in old) == len(old)
     for relational in (True, False):  # the lambda form too (Spark's, and criteria without a relational form)
         assert_sql_equals_python(compiled, sm3321, old, tmp_path, crits, name="old.jsonl", relational=relational)
+
+
+# constants and multipliers k far beyond any clinical value but within 128-bit fractions (a rule's
+# literal is a HUGEINT fraction), and references from subnormal to 1.5e307
+EXTREME_LIMITS = ["5/1000000000000000000000000000000", "-7/300000000000000000000", "1000000000000000000000000000000/3",
+                  "3/2", "1/3", "200000000000000000000000", "0"]
+EXTREME_REFS = [(r, k) for r in (1e-30, 3e-200, 5e-324, 2.5e-320, 1e300, 1.5e307, 0.1, 2e23, 9.999999999999999e22)
+                for k in ("5", "5/2", "-2", "0", "1/3")]
+
+
+def _around(x):
+    import math
+    f = float(x)
+    return sorted(v for v in {f, math.nextafter(f, math.inf), math.nextafter(f, -math.inf), -f} if not math.isinf(v))
+
+
+def sign_rows():
+    """(i, v, k's double, numerator and denominator, reference r, whether k x r, the Python
+    evaluator's sign) for elig_sign_rec (v against the constant k) and elig_sign_ref (v against
+    k x r) at and next to extreme limits (compiler/runtime_parts/values.py's _cmp3 is the meaning)."""
+    from fractions import Fraction
+
+    from compiler.runtime_parts.values import _cmp3
+
+    out = []
+    for t in EXTREME_LIMITS:
+        x = Fraction(t)
+        for v in _around(x):
+            out.append((len(out), v, float(x), str(x.numerator), str(x.denominator), 1.0, False, _cmp3(v, float(x), x)))
+    for r, t in EXTREME_REFS:
+        k = Fraction(t)
+        for v in _around(k * Fraction(repr(r))):
+            out.append((len(out), v, float(k), str(k.numerator), str(k.denominator), r, True, _cmp3(v, float(k) * r, (k, r))))
+    return out
+
+
+# the two functions over a table elig_sc of sign_rows (one plan; Spark's test runs it too)
+SIGN_SQL = ("SELECT i, CASE WHEN ref THEN elig_sign_ref(v, NULL, {'f': kf, 'n': CAST(kn AS HUGEINT), 'd': CAST(kd AS HUGEINT)}, r, NULL) "
+            "ELSE elig_sign_rec(v, NULL, {'f': kf, 'n': CAST(kn AS HUGEINT), 'd': CAST(kd AS HUGEINT)}) END AS s FROM elig_sc")
+
+
+def test_sign_functions_exact_at_any_exponent():
+    """elig_sign_rec and elig_sign_ref (the lambda form's comparisons, and the functions Spark's
+    script calls) against the evaluator's _cmp3, by the keys: 5.0000000000000004e-30 is above
+    5 x 1e-30, a subnormal's neighbour is not equal to it (128-bit fractions compared such doubles)."""
+    import duckdb
+
+    from compiler.sql import numbers as N
+
+    con = duckdb.connect()
+    con.execute(N.MACROS)
+    rows = sign_rows()
+    con.execute("CREATE TABLE elig_sc (i INT, v DOUBLE, kf DOUBLE, kn VARCHAR, kd VARCHAR, r DOUBLE, ref BOOLEAN, want INT)")
+    con.executemany("INSERT INTO elig_sc VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    got = dict(con.execute(SIGN_SQL).fetchall())
+    con.close()
+    bad = [(r, got[r[0]]) for r in rows if got[r[0]] != r[-1]]
+    assert not bad, bad[:5]
+    assert {r[-1] for r in rows} == {-1, 0, 1} and len(rows) > 150

@@ -21,6 +21,7 @@ pytest.importorskip("sqlglot")
 
 import cohort  # noqa: E402
 import test_sql as T  # noqa: E402  (the DuckDB differential corpus and comparison)
+import test_sql_latest_fast as LF  # noqa: E402  (k x ULN at extreme exponents)
 
 from compiler.sql import spark as SP  # noqa: E402
 from compiler.sql.script import SqlCompileError  # noqa: E402
@@ -324,11 +325,29 @@ def test_exact_numbers_on_spark(spark):
     assert one("SELECT elig_int('1.5')") is None
 
 
+@pytest.mark.slow
+def test_sign_functions_exact_on_spark(spark):
+    """Spark's elig_sign_rec and elig_sign_ref near extreme limits (test_sql_latest_fast.sign_rows:
+    constants of 10^-30 and 10^30, k x references from subnormals to 1.5e307, k negative or zero)
+    give the evaluator's sign, by the keys; a subnormal is read as its shortest text (Java 17
+    prints 5e-324 as 4.9E-324)."""
+    rows = LF.sign_rows()
+    spark.createDataFrame(rows, "i INT, v DOUBLE, kf DOUBLE, kn STRING, kd STRING, r DOUBLE, ref BOOLEAN, want INT") \
+        .createOrReplaceTempView("elig_sc")
+    got = dict(spark.sql(SP.to_spark(LF.SIGN_SQL)).collect())
+    bad = [(r, got[r[0]]) for r in rows if got[r[0]] != r[-1]]
+    assert not bad, bad[:5]
+    assert {r[-1] for r in rows} == {-1, 0, 1}
+    texts = spark.sql(SP.to_spark("SELECT elig_textn(CAST(5e-324 AS DOUBLE), NULL), elig_textn(CAST(-2.5e-320 AS DOUBLE), NULL)"))
+    assert [float(t) for t in texts.collect()[0]] == [5e-324, -2.5e-320] and texts.collect()[0][0] == "5e-324"
+
+
 @pytest.fixture(scope="session")
 def corpus():
     # one Spark run for all of them: planning the 44 criteria costs far more than the records
     return {"cases": T._case_texts(), "cohort": [t.rstrip("\n") for t in cohort._lines(2000, 3321, 0.02)],
-            "fuzz": T._fuzz_texts(), "bad": list(T.BAD_LINES), "exact": T._exact_texts()}
+            "fuzz": T._fuzz_texts(), "bad": list(T.BAD_LINES), "exact": T._exact_texts(),
+            "extreme": LF._extreme_records()}
 
 
 @pytest.fixture(scope="session")
@@ -343,11 +362,12 @@ def spark_screened(spark, compiled, sm3321, spark_sm3321, corpus, tmp_path_facto
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("part", ["cases", "cohort", "fuzz", "bad", "exact"])
+@pytest.mark.parametrize("part", ["cases", "cohort", "fuzz", "bad", "exact", "extreme"])
 def test_spark_equals_python(part, corpus, spark_screened, sm3321):
     """All 44 SM3321 criteria: status, outcome and missing equal the Python evaluator's (on the
     data cases, 2,000 cohort records, fuzzed unusable items, bad lines, limits at exactly their
-    value), one result per record in input order, error results included."""
+    value, AST at and next to 5 x and 2.5 x ULNs from subnormals to 1.5e307: the keys), one result
+    per record in input order, error results included."""
     pys = [sm3321.evaluate_json(t) for t in corpus[part]]
     assert len(spark_screened[part]) == len(pys)
     diffs = T.compare(pys, spark_screened[part])

@@ -10,7 +10,9 @@ rounding of each other, as ``_cmp3``/``_n_cmp`` of compiler/runtime.py do; so 1.
 A record number is exact as its shortest decimal (Python's ``Fraction(repr(x))``): DuckDB's
 DOUBLE to VARCHAR cast gives the same shortest round-trip text. Near a constant limit or k x a
 reference, the relational script compares it by keys (elig_xkey, elig_ksign: texts that sort as
-the numbers do, exact at any exponent, cheap to bind), not by fractions.
+the numbers do, exact at any exponent, cheap to bind), not by fractions; so do elig_sign_rec and
+elig_sign_ref (the lambda form's comparisons; elig_ckey takes the multiplier from the number
+struct at run time). Computed numbers (elig_add/elig_mul/elig_div) stay 128-bit fractions.
 """
 
 from __future__ import annotations
@@ -56,16 +58,6 @@ CREATE OR REPLACE TEMP MACRO elig_sign(a, b) AS
     CASE WHEN z.a.f - z.b.f > 1e-9 * (abs(z.b.f) + 1.0) THEN 1
          WHEN z.a.f - z.b.f < -1e-9 * (abs(z.b.f) + 1.0) THEN -1
          ELSE coalesce(sign(TRY(z.a.n * z.b.d - z.b.n * z.a.d)), sign(z.a.f - z.b.f)) END)[1];
-CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
-    list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
-    CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
-         WHEN zs.v - zs.b.f < -1e-9 * (abs(zs.b.f) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(zs.v, elig_textn(zs.v, zs.raw)), zs.b) END)[1];
-CREATE OR REPLACE TEMP MACRO elig_sign_ref(v, raw, k, r, rraw) AS
-    list_transform([{'v': v, 'raw': raw, 'k': k, 'r': r, 'rraw': rraw}], lambda zs:
-    CASE WHEN zs.v - zs.k.f * zs.r > 1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN 1
-         WHEN zs.v - zs.k.f * zs.r < -1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN -1
-         ELSE elig_sign(elig_dec(zs.v, elig_textn(zs.v, zs.raw)), elig_mul(zs.k, elig_dec(zs.r, elig_textn(zs.r, zs.rraw)))) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_zero(a) AS
     list_transform([a], lambda z: CASE WHEN z.n IS NOT NULL THEN z.n = 0 ELSE z.f = 0 END)[1];
 CREATE OR REPLACE TEMP MACRO elig_floor(a) AS
@@ -91,6 +83,22 @@ CREATE OR REPLACE TEMP MACRO elig_xkey(xt, xc, xs) AS
 CREATE OR REPLACE TEMP MACRO elig_ksign(ka, kb, kf) AS
     list_transform([{'a': ka, 'b': kb, 'f': kf}], lambda zk:
       CASE WHEN zk.a > zk.b THEN 1 WHEN zk.a < zk.b THEN -1 WHEN zk.a = zk.b THEN 0 ELSE sign(zk.f) END)[1];
+CREATE OR REPLACE TEMP MACRO elig_ckey(ct, cc) AS
+    CASE WHEN cc = 0 THEN '1'
+         ELSE elig_xkey(CASE WHEN cc > 0 THEN ct WHEN starts_with(ct, '-') THEN substr(ct, 2) ELSE '-' || ct END,
+                        TRY_CAST(regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', '') AS HUGEINT),
+                        length(CAST(abs(cc) AS VARCHAR)) - length(regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', ''))) END;
+CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
+    list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
+    CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
+         WHEN zs.v - zs.b.f < -1e-9 * (abs(zs.b.f) + 1.0) THEN -1
+         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.b.d), elig_ckey('1', zs.b.n), zs.v - zs.b.f) END)[1];
+CREATE OR REPLACE TEMP MACRO elig_sign_ref(v, raw, k, r, rraw) AS
+    list_transform([{'v': v, 'raw': raw, 'k': k, 'r': r, 'rraw': rraw}], lambda zs:
+    CASE WHEN zs.v - zs.k.f * zs.r > 1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN 1
+         WHEN zs.v - zs.k.f * zs.r < -1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN -1
+         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.k.d), elig_ckey(elig_textn(zs.r, zs.rraw), zs.k.n),
+                         zs.v - zs.k.f * zs.r) END)[1];
 """
 
 
@@ -166,7 +174,7 @@ def near_sign(v: str, vi: str, x: Fraction, decimals: bool = True) -> str:
     rounding of x (elig_sign_rec's exact fallback): the keys of v x den(x) and num(x) compared
     (elig_ksign: a few string functions and two small lambdas, where elig_sign_rec's nested
     macros of lambdas took milliseconds to bind). ``decimals`` false: elig_sign_rec (the Spark
-    script, which keeps the fraction functions)."""
+    script, whose own elig_sign_rec compares by the same keys)."""
     x = Fraction(x)
     lit = key_lit(x.numerator) if decimals else None
     if lit is None:

@@ -14,7 +14,9 @@ Spark type; anything else is refused naming the rule, its file:line and the cons
 Exact numbers: the DuckDB macros of compiler/sql/numbers.py are re-implemented as Spark SQL
 functions over STRUCT<f DOUBLE, n DECIMAL(38,0), d DECIMAL(38,0)> (Spark has no 128-bit
 integer; DECIMAL(38,0) with ANSI mode off gives NULL on overflow, as DuckDB's TRY does, and the
-comparison then falls back to the float, exactly where the DuckDB script does).
+comparison then falls back to the float, exactly where the DuckDB script does). A record number
+near a constant or k x a reference (elig_sign_rec, elig_sign_ref) is compared by numbers.py's
+keys instead (elig_xkey, elig_ckey, elig_ksign below): exact at any exponent.
 """
 
 from __future__ import annotations
@@ -52,8 +54,13 @@ FUNCTIONS = [
     # digits and the 15-digit rounding reads back as the same double (then that is the shortest
     # text, Python's repr; Java 17 prints some doubles, such as 2e23, with more digits than needed)
     ("elig_dtext", "(v DOUBLE) RETURNS STRING RETURN "
-     "CASE WHEN length(CAST(v AS STRING)) > 17 AND CAST(printf('%.15g', v) AS DOUBLE) = v THEN printf('%.15g', v) "
+     "CASE WHEN v <> 0 AND abs(v) < 2.2250738585072014E-308 THEN elig_dsub(v) "
+     "WHEN length(CAST(v AS STRING)) > 17 AND CAST(printf('%.15g', v) AS DOUBLE) = v THEN printf('%.15g', v) "
      "ELSE CAST(v AS STRING) END"),
+    # a subnormal double (precision below 16 digits; Java 17 prints 5e-324 as 4.9E-324): the
+    # shortest of its roundings to 1..17 significant digits that reads back as the same double
+    ("elig_dsub", "(v DOUBLE) RETURNS STRING RETURN "
+     "filter(transform(sequence(0, 16), _dp -> printf(concat('%.', _dp, 'e'), v)), _ds -> CAST(_ds AS DOUBLE) = v)[0]"),
     ("elig_text", "(v DOUBLE, raw STRING) RETURNS STRING RETURN "
      "CASE WHEN raw RLIKE '^-?[0-9]+$' THEN raw ELSE elig_dtext(v) END"),
     ("elig_textn", f"(v DOUBLE, vi {DEC}) RETURNS STRING RETURN "
@@ -76,12 +83,28 @@ FUNCTIONS = [
      "CASE WHEN a.f - b.f > 1e-9 * (abs(b.f) + 1e0) THEN 1 WHEN a.f - b.f < -1e-9 * (abs(b.f) + 1e0) THEN -1 "
      "WHEN a.n IS NOT NULL AND b.n IS NOT NULL AND (a.n * b.d - b.n * a.d) IS NOT NULL "
      "THEN CAST(sign(a.n * b.d - b.n * a.d) AS INT) ELSE CAST(sign(a.f - b.f) AS INT) END"),
+    # the exact comparison of a record number near a limit, by keys (numbers.py's elig_xkey and
+    # elig_ksign): texts that sort as the numbers do, exact at any exponent. elig_xkey: the key of
+    # the integer p times 10^e (negative where neg); elig_ckey: of the number text t times the
+    # integer c (c's trailing zeros taken into e); NULL where the digits times c pass DECIMAL(38,0)
+    # (with ANSI off), and the doubles' sign then decides, as in DuckDB's macros
+    ("elig_xkey", "(p STRING, e INT, neg BOOLEAN) RETURNS STRING RETURN "
+     "CASE WHEN p = '0' THEN '1' ELSE concat(CASE WHEN neg THEN '0' ELSE '2' END, "
+     "translate(concat(lpad(CAST(length(p) + e + 50000 AS STRING), 6, '0'), rpad(p, 80, '0')), '0123456789', "
+     "CASE WHEN neg THEN '9876543210' ELSE '0123456789' END)) END"),
+    ("elig_ckey", f"(t STRING, c {DEC}) RETURNS STRING RETURN "
+     f"CASE WHEN c = 0 THEN '1' ELSE elig_xkey(CAST(CAST(CAST(replace(replace(elig_mant(t), '-', ''), '.', '') AS {DEC}) "
+     f"* CAST(regexp_replace(CAST(abs(c) AS STRING), '0+$', '') AS {DEC}) AS {DEC}) AS STRING), "
+     "length(CAST(abs(c) AS STRING)) - length(regexp_replace(CAST(abs(c) AS STRING), '0+$', '')) - elig_scale(t), "
+     "(substr(t, 1, 1) = '-') <> (c < 0)) END"),
+    ("elig_ksign", "(a STRING, b STRING, f DOUBLE) RETURNS INT RETURN "
+     "CASE WHEN a > b THEN 1 WHEN a < b THEN -1 WHEN a = b THEN 0 ELSE CAST(sign(f) AS INT) END"),
     ("elig_sign_rec", f"(v DOUBLE, vi {DEC}, b {NUM}) RETURNS INT RETURN "
      "CASE WHEN v - b.f > 1e-9 * (abs(b.f) + 1e0) THEN 1 WHEN v - b.f < -1e-9 * (abs(b.f) + 1e0) THEN -1 "
-     "ELSE elig_sign(elig_dec(v, elig_textn(v, vi)), b) END"),
+     "ELSE elig_ksign(elig_ckey(elig_textn(v, vi), b.d), elig_ckey('1', b.n), v - b.f) END"),
     ("elig_sign_ref", f"(v DOUBLE, vi {DEC}, k {NUM}, r DOUBLE, ri {DEC}) RETURNS INT RETURN "
      "CASE WHEN v - k.f * r > 1e-9 * (abs(k.f * r) + 1e0) THEN 1 WHEN v - k.f * r < -1e-9 * (abs(k.f * r) + 1e0) THEN -1 "
-     "ELSE elig_sign(elig_dec(v, elig_textn(v, vi)), elig_mul(k, elig_dec(r, elig_textn(r, ri)))) END"),
+     "ELSE elig_ksign(elig_ckey(elig_textn(v, vi), k.d), elig_ckey(elig_textn(r, ri), k.n), v - k.f * r) END"),
     ("elig_zero", f"(a {NUM}) RETURNS BOOLEAN RETURN CASE WHEN a.n IS NOT NULL THEN a.n = 0 ELSE a.f = 0 END"),
     # floor division of DECIMALs: `div` truncates toward zero, hence the negative branch (DuckDB's macro)
     ("elig_floor", f"(a {NUM}) RETURNS {DEC} RETURN CASE WHEN a.n IS NOT NULL THEN CAST(CASE WHEN a.n >= 0 THEN a.n div a.d "

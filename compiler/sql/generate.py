@@ -99,7 +99,7 @@ class Generator(AgeNodes, DateNodes):
         th = self.b(n.then, ctx)
         t = f"(CASE WHEN ({c.t}) IS FALSE THEN TRUE WHEN ({c.t}) THEN ({th.t}) WHEN ({th.t}) THEN TRUE END)"
         m = f"(CASE WHEN ({c.t}) IS NULL THEN flatten([{c.m}, {self._unk(th, th.m)}]) ELSE {th.m} END)"
-        r = f"(CASE WHEN ({c.t}) IS NULL THEN ({c.r}) AND ({th.t}) IS NULL AND ({th.r}) ELSE ({th.r}) END)"
+        r = f"(CASE WHEN ({c.t}) IS NULL THEN ({c.r}) AND (({th.t}) IS NOT NULL OR ({th.r})) ELSE ({th.r}) END)"
         return B(t, m, r, max(c.lvl, th.lvl))
 
     def b_BIf(self, n, ctx):
@@ -111,7 +111,7 @@ class Generator(AgeNodes, DateNodes):
         m = (f"(CASE WHEN ({c.t}) THEN {a.m} WHEN NOT ({c.t}) THEN {e.m} "
              f"ELSE flatten([{c.m}, {self._unk(a, a.m)}, {self._unk(e, e.m)}]) END)")
         r = (f"(CASE WHEN ({c.t}) THEN ({a.r}) WHEN NOT ({c.t}) THEN ({e.r}) "
-             f"ELSE ({c.r}) AND ({a.t}) IS NULL AND ({a.r}) AND ({e.t}) IS NULL AND ({e.r}) END)")
+             f"ELSE ({c.r}) AND (({a.t}) IS NOT NULL OR ({a.r})) AND (({e.t}) IS NOT NULL OR ({e.r})) END)")
         return B(t, m, r, max(c.lvl, a.lvl, e.lvl))
 
     def b_BRecorded(self, n, ctx):

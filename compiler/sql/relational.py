@@ -91,6 +91,19 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         self.bind_steps.append((packed, z))
         return body(z)
 
+    def item_window(self, n, ctx, ictx, var, it):
+        """Generator.item_window; a window that does not depend on the item (`within (7 d if
+        consent else 14 d) before first_dose`) is a patient-level value: its durations are not
+        bound as row columns of the item rows (_bind, rel_items.duration), which the patient's
+        helper column holding the window cannot read (DuckDB: Referenced table "_zb5" not found)."""
+        if n.window is None or n.window.item_dependent or self.bind_steps is None:
+            return super().item_window(n, ctx, ictx, var, it)
+        saved, self.bind_steps = self.bind_steps, None
+        try:
+            return super().item_window(n, ctx, ictx, var, it)
+        finally:
+            self.bind_steps = saved
+
     def b_BNumCmp(self, n, ctx):
         """Two numbers compared: decided by doubles with error bounds where they decide it
         (rel_fast.FastNumbers), the exact lists of Generator.b_BNumCmp for the other patients."""

@@ -53,6 +53,8 @@ judgment fit
 let lw = 7 d
 let hb_lim = (100 g/L if any cancer else 90 g/L)
 let recent_hb = latest hb within 14 d before first_dose
+let early = first_dose - 2 wk
+derived wt2 { unit kg  formula latest weight ever in kg * (0.85 if sex is female else 1) }
 """
 ANCHORS = ("screening", "enrollment", "first_dose")
 DURS = ("7 d", "1 d", "0 d", "2 wk", "1 mo", "6 mo", "1 a", "48 h", "lw", "2 x 3 d")
@@ -82,6 +84,8 @@ class Gen:
         k = self.r.random()
         if k < 0.15:
             return f"({self.anchor()} {self.c(['-', '+'])} {self.c(['1 d', '1 wk', '1 mo'])})"
+        if k < 0.22:
+            return "early"
         return self.anchor()
 
     def window(self, depth=0):
@@ -111,7 +115,7 @@ class Gen:
         if k == 2:
             return f"age at {a} between {lo} {unit} and {hi} {unit}"
         if k == 3:
-            return f"age at {a} in {unit} + 0 {self.c(['>=', '<'])} {lo}"
+            return f"age at {a} in {unit} {self.c(['>=', '<', '+ 0 >=', '= '])} {lo}"
         if k == 4:
             return f"age at {a} >= ({self.c([18, 17, 75])} a if sex is male else {self.c([18, 19, 40])} a)"
         return f"140 - age at {a} in a > {self.c([65, 122, 50])}"
@@ -155,7 +159,7 @@ class Gen:
         return f"{a} {self.c(['<=', '!=', '>'])} {b}"
 
     def atom(self, depth=0):
-        k = self.r.randrange(12 if depth < 3 else 6)
+        k = self.r.randrange(16 if depth < 3 else 6)
         if k == 0:
             return self.age()
         if k == 1:
@@ -177,7 +181,23 @@ class Gen:
                     f"{self.atom(depth + 1)})")
         if k == 10:
             return f"any anemia where ({self.c(['onset', 'end'])} {self.c(['<=', '>='])} {self.anchor()} - {self.c(['1 mo', '14 d'])})"
-        return f"latest hb within {self.dur(depth)} before {self.anchor()} >= 90 g/L"
+        if k == 11:
+            return f"latest hb within {self.dur(depth)} before {self.anchor()} >= 90 g/L"
+        if k == 12:  # a window whose duration reads the item (its attribute or date) or the record
+            cond = self.c(["grade >= 3", "recorded grade", "onset > screening", "grade in {3, 4}", self.atom(depth + 1)])
+            return (f"{self.c(['any', 'no', 'at least 1'])} {self.c(['anemia', 'active anemia'])} within "
+                    f"({self.dur(1)} if {cond} else {self.dur(1)}) before {self.wref()}")
+        if k == 13:
+            return self.c([f"wt2 {self.c(['>', '<=', '>='])} {self.c(['42.5 kg', '50 kg', '50000 g'])}",
+                           f"(1 if fit else 2) * (latest weight {self.window(depth)} in kg) > 100",
+                           f"recorded (latest weight {self.window(depth)} in kg)", "recorded wt2",
+                           f"recorded (age at {self.anchor()} in a)", f"early {self.c(['<', '>=', '='])} {self.anchor()}"])
+        if k == 14:  # a query over readings of an observation
+            if self.r.random() < 0.3:
+                return f"{self.c(['any', 'no', 'every'])} ecog {self.window(depth)} where {self.c(['value <= 1', 'value in {0, 1}'])}"
+            return (f"{self.c(['any', 'no', 'every'])} hb {self.window(depth)} where "
+                    f"{self.c(['value < 90 g/L', '(value >= 9 g/dL and date >= screening)', '(value < 100 g/L or not consent)'])}")
+        return f"latest hb within {self.dur(depth)} before early >= 90 g/L"
 
     def expr(self, depth=0):
         if depth >= 3:
@@ -540,3 +560,17 @@ def test_fixed_age_taken_in_a_unit_compares_with_a_plain_number(tmp_path):
     c = 'inclusion c0 {\n    ref R0\n    quote "q"\n    require age at screening >= 18\n}\n'
     [d] = compile_sources({"t.elig": HEAD + VOCAB + c}).diagnostics
     assert "compare it with d, wk, mo or a" in d.message and d.span.line >= 1
+
+
+def test_fixed_an_undated_reading_is_inside_an_ever_window_of_an_observation_query(tmp_path):
+    """`no hb ever where (value < 100 g/L or not consent)` with one hb reading whose date is null
+    or unusable: a window reaching every date holds it (runtime _obs_query), so the query is
+    decided by its filter. Both DuckDB forms left such a reading's place unknown, and the
+    criterion `unknown` with `hb` missing. Seeds 107 and 117."""
+    def hb(value, date):
+        return {"code": "hb", "value": value, "unit": "g/dL", "date": date}
+    recs = [_rec(facts={"consent": True}, observations=[hb(10, None)]),
+            _rec(facts={"consent": True}, observations=[hb(9, "bad")]),
+            _rec(facts={"consent": True}, observations=[hb(10, "2026-02-30")])]
+    assert outcomes_everywhere("no hb ever where (value < 100 g/L or not consent)", recs, tmp_path) == [
+        ("pass",) * 4, ("fail",) * 4, ("pass",) * 4]

@@ -345,7 +345,10 @@ class Generator(AgeNodes, DateNodes):
         ictx = ctx.bind(n.var, "observation", var)
         p = self.b(n.pred, ictx)
         pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
-        inside = f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
+        # a reading with an unusable date could lie anywhere in time: in a window reaching every
+        # date (`ever`), surely inside (runtime _obs_query)
+        undated = f"(CASE WHEN ({w.lo}) = {-NEVER} AND ({w.hi}) = {NEVER} THEN TRUE END)"
+        inside = f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN {undated} WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
         sure = f"({inside} IS NOT NULL AND NOT {var}.w)"  # dated inside, and surely of this code
         # per reading: (truth, missing, dated inside); readings outside the window are left out
         item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "

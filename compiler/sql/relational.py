@@ -451,7 +451,10 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         self.row_scope()
         p = self.b(n.pred, ictx)
         pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
-        inside = (f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN NULL "
+        # a reading with an unusable date could lie anywhere in time: in a window reaching every
+        # date (`ever`), surely inside (runtime _obs_query)
+        undated = f"(CASE WHEN ({w.lo}) = {-NEVER} AND ({w.hi}) = {NEVER} THEN TRUE END)"
+        inside = (f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN {undated} "
                   f"WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)")
         sure = f"(_in IS NOT NULL AND NOT {var}.w)"  # dated inside (_in: inside, below), and surely of this code
         item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "

@@ -391,11 +391,23 @@ def _module(res, name):
     return mod
 
 
+# the constructs docs/sql.md lists as having no SQL form yet (refused when the SQL is compiled,
+# naming the rule); a refusal for any other reason fails the test
+SQL_REFUSALS = ("a 'latest' selection inside an item query", "a calendar-month duration inside a computed window",
+                "a computed duration measured from a date other than an anchor")
+
+
 def _sql_refused(res) -> set:
     try:
         build(res.program, res.lowered)
     except SqlCompileError as exc:
-        return {m.group(1) for p in exc.problems if (m := re.search(r"rule (\w+): no SQL form", p))}
+        out = set()
+        for p in exc.problems:
+            m = re.search(r"rule (\w+): no SQL form: (.*)", p)
+            assert m, p
+            assert m.group(2).startswith(SQL_REFUSALS), f"a refusal docs/sql.md does not list: {p}"
+            out.add(m.group(1))
+        return out
     return set()
 
 
@@ -460,12 +472,14 @@ def check_trial(seed: int, n_crits: int, n_records: int, tmp_path, sql=True) -> 
     return stats
 
 
-FAST_SEEDS = range(4)
+FAST_SEEDS = range(3)
 
 
 @pytest.mark.parametrize("seed", FAST_SEEDS)
 def test_generated_record_rules_agree(seed, tmp_path):
-    stats = check_trial(seed, 8, 60, tmp_path)
+    """A few generated trials in the fast suite (about 1.5 CPU s each); the slow run below
+    writes 40 trials of 10 criteria on 150 records each."""
+    stats = check_trial(seed, 8, 40, tmp_path)
     assert stats["criteria"] >= 4, stats["refused"]  # the generator writes mostly valid rules
     assert len(stats["outcomes"]) >= 3
 

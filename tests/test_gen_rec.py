@@ -141,7 +141,9 @@ class Gen:
             return f"latest weight {w} in kg {self.c(['*', 'x'])} 2 > {self.c([100, 101, 99])}"
         if k == 8:
             return f"recorded latest {self.c(['hb', 'ecog', 'weight'])} {w}"
-        if k == 9:
+        if k == 9:  # (a window of fixed length: the IR interpreter leaves a filtered `latest` in a
+            # window of uncertain length unknown whatever the readings, _filtered_candidates)
+            w = self.window(1)
             return f"latest lvef {w} where ({self.c(['method is echo', 'method in {echo, muga}', 'method is not muga'])}) < 50 %"
         if k == 10:
             return f"latest weight {w} {self.c(['>', '<='])} {self.c(['50 kg', '50000 g', '50.5 kg'])}"
@@ -588,3 +590,18 @@ def test_fixed_an_undated_reading_is_inside_an_ever_window_of_an_observation_que
             _rec(facts={"consent": True}, observations=[hb(10, "2026-02-30")])]
     assert outcomes_everywhere("no hb ever where (value < 100 g/L or not consent)", recs, tmp_path) == [
         ("pass",) * 4, ("fail",) * 4, ("pass",) * 4]
+
+
+def test_fixed_a_later_reading_in_the_uncertain_end_of_a_window_after_an_anchor(tmp_path):
+    """`latest hb within (60 d if consent else 7 d) after screening` with consent not recorded: a
+    reading on day 54 is the most recent if consent holds, so the one on day 1 is not surely
+    selected. The module, and both DuckDB forms, read the day-1 reading and passed; now the
+    comparison is unknown (`hb`, `consent` missing) unless consent is recorded. Seed 214."""
+    def hb(v, d):
+        return {"code": "hb", "value": v, "unit": "g/L", "date": d}
+    two = [hb(95, "2026-01-06"), hb(80, "2026-02-28")]
+    recs = [_rec(observations=two), _rec(observations=two, facts={"consent": True}),
+            _rec(observations=two, facts={"consent": False}), _rec(observations=two[:1])]
+    body = "latest hb within (60 d if consent else 7 d) after screening >= 90 g/L"
+    assert outcomes_everywhere(body, recs, tmp_path) == [
+        ("unknown",) * 4, ("fail",) * 4, ("pass",) * 4, ("pass",) * 4]

@@ -225,26 +225,30 @@ class Generator(AgeNodes, DateNodes):
             w, code, key, count=f"len({L})", top=f"list_filter({L}, lambda x: x.i = {key_index(key)})",
             late=f"list_filter({L}, lambda x: x.d IS NULL AND ({key_day(key)} < ({w.him}) OR x.i > {key_index(key)}))",
             extra=extra, has_extra=f"len({extra}) > 0", floating=floating, has_floating=f"len({floating}) > 0",
-            maybe=f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0")
+            maybe=f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0",
+            later=f"len(list_filter({L}, lambda x: x.d > ({w.hi}) AND x.d <= ({w.him}))) > 0")
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         return c, m, lc
 
     @staticmethod
-    def latest_parts(w, code, key, count, top, late, extra, has_extra, floating, has_floating, maybe):
+    def latest_parts(w, code, key, count, top, late, extra, has_extra, floating, has_floating, maybe, later="FALSE"):
         """The candidates and missing codes of the most recent reading in window w from its parts
         (runtime._latest): count, the readings of the code; key, the (day, index) key of the
         latest dated one in the window (NULL: none); top, the list of that reading; late, the
         readings without a usable date that could be later; extra, the readings without a code
         that could be; floating, the readings without a usable date; maybe, whether a reading
-        dated in the window's margin could be in it. The lambda form's (over lists) and the
-        relational form's (over per-patient aggregates)."""
+        dated in the window's margin could be in it; later, whether one is dated in the margin
+        after the window's sure end (it could be the most recent: runtime._latest's `late`). The
+        lambda form's (over lists) and the relational form's (over per-patient aggregates)."""
         float_ok = "TRUE" if w.ever else "FALSE"
         cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR {count} = 0 THEN NULL "
+                 f"WHEN {key} IS NOT NULL AND {later} THEN NULL "
                  f"WHEN {key} IS NOT NULL THEN list_concat(list_concat({top}, {late}), {extra}) "
                  f"WHEN {has_extra} THEN (CASE WHEN {float_ok} AND {has_floating} THEN list_concat({floating}, {extra}) END) "
                  f"WHEN {float_ok} AND {has_floating} THEN {floating} END)")
         miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {count} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
+                f"WHEN {key} IS NOT NULL AND {later} THEN list_concat({code}, {w.miss}) "
                 f"WHEN {count} = 0 OR {has_extra} THEN {code} "
                 f"WHEN {has_floating} THEN {code} "
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")

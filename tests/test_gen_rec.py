@@ -476,14 +476,14 @@ def check_trial(seed: int, n_crits: int, n_records: int, tmp_path, sql=True) -> 
     return stats
 
 
-FAST_SEEDS = range(3)
+FAST_SEEDS = range(2)
 
 
 @pytest.mark.parametrize("seed", FAST_SEEDS)
 def test_generated_record_rules_agree(seed, tmp_path):
-    """A few generated trials in the fast suite (about 1.5 CPU s each); the slow run below
+    """Two generated trials in the fast suite (about 1.5 CPU s each); the slow run below
     writes 40 trials of 10 criteria on 150 records each."""
-    stats = check_trial(seed, 8, 40, tmp_path)
+    stats = check_trial(seed, 8, 30, tmp_path)
     assert stats["criteria"] >= 4, stats["refused"]  # the generator writes mostly valid rules
     assert len(stats["outcomes"]) >= 3
 

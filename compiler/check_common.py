@@ -88,10 +88,26 @@ def _query_text(e: A.Query, r) -> str:
     return ", ".join(c.name for c in e.codes)
 
 
-def _bool_uses_item(b) -> bool:
-    return isinstance(b, (I.BClassIn, I.BFieldIs, I.BAttrBool, I.BAttrIs)) or any(
-        _bool_uses_item(x) for x in getattr(b, "items", ()) or ()) or (
-        isinstance(b, (I.BNot,)) and _bool_uses_item(b.operand))
+_ITEM_READS = (I.BClassIn, I.BFieldIs, I.BAttrBool, I.BAttrIs, I.NAttr, I.NDose, I.NCourse, I.NHalfLife,
+               I.DtAttr, I.DtItem, I.SelItem)
+
+
+def _bool_uses_item(b, bound: frozenset = frozenset()) -> bool:
+    """Whether an expression reads a field of an enclosing query's item (its class, route,
+    attributes, dates, dose, half-life), anywhere in it: in a comparison (`grade >= 3`), a
+    conditional, a nested query's filter or window. The items of queries nested in it (their
+    own `var`) are not enclosing ones."""
+    if isinstance(b, _ITEM_READS):
+        return b.var not in bound
+    if isinstance(b, (I.BQuery, I.BObsQuery, I.SelLatest)) and b.var is not None:
+        bound = bound | {b.var}
+    if isinstance(b, (tuple, list)):
+        return any(_bool_uses_item(x, bound) for x in b)
+    fields = getattr(b, "__dataclass_fields__", None)
+    if not fields:
+        return False
+    return any(_bool_uses_item(getattr(b, f), bound) for f in fields
+               if isinstance(getattr(b, f), (tuple, list)) or hasattr(getattr(b, f), "__dataclass_fields__"))
 
 
 def _dedent(src: str) -> str:

@@ -44,7 +44,7 @@ class ComparisonsMixin:
         rir, rt = self.value(right, sc)
         if rt[0] != "num":
             self.fail(right.span, f"cannot compare {self._tname(lt)} with {self._tname(rt)}")
-        if isinstance(lir, I.NAge):
+        if isinstance(lir, I.NAge) and lt[1] is not None:  # (`age at A in a` is a plain number)
             lir, lt, rir = self._age_cmp(lir, rir, rt, right)
         rir = self._to_unit(rir, rt[1], lt[1], right.span)
         return I.BNumCmp(lir, op, rir, _unit_text(lt[1]))

@@ -317,7 +317,8 @@ def _implies(c, t):
         return t
     if t[0] is True:
         return t
-    return (None, _join((c[1], t[1])), _merge_missing((c, t)), c[3] and t[3])
+    # review when every undecided part is an unrecorded judgment (a decided t does not count)
+    return (None, _join((c[1], t[1])), _merge_missing((c, t)), c[3] and (t[0] is not None or t[3]))
 
 
 def _if(c, a, b):
@@ -328,7 +329,10 @@ def _if(c, a, b):
         return b
     if a[0] is not None and a[0] == b[0]:
         return (a[0], _join((a[1], b[1])), (), False)
-    return (None, _join((c[1], a[1], b[1])), _merge_missing((c, a, b)), c[3] and a[3] and b[3])
+    # review when every undecided part is an unrecorded judgment: with a and b decided (and
+    # different), only c is
+    return (None, _join((c[1], a[1], b[1])), _merge_missing((c, a, b)),
+            c[3] and (a[0] is not None or a[3]) and (b[0] is not None or b[3]))
 
 
 # ---------------------------------------------------------------------- the prepared record
@@ -1063,6 +1067,7 @@ def _latest(rec, code, wspec, pred=None, items=None):
     bd = 0
     floating = None
     maybe = False
+    late = False  # a reading in the window's margin after its sure end: perhaps the most recent
     for e in items:
         d = e[0]
         if type(d) is int:
@@ -1072,10 +1077,15 @@ def _latest(rec, code, wspec, pred=None, items=None):
                     bd = d
             elif lom <= d <= him:
                 maybe = True
+                late = late or d > hi
         elif floating is None:
             floating = [e]
         else:
             floating.append(e)
+    if best is not None and late:
+        # `within (60 d if C else 7 d) after A` with C unknown: a reading on day 30 is the most
+        # recent if C holds, and the one in the sure part is not
+        return ((), "whether a reading of %s falls %s is unknown (%s)" % (_lb(code), w[4], w[5]), (code,) + tuple(w[6]))
     if wild:
         r = _latest_wild(rec, code, w, best, bd, floating, maybe, wild)
         if r is not None:

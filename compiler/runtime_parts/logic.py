@@ -96,7 +96,8 @@ def _implies(c, t):
         return t
     if t[0] is True:
         return t
-    return (None, _join((c[1], t[1])), _merge_missing((c, t)), c[3] and t[3])
+    # review when every undecided part is an unrecorded judgment (a decided t does not count)
+    return (None, _join((c[1], t[1])), _merge_missing((c, t)), c[3] and (t[0] is not None or t[3]))
 
 
 def _if(c, a, b):
@@ -107,4 +108,7 @@ def _if(c, a, b):
         return b
     if a[0] is not None and a[0] == b[0]:
         return (a[0], _join((a[1], b[1])), (), False)
-    return (None, _join((c[1], a[1], b[1])), _merge_missing((c, a, b)), c[3] and a[3] and b[3])
+    # review when every undecided part is an unrecorded judgment: with a and b decided (and
+    # different), only c is
+    return (None, _join((c[1], a[1], b[1])), _merge_missing((c, a, b)),
+            c[3] and (a[0] is not None or a[3]) and (b[0] is not None or b[3]))

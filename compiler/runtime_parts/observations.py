@@ -27,6 +27,7 @@ def _latest(rec, code, wspec, pred=None, items=None):
     bd = 0
     floating = None
     maybe = False
+    late = False  # a reading in the window's margin after its sure end: perhaps the most recent
     for e in items:
         d = e[0]
         if type(d) is int:
@@ -36,10 +37,15 @@ def _latest(rec, code, wspec, pred=None, items=None):
                     bd = d
             elif lom <= d <= him:
                 maybe = True
+                late = late or d > hi
         elif floating is None:
             floating = [e]
         else:
             floating.append(e)
+    if best is not None and late:
+        # `within (60 d if C else 7 d) after A` with C unknown: a reading on day 30 is the most
+        # recent if C holds, and the one in the sure part is not
+        return ((), "whether a reading of %s falls %s is unknown (%s)" % (_lb(code), w[4], w[5]), (code,) + tuple(w[6]))
     if wild:
         r = _latest_wild(rec, code, w, best, bd, floating, maybe, wild)
         if r is not None:

@@ -99,7 +99,7 @@ class Generator(AgeNodes, DateNodes):
         th = self.b(n.then, ctx)
         t = f"(CASE WHEN ({c.t}) IS FALSE THEN TRUE WHEN ({c.t}) THEN ({th.t}) WHEN ({th.t}) THEN TRUE END)"
         m = f"(CASE WHEN ({c.t}) IS NULL THEN flatten([{c.m}, {self._unk(th, th.m)}]) ELSE {th.m} END)"
-        r = f"(CASE WHEN ({c.t}) IS NULL THEN ({c.r}) AND ({th.t}) IS NULL AND ({th.r}) ELSE ({th.r}) END)"
+        r = f"(CASE WHEN ({c.t}) IS NULL THEN ({c.r}) AND (({th.t}) IS NOT NULL OR ({th.r})) ELSE ({th.r}) END)"
         return B(t, m, r, max(c.lvl, th.lvl))
 
     def b_BIf(self, n, ctx):
@@ -111,7 +111,7 @@ class Generator(AgeNodes, DateNodes):
         m = (f"(CASE WHEN ({c.t}) THEN {a.m} WHEN NOT ({c.t}) THEN {e.m} "
              f"ELSE flatten([{c.m}, {self._unk(a, a.m)}, {self._unk(e, e.m)}]) END)")
         r = (f"(CASE WHEN ({c.t}) THEN ({a.r}) WHEN NOT ({c.t}) THEN ({e.r}) "
-             f"ELSE ({c.r}) AND ({a.t}) IS NULL AND ({a.r}) AND ({e.t}) IS NULL AND ({e.r}) END)")
+             f"ELSE ({c.r}) AND (({a.t}) IS NOT NULL OR ({a.r})) AND (({e.t}) IS NOT NULL OR ({e.r})) END)")
         return B(t, m, r, max(c.lvl, a.lvl, e.lvl))
 
     def b_BRecorded(self, n, ctx):
@@ -225,26 +225,30 @@ class Generator(AgeNodes, DateNodes):
             w, code, key, count=f"len({L})", top=f"list_filter({L}, lambda x: x.i = {key_index(key)})",
             late=f"list_filter({L}, lambda x: x.d IS NULL AND ({key_day(key)} < ({w.him}) OR x.i > {key_index(key)}))",
             extra=extra, has_extra=f"len({extra}) > 0", floating=floating, has_floating=f"len({floating}) > 0",
-            maybe=f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0")
+            maybe=f"len(list_filter({L}, lambda x: x.d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (x.d BETWEEN ({w.lo}) AND ({w.hi})))) > 0",
+            later=f"len(list_filter({L}, lambda x: x.d > ({w.hi}) AND x.d <= ({w.him}))) > 0")
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         return c, m, lc
 
     @staticmethod
-    def latest_parts(w, code, key, count, top, late, extra, has_extra, floating, has_floating, maybe):
+    def latest_parts(w, code, key, count, top, late, extra, has_extra, floating, has_floating, maybe, later="FALSE"):
         """The candidates and missing codes of the most recent reading in window w from its parts
         (runtime._latest): count, the readings of the code; key, the (day, index) key of the
         latest dated one in the window (NULL: none); top, the list of that reading; late, the
         readings without a usable date that could be later; extra, the readings without a code
         that could be; floating, the readings without a usable date; maybe, whether a reading
-        dated in the window's margin could be in it. The lambda form's (over lists) and the
-        relational form's (over per-patient aggregates)."""
+        dated in the window's margin could be in it; later, whether one is dated in the margin
+        after the window's sure end (it could be the most recent: runtime._latest's `late`). The
+        lambda form's (over lists) and the relational form's (over per-patient aggregates)."""
         float_ok = "TRUE" if w.ever else "FALSE"
         cands = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) OR {count} = 0 THEN NULL "
+                 f"WHEN {key} IS NOT NULL AND {later} THEN NULL "
                  f"WHEN {key} IS NOT NULL THEN list_concat(list_concat({top}, {late}), {extra}) "
                  f"WHEN {has_extra} THEN (CASE WHEN {float_ok} AND {has_floating} THEN list_concat({floating}, {extra}) END) "
                  f"WHEN {float_ok} AND {has_floating} THEN {floating} END)")
         miss = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {count} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
+                f"WHEN {key} IS NOT NULL AND {later} THEN list_concat({code}, {w.miss}) "
                 f"WHEN {count} = 0 OR {has_extra} THEN {code} "
                 f"WHEN {has_floating} THEN {code} "
                 f"WHEN {maybe} THEN list_concat({code}, {w.miss}) ELSE {code} END)")
@@ -345,7 +349,10 @@ class Generator(AgeNodes, DateNodes):
         ictx = ctx.bind(n.var, "observation", var)
         p = self.b(n.pred, ictx)
         pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
-        inside = f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN NULL WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
+        # a reading with an unusable date could lie anywhere in time: in a window reaching every
+        # date (`ever`), surely inside (runtime _obs_query)
+        undated = f"(CASE WHEN ({w.lo}) = {-NEVER} AND ({w.hi}) = {NEVER} THEN TRUE END)"
+        inside = f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN {undated} WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)"
         sure = f"({inside} IS NOT NULL AND NOT {var}.w)"  # dated inside, and surely of this code
         # per reading: (truth, missing, dated inside); readings outside the window are left out
         item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "

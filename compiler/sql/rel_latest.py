@@ -110,12 +110,14 @@ class LatestStages:
                 "count(*) FILTER (WHERE NOT _w AND _d IS NULL)",
                 # a reading without a code could be the latest: undated, or dated in the widest span
                 f"count(*) FILTER (WHERE _w AND (_d IS NULL OR NOT coalesce(_d < ({w.lom}) OR _d > ({w.him}), FALSE)))"]
-        (n, k, top, nfl, nwild), l1 = self.rel_join(rows, aggs, w.lvl)
+        # a reading in the margin after the window's sure end could be the latest (runtime._latest's `late`)
+        aggs.append("FALSE" if w.hi == w.him else f"bool_or(NOT _w AND _d > ({w.hi}) AND _d <= ({w.him}))")
+        (n, k, top, nfl, nwild, later), l1 = self.rel_join(rows, aggs, w.lvl)
         n = f"coalesce({n}, 0)"
         ok = f"coalesce({w.ok}, FALSE)"
         alone = f"coalesce({nfl}, 0) = 0 AND coalesce({nwild}, 0) = 0"
         # the candidates (RelGenerator._rel_latest, Generator.latest_parts): the one latest reading
-        one = f"({ok} AND {n} > 0 AND {k} IS NOT NULL AND {alone})"
+        one = f"({ok} AND {n} > 0 AND {k} IS NOT NULL AND {alone} AND NOT coalesce({later}, FALSE))"
         # or none (Generator.latest_parts' candidates NULL, its missing codes those of `miss`):
         # the window unknown, no reading of the code, or, in a window whose bounds are sure (no
         # reading in its margin: `maybe` false), no dated reading in it and, where a reading

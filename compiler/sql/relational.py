@@ -91,6 +91,19 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         self.bind_steps.append((packed, z))
         return body(z)
 
+    def item_window(self, n, ctx, ictx, var, it):
+        """Generator.item_window; a window that does not depend on the item (`within (7 d if
+        consent else 14 d) before first_dose`) is a patient-level value: its durations are not
+        bound as row columns of the item rows (_bind, rel_items.duration), which the patient's
+        helper column holding the window cannot read (DuckDB: Referenced table "_zb5" not found)."""
+        if n.window is None or n.window.item_dependent or self.bind_steps is None:
+            return super().item_window(n, ctx, ictx, var, it)
+        saved, self.bind_steps = self.bind_steps, None
+        try:
+            return super().item_window(n, ctx, ictx, var, it)
+        finally:
+            self.bind_steps = saved
+
     def b_BNumCmp(self, n, ctx):
         """Two numbers compared: decided by doubles with error bounds where they decide it
         (rel_fast.FastNumbers), the exact lists of Generator.b_BNumCmp for the other patients."""
@@ -222,11 +235,15 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         fixed = w.lo == w.lom and w.hi == w.him
         aggs.append("NULL" if fixed else f"bool_or(_d BETWEEN ({w.lom}) AND ({w.him}) AND NOT (_d BETWEEN ({w.lo}) AND ({w.hi}))) "
                                          f"FILTER (WHERE NOT _w AND {sure})")
+        # a reading in the margin after the window's sure end (runtime._latest's `late`)
+        aggs.append("NULL" if fixed or w.hi == w.him else
+                    f"bool_or(_d > ({w.hi}) AND _d <= ({w.him})) FILTER (WHERE NOT _w AND {sure})")
         if sel is not None:  # all readings, those the filter surely holds for, those it is unknown for
             aggs += ["count(*)", "count(*) FILTER (WHERE _p IS TRUE)", "list_sort(list(_x) FILTER (WHERE _p IS NULL))"]
         cols, lj = self.rel_join(src, aggs, lvl)
         n, k, top, fl, wl = cols[:5]
         maybe = f"coalesce({cols[5]}, FALSE)" if not fixed else "FALSE"
+        later = f"coalesce({cols[6]}, FALSE)" if not (fixed or w.hi == w.him) else "FALSE"
         n = f"coalesce({n}, 0)"
         extra, lx = self.helper(
             f"(CASE WHEN {wl} IS NOT NULL THEN list_filter({wl}, lambda x: x.d IS NULL OR (x.d BETWEEN ({w.lom}) AND ({w.him}) "
@@ -236,15 +253,15 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         cands, miss = self.latest_parts(
             w, code, k, count=n, top=f"[{top}]",
             late=f"list_filter({fl}, lambda x: ({_key_day(k)} < ({w.him}) OR x.i > {_key_index(k)}))",
-            extra=extra, has_extra=has_extra, floating=fl, has_floating=has_fl, maybe=maybe)
+            extra=extra, has_extra=has_extra, floating=fl, has_floating=has_fl, maybe=maybe, later=later)
         one = (f"(coalesce({w.ok}, FALSE) AND {n} > 0 AND {k} IS NOT NULL "
-               f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra})")
+               f"AND coalesce(len({fl}), 0) = 0 AND NOT {has_extra} AND NOT {later})")
         if carry is not None or lazy:
             cands, miss = f"(CASE WHEN NOT {one} THEN {cands} END)", f"(CASE WHEN NOT {one} THEN {miss} END)"
         c, lc = self.helper(cands, lx)
         m, _ = self.helper(miss, lx)
         if sel is not None:
-            nall, nsure, mb = cols[6:9]
+            nall, nsure, mb = cols[7:10]
             return self.latest_where_parts(c, m, lc, mb, w, code, f"(coalesce({nall}, 0) > 0)",
                                            f"coalesce({nsure}, 0) = 0", nullable=True)
         # the usual case: the one candidate is the latest dated reading in the window
@@ -438,7 +455,10 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         self.row_scope()
         p = self.b(n.pred, ictx)
         pt = f"(NOT ({p.t}))" if n.quantifier == "every" else f"({p.t})"
-        inside = (f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN NULL "
+        # a reading with an unusable date could lie anywhere in time: in a window reaching every
+        # date (`ever`), surely inside (runtime _obs_query)
+        undated = f"(CASE WHEN ({w.lo}) = {-NEVER} AND ({w.hi}) = {NEVER} THEN TRUE END)"
+        inside = (f"(CASE {'WHEN ' + w.empty + ' THEN FALSE ' if w.empty else ''}WHEN {var}.d IS NULL THEN {undated} "
                   f"WHEN {var}.d BETWEEN ({w.lo}) AND ({w.hi}) THEN TRUE WHEN {var}.d < ({w.lom}) OR {var}.d > ({w.him}) THEN FALSE END)")
         sure = f"(_in IS NOT NULL AND NOT {var}.w)"  # dated inside (_in: inside, below), and surely of this code
         item = (f"{{'t': CASE WHEN NOT {sure} THEN (CASE WHEN {pt} IS FALSE THEN FALSE END) ELSE {pt} END, "

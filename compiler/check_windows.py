@@ -167,6 +167,13 @@ class WindowsMixin:
         cands = list(self.names) + list(sc.lets) + list(self.anchors) + ["sex"]
         if sc.item is not None and name in ("onset", "end", "start", "date"):
             self.fail(e.span, f"a {sc.item.kind} has no '{name}'; its dates are: " + ", ".join(ITEM_DATES[sc.item.kind]))
+        if sc.item is not None and sc.item.kind in ("condition", "procedure") and len(sc.item.codes) > 1:
+            has = [c for c in sc.item.codes if self.items_ir.get(c)
+                   and any(a.name == name for a in self.items_ir[c].attributes)]
+            if has:  # not "did you mean 'grade'?": some of the codes lack it
+                lack = [c for c in sc.item.codes if c not in has]
+                self.fail(e.span, f"'{name}' is an attribute of {', '.join(has)} but not of {', '.join(lack)}: a query "
+                                  "over several codes reads only the attributes every one of them declares")
         if sc.item is not None:
             if sc.item.kind in ("condition", "procedure"):
                 for c in sc.item.codes:

@@ -436,3 +436,12 @@ def test_fixed_record_dependent_duration_with_a_query_in_an_item_window_sql(tmp_
     assert [p["criteria"][0]["outcome"] for p in pys] == ["fail", "pass", "fail", "pass"]
     for relational in (True, False):
         assert not _sql_diffs([dict(p) for p in pys], _sql(res, mod, recs, tmp_path, relational), relational)
+
+
+def test_fixed_attribute_of_some_codes_only_is_named_as_such():
+    """`any tox, other_condition where grade >= 2` said "unknown name 'grade'; did you mean
+    'grade'?"; it now says which codes lack the attribute, at its position."""
+    src = HEAD + VOCAB + 'inclusion a { ref I1 quote "q" require any tox, other_condition where grade >= 2 }\n'
+    [d] = compile_sources({"g.elig": src}).diagnostics
+    assert d.message.startswith("'grade' is an attribute of tox but not of other_condition"), d.message
+    assert (d.span.line, d.span.column) == (src.count("\n"), src.splitlines()[-1].index("grade") + 1)

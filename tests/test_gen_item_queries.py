@@ -235,7 +235,7 @@ class Gen:
                 head += f"    let q{i} = {self.query(self.pick(list(KINDS)), None, 1, lets)}\n"
                 local["bool"].append(f"q{i}")
             body = self.expr(0, local)
-            if f"wo{i}" not in body:  # an unused let reading item fields is refused (see the report)
+            if f"wo{i}" not in body:  # an unused let reading item fields is refused (known: checked outside any query)
                 head = "".join(x + "\n" for x in head.splitlines() if not x.startswith(f"    let wo{i} "))
             verb = "require" if kind == "inclusion" else "exclude when"
             out.append(f'{kind} c{i} {{\n    ref X{i}\n    quote "q"\n{head}    {verb} {body}\n}}\n')

@@ -30,7 +30,7 @@ class WindowsMixin:
             return I.Win("on_or_before", anchor, None, False, text)
         dsc = replace(sc, item=item) if item is not None else sc
         dur = self.duration(w.duration, dsc)
-        dependent = self._item_dependent(dur)
+        dependent = self._item_dependent(dur, item)
         if not isinstance(dur, I.DIf):  # a conditional duration keeps the name its author gave it
             word = "before" if w.kind == "within_before" else "after"
             text = f"within {_dur_text(dur)} {word} {anchor}"
@@ -65,15 +65,19 @@ class WindowsMixin:
             return I.Win(w.kind, None, None, False, text, at, until)
         dsc = replace(sc, item=item) if item is not None else sc
         dur = self.duration(w.duration, dsc)
-        return I.Win(w.kind, None, dur, self._item_dependent(dur), text, at, None)
+        return I.Win(w.kind, None, dur, self._item_dependent(dur, item), text, at, None)
 
-    def _item_dependent(self, d) -> bool:
+    def _item_dependent(self, d, item: Optional[ItemCtx] = None) -> bool:
         if isinstance(d, I.DHalfLife):
             return True
         if isinstance(d, I.DExtreme):
-            return self._item_dependent(d.left) or self._item_dependent(d.right)
+            return self._item_dependent(d.left, item) or self._item_dependent(d.right, item)
         if isinstance(d, I.DIf):
-            return True if _bool_uses_item(d.cond) else self._item_dependent(d.then) or self._item_dependent(d.otherwise)
+            # any read of the item (an attribute compared or recorded, a date, a nested query
+            # measured from one), not only the tests _bool_uses_item knows: a condition on
+            # `size > 1 cm` built per record raised NameError on the item's variable
+            return (_bool_uses_item(d.cond) or (item is not None and _reads_var(d.cond, item.var))
+                    or self._item_dependent(d.then, item) or self._item_dependent(d.otherwise, item))
         return False
 
     def _anchor(self, ident: A.Ident) -> str:
@@ -163,6 +167,13 @@ class WindowsMixin:
         cands = list(self.names) + list(sc.lets) + list(self.anchors) + ["sex"]
         if sc.item is not None and name in ("onset", "end", "start", "date"):
             self.fail(e.span, f"a {sc.item.kind} has no '{name}'; its dates are: " + ", ".join(ITEM_DATES[sc.item.kind]))
+        if sc.item is not None and sc.item.kind in ("condition", "procedure") and len(sc.item.codes) > 1:
+            has = [c for c in sc.item.codes if self.items_ir.get(c)
+                   and any(a.name == name for a in self.items_ir[c].attributes)]
+            if has:  # not "did you mean 'grade'?": some of the codes lack it
+                lack = [c for c in sc.item.codes if c not in has]
+                self.fail(e.span, f"'{name}' is an attribute of {', '.join(has)} but not of {', '.join(lack)}: a query "
+                                  "over several codes reads only the attributes every one of them declares")
         if sc.item is not None:
             if sc.item.kind in ("condition", "procedure"):
                 for c in sc.item.codes:
@@ -175,3 +186,20 @@ class WindowsMixin:
             else:
                 cands.append("value")
         self.fail(e.span, f"unknown name '{name}'{_suggest(name, cands)}")
+
+
+def _reads_var(n, var: str) -> bool:
+    """Whether an IR subtree reads the variable ``var`` (an enclosing query's item)."""
+    if isinstance(n, (tuple, list)):
+        return any(_reads_var(x, var) for x in n)
+    fields = getattr(n, "__dataclass_fields__", None)
+    if fields is None:
+        return False
+    for f in fields:
+        v = getattr(n, f)
+        if f == "var" and v == var:
+            return True
+        if isinstance(v, (tuple, list)) or hasattr(v, "__dataclass_fields__"):
+            if _reads_var(v, var):
+                return True
+    return False

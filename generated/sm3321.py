@@ -1875,7 +1875,9 @@ def _by_index(it):
 
 def _every(rec, kind, codes, active, wspec, wfn, pred, negate_pred, text):
     """every item in the window satisfies pred (vacuously true for no item: closed world);
-    with negate_pred (unless), every item fails pred."""
+    with negate_pred (unless), every item fails pred. With no filter every item passes: true."""
+    if pred is None:
+        return (True, "every %s" % text, (), False)
     if negate_pred:
         inner = pred
         pred = lambda it: _not(inner(it))

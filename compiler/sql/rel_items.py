@@ -391,6 +391,8 @@ class ItemQueries:
         it = var
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
         rows = self.item_rows(n, has_any("t.cls", n.codes))
+        if self.bind_steps is not None:  # a query in the duration of an enclosing item query's window
+            self.unsupported("a query in the duration of an item query's window (the lambda form)")
         self.bind_steps = []
         try:
             w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)

@@ -496,6 +496,8 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         ictx = ctx.bind(n.var, n.kind, var, dur=(n.kind == "treatment"))
         codes = ", ".join(q(c) for c in n.codes)
         rows = self.item_rows(n, f"len(list_intersect(t.cls, [{codes}])) > 0")
+        if self.bind_steps is not None:  # a query in the duration of an enclosing item query's window
+            self.unsupported("a query in the duration of an item query's window (the lambda form)")
         self.bind_steps = []
         try:
             w, it, ictx, wrap = self.item_window(n, ctx, ictx, var, it)

@@ -154,3 +154,37 @@ def test_a_caret_power_gets_the_ucum_spelling_as_hint():
                                      "observation anc { unit /mm^3 }\n"}, emit=False)
     [d] = res.diagnostics
     assert d.message == "unknown unit '/mm^3'" and d.hint == "in UCUM this is written /mm3"
+
+
+_STATUS_RULES = """
+exclusion kw { ref E1 quote "q" exclude when any active acs ever }
+exclusion is_active { ref E2 quote "q" exclude when any acs ever where status is active }
+exclusion in_active { ref E3 quote "q" exclude when any acs ever where status in {active} }
+exclusion not_resolved { ref E4 quote "q" exclude when any acs ever where (status is not resolved and status not in {resolved}) }
+"""
+
+
+def test_status_is_active_names_the_value_not_the_keyword(tmp_path):
+    """`active` is the query's keyword (`any active X`) and a value of a condition's status:
+    `where status is active`, `status in {active}` (refused as a misplaced keyword before) mean
+    what `any active` means, in the module and in both SQL forms, for every kind of status."""
+    from compiler.sql import screen
+    from test_sql import assert_sql_equals_python
+
+    head = 'trial T { title "t" protocol "p.txt" anchors screening, first_dose }\ncondition acs\n'
+    res = compile_sources({"t.elig": head + _STATUS_RULES})
+    assert res.ok, [d.message for d in res.diagnostics]
+    module = screen.evaluator_module(res.python)
+    conds = [[], [{"code": "acs", "onset": "2020-01-01", "status": "active"}],
+             [{"code": "acs", "onset": "2020-01-01", "end": "2021-01-01", "status": "resolved"}],
+             [{"code": "acs", "onset": "2020-01-01", "status": "bogus"}], [{"code": "acs", "onset": "2020-01-01"}],
+             [{"onset": "2020-01-01", "status": "active"}],
+             [{"code": "acs", "onset": "2020-01-01", "status": "resolved"}, {"code": "acs", "status": "active"}]]
+    texts = [json.dumps({"format": 1, "id": f"p{i}", "anchors": {"screening": "2026-01-10"}, "conditions": c})
+             for i, c in enumerate(conds)]
+    got = [[(c["outcome"], c["missing"]) for c in module.evaluate_json(t)["criteria"]] for t in texts]
+    assert [g[0][0] for g in got] == ["pass", "fail", "pass", "unknown", "unknown", "unknown", "fail"]
+    assert all(len(set(map(str, g))) == 1 for g in got), got  # the four spellings agree
+    crits = ["kw", "is_active", "in_active", "not_resolved"]
+    for relational in (True, False):
+        assert_sql_equals_python(res, module, texts, tmp_path, crits, relational=relational)

@@ -251,8 +251,11 @@ def input_view(program: I.Program, rng: tuple[int, int] | None = None, name: str
                     f"WHEN o.unit IS NOT NULL THEN m.resolved END)")
             bad = f"(o.value_num IS NULL OR coalesce({unit} NOT IN ({units}), TRUE))"
         obs_cols.append((o.name, bad, unit))
-    bad_case = "CASE o.code " + " ".join(f"WHEN {q(n)} THEN {b}" for n, b, _ in obs_cols) + " END"
-    unit_case = "CASE o.code " + " ".join(f"WHEN {q(n)} THEN {u}" for n, _, u in obs_cols) + " END"
+    # (a trial that declares no observation: no WHEN, so no CASE)
+    bad_case = ("CASE o.code " + " ".join(f"WHEN {q(n)} THEN {b}" for n, b, _ in obs_cols) + " END"
+                if obs_cols else "CAST(NULL AS BOOLEAN)")
+    unit_case = ("CASE o.code " + " ".join(f"WHEN {q(n)} THEN {u}" for n, _, u in obs_cols) + " END"
+                 if obs_cols else "CAST(NULL AS VARCHAR)")
     # the lists are built unordered and sorted (list_sort): every item struct starts with its
     # index `i`, unique in a list, so the order is the record's (an ordered aggregate is slower)
     # only numbers and short codes in the lists (strings make DuckDB's list aggregation slow): a

@@ -354,7 +354,7 @@ def test_generated_item_query_trials_agree(seed, data, tmp_path_factory):
 
 
 @pytest.mark.slow
-@settings(DIFF, max_examples=_n(120), phases=NOSHRINK)
+@settings(DIFF, max_examples=_n(40), phases=NOSHRINK)
 @given(seed=st.integers(0, 10 ** 6), data=st.data())
 def test_many_generated_item_query_trials_agree(seed, data, tmp_path_factory):
     check_trial(data, seed, tmp_path_factory.mktemp("gen"), n_records=25)

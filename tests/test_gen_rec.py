@@ -482,14 +482,14 @@ FAST_SEEDS = range(2)
 @pytest.mark.parametrize("seed", FAST_SEEDS)
 def test_generated_record_rules_agree(seed, tmp_path):
     """Two generated trials in the fast suite (about 1.5 CPU s each); the slow run below
-    writes 40 trials of 10 criteria on 150 records each."""
+    writes 20 trials of 10 criteria on 150 records each."""
     stats = check_trial(seed, 8, 30, tmp_path)
     assert stats["criteria"] >= 4, stats["refused"]  # the generator writes mostly valid rules
     assert len(stats["outcomes"]) >= 3
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(100, 100 + _n(40)))
+@pytest.mark.parametrize("seed", range(100, 100 + _n(20)))
 def test_generated_record_rules_agree_more(seed, tmp_path):
     check_trial(seed, 10, 150, tmp_path)
 

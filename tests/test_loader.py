@@ -185,6 +185,7 @@ def test_same_tables_on_fuzzed_records_whole_and_in_chunks(tmp_path):
     _same(p, want, chunk=97)
 
 
+@pytest.mark.slow  # 2,000 cohort records loaded three ways: about 5 s
 def test_same_tables_on_the_cohort_whole_and_in_chunks(tmp_path):
     """2,000 cohort records (2 % corrupted lines): whole, and in chunks of 700 records (the
     tables are then built by inserts, chunk after chunk); then with blank lines among them."""

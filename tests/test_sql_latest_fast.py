@@ -168,6 +168,7 @@ def test_near_sign_decimal_only_where_exact():
     assert N.key_lit(-9).startswith("'0") and N.near_sign("x.v", "x.vi", Fraction(1, 3), decimals=False).startswith("elig_sign_rec(")
 
 
+@pytest.mark.slow  # the fast records twice (both forms) sixty years earlier: 4-6 s
 def test_latest_before_1970_equals_python(compiled, sm3321, fast_records, tmp_path):
     """The same records sixty years earlier: windows that end before 1970, where the (day,
     index) keys of the latest reading are negative (their day and index are taken apart with

@@ -30,7 +30,7 @@ class WindowsMixin:
             return I.Win("on_or_before", anchor, None, False, text)
         dsc = replace(sc, item=item) if item is not None else sc
         dur = self.duration(w.duration, dsc)
-        dependent = self._item_dependent(dur, item)
+        dependent = self._item_dependent(dur)
         if not isinstance(dur, I.DIf):  # a conditional duration keeps the name its author gave it
             word = "before" if w.kind == "within_before" else "after"
             text = f"within {_dur_text(dur)} {word} {anchor}"
@@ -65,19 +65,17 @@ class WindowsMixin:
             return I.Win(w.kind, None, None, False, text, at, until)
         dsc = replace(sc, item=item) if item is not None else sc
         dur = self.duration(w.duration, dsc)
-        return I.Win(w.kind, None, dur, self._item_dependent(dur, item), text, at, None)
+        return I.Win(w.kind, None, dur, self._item_dependent(dur), text, at, None)
 
-    def _item_dependent(self, d, item: Optional[ItemCtx] = None) -> bool:
+    def _item_dependent(self, d) -> bool:
         if isinstance(d, I.DHalfLife):
             return True
         if isinstance(d, I.DExtreme):
-            return self._item_dependent(d.left, item) or self._item_dependent(d.right, item)
+            return self._item_dependent(d.left) or self._item_dependent(d.right)
         if isinstance(d, I.DIf):
-            # any read of the item (an attribute compared or recorded, a date, a nested query
-            # measured from one), not only the tests _bool_uses_item knows: a condition on
-            # `size > 1 cm` built per record raised NameError on the item's variable
-            return (_bool_uses_item(d.cond) or (item is not None and _reads_var(d.cond, item.var))
-                    or self._item_dependent(d.then, item) or self._item_dependent(d.otherwise, item))
+            # any read of the item in the condition (_bool_uses_item walks the whole expression:
+            # `size > 1 cm`, a date, `recorded grade`, a nested query measured from the item)
+            return _bool_uses_item(d.cond) or self._item_dependent(d.then) or self._item_dependent(d.otherwise)
         return False
 
     def _anchor(self, ident: A.Ident) -> str:
@@ -187,19 +185,3 @@ class WindowsMixin:
                 cands.append("value")
         self.fail(e.span, f"unknown name '{name}'{_suggest(name, cands)}")
 
-
-def _reads_var(n, var: str) -> bool:
-    """Whether an IR subtree reads the variable ``var`` (an enclosing query's item)."""
-    if isinstance(n, (tuple, list)):
-        return any(_reads_var(x, var) for x in n)
-    fields = getattr(n, "__dataclass_fields__", None)
-    if fields is None:
-        return False
-    for f in fields:
-        v = getattr(n, f)
-        if f == "var" and v == var:
-            return True
-        if isinstance(v, (tuple, list)) or hasattr(v, "__dataclass_fields__"):
-            if _reads_var(v, var):
-                return True
-    return False

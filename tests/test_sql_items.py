@@ -138,13 +138,22 @@ def _procedure(rng):
     return p
 
 
-def _records(n=400, seed=12):
+def _from_baseline(prefix, n, seed, edit):
+    """n copies of the data cases' baseline record, ids prefix-0.., each changed by
+    edit(rng, record) with one random generator of the seed, as JSON texts."""
     base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
     rng = random.Random(seed)
     out = []
     for k in range(n):
         r = copy.deepcopy(base)
-        r["id"] = f"item-{k}"
+        r["id"] = f"{prefix}-{k}"
+        edit(rng, r)
+        out.append(json.dumps(r))
+    return out
+
+
+def _records(n=400, seed=12):
+    def edit(rng, r):
         for a in ("screening", "enrollment", "first_dose"):
             if rng.random() < 0.06:
                 v = rng.choice([None, "2026-02-30", "missing"])
@@ -157,8 +166,8 @@ def _records(n=400, seed=12):
         r["treatments"] = [_treatment(rng) for _ in range(rng.choice([0, 1, 2, 3, 4, 5]))]
         r["procedures"] = [_procedure(rng) for _ in range(rng.choice([0, 0, 1, 2]))]
         rng.shuffle(r["conditions"])
-        out.append(json.dumps(r))
-    return out
+
+    return _from_baseline("item", n, seed, edit)
 
 
 @pytest.fixture(scope="module")
@@ -211,13 +220,9 @@ WASHOUT_DAYS = [0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27,
 
 def _washout_records(n=500, seed=3):
     import datetime as dt
-    base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
-    rng = random.Random(seed)
     fd = dt.date(2026, 1, 15)
-    out = []
-    for k in range(n):
-        r = copy.deepcopy(base)
-        r["id"] = f"washout-{k}"
+
+    def edit(rng, r):
         if rng.random() < 0.05:
             r["anchors"]["first_dose"] = rng.choice([None, "2026-02-30"])
         ts = []
@@ -243,8 +248,8 @@ def _washout_records(n=500, seed=3):
                 t["start"] = start.isoformat()
             ts.append(t)
         r["treatments"] = ts
-        out.append(json.dumps(r))
-    return out
+
+    return _from_baseline("washout", n, seed, edit)
 
 
 def test_washout_left_out_before_the_window_equal_python(compiled, sm3321, tmp_path):
@@ -266,13 +271,9 @@ def test_washout_before_1970_equal_python(compiled, sm3321, tmp_path):
 
 def _temperature_records(n=300, seed=4):
     import datetime as dt
-    base = json.loads((CASES / "_base" / "baseline.json").read_text(encoding="utf-8"))
-    rng = random.Random(seed)
     fd = dt.date(2026, 1, 15)
-    out = []
-    for k in range(n):
-        r = copy.deepcopy(base)
-        r["id"] = f"fever-{k}"
+
+    def edit(rng, r):
         if rng.random() < 0.1:
             r["anchors"]["first_dose"] = rng.choice([None, "2026-02-30", "missing"])
             if r["anchors"]["first_dose"] == "missing":
@@ -291,8 +292,8 @@ def _temperature_records(n=300, seed=4):
         r.setdefault("facts", {})
         if rng.random() < 0.3:
             r["facts"]["fever_explained"] = rng.choice([True, False, None])
-        out.append(json.dumps(r))
-    return out
+
+    return _from_baseline("fever", n, seed, edit)
 
 
 def test_observation_query_readings_outside_left_out_equal_python(compiled, sm3321, tmp_path):

@@ -237,3 +237,73 @@ def test_sign_functions_exact_at_any_exponent():
     bad = [(r, got[r[0]]) for r in rows if got[r[0]] != r[-1]]
     assert not bad, bad[:5]
     assert {r[-1] for r in rows} == {-1, 0, 1} and len(rows) > 150
+
+
+def test_near_signs_decimal_first_equal_exact_fractions():
+    """numbers.near_sign / near_sign_ref / near_sign_table: the DECIMAL(38, 18) comparison taken
+    first (plain expressions: the keys' lambdas cost DuckDB per vector of rows) gives the exact
+    sign of the evaluator's fractions, as the keys do, on readings at, within rounding of and far
+    from k x a reference or a limit: long decimals, integers beyond 2^63, exponents, products
+    beyond 1e19 (left to the keys: DECIMAL(38, 18) would overflow) and NULLs."""
+    import math
+    from fractions import Fraction
+
+    import duckdb
+
+    from compiler.sql import numbers as N
+
+    def exact(x):
+        return None if x is None else Fraction(x) if isinstance(x, int) else Fraction(repr(x))
+
+    refs = [40, 40.0, 1.2, 1.2000000000000002, 0.1, 3e-17, 123456.789012345678, 9e18, 4e18, 2 ** 70, 1e30, None]
+    ks = [Fraction(1), Fraction(3), Fraction(3, 2), Fraction(5, 2), Fraction(1, 3), Fraction(7, 10)]
+    cases = []
+    for r in refs:
+        for k in ks:
+            x = None if r is None else exact(r) * k
+            vals = [None, 0, -1.5] if x is None else [float(x), math.nextafter(float(x), math.inf),
+                                                       math.nextafter(float(x), -math.inf), -float(x)]
+            if x is not None and x.denominator == 1 and abs(x) < 2 ** 100:
+                vals += [int(x), int(x) + 1]
+            for v in vals:
+                cases.append((v, r, k))
+    con = duckdb.connect()
+    con.execute(N.MACROS)
+    con.execute("CREATE TABLE t (i INT, v DOUBLE, vi HUGEINT, r DOUBLE, ri HUGEINT)")
+
+    def hi(x):
+        return x if isinstance(x, int) and abs(x) < 2 ** 126 else None
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                    [(i, None if v is None else float(v), hi(v), None if r is None else float(r), hi(r))
+                     for i, (v, r, k) in enumerate(cases)])
+    bad = []
+    for k in ks:
+        sql = N.near_sign_ref("v", "vi", k, "r", "ri")
+        assert "elig_dsign" in sql
+        got = dict(con.execute(f"SELECT i, {sql} FROM t").fetchall())
+        for i, (v, r, kk) in enumerate(cases):
+            if kk != k:
+                continue
+            want = None if v is None or r is None else (exact(v) - k * exact(r) > 0) - (exact(v) - k * exact(r) < 0)
+            if got[i] != want:
+                bad.append((v, r, k, got[i], want))
+    for lim in (Fraction(9, 100), Fraction(90), Fraction(45, 10 ** 20), Fraction(1, 3)):
+        sql = N.near_sign("v", "vi", lim)
+        got = dict(con.execute(f"SELECT i, {sql} FROM t").fetchall())
+        for i, (v, r, k) in enumerate(cases):
+            want = None if v is None else (exact(v) > lim) - (exact(v) < lim)
+            if got[i] != want:
+                bad.append((v, lim, got[i], want))
+    table = [("g/L", Fraction(90)), ("g/dL", Fraction(9)), ("g/mL", Fraction(9, 100)), ("x", Fraction(1, 3))]
+    con.execute("ALTER TABLE t ADD COLUMN u VARCHAR")
+    con.execute("UPDATE t SET u = ['g/L', 'g/dL', 'g/mL', 'x'][i % 4 + 1]")
+    sql = N.near_sign_table("v", "vi", "u", table)
+    got = dict(con.execute(f"SELECT i, {sql} FROM t").fetchall())
+    for i, (v, r, k) in enumerate(cases):
+        lim = table[i % 4][1]
+        want = None if v is None else (exact(v) > lim) - (exact(v) < lim)
+        if got[i] != want:
+            bad.append((v, table[i % 4], got[i], want))
+    con.close()
+    assert not bad, bad[:5]
+    assert len(cases) > 250

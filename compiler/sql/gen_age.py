@@ -8,6 +8,12 @@ from .gen_types import EMPTY, Num, ident, q
 
 
 class AgeNodes:
+    def int_num(self, x: str) -> str:
+        """The exact number of the integer x (an age, a count of days; never NULL where it is
+        read: each caller's CASE guards it): elig_num(x, x, 1), the macro of a lambda. The
+        relational DuckDB script writes the struct itself (RelGenerator.int_num)."""
+        return f"elig_num({x}, {x}, 1)"
+
     def n_NAge(self, n, ctx):
         if n.unit in ("d", "wk"):
             return self._age_days(n, 7 if n.unit == "wk" else 1)
@@ -17,7 +23,7 @@ class AgeNodes:
             self.unsupported(f"age in {n.unit} has no SQL form yet")
         a = ident("a_" + n.anchor)
         years = self.age_years(n.anchor)
-        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({years}, {years}, 1)] END)"
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [{self.int_num(years)}] END)"
         m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
         return Num(v, m)
 
@@ -38,7 +44,7 @@ class AgeNodes:
         n0 = f"((year({A}) - year({Bd})) * 12 + month({A}) - month({Bd}))"
         months = (f"(CASE WHEN {a} < birth THEN -1 WHEN {n0} > 0 AND CAST({A} - INTERVAL ({n0}) MONTH AS DATE) < {Bd} "
                   f"THEN {n0} - 1 ELSE {n0} END)")
-        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({months}, {months}, 1)] END)"
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [{self.int_num(months)}] END)"
         m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
         return Num(v, m)
 
@@ -46,6 +52,6 @@ class AgeNodes:
         """Age in completed days or weeks (runtime._age_in): floor((anchor - birth) / k)."""
         a = ident("a_" + n.anchor)
         days = f"CAST(floor(({a} - birth) / {k}) AS BIGINT)" if k != 1 else f"CAST({a} - birth AS BIGINT)"
-        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [elig_num({days}, {days}, 1)] END)"
+        v = f"(CASE WHEN birth IS NOT NULL AND {a} IS NOT NULL THEN [{self.int_num(days)}] END)"
         m = f"(CASE WHEN birth IS NULL THEN ['birth_date'] WHEN {a} IS NULL THEN [{q(n.anchor)}] ELSE {EMPTY} END)"
         return Num(v, m)

@@ -711,7 +711,7 @@ class Generator(AgeNodes, DateNodes):
         a = ident("a_" + n.anchor)
         e = f"(CASE {x}.est WHEN 1 THEN {x}.e WHEN 0 THEN {a} END)"
         days = f"({e} - {x}.s + 1)"
-        v = f"(CASE WHEN {x}.s IS NOT NULL AND {e} IS NOT NULL THEN [elig_num({days}, {days}, 1)] END)"
+        v = f"(CASE WHEN {x}.s IS NOT NULL AND {e} IS NOT NULL THEN [{self.int_num(days)}] END)"
         m = (f"(CASE WHEN {x}.s IS NULL OR {x}.est = 2 THEN [{x}.c] WHEN {x}.est = 0 AND {a} IS NULL "
              f"THEN [{x}.c, {q(n.anchor)}] ELSE {EMPTY} END)")
         return Num(v, m)

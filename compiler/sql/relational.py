@@ -61,6 +61,15 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         self.fast_start()
         self.bind_steps = None  # inside an item query's window: the values _bind binds, as row steps
 
+    def int_num(self, x: str) -> str:
+        """AgeNodes.int_num without elig_num's lambda (DuckDB runs a lambda at a cost per vector
+        of rows, a millisecond: the exact days of every treatment row of a course duration were
+        most of autoimmune_or_immunosuppression's step): an integer is its own reduced fraction
+        (n = x, d = 1: elig_num's gcd is 1). Spark keeps the macro."""
+        if not self.decimals:
+            return super().int_num(x)
+        return f"{{'f': CAST({x} AS DOUBLE), 'n': CAST({x} AS HUGEINT), 'd': CAST(1 AS HUGEINT)}}"
+
     def floor_times(self, a: str, k) -> str:
         """elig_floor(elig_mul(a, k)) written out without its macros' lambdas (DuckDB; Spark keeps
         the macros): the exact product's floor where its numerator and denominator fit in HUGEINT

@@ -701,7 +701,7 @@ def build(program: I.Program, lowered, only=None, decimals: bool = True):
         views.append(input_view(program))
     lambda_steps = frozenset(i for i, x in enumerate(compiled) if x[4] is True)
     return assemble(program, lowered, only, crits, ctes, prev, "elig_pat", ";\n\n".join(views),
-                    prep=prep, lambda_steps=lambda_steps)
+                    coded=decimals, prep=prep, lambda_steps=lambda_steps)
 
 
 def _render(entries) -> list[str]:

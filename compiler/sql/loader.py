@@ -233,14 +233,15 @@ FROM (SELECT seq, line, ok, {root} AS root, {scalars}, {lists},
     SELECT seq, line, {_STRICT} AS ok FROM {lines_relation}))))"""
 
 
-def _items(field: str, source: str = "_docs", order: str = "") -> str:
+def _items(field: str, source: str = "_docs") -> str:
     """The items of a list field, unnested once into f_<name> columns (s_, ok_, d_<name>: the
     string of a date field, its ISO form, its date; n_<name>: an observation's number), from
     _docs or, for the observations, from _obs_sql. An item that is not an object is left out,
     as the evaluator ignores it; an object whose code is missing, null or not a string is a row
-    with `code` NULL (it could be any code of its kind). ``order``: the items sorted by it as
-    soon as they are unnested (their JSON texts only, before any typed column is computed: the
-    projections above keep that order)."""
+    with `code` NULL (it could be any code of its kind). The observations are sorted in the
+    loaded order (LOADED_OBS_ORDER) as soon as they are unnested, while each is its seq, idx,
+    code, no_code and JSON texts (before any other typed column is computed: the projections
+    above keep that order)."""
     fields = _ITEM_FIELDS[field]
     cols = ", ".join(f"it.{f} AS f_{f}" for f in fields)
     dates = {"observations": ("date",), "conditions": ("onset", "end"), "procedures": ("date",),
@@ -255,12 +256,20 @@ def _items(field: str, source: str = "_docs", order: str = "") -> str:
         extra = (", CASE WHEN f_end IS NOT NULL THEN TRUE WHEN keys IS NULL THEN FALSE "
                  "ELSE list_contains(keys[idx + 1], 'end') END AS end_present")
     keys = ", keys" if field == "treatments" else ""
-    return (f"SELECT *{typed} FROM (SELECT *{ok} FROM (SELECT *{strs}{extra} FROM (SELECT seq, idx, {cols}{keys} FROM ("
+    # (no filter on the list itself: the optimizer would compute the parse twice)
+    rows = (f"SELECT seq, idx, {cols}{keys} FROM ("
             f"SELECT seq, unnest({field}) AS it, generate_subscripts({field}, 1) - 1 AS idx, {field}_types AS types"
             f"{', treatments_keys AS keys' if field == 'treatments' else ''} "
-            # (no filter on the list itself: the optimizer would compute the parse twice)
             f"FROM {DOCS if source == '_docs' else source}{' WHERE error IS NULL' if source == '_docs' else ''}) "
-            f"WHERE it IS NOT NULL AND (it.code IS NOT NULL OR types[idx + 1] = 'OBJECT'){f' ORDER BY {order}' if order else ''})))")
+            f"WHERE it IS NOT NULL AND (it.code IS NOT NULL OR types[idx + 1] = 'OBJECT')")
+    if field == "observations":
+        # the observations in the loaded order (LOADED_OBS_ORDER): their code and no_code are
+        # computed once, before the sort (its keys), and carried through it
+        from .script import LOADED_OBS_ORDER, wild_scan
+
+        rows = (f"SELECT *, {wild_scan('code')} AS no_code FROM (SELECT *, {_str('f_code')} AS code FROM ({rows})) "
+                f"ORDER BY {LOADED_OBS_ORDER}")
+    return f"SELECT *{typed} FROM (SELECT *{ok} FROM (SELECT *{strs}{extra} FROM ({rows})))"
 
 
 def _keys(field: str) -> str:
@@ -283,10 +292,10 @@ def _date_cols_by_type(j: str, name: str) -> str:
     return _date_cols(f"(CASE WHEN json_type({j}) <> 'NULL' THEN {j} END)", s, name)
 
 
-def table_selects(obs_lines: str, ordered: bool = False) -> dict[str, str]:
+def table_selects(obs_lines: str) -> dict[str, str]:
     """Per table of the schema, the SELECT that builds its rows from _docs (the observations
-    from obs_lines, see _obs_sql; ordered: in the loaded order, LOADED_OBS_ORDER, see
-    ordered_observations)."""
+    from obs_lines, see _obs_sql, in the loaded order, LOADED_OBS_ORDER, with the first column
+    of LOADED_OBS, no_code, computed before the sort: see ordered_observations)."""
     ids = "json_extract_string(id, '$')"
     sex = "json_extract_string(sex, '$')"
     return {
@@ -306,7 +315,7 @@ FROM ({_keys("anchors")})""",
     CASE WHEN json_type(v) = 'BOOLEAN' THEN CAST(v AS BOOLEAN) END AS value,
     CASE WHEN json_type(v) <> 'BOOLEAN' THEN 'fact ' || name || ' is ' || left(CAST(v AS VARCHAR), 40) || ', not true or false' END AS why
 FROM ({_keys("facts")})""",
-        "observations": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
+        "observations": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, code,
     {_raw("f_date")} AS date_raw, {_item_date_cols("date", "date")},
     {_raw("f_value")} AS value_raw, {_item_num_cols("value", "value_num")},
     {_str("f_value")} AS value_str,
@@ -314,8 +323,8 @@ FROM ({_keys("facts")})""",
     {_raw("f_uln")} AS uln_raw, {_item_num_cols("uln", "uln")},
     {_raw("f_lln")} AS lln_raw, {_item_num_cols("lln", "lln")},
     {_raw("f_lloq")} AS lloq_raw, {_item_num_cols("lloq", "lloq")},
-    {_raw("f_attributes")} AS attributes
-FROM ({_items("observations", f"({_obs_sql(obs_lines)})", _obs_item_order() if ordered else "")})""",
+    {_raw("f_attributes")} AS attributes, no_code
+FROM ({_items("observations", f"({_obs_sql(obs_lines)})")})""",
         "conditions": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_onset")} AS onset_raw, {_item_date_cols("onset", "onset")},
     {_raw("f_end")} AS end_raw, {_item_date_cols("end", "end")},
@@ -385,7 +394,7 @@ def _load_chunk(con, start: int, size: int, create: bool) -> None:
                        f"ELSE '0' END, '' ORDER BY seq) FROM {DOCS}").fetchone()[0] or ""
     obs_lines = rel if "0" not in bits else (
         f"(SELECT seq, line FROM {rel} WHERE get_bit({_q(bits)}::BIT, CAST(seq - {start} AS INTEGER)) = 1)")
-    selects = table_selects(obs_lines, ordered=True)
+    selects = table_selects(obs_lines)
     selects["observations"] = ordered_observations(selects["observations"])
     for t in TABLES:
         con.execute(f"CREATE OR REPLACE TABLE {t} AS {selects[t]}" if create else f"INSERT INTO {t} {selects[t]}")
@@ -450,27 +459,17 @@ def obs_mark(rows: int) -> str:
     return f"{OBS_FORMAT} rows={int(rows)}"
 
 
-def _obs_item_order() -> str:
-    """LOADED_OBS_ORDER (no_code, code, seq, idx) over the unnested observation items of _items,
-    whose code is still JSON text (f_code): the order the loaded table keeps."""
-    from .script import LOADED_OBS_ORDER, wild_scan
-
-    code = _str("f_code")
-    cols = {"no_code": wild_scan(code), "code": code, "seq": "seq", "idx": "idx"}
-    return ", ".join(cols[c] for c in LOADED_OBS_ORDER.split(", "))
-
-
 def ordered_observations(select: str) -> str:
-    """The observation rows of a chunk of records (the SELECT of table_selects(..., ordered=True))
-    with the columns of LOADED_OBS, in the loaded order (LOADED_OBS_ORDER within the chunk: the
+    """The observation rows of a chunk of records (the SELECT of table_selects, which has the
+    first, no_code) with the other columns of LOADED_OBS, in the loaded order (LOADED_OBS_ORDER within the chunk: the
     chunks follow one another by seq, so that each code's rows of a chunk lie together). The
     order is that of the items' sort in table_selects: DuckDB sorts them while each is still
-    its seq, idx and eight JSON texts, not the 28 columns of the table (half the memory: at
+    its seq, idx, code, no_code and eight JSON texts, not the 28 columns of the table (half the memory: at
     100,000 cohort records, 5.4 M readings, the sort of the whole rows spilled 333 MB under a
     1 GB limit, that of the JSON texts 163 MB; none under 2 GB, where the former spilled)."""
     from .script import LOADED_OBS
 
-    extra = ", ".join(f"CAST({e} AS {t}) AS {n}" for n, t, e in LOADED_OBS)
+    extra = ", ".join(f"CAST({e} AS {t}) AS {n}" for n, t, e in LOADED_OBS if n != "no_code")
     return f"SELECT *, {extra} FROM ({select})"
 
 

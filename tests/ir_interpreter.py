@@ -463,9 +463,11 @@ class Interpreter(WindowsAndNumbers):
                     (sure_codes if certain else maybe_codes).update(codes)
                 sure, top = len(sure_codes), len(sure_codes | maybe_codes)
             miss = tuple(m for t in counted if t.v is None for m in t.missing)
+            # review when every item that perhaps counts does so only by an unrecorded judgment
+            undecided = Tri(None, all(t.review for t in counted if t.v is None), miss)
             if n.quantifier == "at_least":
-                return TRUE if sure >= n.count else FALSE if top < n.count else unknown(*miss)
-            return TRUE if top <= n.count else FALSE if sure > n.count else unknown(*miss)
+                return TRUE if sure >= n.count else FALSE if top < n.count else undecided
+            return TRUE if top <= n.count else FALSE if sure > n.count else undecided
         if n.quantifier == "every":
             # every item in the window passes the filter (true when there is none: closed world)
             return k_and(k_or([k_not(c), p if p is not None else TRUE]) for c, p in per_item)

@@ -47,46 +47,53 @@ def names_judgment(b) -> bool:
     return any(names_judgment(getattr(b, f)) for f in fields)
 
 
-def hoist(b):
-    """The condition b with its judgment conditionals of values lifted (see the module doc)."""
+def hoist(b, derived=None):
+    """The condition b with its judgment conditionals of values lifted (see the module doc).
+    derived: name -> formula of the trial's derived values; a derived value whose formula names
+    a judgment is read as its formula where a comparison uses it (so its conditional is lifted)."""
+    derived = derived or {}
     if isinstance(b, (I.BAnd, I.BOr)):
-        return type(b)(tuple(hoist(x) for x in b.items))
+        return type(b)(tuple(hoist(x, derived) for x in b.items))
     if isinstance(b, I.BNot):
-        return I.BNot(hoist(b.operand))
+        return I.BNot(hoist(b.operand, derived))
     if isinstance(b, I.BImplies):
-        return I.BImplies(hoist(b.cond), hoist(b.then))
+        return I.BImplies(hoist(b.cond, derived), hoist(b.then, derived))
     if isinstance(b, I.BIf):
-        return I.BIf(hoist(b.cond), hoist(b.then), hoist(b.otherwise))
+        return I.BIf(hoist(b.cond, derived), hoist(b.then, derived), hoist(b.otherwise, derived))
     if isinstance(b, I.BRecorded) or not isinstance(b, (I.BObsCmp, I.BObsBetween, I.BObsIs, I.BNumCmp, I.BDateCmp,
                                                        I.BQuery, I.BObsQuery)):
         return b
-    b = _inner(b)
+    b = _inner(b, derived)
     cond = _first(b, False)
     if cond is None:
         return b
-    return I.BIf(hoist(cond), hoist(_assume(b, cond, True, False)), hoist(_assume(b, cond, False, False)))
+    return I.BIf(hoist(cond, derived), hoist(_assume(b, cond, True, False), derived),
+                 hoist(_assume(b, cond, False, False), derived))
 
 
-def _inner(b):
-    """b with the conditions nested in it (filters of queries and selections) lifted in place."""
+def _inner(b, derived):
+    """b with the conditions nested in it (filters of queries and selections) lifted in place,
+    and the derived values that name a judgment as their formulas."""
     if isinstance(b, (I.BQuery, I.BObsQuery, I.SelLatest)) and b.pred is not None:
-        b = dataclasses.replace(b, pred=hoist(b.pred))
+        b = dataclasses.replace(b, pred=hoist(b.pred, derived))
     if isinstance(b, (I.BObsCmp, I.BObsBetween, I.BObsIs)) and isinstance(b.sel, I.SelLatest):
-        b = dataclasses.replace(b, sel=_inner(b.sel))
+        b = dataclasses.replace(b, sel=_inner(b.sel, derived))
     if isinstance(b, I.BNumCmp):
-        b = dataclasses.replace(b, left=_inner_num(b.left), right=_inner_num(b.right))
+        b = dataclasses.replace(b, left=_inner_num(b.left, derived), right=_inner_num(b.right, derived))
     return b
 
 
-def _inner_num(n):
+def _inner_num(n, derived):
     if isinstance(n, I.NObs) and isinstance(n.sel, I.SelLatest):
-        return dataclasses.replace(n, sel=_inner(n.sel))
+        return dataclasses.replace(n, sel=_inner(n.sel, derived))
     if isinstance(n, I.NArith):
-        return I.NArith(n.op, _inner_num(n.left), _inner_num(n.right))
+        return I.NArith(n.op, _inner_num(n.left, derived), _inner_num(n.right, derived))
     if isinstance(n, I.NIf):
-        return I.NIf(n.cond, _inner_num(n.then), _inner_num(n.otherwise))
+        return I.NIf(n.cond, _inner_num(n.then, derived), _inner_num(n.otherwise, derived))
     if isinstance(n, I.NScale):
-        return dataclasses.replace(n, operand=_inner_num(n.operand))
+        return dataclasses.replace(n, operand=_inner_num(n.operand, derived))
+    if isinstance(n, I.NDerived) and n.name in derived and names_judgment(derived[n.name]):
+        return _inner_num(derived[n.name], derived)
     return n
 
 

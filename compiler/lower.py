@@ -132,10 +132,11 @@ def _fact(name: str) -> str:
 
 def _lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModule:
     crit = []
+    formulas = {d.name: d.formula for d in program.derived}
     for c in program.criteria:
         if not _IDENT.match(c.id):
             raise ValueError(f"criterion id {c.id!r} is not an identifier")
-        body = hoist(c.body)  # judgment conditionals of values as conditionals of conditions
+        body = hoist(c.body, formulas)  # judgment conditionals of values as conditionals of conditions
         crit.append(LoweredCriterion(
             c if body == c.body else replace(c, body=body), c.id, "c_" + c.id, c.refs[0] if c.refs else "", c.kind, c.quotes, c.notes,
             _rel(c.file, rules_root), c.line, c.body_source, c.reads, criterion_words(c),

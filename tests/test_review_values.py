@@ -21,12 +21,12 @@ duckdb = pytest.importorskip("duckdb")
 from compiler.sql import loader, screen  # noqa: E402
 
 
-def everywhere(body: str, recs: list[dict], tmp_path, lets: str = "") -> list[tuple]:
+def everywhere(body: str, recs: list[dict], tmp_path, lets: str = "", vocab: str = "") -> list[tuple]:
     """(outcome, missing) of `inclusion c0 { LETS require BODY }` on each record, per engine:
     module, interpreter (its outcome; `missing` as the module's when the outcomes agree: it is
     not the interpreter's contract), DuckDB relational, DuckDB lambda; one tuple when all agree."""
     c = f'inclusion c0 {{\n    ref R0\n    quote "q"\n{lets}    require {body}\n}}\n'
-    res = compile_sources({"t.elig": HEAD + VOCAB + c})
+    res = compile_sources({"t.elig": HEAD + VOCAB + vocab + c})
     assert res.ok, [d.message for d in res.diagnostics]
     mod = _module(res, "review_values")
     interp = Interpreter(res.program)
@@ -109,6 +109,19 @@ def test_a_judgment_that_decides_a_number(tmp_path):
     recs = [_rec(observations=[hb(95)]), _rec(observations=[hb(110)]), _rec(observations=[hb(40)])]
     assert everywhere("(1 if fit else 2) * (latest hb ever in g/L) > 100", recs, tmp_path) == [REVIEW, PASS, FAIL]
     assert everywhere("latest hb ever in g/L + (0 if fit else 10) >= 100", recs, tmp_path) == [REVIEW, PASS, FAIL]
+
+
+def test_a_judgment_in_a_derived_value(tmp_path):
+    """A derived value whose formula a judgment decides: read as its formula where compared."""
+    vocab = "derived dfit { unit kg  formula latest weight ever in kg * (1 if fit else 2) }\n"
+
+    def w(v):
+        return {"code": "weight", "value": v, "unit": "kg", "date": "2026-01-01"}
+    recs = [_rec(observations=[w(60)]), _rec(observations=[w(110)]), _rec(observations=[w(40)]),
+            _rec(observations=[w(60)], facts={"fit": True}), _rec()]
+    assert everywhere("dfit > 100 kg", recs, tmp_path, vocab=vocab) == [
+        REVIEW, PASS, FAIL, FAIL, ("unknown", ["weight"])]
+    assert everywhere("dfit + 0 kg > 100 kg", recs[:3], tmp_path, vocab=vocab) == [REVIEW, PASS, FAIL]
 
 
 def test_a_judged_value_in_let_not_and_or(tmp_path):

@@ -94,7 +94,7 @@ class Interpreter(WindowsAndNumbers):
 
     def b(self, n, ctx: Ctx) -> Tri:
         if isinstance(n, _LEAVES):
-            for c in _judged_conditions(n):
+            for c in _judged_conditions(n, self.derived):
                 if c not in ctx.assume:
                     # docs/language.md, What a rule means: `review` when the only thing undecided
                     # is an unrecorded judgment. A value (limit, number, duration) that a
@@ -227,9 +227,18 @@ class Interpreter(WindowsAndNumbers):
             return self._filtered_candidates(sel, ctx, w)
         a = self._latest_candidates(ctx.rec, sel.code, w.narrow, w.ever)
         if w.narrow != w.wide:
+            # a window of uncertain length: the narrow window's selection, and the readings
+            # without a code that the wide one adds (docs/records.md: such a reading could be of
+            # any code of its kind, so it is a candidate wherever it could be the one selected);
+            # a reading of this code itself in the uncertain part, or a different most recent
+            # one, leaves the selection unknown (whether it falls in the window is unknown)
             b = self._latest_candidates(ctx.rec, sel.code, w.wide, w.ever)
-            if [id(x) for x in a[0]] != [id(x) for x in b[0]] or a[1] != b[1]:
+            mine = {id(x) for x in a[0]}
+            codeless = {id(it) for i, it in ctx.rec.obs.get(sel.code, ()) if i in ctx.rec.codeless_obs}
+            extra = [x for x in b[0] if id(x) not in mine]
+            if a[1] != b[1] or not mine <= {id(x) for x in b[0]} or any(id(x) not in codeless for x in extra):
                 return None, True, ()
+            return a[0] + extra, a[1], ()
         return a[0], a[1], ()
 
     def _filtered_candidates(self, sel, ctx: Ctx, w: Window):
@@ -525,9 +534,10 @@ class Interpreter(WindowsAndNumbers):
 _LEAVES = (I.BObsCmp, I.BObsBetween, I.BObsIs, I.BNumCmp, I.BDateCmp, I.BQuery, I.BObsQuery)
 
 
-def _judged_conditions(n) -> list:
+def _judged_conditions(n, derived) -> list:
     """The conditions naming a judgment of the conditional limits, numbers and durations of a
-    leaf, outside its filters (their own leaves) and outside `recorded` (never unknown). The
+    leaf (and of the derived values it reads), outside its filters (their own leaves) and outside
+    `recorded` (never unknown). The
     window of a query over items is sized per item where its condition reads the item: such a
     condition is not one of the leaf's."""
     out = []
@@ -546,6 +556,9 @@ def _judged_conditions(n) -> list:
                 out.append(x.cond)
             walk(x.then, window)
             walk(x.otherwise, window)
+            return
+        if isinstance(x, I.NDerived):
+            walk(derived[x.name].formula, window)  # a derived value: its formula, where it is read
             return
         if isinstance(x, I.BRecorded) or not hasattr(x, "__dataclass_fields__"):
             return

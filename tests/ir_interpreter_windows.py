@@ -222,7 +222,11 @@ class WindowsAndNumbers:
             s = it.start
             e = it.ends[0]
             if e == INF:
-                e = ctx.rec.anchors.get(n.anchor)
+                if isinstance(n.anchor, str):
+                    e = ctx.rec.anchors.get(n.anchor)
+                else:  # the window's computed date (one value, or unknown)
+                    ds, _ = self.date(n.anchor, ctx)
+                    e = next(iter(ds)) if ds is not None and len(ds) == 1 else None
                 if e is None:
                     e = Bad("anchor")
             if isinstance(s, Bad) or isinstance(e, Bad):

@@ -714,12 +714,16 @@ class Generator(AgeNodes, DateNodes):
 
     def n_NCourse(self, n, ctx):
         kind, x = self._item(n.var, ctx)
-        a = ident("a_" + n.anchor)
+        if isinstance(n.anchor, str):
+            a, am = ident("a_" + n.anchor), f"[{x}.c, {q(n.anchor)}]"
+        else:  # a window measured from a computed date: an ongoing course counts to it (runtime _course_days_to)
+            d = self.date(n.anchor, ctx)
+            a, am = f"({d.v})", f"list_distinct(list_concat([{x}.c], {d.m}))"
         e = f"(CASE {x}.est WHEN 1 THEN {x}.e WHEN 0 THEN {a} END)"
         days = f"({e} - {x}.s + 1)"
         v = f"(CASE WHEN {x}.s IS NOT NULL AND {e} IS NOT NULL THEN [elig_num({days}, {days}, 1)] END)"
         m = (f"(CASE WHEN {x}.s IS NULL OR {x}.est = 2 THEN [{x}.c] WHEN {x}.est = 0 AND {a} IS NULL "
-             f"THEN [{x}.c, {q(n.anchor)}] ELSE {EMPTY} END)")
+             f"THEN {am} ELSE {EMPTY} END)")
         return Num(v, m)
 
     def n_NHalfLife(self, n, ctx):

@@ -411,6 +411,18 @@ def example_cli(spark, tmp_path_factory):
                     main, ["screen", "--rules", str(rules), "--engine", engine, *extra, str(data)])
                 out[engine, "dir-path"] = tmp / f"out-{engine}"
                 out[form, "cases"] = cases
+    # the language's edges (tests/lang_trial: cohorts, conditional limits, and the judgments that
+    # decide a limit, a window or a factor: review), on Spark only
+    rules = ROOT / "tests" / "lang_trial"
+    res = compile_rules(rules)
+    assert res.ok
+    mod = types.ModuleType("spark_lang_trial")
+    exec(compile(res.python, "<lang_trial>", "exec"), mod.__dict__)
+    cases = load_cases(rules / "cases")
+    data = tmp_path_factory.mktemp("lang_trial") / "in.jsonl"
+    data.write_text("".join(json.dumps(rec) + "\n" for _, _, rec in cases), encoding="utf-8")
+    out["lang_trial"] = {"cases": cases, "module": mod,
+                         "spark": CliRunner().invoke(main, ["screen", "--rules", str(rules), "--engine", "spark", str(data)])}
     return out
 
 
@@ -440,6 +452,25 @@ def test_example_trial_with_cohorts_equals_python(example_cli):
             diffs.append((name, py["status"], py.get("cohorts"), sq["status"], sq.get("cohorts"),
                           [(w, g) for w, g in zip(want, have) if w != g]))
     assert not diffs, "\n".join(map(str, diffs[:10]))
+
+
+@pytest.mark.slow
+def test_lang_trial_equals_python(example_cli):
+    """tests/lang_trial on Spark: outcome, missing, status and cohorts of every case equal the
+    Python evaluator's (review where a judgment decides a limit, a window or a factor)."""
+    mod, cases, r = (example_cli["lang_trial"][k] for k in ("module", "cases", "spark"))
+    _cli_ok(r)
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(got) == len(cases)
+    diffs = []
+    for (name, _, rec), sq in zip(cases, got):
+        py = mod.evaluate(rec)
+        want = [(c["id"], c["outcome"], c["missing"]) for c in py["criteria"]]
+        have = [(c["id"], c["outcome"], c["missing"]) for c in sq["criteria"]]
+        if (want, py["status"], py.get("cohorts")) != (have, sq["status"], sq.get("cohorts")):
+            diffs.append((name, [(w, g) for w, g in zip(want, have) if w != g]))
+    assert not diffs, "\n".join(map(str, diffs[:10]))
+    assert {"review"} <= {c["outcome"] for sq in got for c in sq["criteria"]}
 
 
 @pytest.mark.slow

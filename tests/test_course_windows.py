@@ -11,7 +11,7 @@ import pytest
 
 from compiler.pipeline import compile_sources
 from test_gen_rec import HEAD, VOCAB, _rec
-from test_review_values import everywhere
+from test_review_values import Many
 
 pytest.importorskip("duckdb")
 
@@ -29,27 +29,22 @@ RECS = [_rec(treatments=[tr("2025-12-20", None)]), _rec(treatments=[tr("2026-01-
 PASS, FAIL = ("pass", []), ("fail", [])
 
 
-def test_course_to_a_shifted_anchor(tmp_path):
+def test_course_to_a_shifted_anchor_a_named_date_and_an_items_date(tmp_path):
+    m = Many(tmp_path, vocab=STEROID)
     # ongoing from 2025-12-20 counted to 2026-01-04: 16 days; from 2026-01-01: 4 days
-    assert everywhere("any steroid within 30 d before (screening - 1 d) where course > 7 d", RECS, tmp_path,
-                      vocab=STEROID) == [PASS, FAIL, FAIL, ("unknown", ["pred"]), ("unknown", ["screening", "pred"])]
+    m.expect("any steroid within 30 d before (screening - 1 d) where course > 7 d", RECS,
+             [PASS, FAIL, FAIL, ("unknown", ["pred"]), ("unknown", ["screening", "pred"])])
     # on or before a later date: counted to 2026-01-07 (19 and 7 days)
-    assert everywhere("any steroid on or before (screening + 2 d) where course > 7 d", RECS[:3], tmp_path,
-                      vocab=STEROID) == [PASS, FAIL, FAIL]
-    assert everywhere("any steroid on or before (screening + 3 d) where course <= 7 d", RECS[1:2], tmp_path,
-                      vocab=STEROID) == [FAIL]
-
-
-def test_course_to_a_named_date_and_an_items_date(tmp_path):
+    m.expect("any steroid on or before (screening + 2 d) where course > 7 d", RECS[:3], [PASS, FAIL, FAIL])
+    m.expect("any steroid on or before (screening + 3 d) where course <= 7 d", RECS[1:2], [FAIL])
     # early = first_dose - 2 wk = 2026-01-01
-    assert everywhere("any steroid within 30 d before early where course > 7 d", RECS[:3], tmp_path,
-                      vocab=STEROID) == [PASS, FAIL, FAIL]
+    m.expect("any steroid within 30 d before early where course > 7 d", RECS[:3], [PASS, FAIL, FAIL])
     anemia = [{"code": "anemia", "onset": "2025-12-30", "status": "active"}]
-    recs = [_rec(conditions=anemia, treatments=[tr("2025-12-20", None)]),
-            _rec(conditions=anemia, treatments=[tr("2025-12-25", None)])]
     # counted to the anemia's onset: 11 and 6 days
-    assert everywhere("any anemia where (any steroid within 30 d before onset where course > 7 d)", recs, tmp_path,
-                      vocab=STEROID) == [PASS, FAIL]
+    m.expect("any anemia where (any steroid within 30 d before onset where course > 7 d)",
+             [_rec(conditions=anemia, treatments=[tr("2025-12-20", None)]),
+              _rec(conditions=anemia, treatments=[tr("2025-12-25", None)])], [PASS, FAIL])
+    m.check()
 
 
 def test_course_needs_a_window_from_one_date():

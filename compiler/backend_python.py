@@ -382,6 +382,8 @@ class PythonEmitter:
         return _Call("_dose_equivalent", n.var, self.mod.equiv_consts[n.table], self.lit(n.table), self.lit(n.unit))
 
     def n_NCourse(self, n):
+        if not isinstance(n.anchor, str):  # a window measured from a computed date
+            return _Call("_course_days_to", n.var, self.date(n.anchor))
         return _Call("_course_days", n.var, "r", self.lit(n.anchor))
 
     def n_NHalfLife(self, n):

@@ -30,6 +30,7 @@ class Scope:
     item: Optional["ItemCtx"] = None
     let_stack: tuple = ()
     depth: int = 0
+    unused: Optional[str] = None  # the named expression nothing uses, checked on its own
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,9 @@ class ExpressionsMixin:
                     return I.NHalfLife(it.var), num_t("d")
                 if name == "course":
                     if it.anchor is None:
-                        self.fail(e.span, "`course` counts days up to the window's anchor; give the query a window")
+                        self.fail(e.span, "`course` counts an ongoing course up to the date its query's window is measured "
+                                          "from; give the query a window measured from one date (within D before X, on or "
+                                          "before X): not `ever`, not `between X and Y`")
                     return I.NCourse(it.var, it.anchor), num_t("d")
                 if name == "daily_dose":
                     self.fail(e.span, "a daily dose is compared through an equivalence table: daily_dose as TABLE")

@@ -80,6 +80,9 @@ class QueriesMixin:
                 win = self.window(e.window, sc, item)
             except _Fail:
                 errs = True
+            if win is not None and item.anchor is None and win.at is not None and win.until is None:
+                # measured from a computed date: an ongoing course (`course`) counts to that date
+                item = replace(item, anchor=win.at)
         if e.filter is not None:
             try:
                 pred = self.bool_(e.filter, replace(sc, item=item))

@@ -143,7 +143,22 @@ class WindowsMixin:
     def _need_item(self, e, sc: Scope, kind: str, what: str):
         if sc.item is None or sc.item.kind != kind:
             where = {"treatment": "a treatment (any <treatment class> ...)"}.get(kind, kind)
-            self.fail(e.span, f"'{what}' is a field of {where} and is only known inside a query over one")
+            msg, hint = self._field_outside(sc, f"'{what}' is a field of {where} and is only known inside a query over one",
+                                            None)
+            self.fail(e.span, msg, hint=hint)
+
+    @staticmethod
+    def _field_outside(sc: Scope, msg: str, hint):
+        """The error of an item's field read outside a query over the item, said for a named
+        expression that reads it (docs/language.md section 4: a `let` is checked where it is used,
+        and one that nothing uses is checked on its own, outside every query)."""
+        if sc.item is not None or not sc.let_stack:
+            return msg, hint
+        name = sc.let_stack[0]
+        if sc.unused == name:
+            return (f"{msg}; the named expression '{name}' is used nowhere, so it is read outside every query",
+                    f"use '{name}' inside a query over the item (any X where ({name})), or remove it")
+        return msg, f"'{name}' is used outside a query; a named expression that reads an item's fields is used inside a query over the item: any X where ({name})"
 
     def _unknown_name(self, e: A.Name, sc: Scope, expected: str):
         name = e.ident.name
@@ -154,14 +169,15 @@ class WindowsMixin:
             elif name == "value":
                 field = "an observation"
             elif name in ("onset", "end", "start", "date"):
-                field = " or ".join(f"a {k}" for k, ds in ITEM_DATES.items() if name in ds)
-                field += f" (its {name} date)"
+                field = " or ".join(f"{'an' if k[0] in 'aeiou' else 'a'} {k}" for k, ds in ITEM_DATES.items() if name in ds)
+                field += " (its date)" if name == "date" else f" (its {name} date)"
             elif name == "status" or any(name in {a.name for a in el.attributes} for el in self.items_ir.values()):
                 field = "a condition or procedure"
             if field:
-                self.fail(e.span, f"'{name}' is a field of {field} and is only known inside a query over one",
-                          hint="`where` and `unless` take one term: put a compound condition in parentheses, "
-                               "where (A and B)")
+                msg, hint = self._field_outside(
+                    sc, f"'{name}' is a field of {field} and is only known inside a query over one",
+                    "`where` and `unless` take one term: put a compound condition in parentheses, where (A and B)")
+                self.fail(e.span, msg, hint=hint)
         cands = list(self.names) + list(sc.lets) + list(self.anchors) + ["sex"]
         if sc.item is not None and name in ("onset", "end", "start", "date"):
             self.fail(e.span, f"a {sc.item.kind} has no '{name}'; its dates are: " + ", ".join(ITEM_DATES[sc.item.kind]))

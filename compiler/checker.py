@@ -68,7 +68,7 @@ class Checker(DeclarationsMixin, ExpressionsMixin, WindowsMixin, QueriesMixin, C
             if id(d) in self.used_lets:
                 continue
             try:
-                self.any_expr(d.expr, Scope(dict(self.global_lets), let_stack=(name,)))
+                self.any_expr(d.expr, Scope(dict(self.global_lets), let_stack=(name,), unused=name))
             except _Fail:
                 pass
             except RecursionError:
@@ -211,7 +211,7 @@ class Checker(DeclarationsMixin, ExpressionsMixin, WindowsMixin, QueriesMixin, C
             if id(l) in self.used_lets:
                 continue
             try:
-                self.any_expr(l.expr, Scope(lets, let_stack=(l.name.name,)))
+                self.any_expr(l.expr, Scope(lets, let_stack=(l.name.name,), unused=l.name.name))
             except _Fail:
                 pass
             except RecursionError:

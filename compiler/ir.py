@@ -262,7 +262,9 @@ class NDose:
 @dataclass(frozen=True)
 class NCourse:
     var: str
-    anchor: str
+    # an ongoing course counts to the date its query's window is measured from: an anchor's
+    # name, or the date itself when the window is measured from a computed date (a Date)
+    anchor: "Union[str, Date]"
 
 
 @dataclass(frozen=True)

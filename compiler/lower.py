@@ -9,7 +9,7 @@ from __future__ import annotations
 import keyword
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import PurePath
 from contextvars import ContextVar
@@ -18,6 +18,7 @@ from typing import Optional
 from . import ir as I
 from .readable import readable, unit_words
 from .fingerprint import fingerprint
+from .hoist import hoist
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -131,11 +132,13 @@ def _fact(name: str) -> str:
 
 def _lower(program: I.Program, rules_root: Optional[str] = None) -> LoweredModule:
     crit = []
+    formulas = {d.name: d.formula for d in program.derived}
     for c in program.criteria:
         if not _IDENT.match(c.id):
             raise ValueError(f"criterion id {c.id!r} is not an identifier")
+        body = hoist(c.body, formulas)  # judgment conditionals of values as conditionals of conditions
         crit.append(LoweredCriterion(
-            c, c.id, "c_" + c.id, c.refs[0] if c.refs else "", c.kind, c.quotes, c.notes,
+            c if body == c.body else replace(c, body=body), c.id, "c_" + c.id, c.refs[0] if c.refs else "", c.kind, c.quotes, c.notes,
             _rel(c.file, rules_root), c.line, c.body_source, c.reads, criterion_words(c),
             "crit-" + c.id,
         ))

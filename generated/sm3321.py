@@ -1697,17 +1697,21 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
     excepted = []
     not_counted = []  # items outside the window or ruled out by the filter, with why
     missing = []
+    review = True  # every item that perhaps counts does so only by an unrecorded judgment
     for it in items:
         t = True
         whys = []
         miss = []
+        rev = True  # t is None only by the filter's unrecorded judgment
         if kind == "treatment" and it.classes is None:
             # its classes are unusable: it could be of any class
             t = None
             whys.append("the classes of %s are unusable" % _lb(it.code))
             miss.append(it.code)
+            rev = False
         elif it.wild:
             t = None
+            rev = False
             whys.append("%s has no code: it could be %s" % (_lb(it.code), text))
             miss.append(it.code)
         if active:
@@ -1716,6 +1720,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
                 continue
             if a is None:
                 t = None
+                rev = False
                 whys.append(awhy)
                 miss.append(it.code)
         ww = w if w is not None else wfn(it)
@@ -1738,6 +1743,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
             continue
         if inside is None:
             t = None
+            rev = False
             whys.append(iwhy)
             if own_dates:
                 miss.append(it.code)
@@ -1756,24 +1762,28 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
             if p[0] is None:
                 t = None
                 whys.append(p[1])
-                miss.extend(p[2] or (it.code,))
+                if not (p[3] and not p[2]):
+                    rev = False
+                    miss.extend(p[2] or (it.code,))
             else:
                 parts = p[1]
         if t is True:
             found_whys.append("%s %s%s" % (_item_text(it), wtext, (": " + parts) if parts else ""))
         else:
             unknown_whys.append("%s: %s" % (_item_text(it), _about(it, _join(whys))))
-            missing.extend(miss or (it.code,))
+            if not rev:
+                review = False
+                missing.extend(miss or (it.code,))
         if counted is not None:
             counted.append((it, t is True))
     if counted is not None:
-        return _count_distinct(quant, counted, found_whys, unknown_whys, missing, text)
+        return _count_distinct(quant, counted, found_whys, unknown_whys, missing, text, review)
     if type(quant) is tuple:
-        return _count(quant, found_whys, unknown_whys, missing, text)
+        return _count(quant, found_whys, unknown_whys, missing, text, review)
     if found_whys:
         found = (True, _join(found_whys), (), False)
     elif unknown_whys:
-        found = (None, _join(unknown_whys), tuple(dict.fromkeys(missing)), False)
+        found = (None, _join(unknown_whys), tuple(dict.fromkeys(missing)), review)
     else:
         found = (False, _join(excepted) or _join(not_counted) or "no %s" % text, (), False)
     if quant == "any":
@@ -1788,7 +1798,7 @@ def _query(rec, kind, codes, quant, active, wspec, wfn, pred, negate_pred, text,
 _EMPTY = {}
 
 
-def _count_distinct(quant, counted, found, unknown, missing, text):
+def _count_distinct(quant, counted, found, unknown, missing, text, review=False):
     """at least N distinct / at most N distinct: the named codes (treatment classes) that items
     surely stand for, and those they perhaps stand for (an item that perhaps counts; a
     treatment whose classes are unusable could be of any)."""
@@ -1813,10 +1823,10 @@ def _count_distinct(quant, counted, found, unknown, missing, text):
     if maybe:
         why += "; perhaps also %s (%s)" % (", ".join(sorted(map(_lb, maybe))), _join(unknown))
     why += " (%s %d)" % (which.replace("_", " "), n)
-    return (t, why, tuple(dict.fromkeys(missing)) if t is None else (), False)
+    return (t, why, tuple(dict.fromkeys(missing)) if t is None else (), t is None and review)
 
 
-def _count(quant, found, unknown, missing, text):
+def _count(quant, found, unknown, missing, text, review=False):
     """at least N / at most N items: items that surely count and items that perhaps count (an
     unusable date, an unrecorded attribute) make it unknown only where they could change it."""
     which, n = quant
@@ -1830,7 +1840,7 @@ def _count(quant, found, unknown, missing, text):
     if unknown:
         why += "; %d more perhaps: %s" % (len(unknown), _join(unknown))
     why += " (%s %d)" % (which.replace("_", " "), n)
-    return (t, why, tuple(dict.fromkeys(missing)) if t is None else (), False)
+    return (t, why, tuple(dict.fromkeys(missing)) if t is None else (), t is None and review)
 
 
 def _quant_empty(quant, text):
@@ -2086,6 +2096,23 @@ def _course_days(it, rec, anchor_name):
         if type(a) is not int:
             return (None, "%s is ongoing and %s is not recorded" % (_lb(it.code), anchor_name), (it.code, anchor_name))
         e = a
+    elif isinstance(e, _Bad):
+        return (None, "%s: end %s" % (_lb(it.code), e.why), (it.code,))
+    n = e - s + 1
+    return (_F(n), "course of %d days" % n, ())
+
+
+def _course_days_to(it, d):
+    """_course_days when the window is measured from a computed date d = (ordinal, why,
+    missing): an ongoing course counts to d."""
+    s = it.start
+    if isinstance(s, _Bad):
+        return (None, "%s: start %s" % (_lb(it.code), s.why), (it.code,))
+    e = it.end
+    if e is None:
+        if d[0] is None:
+            return (None, "%s is ongoing and %s" % (_lb(it.code), d[1]), tuple(dict.fromkeys((it.code,) + tuple(d[2]))))
+        e = d[0]
     elif isinstance(e, _Bad):
         return (None, "%s: end %s" % (_lb(it.code), e.why), (it.code,))
     n = e - s + 1

@@ -86,7 +86,27 @@ class Interpreter(WindowsAndNumbers):
         return "fail" if holds else "pass"
 
     # ------------------------------------------------------------------ booleans
+    def cond(self, c, ctx: Ctx) -> Tri:
+        """The condition of a conditional value: as assumed by a split, else evaluated."""
+        if c in ctx.assume:
+            return TRUE if ctx.assume[c] else FALSE
+        return self.b(c, ctx)
+
     def b(self, n, ctx: Ctx) -> Tri:
+        if isinstance(n, _LEAVES):
+            for c in _judged_conditions(n, self.derived):
+                if c not in ctx.assume:
+                    # docs/language.md, What a rule means: `review` when the only thing undecided
+                    # is an unrecorded judgment. A value (limit, number, duration) that a
+                    # judgment decides: the leaf is decided in each world the judgment allows,
+                    # and review when only the judgment tells them apart
+                    t = self.b(c, ctx)
+                    if t.v is not None:
+                        return self.b(n, ctx.assuming(c, t.v))
+                    return k_if(t, self.b(n, ctx.assuming(c, True)), self.b(n, ctx.assuming(c, False)))
+        return self._b(n, ctx)
+
+    def _b(self, n, ctx: Ctx) -> Tri:
         if isinstance(n, I.BAnd):
             return k_and(self.b(x, ctx) for x in n.items)
         if isinstance(n, I.BOr):
@@ -207,9 +227,18 @@ class Interpreter(WindowsAndNumbers):
             return self._filtered_candidates(sel, ctx, w)
         a = self._latest_candidates(ctx.rec, sel.code, w.narrow, w.ever)
         if w.narrow != w.wide:
+            # a window of uncertain length: the narrow window's selection, and the readings
+            # without a code that the wide one adds (docs/records.md: such a reading could be of
+            # any code of its kind, so it is a candidate wherever it could be the one selected);
+            # a reading of this code itself in the uncertain part, or a different most recent
+            # one, leaves the selection unknown (whether it falls in the window is unknown)
             b = self._latest_candidates(ctx.rec, sel.code, w.wide, w.ever)
-            if [id(x) for x in a[0]] != [id(x) for x in b[0]] or a[1] != b[1]:
+            mine = {id(x) for x in a[0]}
+            codeless = {id(it) for i, it in ctx.rec.obs.get(sel.code, ()) if i in ctx.rec.codeless_obs}
+            extra = [x for x in b[0] if id(x) not in mine]
+            if a[1] != b[1] or not mine <= {id(x) for x in b[0]} or any(id(x) not in codeless for x in extra):
                 return None, True, ()
+            return a[0] + extra, a[1], ()
         return a[0], a[1], ()
 
     def _filtered_candidates(self, sel, ctx: Ctx, w: Window):
@@ -326,7 +355,7 @@ class Interpreter(WindowsAndNumbers):
                 return {ref}
             return {lim.multiple * ref}
         if isinstance(lim, I.LIf):
-            c = self.b(lim.cond, ctx)
+            c = self.cond(lim.cond, ctx)
             if c.v is True:
                 return self.limit_values(lim.then, ob, el, unit, ctx)
             if c.v is False:
@@ -443,9 +472,11 @@ class Interpreter(WindowsAndNumbers):
                     (sure_codes if certain else maybe_codes).update(codes)
                 sure, top = len(sure_codes), len(sure_codes | maybe_codes)
             miss = tuple(m for t in counted if t.v is None for m in t.missing)
+            # review when every item that perhaps counts does so only by an unrecorded judgment
+            undecided = Tri(None, all(t.review for t in counted if t.v is None), miss)
             if n.quantifier == "at_least":
-                return TRUE if sure >= n.count else FALSE if top < n.count else unknown(*miss)
-            return TRUE if top <= n.count else FALSE if sure > n.count else unknown(*miss)
+                return TRUE if sure >= n.count else FALSE if top < n.count else undecided
+            return TRUE if top <= n.count else FALSE if sure > n.count else undecided
         if n.quantifier == "every":
             # every item in the window passes the filter (true when there is none: closed world)
             return k_and(k_or([k_not(c), p if p is not None else TRUE]) for c, p in per_item)
@@ -498,6 +529,58 @@ class Interpreter(WindowsAndNumbers):
         if answers == {False}:
             return False
         return None
+
+
+_LEAVES = (I.BObsCmp, I.BObsBetween, I.BObsIs, I.BNumCmp, I.BDateCmp, I.BQuery, I.BObsQuery)
+
+
+def _judged_conditions(n, derived) -> list:
+    """The conditions naming a judgment of the conditional limits, numbers and durations of a
+    leaf (and of the derived values it reads), outside its filters (their own leaves) and outside
+    `recorded` (never unknown). The
+    window of a query over items is sized per item where its condition reads the item: such a
+    condition is not one of the leaf's."""
+    out = []
+
+    def judged(c) -> bool:
+        return any(isinstance(x, I.BFact) and x.judgment for x in _nodes(c))
+
+    def reads_item(c) -> bool:
+        bound = {x.var for x in _nodes(c) if isinstance(x, (I.BQuery, I.BObsQuery, I.SelLatest))}
+        return any(getattr(x, "var", None) not in (None, *bound) for x in _nodes(c)
+                   if not isinstance(x, (I.BQuery, I.BObsQuery, I.SelLatest)))
+
+    def walk(x, window):
+        if isinstance(x, (I.LIf, I.NIf, I.DIf)):
+            if judged(x.cond) and not (window and reads_item(x.cond)) and x.cond not in out:
+                out.append(x.cond)
+            walk(x.then, window)
+            walk(x.otherwise, window)
+            return
+        if isinstance(x, I.NDerived):
+            walk(derived[x.name].formula, window)  # a derived value: its formula, where it is read
+            return
+        if isinstance(x, I.BRecorded) or not hasattr(x, "__dataclass_fields__"):
+            return
+        for f in x.__dataclass_fields__:
+            if f not in ("pred", "cond"):
+                walk(getattr(x, f), window or (f == "window" and isinstance(x, (I.BQuery, I.BObsQuery))))
+
+    walk(n, False)
+    return out
+
+
+def _nodes(x):
+    """x and every IR node inside it."""
+    if isinstance(x, (tuple, list)):
+        for y in x:
+            yield from _nodes(y)
+        return
+    if not hasattr(x, "__dataclass_fields__"):
+        return
+    yield x
+    for f in x.__dataclass_fields__:
+        yield from _nodes(getattr(x, f))
 
 
 def _code_of(it) -> str:

@@ -322,8 +322,16 @@ class Record:
 class Ctx:
     rec: Record
     bind: dict = field(default_factory=dict)  # query variable -> the item or reading it stands for
+    # condition -> the truth it is taken to have: a comparison over a value that a judgment
+    # decides is evaluated once per branch (Interpreter.split)
+    assume: dict = field(default_factory=dict)
 
     def with_var(self, var, value):
         b = dict(self.bind)
         b[var] = value
-        return Ctx(self.rec, b)
+        return Ctx(self.rec, b, self.assume)
+
+    def assuming(self, cond, truth: bool):
+        a = dict(self.assume)
+        a[cond] = truth
+        return Ctx(self.rec, self.bind, a)

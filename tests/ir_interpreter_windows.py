@@ -87,7 +87,7 @@ class WindowsAndNumbers:
                 return min(a[0], b[0]), min(a[1], b[1])
             return max(a[0], b[0]), max(a[1], b[1])
         if isinstance(d, I.DIf):
-            c = self.b(d.cond, ctx)
+            c = self.cond(d.cond, ctx)
             if c.v is True:
                 return self.dur(d.then, ctx, item, anchor, sign)
             if c.v is False:
@@ -164,7 +164,7 @@ class WindowsAndNumbers:
                         out.add(x / y)
             return (out if len(out) <= SET_CAP else None), ()
         if isinstance(n, I.NIf):
-            c = self.b(n.cond, ctx)
+            c = self.cond(n.cond, ctx)
             if c.v is True:
                 return self.num(n.then, ctx)
             if c.v is False:
@@ -222,7 +222,11 @@ class WindowsAndNumbers:
             s = it.start
             e = it.ends[0]
             if e == INF:
-                e = ctx.rec.anchors.get(n.anchor)
+                if isinstance(n.anchor, str):
+                    e = ctx.rec.anchors.get(n.anchor)
+                else:  # the window's computed date (one value, or unknown)
+                    ds, _ = self.date(n.anchor, ctx)
+                    e = next(iter(ds)) if ds is not None and len(ds) == 1 else None
                 if e is None:
                     e = Bad("anchor")
             if isinstance(s, Bad) or isinstance(e, Bad):

@@ -21,6 +21,11 @@ CASES = [
     ("require latest ecog within 7 d before screening in {0, low}", "numbers test a value (ecog in {0, 1})"),
     ("require 10 <= latest ecog within 7 d before screening > 0", "write them with `and`"),
     ("require sex in {1, 2}", "its values are: male, female"),
+    # a named expression that reads an item's fields: used nowhere, or used outside a query
+    ("let low = value < 1 mg/dL require any bilirubin ever where value < 2 mg/dL",
+     "use 'low' inside a query over the item (any X where (low)), or remove it"),
+    ("let low = value < 1 mg/dL require low", "'low' is used outside a query"),
+    ("let early = onset < screening require no gilbert_syndrome ever", "use 'early' inside a query over the item"),
 ]
 
 

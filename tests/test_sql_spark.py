@@ -443,6 +443,37 @@ def test_example_trial_with_cohorts_equals_python(example_cli):
 
 
 @pytest.mark.slow
+def test_lang_trial_equals_python(spark, tmp_path):
+    """tests/lang_trial on Spark, its criteria that have a Spark form (not the ages in calendar
+    months: INTERVAL): outcome and missing of every case equal the Python evaluator's (conditional
+    limits and windows, and review where a judgment decides a limit, a window or a factor).
+    Left out: the attributes with units of items (L7 large_lesion, L8 high_dose), which Spark
+    leaves unknown where the module decides them (7 of the 49 cases, before this test's criteria
+    were added too): an open defect of the Spark form."""
+    from compiler.pipeline import compile_rules
+    from tools.datacases import load_cases
+
+    rules = ROOT / "tests" / "lang_trial"
+    res = compile_rules(rules)
+    assert res.ok
+    mod = types.ModuleType("spark_lang_trial")
+    exec(compile(res.python, "<lang_trial>", "exec"), mod.__dict__)
+    only = {c.id for c in res.program.criteria} - {"infant_age", "child_age", "weeks_old", "large_lesion", "high_dose"}
+    script = SP.build_spark(res.program, res.lowered, only=only)
+    cases = load_cases(rules / "cases")
+    got = spark_results(spark, res.program, mod, script, [json.dumps(rec) for _, _, rec in cases], tmp_path)
+    assert len(got) == len(cases)
+    diffs = []
+    for (name, _, rec), sq in zip(cases, got):
+        want = [(c["id"], c["outcome"], c["missing"]) for c in mod.evaluate(rec)["criteria"] if c["id"] in only]
+        have = [(c["id"], c["outcome"], c["missing"]) for c in sq["criteria"]]
+        if want != have:
+            diffs.append((name, [(w, g) for w, g in zip(want, have) if w != g]))
+    assert not diffs, "\n".join(map(str, diffs[:10]))
+    assert {"review", "unknown", "pass", "fail"} <= {c["outcome"] for sq in got for c in sq["criteria"]}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["jsonl", "dir", "summary"])
 def test_screen_engine_spark_cli_equals_duckdb(example_cli, form):
     """`elig screen --engine spark` gives what the DuckDB engine gives: the same JSON Lines

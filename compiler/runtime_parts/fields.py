@@ -159,6 +159,23 @@ def _course_days(it, rec, anchor_name):
     return (_F(n), "course of %d days" % n, ())
 
 
+def _course_days_to(it, d):
+    """_course_days when the window is measured from a computed date d = (ordinal, why,
+    missing): an ongoing course counts to d."""
+    s = it.start
+    if isinstance(s, _Bad):
+        return (None, "%s: start %s" % (_lb(it.code), s.why), (it.code,))
+    e = it.end
+    if e is None:
+        if d[0] is None:
+            return (None, "%s is ongoing and %s" % (_lb(it.code), d[1]), tuple(dict.fromkeys((it.code,) + tuple(d[2]))))
+        e = d[0]
+    elif isinstance(e, _Bad):
+        return (None, "%s: end %s" % (_lb(it.code), e.why), (it.code,))
+    n = e - s + 1
+    return (_F(n), "course of %d days" % n, ())
+
+
 def _half_life_value(it):
     """half-life as a number of days V (for comparisons)."""
     spec = _half_life_days(it, 1)

@@ -371,7 +371,9 @@ class Generator(AgeNodes, DateNodes):
              + ("" if n.quantifier == "any" else "NOT ") + f"{found_t} END)")
         m = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN len({L}) > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
              f"WHEN len({res}) = 0 THEN {code} ELSE {found_m} END)")
-        return B(t, m, "FALSE", lvl)
+        # review when the readings undecided are so only by an unrecorded judgment: they alone
+        # name no code (runtime _obs_query: _or of the readings)
+        return B(t, m, f"(len({m}) = 0)", lvl)
 
     # ------------------------------------------------------------------ item queries
     def item_window(self, n, ctx, ictx, var, it):
@@ -428,7 +430,9 @@ class Generator(AgeNodes, DateNodes):
                 pt = f"(NOT {pt})"
             bound["pt"] = pt
             parts_t.append(f"{zq}.pt")
-            parts_m.append(f"CASE WHEN {zq}.pt IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} ELSE {code} END) ELSE {EMPTY} END")
+            # a filter undecided only by an unrecorded judgment adds no code (runtime _query: rev)
+            parts_m.append(f"CASE WHEN {zq}.pt IS NULL THEN (CASE WHEN len({p.m}) > 0 THEN {p.m} WHEN {p.r} THEN {EMPTY} "
+                           f"ELSE {code} END) ELSE {EMPTY} END")
         elif n.quantifier == "every":
             self.unsupported("'every' without a condition has no SQL form")
         kfield = ""
@@ -466,7 +470,7 @@ class Generator(AgeNodes, DateNodes):
             it_t = "(" + " AND ".join(parts_t) + ")"
             it_m = "flatten([" + ", ".join(parts_m) + "])"
             item = (f"list_transform([{{'t': {it_t}, 'm': {it_m}}}], lambda {zq}m: "
-                    f"{{'t': {zq}m.t, 'm': CASE WHEN {zq}m.t IS NULL AND len({zq}m.m) = 0 THEN {code} ELSE {zq}m.m END{kfield}}})[1]")
+                    f"{{'t': {zq}m.t, 'm': {zq}m.m{kfield}}})[1]")
             if bound:
                 packed = "{" + ", ".join(f"{q(k)}: {v}" for k, v in bound.items()) + "}"
                 item = f"list_transform([{packed}], lambda {zq}: {item})[1]"
@@ -487,7 +491,9 @@ class Generator(AgeNodes, DateNodes):
                 sure = f"len(list_distinct(flatten(list_transform(list_filter({res}, lambda z: z.t), lambda z: z.k))))"
                 top = f"len(list_distinct(flatten(list_transform(list_filter({res}, lambda z: z.t IS NOT FALSE), lambda z: z.k))))"
             t = self.count_truth(n, sure, top)
-        return B(t, m, "FALSE", lvl)
+        # review when the items that perhaps count do so only by an unrecorded judgment: they
+        # alone name no code (runtime _query)
+        return B(t, m, f"(len({m}) = 0)", lvl)
 
     def count_truth(self, n, sure: str, top: str) -> str:
         """The truth of `at least N` / `at most N` (runtime._count) from the number of items
@@ -708,12 +714,16 @@ class Generator(AgeNodes, DateNodes):
 
     def n_NCourse(self, n, ctx):
         kind, x = self._item(n.var, ctx)
-        a = ident("a_" + n.anchor)
+        if isinstance(n.anchor, str):
+            a, am = ident("a_" + n.anchor), f"[{x}.c, {q(n.anchor)}]"
+        else:  # a window measured from a computed date: an ongoing course counts to it (runtime _course_days_to)
+            d = self.date(n.anchor, ctx)
+            a, am = f"({d.v})", f"list_distinct(list_concat([{x}.c], {d.m}))"
         e = f"(CASE {x}.est WHEN 1 THEN {x}.e WHEN 0 THEN {a} END)"
         days = f"({e} - {x}.s + 1)"
         v = f"(CASE WHEN {x}.s IS NOT NULL AND {e} IS NOT NULL THEN [{self.int_num(days)}] END)"
         m = (f"(CASE WHEN {x}.s IS NULL OR {x}.est = 2 THEN [{x}.c] WHEN {x}.est = 0 AND {a} IS NULL "
-             f"THEN [{x}.c, {q(n.anchor)}] ELSE {EMPTY} END)")
+             f"THEN {am} ELSE {EMPTY} END)")
         return Num(v, m)
 
     def n_NHalfLife(self, n, ctx):

@@ -426,7 +426,7 @@ class ItemQueries:
         after = self.row_steps() + then
         # the missing codes only of the items whose truth is unknown (the only ones read)
         k = kfield[len(", 'k': "):] if kfield else "NULL"
-        last = (f"SELECT seq, _i, _zt, CASE WHEN len(_zm0) = 0 THEN {code} ELSE _zm0 END AS _zm, {k} AS _zk "
+        last = (f"SELECT seq, _i, _zt, _zm0 AS _zm, {k} AS _zk "
                 f"FROM (SELECT *, {it_t} AS _zt, CASE WHEN ({it_t}) IS NULL THEN {it_m} END AS _zm0 FROM @R)")
         keep = f" WHERE ({pre}) IS NOT FALSE"
         if after:

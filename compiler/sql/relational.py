@@ -492,7 +492,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
              + ("" if n.quantifier == "any" else "NOT ") + f"{found_t} END)")
         m = (f"(CASE WHEN NOT coalesce({w.ok}, FALSE) THEN (CASE WHEN {nl} > 0 THEN {w.amiss} ELSE list_concat({code}, {w.amiss}) END) "
              f"WHEN {nres} = 0 THEN {code} ELSE {found_m} END)")
-        return B(t, m, "FALSE", lvl)
+        return B(t, m, f"(len({m}) = 0)", lvl)  # review: Generator.b_BObsQuery
 
     # ------------------------------------------------------------------ item queries
     def b_BQuery(self, n, ctx):
@@ -570,7 +570,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
             t = f"(NOT {t})"
         if n.count is not None:  # at least N / at most N (runtime._count): sure and perhaps items
             t = self.count_truth(n, f"coalesce({cols[3]}, 0)", f"coalesce({cols[4]}, 0)")
-        return B(t, m, "FALSE", lvl)
+        return B(t, m, f"(len({m}) = 0)", lvl)  # review: Generator.b_BQuery
 
     def item_expr(self, n, ctx, ictx, it, w):
         """One item's {t, m[, k]} (Generator.b_BQuery's per-item expression) as row steps, with
@@ -582,7 +582,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         first = (f"SELECT *, {bound['ins']} AS _bins FROM @R",) if "ins" in bound else ()
         then = ((f"SELECT *, {bound['pt']} AS _bpt FROM @R",) if "pt" in bound else ()) + (
             f"SELECT *, {it_t} AS _zt, {it_m} AS _zm FROM @R",)
-        item = f"{{'t': _zt, 'm': CASE WHEN _zt IS NULL AND len(_zm) = 0 THEN {code} ELSE _zm END{kfield}}}"
+        item = f"{{'t': _zt, 'm': _zm{kfield}}}"
         return first, pre, then, item, lvl
 
     def item_columns(self, n, ctx, ictx, it, w):

@@ -597,18 +597,18 @@ NOSHRINK = [Phase.explicit, Phase.reuse, Phase.generate]  # a shrink recompiles 
 # the example is drawn again and again; more examples of 14 records instead)
 
 
+_FAST = {"examples": 0}
+
+
 @settings(DIFF, max_examples=_n(6), phases=NOSHRINK)
 @given(seed=st.integers(0, 10 ** 6), data=st.data())
-def test_generated_value_trials_agree_module_and_interpreter(seed, data, tmp_path_factory):
-    """Six generated trials, the module against the IR interpreter (about 0.3 CPU s each)."""
-    check_trial(data, seed, tmp_path_factory.mktemp("val"), 8, 14, {}, sql=False)
-
-
-@settings(DIFF, max_examples=_n(2), phases=NOSHRINK)
-@given(seed=st.integers(0, 10 ** 6), data=st.data())
-def test_generated_value_trials_agree_in_duckdb(seed, data, tmp_path_factory):
-    """Two small generated trials through both DuckDB forms too (about 2-3 CPU s each)."""
-    check_trial(data, seed, tmp_path_factory.mktemp("val"), 4, 8, {})
+def test_generated_value_trials_agree(seed, data, tmp_path_factory):
+    """Six generated trials, the module against the IR interpreter (about 0.3 CPU s each); the
+    third (hypothesis's first is its simplest: records without readings) through both DuckDB
+    forms too (about 4 CPU s)."""
+    _FAST["examples"] += 1
+    sql = _FAST["examples"] == 3
+    check_trial(data, seed, tmp_path_factory.mktemp("val"), 5 if sql else 8, 14, {}, sql=sql)
 
 
 @pytest.mark.slow
@@ -626,9 +626,9 @@ def test_many_generated_value_trials_agree_in_duckdb(seed, data, tmp_path_factor
 
 
 def test_the_generator_writes_mostly_valid_rules():
-    """Most of what the writer composes compiles: at least 4 criteria in 5 over 8 trials."""
+    """Most of what the writer composes compiles: at least 4 criteria in 5 over 4 trials."""
     kept = total = 0
-    for s in range(8):
+    for s in range(4):
         crits = write_trial(s, 10)
         res, ok, refused = compile_trial(crits)
         total += len(crits)

@@ -251,8 +251,7 @@ class Gen:
             return f"age at {a} in {unit} {self.c(['>=', '<'])} {lo}"
         if k == 3:
             return f"(age at {a} in a) * 12 {self.c(['>=', '<'])} 216"
-        # (a conditional age limit is accepted in years only: "compared with a fixed limit" otherwise)
-        return f"age at {a} >= ({self.c([18, 65])} a if sex is male else {self.c([21, 75])} a)"
+        return f"age at {a} {self.c(['>=', '<'])} ({lo} {unit} if {self.cond(3)} else {hi} {unit})"
 
     def dates(self):
         a, b = self.c(ANCHORS), self.c(ANCHORS)
@@ -682,3 +681,20 @@ def test_fixed_a_derived_value_divided_by_zero_is_not_recorded(tmp_path):
     assert outcomes_everywhere("bmi >= 30 kg/m2", [zero, tall], tmp_path) == [("unknown",) * 4, ("fail",) * 4]
     assert outcomes_everywhere("recorded ((latest weight ever in kg) / (latest height ever in m))", [zero, tall],
                                tmp_path) == [("fail",) * 4, ("pass",) * 4]
+
+
+def test_fixed_an_age_limit_conditional_in_months_weeks_or_days(tmp_path):
+    """`age at screening >= (6 mo if sex is male else 12 mo)` was refused ("age in days, weeks
+    or months is compared with a fixed limit") though the same in years was accepted and
+    docs/language.md gives conditional limits on sex; a conditional of whole constants in one
+    unit is now accepted in every age unit, and every side counts completed months."""
+    born = ["2025-07-05", "2025-01-05", "2025-07-06"]  # 6 months, 12 months, not 6 months on 2026-01-05
+    recs = [_rec(birth_date=b, **kw) for b in born for kw in ({}, {"sex": "female"}, {"sex": None})]
+    assert outcomes_everywhere("age at screening >= (6 mo if sex is male else 12 mo)", recs, tmp_path) == [
+        (o,) * 4 for o in ("pass", "fail", "unknown", "pass", "pass", "pass", "fail", "fail", "fail")]
+    assert outcomes_everywhere("age at screening < (26 wk if sex is male else 364 d)", recs[:3], tmp_path) == [
+        (o,) * 4 for o in ("fail", "pass", "unknown")]
+    # a fractional limit is still refused, at its position
+    c = 'inclusion c0 {\n    ref R0\n    quote "q"\n    require age at screening >= (6 mo if sex is male else 183 d)\n}\n'
+    [d] = compile_sources({"v.elig": HEAD + VOCAB + c}).diagnostics
+    assert "whole units" in d.message and d.span.line == (HEAD + VOCAB).count("\n") + 4

@@ -24,7 +24,8 @@ criterion's outcome (and, for DuckDB, `missing`). A criterion the compiler refus
 positioned diagnostic is dropped (and counted); a compile crash, a module that does not import,
 an exception or any disagreement fails the test.
 
-ELIG_FUZZ_SCALE multiplies the number of trials (tests/test_differential._n).
+ELIG_FUZZ_SCALE multiplies the number of trials (tests/test_differential._n). The slow part
+(100 trials against the interpreter, 8 through DuckDB) took 180 CPU s at 150 and 12 (load 9).
 """
 
 from __future__ import annotations
@@ -611,14 +612,14 @@ def test_generated_value_trials_agree(seed, data, tmp_path_factory):
 
 
 @pytest.mark.slow
-@settings(DIFF, max_examples=_n(150), phases=NOSHRINK)
+@settings(DIFF, max_examples=_n(100), phases=NOSHRINK)
 @given(seed=st.integers(0, 10 ** 6), data=st.data())
 def test_many_generated_value_trials_agree_module_and_interpreter(seed, data, tmp_path_factory):
     check_trial(data, seed, tmp_path_factory.mktemp("val"), 10, 14, {}, sql=False)
 
 
 @pytest.mark.slow
-@settings(DIFF, max_examples=_n(12), phases=NOSHRINK)
+@settings(DIFF, max_examples=_n(8), phases=NOSHRINK)
 @given(seed=st.integers(0, 10 ** 6), data=st.data())
 def test_many_generated_value_trials_agree_in_duckdb(seed, data, tmp_path_factory):
     check_trial(data, seed, tmp_path_factory.mktemp("val"), 10, 14, {})

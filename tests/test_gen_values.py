@@ -169,7 +169,7 @@ class Gen:
         if k < 5:
             op, lim = self.obs_limit(code, depth)
             if self.p(0.15) and not lim.startswith("("):
-                return f"{lim} {self.c(['<', '<=', '>', '>=']).replace('<', '>') if False else self.c(['<', '<=', '>', '>='])} {sel}"
+                return f"{lim} {self.c(['<', '<=', '>', '>='])} {sel}"  # the observation on the right
             return f"{sel} {op} {lim}"
         if k == 5:  # between on limits
             lo = {"hb": "9 g/dL", "crea": "0.5 mg/dL", "ast": "LLN", "plt": "100 10*3/uL", "temp": "36 Cel",
@@ -180,7 +180,7 @@ class Gen:
                   "qtc": "470 ms", "lifeexp": "84 d"}[code]
             return f"{sel} between {lo} and {hi}"
         if k == 6:  # a chained range
-            lo, hi = {"hb": ("90 g/L", "12 g/dL"), "crea": ("LLN", "ULN") if False else ("0.5 mg/dL", "ULN"),
+            lo, hi = {"hb": ("90 g/L", "12 g/dL"), "crea": ("0.5 mg/dL", "ULN"),
                       "ast": ("LLN", "2.5 x ULN"), "plt": ("100 10*3/uL", "400 10*9/L"),
                       "temp": ("96.8 [degF]", "38 Cel"), "dna": ("LLOQ", "1000 [IU]/mL"),
                       "weight": ("50 kg", "100 kg"), "height": ("59 [in_i]", "2 m"), "ecog": ("0", "2"),
@@ -320,7 +320,7 @@ class Gen:
                     "onset >= screening - 12 mo", "end <= first_dose - 6 mo", "onset + 1 mo > screening"])
         if depth < 3 and self.p(0.25):
             f = f"{f} {self.c(['and', 'or'])} {self.cond(depth + 1)}"
-        text = f"{q} {names} {self.window(depth, ANCHORS + ('onset',) if False else None)}".rstrip()
+        text = f"{q} {names} {self.window(depth)}".rstrip()
         if self.p(0.75) or q == "every":
             text += f" {self.c(['where', 'unless'])} ({f})"
         if self.p(0.12):  # a window measured from the item's own dates (calendar months)
@@ -433,7 +433,7 @@ def compile_trial(crits: list[str]):
             line += n
         bad = set()
         for d in res.diagnostics:
-            if d.severity != "error" if hasattr(d, "severity") else False:
+            if d.severity != "error":
                 continue
             hit = [i for i, (lo, hi) in enumerate(spans) if lo <= d.span.line <= hi]
             assert hit, f"a diagnostic outside the generated criteria: {d.message} at {d.span}\n{text}"
@@ -656,6 +656,16 @@ def outcomes_everywhere(body: str, recs: list[dict], tmp_path, vocab: str = "") 
     return [tuple(o) for o in out]
 
 
+def outcomes_in_python(body: str, recs: list[dict]) -> list[tuple]:
+    """(module, interpreter) outcomes of `inclusion c0 { require BODY }` on each record."""
+    res = compile_sources({"v.elig": HEAD + VOCAB + f'inclusion c0 {{\n    ref R0\n    quote "q"\n    require {body}\n}}\n'})
+    assert res.ok, [d.message for d in res.diagnostics]
+    mod = types.ModuleType("gen_values_py")
+    exec(compile(res.python, "<gen_values_py>", "exec"), mod.__dict__)
+    interp = Interpreter(res.program)
+    return [(mod.evaluate(r)["criteria"][0]["outcome"], interp.evaluate(r)["criteria"][0]["outcome"]) for r in recs]
+
+
 def _rec(**kw) -> dict:
     rec = {"format": 1, "id": "F", "sex": "male", "birth_date": "1970-01-01",
            "anchors": {"screening": "2026-01-05", "enrollment": "2026-01-10", "first_dose": "2026-01-15"},
@@ -679,9 +689,9 @@ def test_fixed_a_derived_value_divided_by_zero_is_not_recorded(tmp_path):
     w = _obs("weight", 70, "kg")
     zero, tall = _rec(observations=[w, _obs("height", 0, "cm")]), _rec(observations=[w, _obs("height", 170, "cm")])
     assert outcomes_everywhere("recorded bmi", [zero, tall], tmp_path) == [("fail",) * 4, ("pass",) * 4]
-    assert outcomes_everywhere("bmi >= 30 kg/m2", [zero, tall], tmp_path) == [("unknown",) * 4, ("fail",) * 4]
-    assert outcomes_everywhere("recorded ((latest weight ever in kg) / (latest height ever in m))", [zero, tall],
-                               tmp_path) == [("fail",) * 4, ("pass",) * 4]
+    assert outcomes_in_python("bmi >= 30 kg/m2", [zero, tall]) == [("unknown",) * 2, ("fail",) * 2]
+    assert outcomes_in_python("recorded ((latest weight ever in kg) / (latest height ever in m))",
+                              [zero, tall]) == [("fail",) * 2, ("pass",) * 2]
 
 
 def test_fixed_an_age_limit_conditional_in_months_weeks_or_days(tmp_path):
@@ -718,6 +728,7 @@ def test_open_the_same_unknown_sex_in_a_formula_and_in_its_limit():
     assert mod.evaluate(rec)["criteria"][0]["outcome"] == "pass"
 
 
+@pytest.mark.slow  # (the script's size is checked in the fast suite: the next test)
 def test_fixed_an_observation_query_in_an_item_filter_is_written_once(tmp_path):
     """`any tox where (any hb within 7 d after onset where (value < 9 g/dL))`: inside an item's
     filter the readings' list of the observation query was written out at each of its seven
@@ -732,3 +743,12 @@ def test_fixed_an_observation_query_in_an_item_filter_is_written_once(tmp_path):
             [(8, "g/dL", "2026-01-08"), (8, "g/dL", "2026-01-09"), (95, "g/L", "2026-01-02"), (8, "g/dL", "bad")]]
     recs.append(_rec(conditions=tox))
     assert outcomes_everywhere(body, recs, tmp_path) == [(o,) * 4 for o in ("pass", "unknown", "fail", "unknown", "unknown")]
+
+
+def test_fixed_an_observation_query_in_an_item_filter_script_size():
+    """The fast half of the test above: the script of the nested observation query stays under
+    150 kB in both forms (it was 309 kB, 13.4 CPU s for DuckDB to bind)."""
+    body = "any tox where (any hb within 7 d after onset where (value < 9 g/dL))"
+    res = compile_sources({"v.elig": HEAD + VOCAB + f'inclusion c0 {{\n    ref R0\n    quote "q"\n    require {body}\n}}\n'})
+    for relational in (True, False):
+        assert len(screen.prepare_script(res.program, res.lowered, only={"c0"}, relational=relational).text()) < 150_000

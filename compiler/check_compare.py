@@ -55,9 +55,11 @@ class ComparisonsMixin:
         if unit not in AGE_UNITS:
             self.fail(right.span, "age is counted in completed days, weeks, months or years: compare it with d, wk, mo or a, such as 18 a or 28 d",
                       hint="a plain number has no unit: write 18 a" if unit in (None, "1") else None)
-        if not isinstance(rir, I.NConst) and unit != "a":
-            self.fail(right.span, "age in days, weeks or months is compared with a fixed limit, such as 28 d")
-        if isinstance(rir, I.NConst) and rir.value.denominator != 1:
+        consts = _if_leaves(rir)  # a fixed limit, or a conditional of fixed limits (28 d if C else 90 d)
+        if consts is None and unit != "a":
+            self.fail(right.span, "age in days, weeks or months is compared with a fixed limit, such as 28 d, "
+                                  "or a conditional of fixed limits, such as (28 d if sex is male else 90 d)")
+        if consts and any(c.value.denominator != 1 for c in consts):
             self.fail(right.span, "age is counted in whole units; write a fractional limit in a smaller unit (days or weeks)")
         return I.NAge(age.anchor, unit), num_t(unit), rir
 
@@ -268,3 +270,13 @@ class ComparisonsMixin:
                     return I.BAttrIs(it.var, name, attr.type, attr.values, tests, negated)
         x, t = self.value(subject, sc)
         self.fail(subject.span, f"cannot test {self._tname(t)} with `is`/`in`; they test a category (sex, an attribute, a qualitative result)")
+
+
+def _if_leaves(n):
+    """The constants of a fixed limit or of a conditional of fixed limits (None otherwise)."""
+    if isinstance(n, I.NConst):
+        return [n]
+    if isinstance(n, I.NIf):
+        a, b = _if_leaves(n.then), _if_leaves(n.otherwise)
+        return None if a is None or b is None else a + b
+    return None

@@ -160,8 +160,12 @@ def _item_date(it, field):
 
 
 def _recorded_v(f, text):
-    """recorded X for a number or a date: true when it is known, false otherwise (never unknown)."""
+    """recorded X for a number or a date: true when it is known, false otherwise (never unknown).
+    The float pass gives NaN where it cannot tell (a divisor rounded to 0.0, an overflow): the
+    exact pass decides then (a height of 0 cm makes a body mass index not recorded)."""
     v = f(False)
+    if v[0] is not None and any(type(x) is float and x != x for x in _vals(v[0])):
+        v = f(True)
     if v[0] is not None:
         return (True, "%s is recorded (%s)" % (text, v[1]) if v[1] else "%s is recorded" % text, (), False)
     return (False, "%s is not recorded (%s)" % (text, v[1]) if v[1] else "%s is not recorded" % text, (), False)

@@ -333,8 +333,8 @@ def test_json_type_quoted_keys_on_spark(spark):
     found nothing, so attributes with units were unknown on Spark)."""
     import duckdb
 
-    docs = ['{"diameter": {"value": 1, "unit": "cm"}}', '{"a b": {"unit": 3}}', '{"diameter": {"unit": null}}',
-            '{"diameter": 2}', '{}']
+    docs = ['{"diameter": {"value": 1, "unit": "cm"}}', '{"a b": {"unit": "mm"}}', '{"diameter": {"unit": true}}', '{"diameter": {"unit": null}}',
+            '{"diameter": "2"}', '{"diameter": -2}', '{}']
     paths = ['$."diameter".unit', '$."a b".unit', '$.diameter.unit', '$."diameter"']
     con = duckdb.connect()
     for d in docs:

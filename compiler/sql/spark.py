@@ -246,6 +246,12 @@ def _rewrite(node):
             and str(node.expression.unit.name if node.expression.unit else "").upper() == "MONTH":
         n = node.expression.this
         return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this, n.this if isinstance(n, exp.Paren) else n])
+    if isinstance(node, exp.Sub) and isinstance(node.expression, exp.Interval) \
+            and str(node.expression.unit.name if node.expression.unit else "").upper() == "MONTH":
+        # an age in completed calendar months (gen_age._age_months): the anchor shifted back n
+        # months, clamped to the month's end as DuckDB's date - INTERVAL n MONTH
+        n = node.expression.this
+        return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this, exp.Neg(this=exp.Paren(this=n.this if isinstance(n, exp.Paren) else n))])
     if isinstance(node, exp.RegexpFullMatch) and isinstance(node.expression, exp.Literal):
         return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
     if isinstance(node, exp.JSONType):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
-from sqlglot import ErrorLevel, exp
+from sqlglot import ErrorLevel, exp, jsonpath
 
 from .. import cache
 from .script import SqlCompileError, build
@@ -173,6 +173,26 @@ def _json_path(node) -> str | None:
     return None
 
 
+def _spark_path(arg):
+    """A JSON path literal in the form Spark's paths read: DuckDB's quoted key `$."size".unit`
+    (the attributes with units, compiler/sql/screen.resolve_units) is `$.size.unit` (a key that
+    is not a plain name `$['a b']`); Spark's variant path reads `"size"` with its quotes as the
+    key, finds nothing, and the attribute's unit was left unresolved (unknown where DuckDB
+    decides). Any other argument as it is."""
+    if not (isinstance(arg, exp.Literal) and arg.is_string):
+        return arg
+    try:
+        path = jsonpath.parse(arg.this)
+    except sqlglot.errors.ParseError:
+        return arg
+    if not all(isinstance(k, exp.JSONPathRoot) or isinstance(k, exp.JSONPathKey) and isinstance(k.this, str)
+               and not re.search(r"['\]\\]", k.this) for k in path.expressions):
+        return arg
+    return exp.Literal.string("$" + "".join(
+        f".{k.this}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k.this) else "['" + k.this + "']"
+        for k in path.expressions if isinstance(k, exp.JSONPathKey)))
+
+
 # The columns of the screening tables (docs/sql.md), for DuckDB's `* EXCLUDE (...)`, which Spark
 # SQL does not have: the star is written out as these columns minus the excluded ones.
 TABLE_COLUMNS = {
@@ -226,6 +246,12 @@ def _rewrite(node):
             and str(node.expression.unit.name if node.expression.unit else "").upper() == "MONTH":
         n = node.expression.this
         return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this, n.this if isinstance(n, exp.Paren) else n])
+    if isinstance(node, exp.Sub) and isinstance(node.expression, exp.Interval) \
+            and str(node.expression.unit.name if node.expression.unit else "").upper() == "MONTH":
+        # an age in completed calendar months (gen_age._age_months): the anchor shifted back n
+        # months, clamped to the month's end as DuckDB's date - INTERVAL n MONTH
+        n = node.expression.this
+        return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this, exp.Neg(this=exp.Paren(this=n.this if isinstance(n, exp.Paren) else n))])
     if isinstance(node, exp.RegexpFullMatch) and isinstance(node.expression, exp.Literal):
         return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
     if isinstance(node, exp.JSONType):
@@ -238,7 +264,7 @@ def _rewrite(node):
                 return exp.Anonymous(this="elig_json_type2", expressions=[args[0].this, exp.Literal.string(_json_path(args[0]))])
             if len(args) == 1:
                 return exp.Anonymous(this="elig_json_type", expressions=args)
-            return exp.Anonymous(this="elig_json_type2", expressions=args)
+            return exp.Anonymous(this="elig_json_type2", expressions=[args[0], _spark_path(args[1])] + args[2:])
         if name == "regexp_full_match" and len(args) == 2 and isinstance(args[1], exp.Literal):
             return exp.RegexpLike(this=args[0], expression=exp.Literal.string(f"^(?:{args[1].this})$"))
         if name == "try_strptime":

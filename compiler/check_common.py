@@ -111,6 +111,21 @@ def _bool_uses_item(b, bound: frozenset = frozenset()) -> bool:
                if isinstance(getattr(b, f), (tuple, list)) or hasattr(getattr(b, f), "__dataclass_fields__"))
 
 
+
+def _dur_uses_item(d) -> bool:
+    """Whether a duration reads the enclosing query's item (one window per item): a half-life,
+    or a conditional whose condition reads the item (`_bool_uses_item`)."""
+    if isinstance(d, I.DHalfLife):
+        return True
+    if isinstance(d, I.DExtreme):
+        return _dur_uses_item(d.left) or _dur_uses_item(d.right)
+    if isinstance(d, I.DIf):
+        # any read of the item in the condition (_bool_uses_item walks the whole expression:
+        # `size > 1 cm`, a date, `recorded grade`, a nested query measured from the item)
+        return _bool_uses_item(d.cond) or _dur_uses_item(d.then) or _dur_uses_item(d.otherwise)
+    return False
+
+
 def _dedent(src: str) -> str:
     lines = src.split("\n")
     if not lines:

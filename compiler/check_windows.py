@@ -11,7 +11,7 @@ from typing import Optional
 from . import ast as A
 from . import ir as I
 from . import units as U
-from .check_common import TREATMENT_FIELDS, ITEM_DATES, _Fail, Scope, ItemCtx, _suggest, _dur_text, _bool_uses_item
+from .check_common import TREATMENT_FIELDS, ITEM_DATES, _Fail, Scope, ItemCtx, _suggest, _dur_text, _dur_uses_item
 from .check_render import render, render_window
 
 
@@ -30,7 +30,7 @@ class WindowsMixin:
             return I.Win("on_or_before", anchor, None, False, text)
         dsc = replace(sc, item=item) if item is not None else sc
         dur = self.duration(w.duration, dsc)
-        dependent = self._item_dependent(dur)
+        dependent = _dur_uses_item(dur)
         if not isinstance(dur, I.DIf):  # a conditional duration keeps the name its author gave it
             word = "before" if w.kind == "within_before" else "after"
             text = f"within {_dur_text(dur)} {word} {anchor}"
@@ -65,18 +65,7 @@ class WindowsMixin:
             return I.Win(w.kind, None, None, False, text, at, until)
         dsc = replace(sc, item=item) if item is not None else sc
         dur = self.duration(w.duration, dsc)
-        return I.Win(w.kind, None, dur, self._item_dependent(dur), text, at, None)
-
-    def _item_dependent(self, d) -> bool:
-        if isinstance(d, I.DHalfLife):
-            return True
-        if isinstance(d, I.DExtreme):
-            return self._item_dependent(d.left) or self._item_dependent(d.right)
-        if isinstance(d, I.DIf):
-            # any read of the item in the condition (_bool_uses_item walks the whole expression:
-            # `size > 1 cm`, a date, `recorded grade`, a nested query measured from the item)
-            return _bool_uses_item(d.cond) or self._item_dependent(d.then) or self._item_dependent(d.otherwise)
-        return False
+        return I.Win(w.kind, None, dur, _dur_uses_item(dur), text, at, None)
 
     def _anchor(self, ident: A.Ident) -> str:
         if ident.name not in self.anchors:

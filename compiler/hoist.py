@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 
 from . import ir as I
-from .check_common import _bool_uses_item
+from .check_common import _bool_uses_item, _dur_uses_item
 
 _VALUE_IFS = (I.LIf, I.NIf, I.DIf)
 
@@ -152,16 +152,5 @@ def _assume(x, cond, branch, in_window):
                 text = "%s [%s]" % (text, nv.text)
         changes["text"] = text
     if isinstance(x, I.Win) and "duration" in changes:
-        changes["item_dependent"] = _item_dependent(changes["duration"])
+        changes["item_dependent"] = _dur_uses_item(changes["duration"])
     return dataclasses.replace(x, **changes)
-
-
-def _item_dependent(d) -> bool:
-    """As compiler/check_windows.py: whether a duration reads the query's item."""
-    if isinstance(d, I.DHalfLife):
-        return True
-    if isinstance(d, I.DExtreme):
-        return _item_dependent(d.left) or _item_dependent(d.right)
-    if isinstance(d, I.DIf):
-        return _bool_uses_item(d.cond) or _item_dependent(d.then) or _item_dependent(d.otherwise)
-    return False

@@ -144,24 +144,14 @@ _UNIT_ALIASES = {}  # the generated module fills it from its vocabulary's alias 
 
 def _course_days(it, rec, anchor_name):
     """Length of a treatment course counting first and last day; ongoing counts to the anchor."""
-    s = it.start
-    if isinstance(s, _Bad):
-        return (None, "%s: start %s" % (_lb(it.code), s.why), (it.code,))
-    e = it.end
-    if e is None:
-        a = rec.anchors.get(anchor_name)
-        if type(a) is not int:
-            return (None, "%s is ongoing and %s is not recorded" % (_lb(it.code), anchor_name), (it.code, anchor_name))
-        e = a
-    elif isinstance(e, _Bad):
-        return (None, "%s: end %s" % (_lb(it.code), e.why), (it.code,))
-    n = e - s + 1
-    return (_F(n), "course of %d days" % n, ())
+    a = rec.anchors.get(anchor_name)
+    return _course_days_to(it, (a, None, ()) if type(a) is int else (None, "%s is not recorded" % anchor_name, (anchor_name,)))
 
 
 def _course_days_to(it, d):
-    """_course_days when the window is measured from a computed date d = (ordinal, why,
-    missing): an ongoing course counts to d."""
+    """Length of a treatment course counting first and last day; an ongoing course counts to d =
+    (ordinal, why it is not known, missing codes): the window's anchor (_course_days) or the
+    computed date its window is measured from."""
     s = it.start
     if isinstance(s, _Bad):
         return (None, "%s: start %s" % (_lb(it.code), s.why), (it.code,))

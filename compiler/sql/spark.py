@@ -242,16 +242,15 @@ def _rewrite(node):
             path = inner + outer[1:]
             new.set("expression", exp.Literal.string(path))
             return new
-    if isinstance(node, exp.Add) and isinstance(node.expression, exp.Interval) \
+    if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval) \
             and str(node.expression.unit.name if node.expression.unit else "").upper() == "MONTH":
+        # a date shifted by n calendar months, clamped to the month's end as DuckDB's date +/-
+        # INTERVAL n MONTH (minus: an age in completed calendar months, gen_age._age_months)
         n = node.expression.this
-        return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this, n.this if isinstance(n, exp.Paren) else n])
-    if isinstance(node, exp.Sub) and isinstance(node.expression, exp.Interval) \
-            and str(node.expression.unit.name if node.expression.unit else "").upper() == "MONTH":
-        # an age in completed calendar months (gen_age._age_months): the anchor shifted back n
-        # months, clamped to the month's end as DuckDB's date - INTERVAL n MONTH
-        n = node.expression.this
-        return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this, exp.Neg(this=exp.Paren(this=n.this if isinstance(n, exp.Paren) else n))])
+        n = n.this if isinstance(n, exp.Paren) else n
+        if isinstance(node, exp.Sub):
+            n = exp.Neg(this=exp.Paren(this=n))
+        return exp.Anonymous(this="ADD_MONTHS", expressions=[node.this, n])
     if isinstance(node, exp.RegexpFullMatch) and isinstance(node.expression, exp.Literal):
         return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
     if isinstance(node, exp.JSONType):

@@ -538,15 +538,18 @@ def assemble(program: I.Program, lowered, only, crits, ctes, prev, base: str, in
     patients). Spark's script (coded false) transpiles the steps with the words and lists."""
     outs = []
     steps = []
+    words = {w: f"'{w}'" for w in OUTCOME_CODES}
+    codes = {w: f"CAST({i} AS UTINYINT)" for i, w in enumerate(OUTCOME_CODES)}
     for cid, ref, kind, b, own, last in crits:
         passes = "TRUE" if kind == "inclusion" else "FALSE"
-        outcome = (f"CASE WHEN ({b.t}) IS NULL THEN (CASE WHEN ({b.r}) AND len({b.m}) = 0 THEN 'review' ELSE 'unknown' END) "
-                   f"WHEN ({b.t}) = {passes} THEN 'pass' ELSE 'fail' END")
+
+        def outcome_as(say):  # the criterion's outcome, each written as say[outcome]
+            return (f"CASE WHEN ({b.t}) IS NULL THEN (CASE WHEN ({b.r}) AND len({b.m}) = 0 THEN {say['review']} "
+                    f"ELSE {say['unknown']} END) WHEN ({b.t}) = {passes} THEN {say['pass']} ELSE {say['fail']} END")
+        outcome = outcome_as(words)
         outs.append((cid, ref, kind, outcome, b))
         if coded:
-            code = {w: f"CAST({i} AS UTINYINT)" for i, w in enumerate(OUTCOME_CODES)}
-            step_out = (f"CASE WHEN ({b.t}) IS NULL THEN (CASE WHEN ({b.r}) AND len({b.m}) = 0 THEN {code['review']} "
-                        f"ELSE {code['unknown']} END) WHEN ({b.t}) = {passes} THEN {code['pass']} ELSE {code['fail']} END")
+            step_out = outcome_as(codes)
             miss = f"CASE WHEN ({b.t}) IS NULL THEN elig_dedupe({b.m}) END"
         else:
             step_out = outcome
@@ -595,15 +598,12 @@ def assemble(program: I.Program, lowered, only, crits, ctes, prev, base: str, in
     joined = "".join(f" LEFT JOIN (SELECT * FROM elig_k{i} WHERE seq >= {{lo}} AND seq < {{hi}}) AS elig_k{i} USING (seq)"
                      for i in range(len(steps)))
 
-    def picked_of(table):  # a criterion's two columns as the result has them (decoded when coded)
-        def pick(i, cid):
-            o, m = ident('out__' + cid), ident('miss__' + cid)
-            if not coded:
-                return f", {o}, {m}"
-            o2, m2 = f"{table(i)}.{o}", f"{table(i)}.{m}"
-            return f", {decode_outcome(o2)} AS {o}, {decode_missing(o2, m2)} AS {m}"
-        return "".join(pick(i, cid) for i, (cid, *_) in enumerate(outs))
-    picked = picked_of(lambda i: f'elig_k{i}')
+    def pick(i, cid):  # a criterion's two columns as the result has them (decoded when coded)
+        o, m = ident('out__' + cid), ident('miss__' + cid)
+        if not coded:
+            return f", {o}, {m}"
+        return f", {decode_outcome(f'elig_k{i}.{o}')} AS {o}, {decode_missing(f'elig_k{i}.{o}', f'elig_k{i}.{m}')} AS {m}"
+    picked = "".join(pick(i, cid) for i, (cid, *_) in enumerate(outs))
     split_outcomes = (f"elig_outcomes AS (SELECT seq, patient_id, error{picked if outs else ', NULL AS _none'}\n"
                       f"  FROM (SELECT seq, patient_id, error FROM {base} WHERE seq >= {{lo}} AND seq < {{hi}}){joined})")
     EL = "'eligible'"
@@ -621,11 +621,10 @@ FROM elig_outcomes"""
     final = "WITH\n" + split_outcomes + f"\n{head}{cols_out}\nFROM elig_outcomes"
     # the same rows when the criterion tables hold the patients of elig_base in its order: a
     # positional scan of the 45 tables (each out__/miss__ column is one table's; seq elig_base's)
-    positional = (head.replace("SELECT seq,", "SELECT elig_base.seq,", 1) + cols_out + "\nFROM elig_base"
-                  + "".join(f" POSITIONAL JOIN elig_k{i}" for i in range(len(steps))))
+    pjoin = "".join(f" POSITIONAL JOIN elig_k{i}" for i in range(len(steps)))
+    positional = head.replace("SELECT seq,", "SELECT elig_base.seq,", 1) + cols_out + "\nFROM elig_base" + pjoin
     if coded:  # the criterion tables' codes decoded under the status (a projection keeps the order)
-        positional = (f"{head}{cols_out}\nFROM (SELECT elig_base.seq, patient_id, error{picked_of(lambda i: f'elig_k{i}')}\n"
-                      f"  FROM elig_base" + "".join(f" POSITIONAL JOIN elig_k{i}" for i in range(len(steps))) + ")")
+        positional = f"{head}{cols_out}\nFROM (SELECT elig_base.seq, patient_id, error{picked}\n  FROM elig_base{pjoin})"
     result_sql = f"SELECT seq, {result_text(program, lowered, [o[:3] for o in outs], per)} AS result FROM elig_screened"
     return Script(program.trial.name, N.MACROS, input_text, query, tuple((c, r, k) for c, r, k, *_ in outs),
                   tuple(steps), final, positional=positional, base=base, result_sql=result_sql, **extra)

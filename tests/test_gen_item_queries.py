@@ -298,6 +298,31 @@ def _sql_diffs(pys, sqls, form):
 STATS = {"trials": 0, "refused": 0, "records": 0, "sql_refused": 0}
 
 
+def sql_form_diffs(res, mod, pys, lines, tmp_path, relational):
+    """One DuckDB form of a generated trial against the module's results pys of the records
+    lines: (the differences, or None when the form refuses every rule; the refusals, rule ->
+    problems). A refusal must name its rule (docs/sql.md lists what has no SQL form); any other
+    compile error is a defect. Where rules are refused the others are compared, without status."""
+    refused = {}
+    try:
+        screen.prepare_script(res.program, res.lowered, relational=relational)
+    except SqlCompileError as exc:
+        for p in exc.problems:
+            m = re.match(r".+?:\d+: rule (\w+): no SQL form: ", p)
+            assert m, p
+            refused.setdefault(m.group(1), []).append(p)
+    only = {c.id for c in res.program.criteria} - set(refused) if refused else None
+    if only is not None and not only:
+        return None, refused
+    sqls = _sql(res, mod, lines, tmp_path, relational, only)
+    want = [dict(p) for p in pys] if only is None else only_criteria([dict(p) for p in pys], only)
+    if only is not None:  # a subset of the criteria: no status of its own
+        for r in want + sqls:
+            if r.get("status") != "error":
+                r["status"] = None
+    return _sql_diffs(want, sqls, "relational" if relational else "lambda"), refused
+
+
 def check_trial(data, seed: int, tmp_path, n_records: int, sql: bool = True):
     text, res, mod = compiled_trial(seed)
     STATS["trials"] += 1
@@ -318,28 +343,11 @@ def check_trial(data, seed: int, tmp_path, n_records: int, sql: bool = True):
         return
     lines = [json.dumps(r, default=str) for r in recs]
     pys = [mod.evaluate_json(t) for t in lines]
-    ids = [c.id for c in res.program.criteria]
     for relational in (True, False):
-        try:
-            screen.prepare_script(res.program, res.lowered, relational=relational)
-            only = None
-        except SqlCompileError as exc:  # a refusal names the rule; anything else is a defect
-            refused = set()
-            for p in exc.problems:
-                m = re.match(r".+?:\d+: rule (\w+): no SQL form: ", p)
-                assert m, p
-                refused.add(m.group(1))
-            STATS["sql_refused"] += len(refused)
-            only = set(ids) - refused
-            if not only:
-                continue
-        sqls = _sql(res, mod, lines, tmp_path, relational, only)
-        want = [dict(p) for p in pys] if only is None else only_criteria([dict(p) for p in pys], only)
-        if only is not None:  # a subset of the criteria: no status of its own
-            for r in want + sqls:
-                if r.get("status") != "error":
-                    r["status"] = None
-        diffs = _sql_diffs(want, sqls, "relational" if relational else "lambda")
+        diffs, refused = sql_form_diffs(res, mod, pys, lines, tmp_path, relational)
+        STATS["sql_refused"] += len(refused)
+        if diffs is None:
+            continue
         assert not diffs, f"seed {seed}\n{text}\n" + "\n".join(map(str, diffs[:10])) + "\nrecords: " + "\n".join(lines)
 
 

@@ -46,12 +46,10 @@ from compiler.pipeline import compile_sources
 from ir_interpreter import Interpreter
 from test_differential import DIFF, Hints, _as_json_number, _n, _near, compare, records_for
 from test_fuzz_rules import assert_positioned
-from test_gen_item_queries import _sql, _sql_diffs, _uncoded
-from test_sql import only_criteria
+from test_gen_item_queries import _sql, _uncoded, sql_form_diffs
 
 duckdb = pytest.importorskip("duckdb")
 
-from compiler.sql.script import SqlCompileError  # noqa: E402
 from compiler.sql import screen  # noqa: E402
 
 HEAD = 'trial V { title "v" protocol "p.txt" anchors screening, enrollment, first_dose }\n'
@@ -562,28 +560,11 @@ def check_trial(data, seed: int, tmp_path, n_crits: int, n_records: int, stats: 
         stats.setdefault("outcomes", set()).update(c["outcome"] for c in p.get("criteria", []))
     if not sql:
         return
-    ids = [c.id for c in res.program.criteria]
     for relational in (True, False):
-        try:
-            screen.prepare_script(res.program, res.lowered, relational=relational)
-            only = None
-        except SqlCompileError as exc:  # a refusal names the rule; anything else is a defect
-            refusals = set()
-            for p in exc.problems:
-                m = re.match(r".+?:\d+: rule (\w+): no SQL form: ", p)
-                assert m, p
-                refusals.add(m.group(1))
-            stats.setdefault("sql_refused", []).extend(exc.problems)
-            only = set(ids) - refusals
-            if not only:
-                continue
-        sqls = _sql(res, mod, lines, tmp_path, relational, only)
-        want = [dict(p) for p in pys] if only is None else only_criteria([dict(p) for p in pys], only)
-        if only is not None:
-            for r in want + sqls:
-                if r.get("status") != "error":
-                    r["status"] = None
-        diffs = _sql_diffs(want, sqls, "relational" if relational else "lambda")
+        diffs, refused = sql_form_diffs(res, mod, pys, lines, tmp_path, relational)
+        stats.setdefault("sql_refused", []).extend(p for ps in refused.values() for p in ps)
+        if diffs is None:
+            continue
         if diffs:
             bad = {d[2] for d in diffs}
             shown = [c for c in crits if re.match(r"\w+ (\w+) ", c).group(1) in bad]

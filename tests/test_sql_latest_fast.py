@@ -215,8 +215,8 @@ def sign_rows():
 
 
 # the two functions over a table elig_sc of sign_rows (one plan; Spark's test runs it too)
-SIGN_SQL = ("SELECT i, CASE WHEN ref THEN elig_sign_ref(v, NULL, {'f': kf, 'n': CAST(kn AS HUGEINT), 'd': CAST(kd AS HUGEINT)}, r, NULL) "
-            "ELSE elig_sign_rec(v, NULL, {'f': kf, 'n': CAST(kn AS HUGEINT), 'd': CAST(kd AS HUGEINT)}) END AS s FROM elig_sc")
+SIGN_SQL = ("SELECT i, CASE WHEN ref THEN elig_sign_ref(v, NULL, {'f': kf, 'n': CAST(kn AS HUGEINT), 'd': CAST(kd AS HUGEINT), 'e': 0}, r, NULL) "
+            "ELSE elig_sign_rec(v, NULL, {'f': kf, 'n': CAST(kn AS HUGEINT), 'd': CAST(kd AS HUGEINT), 'e': 0}) END AS s FROM elig_sc")
 
 
 def test_sign_functions_exact_at_any_exponent():

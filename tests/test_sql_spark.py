@@ -22,6 +22,7 @@ pytest.importorskip("sqlglot")
 import cohort  # noqa: E402
 import test_sql as T  # noqa: E402  (the DuckDB differential corpus and comparison)
 import test_sql_latest_fast as LF  # noqa: E402  (k x ULN at extreme exponents)
+import test_sql_extreme as X  # noqa: E402  (computed numbers at extreme exponents)
 
 from compiler.sql import spark as SP  # noqa: E402
 from compiler.sql.script import SqlCompileError  # noqa: E402
@@ -309,18 +310,26 @@ def test_exact_numbers_on_spark(spark):
     def one(sql):
         return spark.sql(SP.to_spark(sql)).collect()[0][0]
 
-    k = "{'f': CAST(1.5 AS DOUBLE), 'n': CAST('3' AS HUGEINT), 'd': CAST('2' AS HUGEINT)}"
+    k = "{'f': CAST(1.5 AS DOUBLE), 'n': CAST('3' AS HUGEINT), 'd': CAST('2' AS HUGEINT), 'e': 0}"
     assert one(f"SELECT elig_sign_ref(CAST(1.8 AS DOUBLE), NULL, {k}, CAST(1.2 AS DOUBLE), NULL)") == 0
     assert one(f"SELECT elig_sign_ref(CAST(1.8000000001 AS DOUBLE), NULL, {k}, CAST(1.2 AS DOUBLE), NULL)") == 1
     assert one(f"SELECT elig_sign_ref(CAST(1.7999999999999998 AS DOUBLE), NULL, {k}, CAST(1.2 AS DOUBLE), NULL)") == -1
     assert one("SELECT elig_textn(CAST(2e23 AS DOUBLE), NULL)") == "2.00000000000000e+23"
-    big = "{'f': CAST(2e23 AS DOUBLE), 'n': CAST('200000000000000000000000' AS HUGEINT), 'd': CAST('1' AS HUGEINT)}"
+    big = "{'f': CAST(2e23 AS DOUBLE), 'n': CAST('200000000000000000000000' AS HUGEINT), 'd': CAST('1' AS HUGEINT), 'e': 0}"
     assert one(f"SELECT elig_sign_rec(CAST(2e23 AS DOUBLE), NULL, {big})") == 0
-    assert one("SELECT elig_floor({'f': CAST(-2.5 AS DOUBLE), 'n': CAST('-5' AS HUGEINT), 'd': CAST('2' AS HUGEINT)})") == -3
-    assert one("SELECT elig_floor({'f': CAST(2.5 AS DOUBLE), 'n': CAST('5' AS HUGEINT), 'd': CAST('2' AS HUGEINT)})") == 2
-    huge = "{'f': CAST(1e30 AS DOUBLE), 'n': CAST('1000000000000000000000000000000' AS HUGEINT), 'd': CAST('3' AS HUGEINT)}"
+    assert one("SELECT elig_floor({'f': CAST(-2.5 AS DOUBLE), 'n': CAST('-5' AS HUGEINT), 'd': CAST('2' AS HUGEINT), 'e': 0})") == -3
+    assert one("SELECT elig_floor({'f': CAST(2.5 AS DOUBLE), 'n': CAST('5' AS HUGEINT), 'd': CAST('2' AS HUGEINT), 'e': 0})") == 2
+    huge = "{'f': CAST(1e30 AS DOUBLE), 'n': CAST('1000000000000000000000000000000' AS HUGEINT), 'd': CAST('3' AS HUGEINT), 'e': 0}"
     assert one(f"SELECT elig_mul({huge}, {huge}).n") is None  # overflow: NULL, as DuckDB's TRY
     assert one(f"SELECT elig_sign(elig_mul({huge}, {huge}), {huge})") == 1  # decided by the float
+    # a decimal exponent beside the fraction: 1e-300 x 3 / 1e-300 is exactly 3; an exact
+    # comparison beyond DECIMAL(38,0) is unknown (NULL), never the doubles' sign
+    tiny = "elig_dec(CAST(1e-300 AS DOUBLE), '1e-300')"
+    three = "{'f': CAST(3 AS DOUBLE), 'n': CAST('3' AS HUGEINT), 'd': CAST('1' AS HUGEINT), 'e': 0}"
+    assert one(f"SELECT elig_sign(elig_div(elig_mul({tiny}, {three}), {tiny}), {three})") == 0
+    assert one(f"SELECT elig_sign(elig_div({tiny}, elig_mul({tiny}, {tiny})), elig_dec(CAST(1e300 AS DOUBLE), '1e300'))") == 0
+    assert one(f"SELECT elig_sign(elig_add({tiny}, {three}), {three})") is None
+    assert one(f"SELECT elig_floor(elig_mul({tiny}, {three}))") == 0
     assert one("SELECT elig_int('-12345678901234567890123')") == -12345678901234567890123
     assert one("SELECT elig_int('1.5')") is None
 
@@ -368,7 +377,7 @@ def corpus():
     # one Spark run for all of them: planning the 44 criteria costs far more than the records
     return {"cases": T._case_texts(), "cohort": [t.rstrip("\n") for t in cohort._lines(2000, 3321, 0.02)],
             "fuzz": T._fuzz_texts(), "bad": list(T.BAD_LINES), "exact": T._exact_texts(),
-            "extreme": LF._extreme_records()}
+            "extreme": LF._extreme_records(), "crcl": X._crcl_records()}
 
 
 @pytest.fixture(scope="session")
@@ -383,7 +392,7 @@ def spark_screened(spark, compiled, sm3321, spark_sm3321, corpus, tmp_path_facto
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("part", ["cases", "cohort", "fuzz", "bad", "exact", "extreme"])
+@pytest.mark.parametrize("part", ["cases", "cohort", "fuzz", "bad", "exact", "extreme", "crcl"])
 def test_spark_equals_python(part, corpus, spark_screened, sm3321):
     """All 44 SM3321 criteria: status, outcome and missing equal the Python evaluator's (on the
     data cases, 2,000 cohort records, fuzzed unusable items, bad lines, limits at exactly their

@@ -21,48 +21,70 @@ from fractions import Fraction
 
 # DuckDB macros of the screening script (the preamble of every DuckDB artifact).
 MACROS = r"""
-CREATE OR REPLACE TEMP MACRO elig_num(f, n, d) AS
-    list_transform([{'f': CAST(f AS DOUBLE), 'n': TRY(CAST(n AS HUGEINT)), 'd': TRY(CAST(d AS HUGEINT))}], lambda z:
-        CASE WHEN z.n IS NULL OR z.d IS NULL OR z.d = 0 THEN {'f': z.f, 'n': CAST(NULL AS HUGEINT), 'd': CAST(NULL AS HUGEINT)}
+CREATE OR REPLACE TEMP MACRO elig_p10(k) AS
+    TRY_CAST('1' || repeat('0', k) AS HUGEINT);
+CREATE OR REPLACE TEMP MACRO elig_nume(f, n, d, e) AS
+    list_transform([{'f': CAST(f AS DOUBLE), 'n': TRY(CAST(n AS HUGEINT)), 'd': TRY(CAST(d AS HUGEINT)), 'e': TRY(CAST(e AS INTEGER))}], lambda z:
+        CASE WHEN z.n IS NULL OR z.d IS NULL OR z.d = 0 OR z.e IS NULL
+             THEN {'f': z.f, 'n': CAST(NULL AS HUGEINT), 'd': CAST(NULL AS HUGEINT), 'e': CAST(0 AS INTEGER)}
              ELSE {'f': z.f, 'n': TRY((CASE WHEN z.d < 0 THEN -z.n ELSE z.n END) // gcd(z.n, z.d)),
-                   'd': TRY(abs(z.d) // gcd(z.n, z.d))} END)[1];
-CREATE OR REPLACE TEMP MACRO elig_rec(v, raw) AS
-    list_transform([{'v': v, 'raw': raw}], lambda z: CASE WHEN z.v IS NULL THEN NULL ELSE elig_num(z.v,
-        CAST(replace(CAST(TRY_CAST(CASE WHEN regexp_full_match(z.raw, '-?[0-9]+') THEN z.raw ELSE CAST(z.v AS VARCHAR) END
-                                   AS DECIMAL(38, 18)) AS VARCHAR), '.', '') AS HUGEINT),
-        CAST('1000000000000000000' AS HUGEINT)) END)[1];
+                   'd': TRY(abs(z.d) // gcd(z.n, z.d)), 'e': z.e} END)[1];
+CREATE OR REPLACE TEMP MACRO elig_num(f, n, d) AS
+    elig_nume(f, n, d, 0);
 CREATE OR REPLACE TEMP MACRO elig_dec(v, t) AS
     list_transform([{'v': v, 'g': regexp_extract(t, '^(-?[0-9]*)\.?([0-9]*)(?:e([-+]?[0-9]+))?$', ['i', 'f', 'x'])}], lambda zd:
-    CASE WHEN zd.v IS NULL THEN NULL ELSE list_transform([coalesce(TRY_CAST(zd.g.x AS INTEGER), 0) - length(zd.g.f)], lambda ze:
+    CASE WHEN zd.v IS NULL THEN NULL ELSE list_transform([rtrim(zd.g.i || zd.g.f, '0')], lambda zt:
     {'f': CAST(zd.v AS DOUBLE),
-     'n': TRY(CAST(zd.g.i || zd.g.f AS HUGEINT) * CAST('1' || repeat('0', greatest(0, ze)) AS HUGEINT)),
-     'd': TRY(CAST('1' || repeat('0', greatest(0, -ze)) AS HUGEINT))})[1] END)[1];
+     'n': CASE WHEN ltrim(zt, '-') = '' THEN CAST(0 AS HUGEINT) ELSE TRY_CAST(zt AS HUGEINT) END,
+     'd': CAST(1 AS HUGEINT),
+     'e': TRY(CAST(coalesce(TRY_CAST(zd.g.x AS INTEGER), 0) - length(zd.g.f) + length(zd.g.i || zd.g.f) - length(zt) AS INTEGER))})[1] END)[1];
 CREATE OR REPLACE TEMP MACRO elig_textn(v, vi) AS
     CASE WHEN vi IS NOT NULL THEN CAST(vi AS VARCHAR) ELSE CAST(v AS VARCHAR) END;
 CREATE OR REPLACE TEMP MACRO elig_int(raw) AS
     CASE WHEN regexp_full_match(raw, '-?[0-9]{1,38}') THEN TRY_CAST(raw AS HUGEINT) END;
 CREATE OR REPLACE TEMP MACRO elig_text(v, raw) AS
     CASE WHEN regexp_full_match(raw, '-?[0-9]+') THEN raw ELSE CAST(v AS VARCHAR) END;
+CREATE OR REPLACE TEMP MACRO elig_rec(v, raw) AS
+    CASE WHEN v IS NULL THEN NULL ELSE elig_dec(v, elig_text(v, raw)) END;
+CREATE OR REPLACE TEMP MACRO elig_addn(f, an, ad, ae, bn, bd, be) AS
+    elig_nume(f, CASE WHEN an = 0 THEN bn WHEN bn = 0 THEN an
+                      ELSE TRY(an * bd * elig_p10(ae - least(ae, be)) + bn * ad * elig_p10(be - least(ae, be))) END,
+              CASE WHEN an = 0 THEN bd WHEN bn = 0 THEN ad ELSE TRY(ad * bd) END,
+              CASE WHEN an = 0 THEN be WHEN bn = 0 THEN ae ELSE least(ae, be) END);
 CREATE OR REPLACE TEMP MACRO elig_add(a, b) AS
-    list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f + z.b.f, TRY(z.a.n * z.b.d + z.b.n * z.a.d), TRY(z.a.d * z.b.d)))[1];
+    list_transform([{'a': a, 'b': b}], lambda z: elig_addn(z.a.f + z.b.f, z.a.n, z.a.d, z.a.e, z.b.n, z.b.d, z.b.e))[1];
 CREATE OR REPLACE TEMP MACRO elig_sub(a, b) AS
-    list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f - z.b.f, TRY(z.a.n * z.b.d - z.b.n * z.a.d), TRY(z.a.d * z.b.d)))[1];
+    list_transform([{'a': a, 'b': b}], lambda z: elig_addn(z.a.f - z.b.f, z.a.n, z.a.d, z.a.e, -z.b.n, z.b.d, z.b.e))[1];
 CREATE OR REPLACE TEMP MACRO elig_mul(a, b) AS
-    list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f * z.b.f, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d)))[1];
+    list_transform([{'a': a, 'b': b}], lambda z: elig_nume(z.a.f * z.b.f, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d), z.a.e + z.b.e))[1];
 CREATE OR REPLACE TEMP MACRO elig_mulz(a, b) AS
-    list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f * z.b.f + 0.0, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d)))[1];
+    list_transform([{'a': a, 'b': b}], lambda z: elig_nume(z.a.f * z.b.f + 0.0, TRY(z.a.n * z.b.n), TRY(z.a.d * z.b.d), z.a.e + z.b.e))[1];
 CREATE OR REPLACE TEMP MACRO elig_div(a, b) AS
-    list_transform([{'a': a, 'b': b}], lambda z: elig_num(z.a.f / z.b.f, TRY(z.a.n * z.b.d), TRY(z.a.d * z.b.n)))[1];
+    list_transform([{'a': a, 'b': b}], lambda z: elig_nume(z.a.f / z.b.f, TRY(z.a.n * z.b.d), TRY(z.a.d * z.b.n), z.a.e - z.b.e))[1];
+CREATE OR REPLACE TEMP MACRO elig_esign(p, pe, q, qe) AS
+    CASE WHEN p IS NULL OR q IS NULL OR pe IS NULL OR qe IS NULL THEN NULL
+         WHEN sign(p) <> sign(q) OR p = 0 THEN sign(sign(p) - sign(q))
+         WHEN pe = qe THEN sign(p - q)
+         WHEN length(CAST(abs(p) AS VARCHAR)) + pe <> length(CAST(abs(q) AS VARCHAR)) + qe
+         THEN sign(p) * sign(length(CAST(abs(p) AS VARCHAR)) + pe - length(CAST(abs(q) AS VARCHAR)) - qe)
+         ELSE sign(p) * (CASE WHEN rpad(CAST(abs(p) AS VARCHAR), 40, '0') > rpad(CAST(abs(q) AS VARCHAR), 40, '0') THEN 1
+                              WHEN rpad(CAST(abs(p) AS VARCHAR), 40, '0') < rpad(CAST(abs(q) AS VARCHAR), 40, '0') THEN -1 ELSE 0 END) END;
 CREATE OR REPLACE TEMP MACRO elig_sign(a, b) AS
     list_transform([{'a': a, 'b': b}], lambda z:
-    CASE WHEN z.a.f - z.b.f > 1e-9 * (abs(z.b.f) + 1.0) THEN 1
-         WHEN z.a.f - z.b.f < -1e-9 * (abs(z.b.f) + 1.0) THEN -1
-         ELSE coalesce(sign(TRY(z.a.n * z.b.d - z.b.n * z.a.d)), sign(z.a.f - z.b.f)) END)[1];
+    CASE WHEN NOT isnan(z.a.f - z.b.f) AND z.a.f - z.b.f > 1e-9 * (abs(z.b.f) + 1.0) THEN 1
+         WHEN NOT isnan(z.a.f - z.b.f) AND z.a.f - z.b.f < -1e-9 * (abs(z.b.f) + 1.0) THEN -1
+         ELSE elig_esign(TRY(z.a.n * z.b.d), z.a.e, TRY(z.b.n * z.a.d), z.b.e) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_zero(a) AS
     list_transform([a], lambda z: CASE WHEN z.n IS NOT NULL THEN z.n = 0 ELSE z.f = 0 END)[1];
+CREATE OR REPLACE TEMP MACRO elig_fdiv(n, d) AS
+    CASE WHEN n >= 0 THEN n // d ELSE -TRY((-n + d - 1) // d) END;
+CREATE OR REPLACE TEMP MACRO elig_efloor(n, d, e) AS
+    CASE WHEN n IS NULL OR d IS NULL OR d <= 0 OR e IS NULL THEN NULL
+         WHEN e >= 0 THEN elig_fdiv(TRY(n * elig_p10(e)), d)
+         WHEN TRY(d * elig_p10(-e)) IS NULL THEN (CASE WHEN n >= 0 THEN CAST(0 AS HUGEINT) ELSE CAST(-1 AS HUGEINT) END)
+         ELSE elig_fdiv(n, TRY(d * elig_p10(-e))) END;
 CREATE OR REPLACE TEMP MACRO elig_floor(a) AS
-    list_transform([a], lambda z: CASE WHEN z.n IS NOT NULL THEN (CASE WHEN z.n >= 0 THEN z.n // z.d ELSE -((-z.n + z.d - 1) // z.d) END)
-         ELSE floor(z.f) END)[1];
+    list_transform([a], lambda z: coalesce(elig_efloor(z.n, z.d, z.e), floor(z.f)))[1];
 CREATE OR REPLACE TEMP MACRO elig_xok(v, vi) AS
     abs(v) < 1e19 AND (vi IS NOT NULL OR (strpos(CAST(v AS VARCHAR), 'e') = 0 AND strpos(CAST(v AS VARCHAR), '.') > 0
                                           AND length(CAST(v AS VARCHAR)) - strpos(CAST(v AS VARCHAR), '.') <= 18));
@@ -83,30 +105,43 @@ CREATE OR REPLACE TEMP MACRO elig_xkey(xt, xc, xs) AS
 CREATE OR REPLACE TEMP MACRO elig_ksign(ka, kb, kf) AS
     list_transform([{'a': ka, 'b': kb, 'f': kf}], lambda zk:
       CASE WHEN zk.a > zk.b THEN 1 WHEN zk.a < zk.b THEN -1 WHEN zk.a = zk.b THEN 0 ELSE sign(zk.f) END)[1];
-CREATE OR REPLACE TEMP MACRO elig_ckey(ct, cc) AS
+CREATE OR REPLACE TEMP MACRO elig_ckeye(ct, cc, ce) AS
     CASE WHEN cc = 0 THEN '1'
          ELSE elig_xkey(CASE WHEN cc > 0 THEN ct WHEN starts_with(ct, '-') THEN substr(ct, 2) ELSE '-' || ct END,
                         TRY_CAST(regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', '') AS HUGEINT),
-                        length(CAST(abs(cc) AS VARCHAR)) - length(regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', ''))) END;
+                        length(CAST(abs(cc) AS VARCHAR)) - length(regexp_replace(CAST(abs(cc) AS VARCHAR), '0+$', '')) + ce) END;
+CREATE OR REPLACE TEMP MACRO elig_ckey(ct, cc) AS
+    elig_ckeye(ct, cc, 0);
 CREATE OR REPLACE TEMP MACRO elig_sign_rec(v, raw, b) AS
     list_transform([{'v': v, 'raw': raw, 'b': b}], lambda zs:
     CASE WHEN zs.v - zs.b.f > 1e-9 * (abs(zs.b.f) + 1.0) THEN 1
          WHEN zs.v - zs.b.f < -1e-9 * (abs(zs.b.f) + 1.0) THEN -1
-         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.b.d), elig_ckey('1', zs.b.n), zs.v - zs.b.f) END)[1];
+         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.b.d), elig_ckeye('1', zs.b.n, zs.b.e), zs.v - zs.b.f) END)[1];
 CREATE OR REPLACE TEMP MACRO elig_sign_ref(v, raw, k, r, rraw) AS
     list_transform([{'v': v, 'raw': raw, 'k': k, 'r': r, 'rraw': rraw}], lambda zs:
     CASE WHEN zs.v - zs.k.f * zs.r > 1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN 1
          WHEN zs.v - zs.k.f * zs.r < -1e-9 * (abs(zs.k.f * zs.r) + 1.0) THEN -1
-         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.k.d), elig_ckey(elig_textn(zs.r, zs.rraw), zs.k.n),
+         ELSE elig_ksign(elig_ckey(elig_textn(zs.v, zs.raw), zs.k.d), elig_ckeye(elig_textn(zs.r, zs.rraw), zs.k.n, zs.k.e),
                          zs.v - zs.k.f * zs.r) END)[1];
 """
 
 
 def const(x: Fraction) -> str:
-    """A number literal."""
+    """A number literal: n/d x 10^e, e = 0 unless n or d pass 38 digits (their powers of ten
+    then go to the exponent)."""
     x = Fraction(x)
-    return (f"{{'f': CAST({float(x)!r} AS DOUBLE), 'n': CAST('{x.numerator}' AS HUGEINT), "
-            f"'d': CAST('{x.denominator}' AS HUGEINT)}}")
+    n, d, e = x.numerator, x.denominator, 0
+    if abs(n) >= 10 ** 38 or d >= 10 ** 38:
+        m, s = _tens(abs(n))
+        n, e = (m if n > 0 else -m), s
+        d, t = _tens(d)
+        e -= t
+    try:
+        f = repr(float(x))
+    except OverflowError:  # (beyond doubles: the exact path decides)
+        f = "'inf'" if x > 0 else "'-inf'"
+    return (f"{{'f': CAST({f} AS DOUBLE), 'n': CAST('{n}' AS HUGEINT), "
+            f"'d': CAST('{d}' AS HUGEINT), 'e': {e}}}")
 
 
 # 10 ** 18: a fraction is a DECIMAL(38, 18) exactly when its denominator divides it

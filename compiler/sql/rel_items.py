@@ -222,11 +222,11 @@ class ItemQueries:
         """elig_mul(a, b) of two exact numbers (columns or fields) without its lambdas: the
         product's parts a row column (where ``guard``), then elig_num's reduction."""
         p = self._icol(f"(CASE WHEN {guard} THEN {{'f': {a}.f * {b}.f, 'n': TRY({a}.n * {b}.n), "
-                      f"'d': TRY({a}.d * {b}.d)}} END)")
-        return (f"(CASE WHEN {p}.n IS NULL OR {p}.d IS NULL OR {p}.d = 0 "
-                f"THEN {{'f': {p}.f, 'n': CAST(NULL AS HUGEINT), 'd': CAST(NULL AS HUGEINT)}} "
+                      f"'d': TRY({a}.d * {b}.d), 'e': TRY(CAST({a}.e + {b}.e AS INTEGER))}} END)")
+        return (f"(CASE WHEN {p}.n IS NULL OR {p}.d IS NULL OR {p}.d = 0 OR {p}.e IS NULL "
+                f"THEN {{'f': {p}.f, 'n': CAST(NULL AS HUGEINT), 'd': CAST(NULL AS HUGEINT), 'e': CAST(0 AS INTEGER)}} "
                 f"ELSE {{'f': {p}.f, 'n': TRY((CASE WHEN {p}.d < 0 THEN -{p}.n ELSE {p}.n END) // gcd({p}.n, {p}.d)), "
-                f"'d': TRY(abs({p}.d) // gcd({p}.n, {p}.d))}} END)")
+                f"'d': TRY(abs({p}.d) // gcd({p}.n, {p}.d)), 'e': {p}.e}} END)")
 
     def _obj(self, x: str) -> str:
         """The attributes are an object: a row column (each attribute test parsed them again)."""
@@ -285,11 +285,10 @@ class ItemQueries:
         sign = N.holds(n.op, "elig_sign(x, y)")
         truths = f"flatten(list_transform({a.v}, lambda x: list_transform({b.v}, lambda y: {sign})))"
         x, y = f"{a.v}[1]", f"{b.v}[1]"
-        cross = f"({x}.n * {y}.d - {y}.n * {x}.d)"
-        one = (f"(CASE WHEN {x}.f - {y}.f > 1e-9 * (abs({y}.f) + 1.0) THEN 1 "
-               f"WHEN {x}.f - {y}.f < -1e-9 * (abs({y}.f) + 1.0) THEN -1 "
-               f"WHEN {x}.n IS NOT NULL AND {y}.n IS NOT NULL AND TRY{cross} IS NOT NULL THEN sign{cross} "
-               f"ELSE sign({x}.f - {y}.f) END)")
+        ok = f"NOT isnan({x}.f - {y}.f) AND "
+        one = (f"(CASE WHEN {ok}{x}.f - {y}.f > 1e-9 * (abs({y}.f) + 1.0) THEN 1 "
+               f"WHEN {ok}{x}.f - {y}.f < -1e-9 * (abs({y}.f) + 1.0) THEN -1 "
+               f"ELSE elig_esign(TRY({x}.n * {y}.d), {x}.e, TRY({y}.n * {x}.d), {y}.e) END)")
         if self._single(n.left) and self._single(n.right):  # (the lists' lambdas never reached)
             t = f"(CASE WHEN ({a.v}) IS NULL OR ({b.v}) IS NULL THEN NULL ELSE {N.holds(n.op, one)} END)"
         else:

@@ -68,7 +68,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
         (n = x, d = 1: elig_num's gcd is 1). Spark keeps the macro."""
         if not self.decimals:
             return super().int_num(x)
-        return f"{{'f': CAST({x} AS DOUBLE), 'n': CAST({x} AS HUGEINT), 'd': CAST(1 AS HUGEINT)}}"
+        return f"{{'f': CAST({x} AS DOUBLE), 'n': CAST({x} AS HUGEINT), 'd': CAST(1 AS HUGEINT), 'e': CAST(0 AS INTEGER)}}"
 
     def floor_times(self, a: str, k) -> str:
         """elig_floor(elig_mul(a, k)) written out without its macros' lambdas (DuckDB; Spark keeps
@@ -80,8 +80,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
             return super().floor_times(a, k)
         k = Fraction(k)
         n, d = f"TRY({a}.n * CAST('{k.numerator}' AS HUGEINT))", f"TRY({a}.d * CAST('{k.denominator}' AS HUGEINT))"
-        return (f"least((CASE WHEN {n} IS NOT NULL AND {d} IS NOT NULL AND {d} > 0 THEN (CASE WHEN {n} >= 0 THEN {n} // {d} "
-                f"ELSE -((-{n} + {d} - 1) // {d}) END) ELSE floor({a}.f * CAST({float(k)!r} AS DOUBLE)) END), {NEVER})")
+        return f"least(coalesce(elig_efloor({n}, {d}, {a}.e), floor({a}.f * CAST({float(k)!r} AS DOUBLE))), {NEVER})"
 
     def _bind(self, fields: dict, body) -> str:
         """Generator._bind (each field computed once, read by name) without a lambda where the

@@ -35,7 +35,7 @@ from .script import SqlCompileError, build
 from . import spark_lists
 from .spark_functions import SPARK_BUILTINS
 
-NUM = "STRUCT<f: DOUBLE, n: DECIMAL(38,0), d: DECIMAL(38,0)>"
+NUM = "STRUCT<f: DOUBLE, n: DECIMAL(38,0), d: DECIMAL(38,0), e: INT>"
 DEC = "DECIMAL(38,0)"
 
 # The screening script's own functions in Spark SQL: the DuckDB macros of numbers.py (by name)
@@ -47,9 +47,13 @@ DEC = "DECIMAL(38,0)"
 # float exactly where DuckDB's does. Record numbers keep small denominators: a number is its
 # decimal text's mantissa over 10^scale (docs/sql-spark.md, "Exact numbers").
 FUNCTIONS = [
-    ("elig_num", f"(f DOUBLE, n {DEC}, d {DEC}) RETURNS {NUM} RETURN "
-     f"CASE WHEN n IS NULL OR d IS NULL OR d = 0 THEN named_struct('f', f, 'n', CAST(NULL AS {DEC}), 'd', CAST(NULL AS {DEC})) "
-     f"ELSE named_struct('f', f, 'n', CAST(CASE WHEN d < 0 THEN -n ELSE n END AS {DEC}), 'd', CAST(abs(d) AS {DEC})) END"),
+    ("elig_nume", f"(f DOUBLE, n {DEC}, d {DEC}, e INT) RETURNS {NUM} RETURN "
+     f"CASE WHEN n IS NULL OR d IS NULL OR d = 0 OR e IS NULL "
+     f"THEN named_struct('f', f, 'n', CAST(NULL AS {DEC}), 'd', CAST(NULL AS {DEC}), 'e', 0) "
+     f"ELSE named_struct('f', f, 'n', CAST(CASE WHEN d < 0 THEN -n ELSE n END AS {DEC}), 'd', CAST(abs(d) AS {DEC}), 'e', e) END"),
+    ("elig_num", f"(f DOUBLE, n {DEC}, d {DEC}) RETURNS {NUM} RETURN elig_nume(f, n, d, 0)"),
+    # 10^k (0 <= k), NULL beyond DECIMAL(38,0)
+    ("elig_p10", f"(k INT) RETURNS {DEC} RETURN CASE WHEN k <= 37 THEN CAST(concat('1', repeat('0', k)) AS {DEC}) END"),
     # the decimal text of a double: Java's Double.toString, unless that has more than 15 significant
     # digits and the 15-digit rounding reads back as the same double (then that is the shortest
     # text, Python's repr; Java 17 prints some doubles, such as 2e23, with more digits than needed)
@@ -70,19 +74,36 @@ FUNCTIONS = [
     ("elig_scale", "(t STRING) RETURNS INT RETURN "
      "(CASE WHEN contains(elig_mant(t), '.') THEN length(elig_mant(t)) - instr(elig_mant(t), '.') ELSE 0 END) "
      "- coalesce(CAST(nullif(replace(split_part(lower(t), 'e', 2), '+', ''), '') AS INT), 0)"),
+    # a number text as its digits (trailing zeros dropped) times 10^e: exact at any exponent
+    ("elig_digits", "(t STRING) RETURNS STRING RETURN regexp_replace(replace(elig_mant(t), '.', ''), '0+$', '')"),
     ("elig_dec", f"(v DOUBLE, t STRING) RETURNS {NUM} RETURN "
      f"CASE WHEN v IS NULL THEN NULL ELSE named_struct('f', v, "
-     f"'n', CAST(CAST(replace(elig_mant(t), '.', '') AS {DEC}) * CAST(concat('1', repeat('0', greatest(0, -elig_scale(t)))) AS {DEC}) AS {DEC}), "
-     f"'d', CAST(concat('1', repeat('0', greatest(0, elig_scale(t)))) AS {DEC})) END"),
+     f"'n', CASE WHEN replace(elig_digits(t), '-', '') = '' THEN CAST(0 AS {DEC}) ELSE CAST(elig_digits(t) AS {DEC}) END, "
+     f"'d', CAST(1 AS {DEC}), "
+     f"'e', length(replace(elig_mant(t), '.', '')) - length(elig_digits(t)) - elig_scale(t)) END"),
     ("elig_rec", f"(v DOUBLE, raw STRING) RETURNS {NUM} RETURN elig_dec(v, elig_text(v, raw))"),
-    ("elig_add", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_num(a.f + b.f, a.n * b.d + b.n * a.d, a.d * b.d)"),
-    ("elig_sub", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_num(a.f - b.f, a.n * b.d - b.n * a.d, a.d * b.d)"),
-    ("elig_mul", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_num(a.f * b.f, a.n * b.n, a.d * b.d)"),
-    ("elig_div", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_num(a.f / b.f, a.n * b.d, a.d * b.n)"),
+    ("elig_addn", f"(f DOUBLE, an {DEC}, ad {DEC}, ae INT, bn {DEC}, bd {DEC}, be INT) RETURNS {NUM} RETURN "
+     "elig_nume(f, CASE WHEN an = 0 THEN bn WHEN bn = 0 THEN an "
+     "ELSE an * bd * elig_p10(ae - least(ae, be)) + bn * ad * elig_p10(be - least(ae, be)) END, "
+     "CASE WHEN an = 0 THEN bd WHEN bn = 0 THEN ad ELSE ad * bd END, "
+     "CASE WHEN an = 0 THEN be WHEN bn = 0 THEN ae ELSE least(ae, be) END)"),
+    ("elig_add", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_addn(a.f + b.f, a.n, a.d, a.e, b.n, b.d, b.e)"),
+    ("elig_sub", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_addn(a.f - b.f, a.n, a.d, a.e, -b.n, b.d, b.e)"),
+    ("elig_mul", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_nume(a.f * b.f, a.n * b.n, a.d * b.d, a.e + b.e)"),
+    ("elig_div", f"(a {NUM}, b {NUM}) RETURNS {NUM} RETURN elig_nume(a.f / b.f, a.n * b.d, a.d * b.n, a.e - b.e)"),
+    # the sign of p x 10^pe - q x 10^qe (numbers.py's elig_esign): NULL where p or q overflowed
+    ("elig_esign", f"(p {DEC}, pe INT, q {DEC}, qe INT) RETURNS INT RETURN "
+     "CASE WHEN p IS NULL OR q IS NULL OR pe IS NULL OR qe IS NULL THEN NULL "
+     "WHEN sign(p) <> sign(q) OR p = 0 THEN CAST(sign(sign(p) - sign(q)) AS INT) "
+     "WHEN pe = qe THEN CAST(sign(p - q) AS INT) "
+     "WHEN length(CAST(abs(p) AS STRING)) + pe <> length(CAST(abs(q) AS STRING)) + qe "
+     "THEN CAST(sign(p) * sign(length(CAST(abs(p) AS STRING)) + pe - length(CAST(abs(q) AS STRING)) - qe) AS INT) "
+     "ELSE CAST(sign(p) AS INT) * (CASE WHEN rpad(CAST(abs(p) AS STRING), 40, '0') > rpad(CAST(abs(q) AS STRING), 40, '0') THEN 1 "
+     "WHEN rpad(CAST(abs(p) AS STRING), 40, '0') < rpad(CAST(abs(q) AS STRING), 40, '0') THEN -1 ELSE 0 END) END"),
     ("elig_sign", f"(a {NUM}, b {NUM}) RETURNS INT RETURN "
-     "CASE WHEN a.f - b.f > 1e-9 * (abs(b.f) + 1e0) THEN 1 WHEN a.f - b.f < -1e-9 * (abs(b.f) + 1e0) THEN -1 "
-     "WHEN a.n IS NOT NULL AND b.n IS NOT NULL AND (a.n * b.d - b.n * a.d) IS NOT NULL "
-     "THEN CAST(sign(a.n * b.d - b.n * a.d) AS INT) ELSE CAST(sign(a.f - b.f) AS INT) END"),
+     "CASE WHEN NOT isnan(a.f - b.f) AND a.f - b.f > 1e-9 * (abs(b.f) + 1e0) THEN 1 "
+     "WHEN NOT isnan(a.f - b.f) AND a.f - b.f < -1e-9 * (abs(b.f) + 1e0) THEN -1 "
+     "ELSE elig_esign(a.n * b.d, a.e, b.n * a.d, b.e) END"),
     # the exact comparison of a record number near a limit, by keys (numbers.py's elig_xkey and
     # elig_ksign): texts that sort as the numbers do, exact at any exponent. elig_xkey: the key of
     # the integer p times 10^e (negative where neg); elig_ckey: of the number text t times the
@@ -92,23 +113,28 @@ FUNCTIONS = [
      "CASE WHEN p = '0' THEN '1' ELSE concat(CASE WHEN neg THEN '0' ELSE '2' END, "
      "translate(concat(lpad(CAST(length(p) + e + 50000 AS STRING), 6, '0'), rpad(p, 80, '0')), '0123456789', "
      "CASE WHEN neg THEN '9876543210' ELSE '0123456789' END)) END"),
-    ("elig_ckey", f"(t STRING, c {DEC}) RETURNS STRING RETURN "
+    ("elig_ckeye", f"(t STRING, c {DEC}, ce INT) RETURNS STRING RETURN "
      f"CASE WHEN c = 0 THEN '1' ELSE elig_xkey(CAST(CAST(CAST(replace(replace(elig_mant(t), '-', ''), '.', '') AS {DEC}) "
      f"* CAST(regexp_replace(CAST(abs(c) AS STRING), '0+$', '') AS {DEC}) AS {DEC}) AS STRING), "
-     "length(CAST(abs(c) AS STRING)) - length(regexp_replace(CAST(abs(c) AS STRING), '0+$', '')) - elig_scale(t), "
+     "length(CAST(abs(c) AS STRING)) - length(regexp_replace(CAST(abs(c) AS STRING), '0+$', '')) - elig_scale(t) + ce, "
      "(substr(t, 1, 1) = '-') <> (c < 0)) END"),
+    ("elig_ckey", f"(t STRING, c {DEC}) RETURNS STRING RETURN elig_ckeye(t, c, 0)"),
     ("elig_ksign", "(a STRING, b STRING, f DOUBLE) RETURNS INT RETURN "
      "CASE WHEN a > b THEN 1 WHEN a < b THEN -1 WHEN a = b THEN 0 ELSE CAST(sign(f) AS INT) END"),
     ("elig_sign_rec", f"(v DOUBLE, vi {DEC}, b {NUM}) RETURNS INT RETURN "
      "CASE WHEN v - b.f > 1e-9 * (abs(b.f) + 1e0) THEN 1 WHEN v - b.f < -1e-9 * (abs(b.f) + 1e0) THEN -1 "
-     "ELSE elig_ksign(elig_ckey(elig_textn(v, vi), b.d), elig_ckey('1', b.n), v - b.f) END"),
+     "ELSE elig_ksign(elig_ckey(elig_textn(v, vi), b.d), elig_ckeye('1', b.n, b.e), v - b.f) END"),
     ("elig_sign_ref", f"(v DOUBLE, vi {DEC}, k {NUM}, r DOUBLE, ri {DEC}) RETURNS INT RETURN "
      "CASE WHEN v - k.f * r > 1e-9 * (abs(k.f * r) + 1e0) THEN 1 WHEN v - k.f * r < -1e-9 * (abs(k.f * r) + 1e0) THEN -1 "
-     "ELSE elig_ksign(elig_ckey(elig_textn(v, vi), k.d), elig_ckey(elig_textn(r, ri), k.n), v - k.f * r) END"),
+     "ELSE elig_ksign(elig_ckey(elig_textn(v, vi), k.d), elig_ckeye(elig_textn(r, ri), k.n, k.e), v - k.f * r) END"),
     ("elig_zero", f"(a {NUM}) RETURNS BOOLEAN RETURN CASE WHEN a.n IS NOT NULL THEN a.n = 0 ELSE a.f = 0 END"),
-    # floor division of DECIMALs: `div` truncates toward zero, hence the negative branch (DuckDB's macro)
-    ("elig_floor", f"(a {NUM}) RETURNS {DEC} RETURN CASE WHEN a.n IS NOT NULL THEN CAST(CASE WHEN a.n >= 0 THEN a.n div a.d "
-     f"ELSE -((-a.n + a.d - 1) div a.d) END AS {DEC}) ELSE CAST(floor(a.f) AS {DEC}) END"),
+    # floor division of DECIMALs: `div` truncates toward zero, hence the negative branch (DuckDB's
+    # macro); floor(n/d x 10^e): 0 or -1 where d x 10^-e passes DECIMAL(38,0) (|n/d x 10^e| < 1)
+    ("elig_fdiv", f"(n {DEC}, d {DEC}) RETURNS {DEC} RETURN CAST(CASE WHEN n >= 0 THEN n div d ELSE -((-n + d - 1) div d) END AS {DEC})"),
+    ("elig_efloor", f"(n {DEC}, d {DEC}, e INT) RETURNS {DEC} RETURN "
+     f"CASE WHEN n IS NULL OR d IS NULL OR d <= 0 OR e IS NULL THEN NULL WHEN e >= 0 THEN elig_fdiv(n * elig_p10(e), d) "
+     f"WHEN d * elig_p10(-e) IS NULL THEN CAST(CASE WHEN n >= 0 THEN 0 ELSE -1 END AS {DEC}) ELSE elig_fdiv(n, d * elig_p10(-e)) END"),
+    ("elig_floor", f"(a {NUM}) RETURNS {DEC} RETURN coalesce(elig_efloor(a.n, a.d, a.e), CAST(floor(a.f) AS {DEC}))"),
     ("elig_isfinite", "(x DOUBLE) RETURNS BOOLEAN RETURN NOT isnan(x) AND abs(x) <> double('infinity')"),
     # DuckDB's list_bool_and/or: NULLs ignored, NULL for a list without a non-NULL element
     ("elig_bool_and", "(l ARRAY<BOOLEAN>) RETURNS BOOLEAN RETURN "

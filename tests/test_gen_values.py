@@ -20,11 +20,10 @@ Records come from tests/test_differential.records_for (values at every limit in 
 unit, reference limits at the multiple, dates at window edges, unusable fields) with code-less
 items, quantity attributes in mm / cm, readings at extreme exponents (weights, creatinines and
 heights scaled together: the BMI and the clearance keep their exact value, _extremes) and unknown
-codes added here. The generated module, the IR
-interpreter (tests/ir_interpreter.py) and DuckDB (relational and lambda form) must agree on every
-criterion's outcome (and, for DuckDB, `missing`). A criterion the compiler refuses with a
-positioned diagnostic is dropped (and counted); a compile crash, a module that does not import,
-an exception or any disagreement fails the test.
+codes added here. The generated module, the IR interpreter (tests/ir_interpreter.py) and DuckDB
+(relational and lambda form) must agree on every criterion's outcome (and, for DuckDB, `missing`).
+A criterion the compiler refuses with a positioned diagnostic is dropped (and counted); a compile
+crash, a module that does not import, an exception or any disagreement fails the test.
 
 ELIG_FUZZ_SCALE multiplies the number of trials (tests/test_differential._n). The slow part
 (100 trials against the interpreter, 8 through DuckDB) took 180 CPU s at 150 and 12 (load 9).

@@ -306,7 +306,8 @@ def spark_results(spark, program, module, script, texts, tmp_path):
 def test_exact_numbers_on_spark(spark):
     """The exact-number functions on Spark itself: 1.8 is exactly 1.5 x 1.2; a double that Java
     prints with too many digits (2e23) is read as Python's repr reads it; floor division of
-    negative fractions; an overflow is NULL and the comparison falls back to the float."""
+    negative fractions; an overflow is NULL (the comparison is decided by the floats only where they
+    are apart); a decimal exponent beside the fraction keeps 1e-300 exact."""
     def one(sql):
         return spark.sql(SP.to_spark(sql)).collect()[0][0]
 

@@ -1,8 +1,9 @@
 """Exact numbers in SQL (DuckDB dialect).
 
-A number is a STRUCT(f DOUBLE, n HUGEINT, d HUGEINT): f is its binary floating-point value (the
-fast pass, as in the Python evaluator) and n/d its exact value as a reduced fraction with d > 0
-(NULL where 128-bit integers overflow: only numbers far beyond any clinical value). A comparison
+A number is a STRUCT(f DOUBLE, n HUGEINT, d HUGEINT, e INTEGER): f is its binary floating-point
+value (the fast pass, as in the Python evaluator) and n/d x 10^e its exact value, n/d a reduced
+fraction with d > 0 (NULL where 128-bit integers overflow: after the exponent is taken out, only
+sums of numbers of very different sizes and products of many long digit strings). A comparison
 decides in floats where the two sides are clearly apart and exactly where they are within
 rounding of each other, as ``_cmp3``/``_n_cmp`` of compiler/runtime.py do; so 1.8 is exactly
 1.5 x 1.2 and 100.4 [degF] is exactly 38 Cel.
@@ -12,7 +13,10 @@ DOUBLE to VARCHAR cast gives the same shortest round-trip text. Near a constant 
 reference, the relational script compares it by keys (elig_xkey, elig_ksign: texts that sort as
 the numbers do, exact at any exponent, cheap to bind), not by fractions; so do elig_sign_rec and
 elig_sign_ref (the lambda form's comparisons; elig_ckey takes the multiplier from the number
-struct at run time). Computed numbers (elig_add/elig_mul/elig_div) stay 128-bit fractions.
+struct at run time). Computed numbers (elig_add/elig_mul/elig_div) carry the exponent: a record
+number is its digits (trailing zeros dropped) times 10^e, a product adds exponents, a sum aligns
+them; elig_sign compares n x d' x 10^e with n' x d x 10^e' by sign, magnitude and digits
+(elig_esign) and is NULL (unknown), never the doubles' sign, where those products pass 128 bits.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ built-in (compiler/sql/spark_functions.py) or one of the functions below, every 
 Spark type; anything else is refused naming the rule, its file:line and the construct.
 
 Exact numbers: the DuckDB macros of compiler/sql/numbers.py are re-implemented as Spark SQL
-functions over STRUCT<f DOUBLE, n DECIMAL(38,0), d DECIMAL(38,0)> (Spark has no 128-bit
-integer; DECIMAL(38,0) with ANSI mode off gives NULL on overflow, as DuckDB's TRY does, and the
-comparison then falls back to the float, exactly where the DuckDB script does). A record number
+functions over STRUCT<f DOUBLE, n DECIMAL(38,0), d DECIMAL(38,0), e INT>, the value n/d x 10^e
+(Spark has no 128-bit integer; DECIMAL(38,0) with ANSI mode off gives NULL on overflow, as
+DuckDB's TRY does, and the comparison is then unknown, exactly where the DuckDB script's is). A record number
 near a constant or k x a reference (elig_sign_rec, elig_sign_ref) is compared by numbers.py's
 keys instead (elig_xkey, elig_ckey, elig_ksign below): exact at any exponent.
 """
@@ -43,9 +43,9 @@ DEC = "DECIMAL(38,0)"
 # refuses SQL functions inside higher-order functions). Exact numbers are fractions n/d of
 # DECIMAL(38,0) that are NOT reduced (no gcd: a gcd has no Spark built-in, and as a 190-step
 # AGGREGATE it made plans that Spark could not finish); a fraction is exact whether reduced or not,
-# only its size differs, and an overflow (NULL with ANSI off, as DuckDB's TRY) falls back to the
-# float exactly where DuckDB's does. Record numbers keep small denominators: a number is its
-# decimal text's mantissa over 10^scale (docs/sql-spark.md, "Exact numbers").
+# only its size differs, and an overflow (NULL with ANSI off, as DuckDB's TRY) makes the
+# comparison unknown exactly where DuckDB's is. Record numbers keep denominators of 1: a number is
+# its decimal text's digits times 10^e (docs/sql-spark.md, "Exact numbers").
 FUNCTIONS = [
     ("elig_nume", f"(f DOUBLE, n {DEC}, d {DEC}, e INT) RETURNS {NUM} RETURN "
      f"CASE WHEN n IS NULL OR d IS NULL OR d = 0 OR e IS NULL "

@@ -121,3 +121,19 @@ def test_exact_number_macros_at_any_exponent():
     assert con.execute(f"SELECT elig_floor(elig_mul({tiny}, {three})), elig_floor(elig_mul(elig_rec(CAST('-1e-300' AS DOUBLE), "
                        f"'-1e-300'), {three})), elig_floor(elig_mul(elig_rec(CAST('2.5e-20' AS DOUBLE), '2.5e-20'), "
                        f"elig_rec(CAST('1e20' AS DOUBLE), '1e20')))").fetchone() == (0, -1, 2)
+
+
+@pytest.mark.slow  # (2-5 s: a trial compiled and screened in both forms)
+def test_long_integer_attributes_equal_python(tmp_path):
+    """An attribute that is an integer text of 30 to 38 digits next to a constant limit: exact in
+    both DuckDB forms as in the evaluator (elig_rec read it through DECIMAL(38, 18), NULL beyond
+    20 digits, and the doubles then called ...889 equal to ...890)."""
+    from test_gen_values import _rec, outcomes_everywhere
+    lim = 123456789012345678901234567890
+    vals = [lim, lim - 1, lim + 1, lim * 10 ** 8 + 1, 10 ** 37 + 1, 3 * 10 ** 40]
+    recs = [_rec(id=f"a{i}", procedures=[{"code": "surgery", "date": "2026-01-02", "attributes": {"fractions": v}}])
+            for i, v in enumerate(vals)]
+    got = outcomes_everywhere(f"any surgery ever where (fractions >= {lim})", recs, tmp_path)
+    assert [set(o) for o in got] == [{"pass"}, {"fail"}, {"pass"}, {"pass"}, {"pass"}, {"pass"}], got
+    got = outcomes_everywhere(f"any surgery ever where (fractions * 3 > {lim * 3})", recs, tmp_path)
+    assert [set(o) for o in got] == [{"fail"}, {"fail"}, {"pass"}, {"pass"}, {"pass"}, {"pass"}], got

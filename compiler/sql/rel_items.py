@@ -274,7 +274,7 @@ class ItemQueries:
     def b_BNumCmp(self, n, ctx):
         """Inside an item query (its row helpers): two numbers of one value each (nearly every
         row) compared by elig_sign's own body written inline over the two structs (doubles
-        apart by more than 1e-9 (|b| + 1), else the exact fractions, else the doubles), the
+        apart by more than 1e-9 (|b| + 1), else the exact values by elig_esign, else unknown), the
         nested list_transform lambdas of Generator.b_BNumCmp only for rows with several values
         (a lambda costs per vector of rows that reaches it: a tie at the limit, a dose of
         exactly 10 mg or a course of exactly 7 days, is in nearly every vector)."""

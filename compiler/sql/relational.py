@@ -72,7 +72,7 @@ class RelGenerator(ItemQueries, LatestStages, FastNumbers, Generator):
 
     def floor_times(self, a: str, k) -> str:
         """elig_floor(elig_mul(a, k)) written out without its macros' lambdas (DuckDB; Spark keeps
-        the macros): the exact product's floor where its numerator and denominator fit in HUGEINT
+        the macros): the exact product's floor (elig_efloor: n/d x 10^e) where it fits in HUGEINT
         (a's denominator is positive), else the floor of the floating product; at most 10^9 days
         (never: a window that long reaches every date, as the evaluator's exact one does; a
         half-life of 1e300 d overflowed the script's BIGINT)."""

@@ -79,6 +79,28 @@ def resolve_units(con, program, module) -> None:
         con.executemany("INSERT INTO elig_unit_map VALUES (?, ?, ?, ?)", rows)
 
 
+# the columns of the schema's tables that run_script and resolve_units read themselves (the
+# others are read by the script's SQL)
+_RUN_WORDS = ("seq", "code", "unit", "daily_dose", "attributes")
+
+
+def read_words(program, script: Script) -> frozenset:
+    """Every name the screening of ``script`` could read from the schema's tables: the words of
+    all its SQL (work tables, steps, result queries, the lambda form's input, the view elig_ox
+    over loaded observations) and of run_script's own queries. `elig screen` of JSON Lines loads
+    only the columns so named (loader.load_jsonl's ``words``): a column none of them names is
+    read by no criterion of this trial (its ``*_raw`` texts, ``*_why`` reasons...)."""
+    import re
+
+    from .script import input_view
+
+    texts = [script.macros, script.input_view, script.query, script.final, script.positional, script.result_sql,
+             obs_rows(program, loaded=True, codes=OBS_CODES),
+             input_view(program, (0, 1), obs_mode="lists"), input_view(program, (0, 1), name="", obs_mode="joined")]
+    texts += [sql for _, sql, _ in script.prep] + [sql for _, sql in script.steps]
+    return frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(texts))) | frozenset(_RUN_WORDS)
+
+
 def prepare_script(program, lowered, only=None, relational: bool = True) -> Script:
     """The DuckDB script (SqlCompileError naming every rule it cannot express): the relational
     form (compiler/sql/relational.py) unless ``relational`` is false (the lambda form over

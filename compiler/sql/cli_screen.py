@@ -64,7 +64,7 @@ def _stdin_to_file(tmpdir: str) -> str:
     return path
 
 
-def open_data(con, data: str, tmpdir: str, words: frozenset | None = None) -> tuple[int, str, str]:
+def open_data(con, data: str, tmpdir: str, words: dict | None = None) -> tuple[int, str, str]:
     """Load or attach DATA on the connection: (records, kind, JSON Lines path or ''). ``words``:
     JSON Lines loaded with only the columns so named (loader.load_jsonl, screen.read_words)."""
     from . import loader

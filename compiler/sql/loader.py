@@ -393,7 +393,7 @@ def _scratch(con, sql: str) -> None:
 SCREEN_OBS_ORDER = "no_code, code"
 
 
-def _kept(con, select: str, words: frozenset) -> str:
+def _kept(con, select: str, words) -> str:
     """The SELECT with only the columns whose name is one of ``words`` (DuckDB then computes
     nothing that only the others need: its optimizer drops their expressions)."""
     cols = [r[0] for r in con.execute(f"DESCRIBE {select}").fetchall()]
@@ -401,7 +401,7 @@ def _kept(con, select: str, words: frozenset) -> str:
     return "SELECT " + ", ".join(f'"{c}"' for c in kept) + f" FROM ({select})"
 
 
-def _load_chunk(con, start: int, size: int, create: bool, words: frozenset | None = None) -> None:
+def _load_chunk(con, start: int, size: int, create: bool, words: dict | None = None) -> None:
     """Parse the records start .. start+size-1 and add their rows to the tables (create them).
     ``words`` (load_jsonl): only the columns so named, the observations by SCREEN_OBS_ORDER."""
     rel = f"(SELECT rowid AS seq, line FROM _elig_scratch.lines WHERE rowid >= {start} AND rowid < {start + size})"
@@ -416,7 +416,7 @@ def _load_chunk(con, start: int, size: int, create: bool, words: frozenset | Non
     selects["observations"] = ordered_observations(selects["observations"])
     for t in TABLES:
         if words is not None:
-            selects[t] = _kept(con, selects[t], words)
+            selects[t] = _kept(con, selects[t], words[t])
         con.execute(f"CREATE OR REPLACE TABLE {t} AS {selects[t]}" if create else f"INSERT INTO {t} {selects[t]}")
     con.execute(f"DROP TABLE {DOCS}")
 
@@ -426,7 +426,7 @@ class LoadError(ValueError):
 
 
 def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = None,
-               words: frozenset | None = None) -> int:
+               words: dict | None = None) -> int:
     """Load a JSON Lines file into the schema's tables on a DuckDB connection; returns the number
     of records (non-blank lines). The lines are read once (in parallel, order kept) into a
     scratch database file (in a private directory made under scratch_dir, default the system's
@@ -434,8 +434,9 @@ def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = Non
     records at a time, rows in input order. A file DuckDB cannot read at all raises LoadError.
 
     ``words`` (a screening's own load, `elig screen` of JSON Lines: screen.read_words): each
-    table gets only the columns whose name is one of these words (the names the screening's SQL
-    uses; a column it would read and that is missing fails its binding, it cannot be misread),
+    table gets only the columns whose name is one of its words (the names the screening's SQL
+    over it uses; a column it would read and that is missing fails its binding, it cannot be
+    misread),
     and the observations are sorted by SCREEN_OBS_ORDER (still marked: the screening reads them
     through the view elig_ox). The rows, and the values of the columns kept, are those of the
     full load."""

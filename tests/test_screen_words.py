@@ -1,6 +1,6 @@
 """`elig screen` of JSON Lines loads only the columns its trial's screening reads
-(screen.read_words, loader.load_jsonl's ``words``), its observations sorted by code only
-(loader.SCREEN_OBS_ORDER). Checked here against the full load (`elig load`'s tables, which
+(screen.read_words, loader.load_jsonl's ``words``) and the observations of its codes (and
+without a code: ``codes``), sorted by code only (loader.SCREEN_OBS_ORDER). Checked here against the full load (`elig load`'s tables, which
 tests/test_loader.py checks against the reference loader): the same rows, the same values in the
 columns kept, and the same screening results, byte for byte, on the example trials' cases, the
 benchmark cohort with corrupted lines, fuzzed records, bad lines and the loader's edge records."""
@@ -44,12 +44,16 @@ def _lines(rules) -> list[str]:
     return texts + list(cohort._lines(150, 12, 0.05)) + _fuzz_texts()[:150] + list(BAD_LINES) + _edge_lines()
 
 
-def _load(tmp_path, lines, words=None, chunk=loader.CHUNK):
+def _load(tmp_path, lines, words=None, chunk=loader.CHUNK, codes=None):
     p = tmp_path / "in.jsonl"
     p.write_text("".join(t + "\n" for t in lines), encoding="utf-8")
     con = screen.connect(threads=2, memory_limit="1GB")
-    assert loader.load_jsonl(con, str(p), words=words, chunk=chunk) == len(lines)
+    assert loader.load_jsonl(con, str(p), words=words, chunk=chunk, codes=codes) == len(lines)
     return con
+
+
+def _codes(program) -> tuple:
+    return tuple(o.name for o in program.observations)  # as `elig screen` gives them
 
 
 def _results(con, res, mod, script) -> list[str]:
@@ -69,23 +73,24 @@ def test_the_screening_load_gives_the_same_results(rules, tmp_path):
     res, mod, script = _trial(rules)
     lines = _lines(rules)
     full = _results(_load(tmp_path, lines), res, mod, script)
-    words = screen.read_words(res.program, script)
+    words, codes = screen.read_words(res.program, script), _codes(res.program)
     assert len(full) == len(lines) and any('"error"' in r for r in full)
-    assert _results(_load(tmp_path, lines, words), res, mod, script) == full
+    assert _results(_load(tmp_path, lines, words, codes=codes), res, mod, script) == full
     # in chunks (the tables then built by inserts)
-    assert _results(_load(tmp_path, lines, words, chunk=97), res, mod, script) == full
+    assert _results(_load(tmp_path, lines, words, chunk=97, codes=codes), res, mod, script) == full
 
 
 def test_the_screening_load_keeps_the_named_columns_with_their_values(tmp_path, compiled):
     """Each table has the columns of the full load named by the words, in the same order, and
     the same rows in them; the observations are marked and grouped by (no_code, code)."""
     script = screen.prepare_script(compiled.program, compiled.lowered)
-    words = screen.read_words(compiled.program, script)
+    words, codes = screen.read_words(compiled.program, script), _codes(compiled.program)
     lines = _lines(ROOT / "sm3321_rules")
     full = _load(tmp_path, lines)
     dropped = set()
+    kept_obs = f"no_code OR code IN ({', '.join(map(repr, codes))})"
     for chunk in (loader.CHUNK, 97):
-        got = _load(tmp_path, lines, words, chunk=chunk)
+        got = _load(tmp_path, lines, words, chunk=chunk, codes=codes)
         for t in loader.TABLES:
             cols = [r[0] for r in full.execute(f"DESCRIBE {t}").fetchall()]
             kept = [c for c in cols if c in words[t]]
@@ -93,7 +98,9 @@ def test_the_screening_load_keeps_the_named_columns_with_their_values(tmp_path, 
             dropped |= {f"{t}.{c}" for c in cols if c not in words[t]}
             sel = ", ".join(f'"{c}"' for c in kept)
             key = _KEY.get(t, "seq, idx")
-            want = full.execute(f"SELECT {sel} FROM {t} ORDER BY {key}").fetchall()
+            # the observations of other codes are left out (those without a code kept)
+            where = f" WHERE {kept_obs}" if t == "observations" else ""
+            want = full.execute(f"SELECT {sel} FROM {t}{where} ORDER BY {key}").fetchall()
             assert got.execute(f"SELECT {sel} FROM {t} ORDER BY {key}").fetchall() == want, t
         assert loader.loaded_observations(got)
         # each chunk's readings grouped by (no_code, code): the codes' runs never interleave
@@ -101,9 +108,10 @@ def test_the_screening_load_keeps_the_named_columns_with_their_values(tmp_path, 
                            "lag(no_code) OVER () AS pn, lag(code) OVER () AS pc, lag(seq) OVER () AS ps "
                            "FROM observations) WHERE (no_code, code) IS DISTINCT FROM (pn, pc)").fetchone()[0]
         chunks = -(-len(lines) // chunk)
-        codes = got.execute("SELECT count(DISTINCT (no_code, code)) FROM observations").fetchone()[0]
-        assert runs <= chunks * codes
+        ncodes = got.execute("SELECT count(DISTINCT (no_code, code)) FROM observations").fetchone()[0]
+        assert runs <= chunks * ncodes
         got.close()
+    assert full.execute(f"SELECT count(*) FROM observations WHERE NOT ({kept_obs})").fetchone()[0] > 0
     full.close()
     # what the SM3321 screening does not read is not computed (its reasons, raw texts, dates)
     assert {"observations.date_why", "observations.date_raw", "observations.date", "patients.sex_why",

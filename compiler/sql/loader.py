@@ -233,7 +233,7 @@ FROM (SELECT seq, line, ok, {root} AS root, {scalars}, {lists},
     SELECT seq, line, {_STRICT} AS ok FROM {lines_relation}))))"""
 
 
-def _items(field: str, source: str = "_docs", order: str | None = None) -> str:
+def _items(field: str, source: str = "_docs", order: str | None = None, codes: tuple | None = None) -> str:
     """The items of a list field, unnested once into f_<name> columns (s_, ok_, d_<name>: the
     string of a date field, its ISO form, its date; n_<name>: an observation's number), from
     _docs or, for the observations, from _obs_sql. An item that is not an object is left out,
@@ -242,7 +242,8 @@ def _items(field: str, source: str = "_docs", order: str | None = None) -> str:
     loaded order (LOADED_OBS_ORDER) as soon as they are unnested, while each is its seq, idx,
     code, no_code and JSON texts (before any other typed column is computed: the projections
     above keep that order). ``order``: the observations' sort (default LOADED_OBS_ORDER; a
-    screening's own load sorts by SCREEN_OBS_ORDER)."""
+    screening's own load sorts by SCREEN_OBS_ORDER). ``codes`` (a screening's own load): only the
+    observations of these codes and those without a code (no_code) are kept, before the sort."""
     fields = _ITEM_FIELDS[field]
     cols = ", ".join(f"it.{f} AS f_{f}" for f in fields)
     dates = {"observations": ("date",), "conditions": ("onset", "end"), "procedures": ("date",),
@@ -268,9 +269,16 @@ def _items(field: str, source: str = "_docs", order: str | None = None) -> str:
         # computed once, before the sort (its keys), and carried through it
         from .script import LOADED_OBS_ORDER, wild_scan
 
-        rows = (f"SELECT *, {wild_scan('code')} AS no_code FROM (SELECT *, {_str('f_code')} AS code FROM ({rows})) "
-                f"ORDER BY {order or LOADED_OBS_ORDER}")
+        rows = f"SELECT *, {wild_scan('code')} AS no_code FROM (SELECT *, {_str('f_code')} AS code FROM ({rows}))"
+        if codes is not None:
+            known = f" OR list_contains({_list(codes)}, code)" if codes else ""
+            rows = f"SELECT * FROM ({rows}) WHERE no_code{known}"
+        rows += f" ORDER BY {order or LOADED_OBS_ORDER}"
     return f"SELECT *{typed} FROM (SELECT *{ok} FROM (SELECT *{strs}{extra} FROM ({rows})))"
+
+
+def _list(texts) -> str:
+    return "CAST([" + ", ".join(_q(t) for t in texts) + "] AS VARCHAR[])"
 
 
 def _keys(field: str) -> str:
@@ -293,10 +301,11 @@ def _date_cols_by_type(j: str, name: str) -> str:
     return _date_cols(f"(CASE WHEN json_type({j}) <> 'NULL' THEN {j} END)", s, name)
 
 
-def table_selects(obs_lines: str, obs_order: str | None = None) -> dict[str, str]:
+def table_selects(obs_lines: str, obs_order: str | None = None, obs_codes: tuple | None = None) -> dict[str, str]:
     """Per table of the schema, the SELECT that builds its rows from _docs (the observations
     from obs_lines, see _obs_sql, in the loaded order, LOADED_OBS_ORDER, or obs_order, with the
-    first column of LOADED_OBS, no_code, computed before the sort: see ordered_observations)."""
+    first column of LOADED_OBS, no_code, computed before the sort: see ordered_observations;
+    only those of obs_codes and those without a code when obs_codes is given)."""
     ids = "json_extract_string(id, '$')"
     sex = "json_extract_string(sex, '$')"
     return {
@@ -325,7 +334,7 @@ FROM ({_keys("facts")})""",
     {_raw("f_lln")} AS lln_raw, {_item_num_cols("lln", "lln")},
     {_raw("f_lloq")} AS lloq_raw, {_item_num_cols("lloq", "lloq")},
     {_raw("f_attributes")} AS attributes, no_code
-FROM ({_items("observations", f"({_obs_sql(obs_lines)})", obs_order)})""",
+FROM ({_items("observations", f"({_obs_sql(obs_lines)})", obs_order, obs_codes)})""",
         "conditions": f"""SELECT seq, CAST(idx AS INTEGER) AS idx, {_str("f_code")} AS code,
     {_raw("f_onset")} AS onset_raw, {_item_date_cols("onset", "onset")},
     {_raw("f_end")} AS end_raw, {_item_date_cols("end", "end")},
@@ -401,9 +410,11 @@ def _kept(con, select: str, words) -> str:
     return "SELECT " + ", ".join(f'"{c}"' for c in kept) + f" FROM ({select})"
 
 
-def _load_chunk(con, start: int, size: int, create: bool, words: dict | None = None) -> None:
+def _load_chunk(con, start: int, size: int, create: bool, words: dict | None = None,
+                codes: tuple | None = None) -> None:
     """Parse the records start .. start+size-1 and add their rows to the tables (create them).
-    ``words`` (load_jsonl): only the columns so named, the observations by SCREEN_OBS_ORDER."""
+    ``words``, ``codes`` (load_jsonl): only the columns so named, the observations by
+    SCREEN_OBS_ORDER, only those of the codes (and without a code)."""
     rel = f"(SELECT rowid AS seq, line FROM _elig_scratch.lines WHERE rowid >= {start} AND rowid < {start + size})"
     _scratch(con, f"CREATE TABLE {DOCS} AS {_docs_sql(rel)}")
     # the records whose observations are read, as a bit string over the chunk: a filter that
@@ -412,7 +423,7 @@ def _load_chunk(con, start: int, size: int, create: bool, words: dict | None = N
                        f"ELSE '0' END, '' ORDER BY seq) FROM {DOCS}").fetchone()[0] or ""
     obs_lines = rel if "0" not in bits else (
         f"(SELECT seq, line FROM {rel} WHERE get_bit({_q(bits)}::BIT, CAST(seq - {start} AS INTEGER)) = 1)")
-    selects = table_selects(obs_lines, SCREEN_OBS_ORDER if words is not None else None)
+    selects = table_selects(obs_lines, SCREEN_OBS_ORDER if words is not None else None, codes)
     selects["observations"] = ordered_observations(selects["observations"])
     for t in TABLES:
         if words is not None:
@@ -426,7 +437,7 @@ class LoadError(ValueError):
 
 
 def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = None,
-               words: dict | None = None) -> int:
+               words: dict | None = None, codes: tuple | None = None) -> int:
     """Load a JSON Lines file into the schema's tables on a DuckDB connection; returns the number
     of records (non-blank lines). The lines are read once (in parallel, order kept) into a
     scratch database file (in a private directory made under scratch_dir, default the system's
@@ -438,8 +449,9 @@ def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = Non
     over it uses; a column it would read and that is missing fails its binding, it cannot be
     misread),
     and the observations are sorted by SCREEN_OBS_ORDER (still marked: the screening reads them
-    through the view elig_ox). The rows, and the values of the columns kept, are those of the
-    full load."""
+    through the view elig_ox). ``codes`` (with words): only the observations of these codes (the
+    trial's: the screening joins every reading to its code's facts, obs_codes) and those without a
+    code are kept. The rows kept, and the values of the columns kept, are those of the full load."""
     import duckdb
 
     con.execute("DETACH DATABASE IF EXISTS _elig_scratch")
@@ -463,7 +475,7 @@ def load_jsonl(con, path: str, chunk: int = CHUNK, scratch_dir: str | None = Non
             con.execute("ALTER TABLE _elig_scratch.kept RENAME TO lines")
         n = con.execute("SELECT count(*) FROM _elig_scratch.lines").fetchone()[0]
         for start in range(0, max(n, 1), chunk):
-            _load_chunk(con, start, chunk, create=start == 0, words=words)
+            _load_chunk(con, start, chunk, create=start == 0, words=words, codes=codes)
         mark_observations(con)
     finally:
         con.execute("DROP TABLE IF EXISTS _elig_rejects")

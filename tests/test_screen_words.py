@@ -76,7 +76,15 @@ def test_the_screening_load_gives_the_same_results(rules, tmp_path):
     words, codes = screen.read_words(res.program, script), _codes(res.program)
     assert len(full) == len(lines) and any('"error"' in r for r in full)
     assert _results(_load(tmp_path, lines, words, codes=codes), res, mod, script) == full
-    # in chunks (the tables then built by inserts)
+
+
+@pytest.mark.slow  # two more screenings of SM3321 (the fast suite loads in chunks in the test below)
+def test_the_screening_load_in_chunks_gives_the_same_results(tmp_path):
+    """In chunks of 97 records (the tables then built by inserts), against the full load whole."""
+    res, mod, script = _trial(ROOT / "sm3321_rules")
+    lines = _lines(ROOT / "sm3321_rules")
+    full = _results(_load(tmp_path, lines), res, mod, script)
+    words, codes = screen.read_words(res.program, script), _codes(res.program)
     assert _results(_load(tmp_path, lines, words, chunk=97, codes=codes), res, mod, script) == full
 
 

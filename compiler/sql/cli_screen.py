@@ -64,8 +64,11 @@ def _stdin_to_file(tmpdir: str) -> str:
     return path
 
 
-def open_data(con, data: str, tmpdir: str) -> tuple[int, str, str]:
-    """Load or attach DATA on the connection: (records, kind, JSON Lines path or '')."""
+def open_data(con, data: str, tmpdir: str, words: dict | None = None,
+              codes: tuple | None = None) -> tuple[int, str, str]:
+    """Load or attach DATA on the connection: (records, kind, JSON Lines path or ''). ``words``,
+    ``codes``: JSON Lines loaded with only the columns so named and the observations of these
+    codes (loader.load_jsonl, screen.read_words)."""
     from . import loader
 
     kind = _kind(data)
@@ -87,7 +90,7 @@ def open_data(con, data: str, tmpdir: str) -> tuple[int, str, str]:
         return con.execute("SELECT count(*) FROM patients").fetchone()[0], kind, ""
     path = _stdin_to_file(tmpdir) if data == "-" else data
     try:
-        return loader.load_jsonl(con, path, scratch_dir=tmpdir), kind, path
+        return loader.load_jsonl(con, path, scratch_dir=tmpdir, words=words, codes=codes), kind, path
     except loader.LoadError as exc:
         _die(str(exc))
 
@@ -215,7 +218,10 @@ def screen(rules_dir, engine, output, summary, explain, threads, memory_limit, t
         if tty:
             click.echo("elig: reading the records...", err=True)
         clock("compile")
-        n, _, _ = open_data(con, data, tmpdir)
+        # JSON Lines: only the columns this trial's screening reads are loaded, and only the
+        # observations of its codes (and those without a code)
+        n, _, _ = open_data(con, data, tmpdir, words=S.read_words(res.program, script),
+                            codes=tuple(o.name for o in res.program.observations))
         clock("read")
         if tty:
             click.echo(f"elig: screening {n:,} records with {len(script.criteria)} criteria...", err=True)

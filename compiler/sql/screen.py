@@ -79,6 +79,36 @@ def resolve_units(con, program, module) -> None:
         con.executemany("INSERT INTO elig_unit_map VALUES (?, ?, ?, ?)", rows)
 
 
+# the columns of the schema's tables that run_script and resolve_units read themselves (the
+# others are read by the script's SQL)
+_RUN_WORDS = {"patients": ("seq",), "observations": ("seq", "code", "unit"), "treatments": ("daily_dose",),
+              "conditions": ("attributes",), "procedures": ("attributes",)}
+
+
+def read_words(program, script: Script) -> dict:
+    """Per table of the schema, every name the screening of ``script`` could read from it: the
+    words of the SQL that run_script runs over that table (the texts that name it: work tables,
+    steps, the view elig_ox over loaded observations, the lambda form's input when a criterion is
+    in that form) and of run_script's own queries. `elig screen` of JSON Lines loads only the
+    columns so named (loader.load_jsonl's ``words``): a column none of them names is read by no
+    criterion of this trial (its ``*_raw`` texts, ``*_why`` reasons...)."""
+    import re
+
+    from .script import input_view
+
+    # (elig_ox of the prep is not run: the screening's own load is marked, read by the view)
+    texts = [script.macros, script.final, script.positional, script.result_sql,
+             obs_rows(program, loaded=True, codes=OBS_CODES)]
+    texts += [sql for name, sql, _ in script.prep if name != "elig_ox"] + [sql for _, sql in script.steps]
+    if not script.prep or script.lambda_steps:
+        texts += [input_view(program, (0, 1), obs_mode="lists"), input_view(program, (0, 1), name="", obs_mode="joined")]
+    out = {}
+    for t in loader.TABLES:
+        reads = [x for x in texts if re.search(rf"\b{t}\b", x)]
+        out[t] = frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(reads))) | frozenset(_RUN_WORDS.get(t, ()))
+    return out
+
+
 def prepare_script(program, lowered, only=None, relational: bool = True) -> Script:
     """The DuckDB script (SqlCompileError naming every rule it cannot express): the relational
     form (compiler/sql/relational.py) unless ``relational`` is false (the lambda form over

@@ -209,7 +209,8 @@ def obs_rows(program: I.Program, source: str = "observations", loaded: bool = Fa
               "uln": "CASE WHEN o.uln > 0 THEN o.uln END", "lln": "CASE WHEN o.lln >= 0 THEN o.lln END",
               "lloq": "CASE WHEN o.lloq >= 0 THEN o.lloq END"}
         flatcols = "".join(f", {fx[f]} AS x_{f}" for f in FLAT_OX)
-    cols = ["seq", "idx", "date", "value_raw", "value_num", "value_str", "unit_raw", "unit", "uln_raw", "uln",
+    # (loaded: the day column, not the date, which a screening's own load does not keep)
+    cols = ["seq", "idx"] + ([] if loaded else ["date"]) + ["value_raw", "value_num", "value_str", "unit_raw", "unit", "uln_raw", "uln",
             "lln_raw", "lln", "lloq_raw", "lloq"] + (["attributes"] if obs_attributes(program) else [])
     if loaded:
         cols += [n for n, _, _ in LOADED_OBS if n != "no_code"]

@@ -529,11 +529,17 @@ def decode_outcome(col: str) -> str:
                                    for i, w in enumerate(OUTCOME_CODES)) + " END"
 
 
+def status_of_list(outs_list: str) -> str:
+    """The status (without cohorts) of the list of outcome words ``outs_list`` (SQL): ineligible
+    when one fails, eligible when every one passes, else indeterminate (NULL words ignored)."""
+    return (f"CASE WHEN list_contains({outs_list}, 'fail') THEN 'ineligible' "
+            f"WHEN len(list_filter({outs_list}, lambda o: o <> 'pass')) = 0 THEN 'eligible' ELSE 'indeterminate' END")
+
+
 def status_of_words(outs: list) -> str:
-    """The status (without cohorts) of the outcome word columns ``outs``, as the list form
-    (list_contains of 'fail', list_filter of the words other than 'pass') gives it, NULL words
-    ignored as those list functions ignore them, written as two OR chains of comparisons: no
-    list of 44 words built per patient twice (the results' query over the coded tables)."""
+    """status_of_list of the outcome word columns ``outs``, NULL words ignored as those list
+    functions ignore them, written as two OR chains of comparisons: no list of 44 words built
+    per patient twice (the results' query over the coded tables; Spark's keeps the list form)."""
     fail = " OR ".join(f"coalesce({o} = 'fail', FALSE)" for o in outs)
     other = " OR ".join(f"coalesce({o} <> 'pass', FALSE)" for o in outs)
     return f"CASE WHEN {fail} THEN 'ineligible' WHEN {other} THEN 'indeterminate' ELSE 'eligible' END"
@@ -584,8 +590,7 @@ def assemble(program: I.Program, lowered, only, crits, ctes, prev, base: str, in
         f"'reason': {ident('out__' + cid)}, 'missing': CASE WHEN {ident('out__' + cid)} = 'unknown' THEN {ident('miss__' + cid)} ELSE {EMPTY} END}}"
         for cid, ref, kind, _, _ in outs)
     outs_list = "[" + ", ".join(ident("out__" + cid) for cid, *_ in outs) + "]"
-    status = (f"CASE WHEN list_contains({outs_list}, 'fail') THEN 'ineligible' "
-              f"WHEN len(list_filter({outs_list}, lambda o: o <> 'pass')) = 0 THEN 'eligible' ELSE 'indeterminate' END")
+    status = status_of_list(outs_list)
     rules = q(getattr(lowered, "fingerprint", "") or "")
     cohort_json = ""
     per = []  # (cohort name, its status expression)

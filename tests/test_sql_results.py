@@ -19,7 +19,7 @@ duckdb = pytest.importorskip("duckdb")
 
 from compiler.sql import loader, screen  # noqa: E402
 from compiler.sql.cli_screen import summary_text  # noqa: E402
-from compiler.sql.script import json_text  # noqa: E402
+from compiler.sql.script import OUTCOME_CODES, OUTCOME_TYPE, json_text, status_of_list, status_of_words  # noqa: E402
 from test_sql import BAD_LINES, FAST, _fuzz_texts, compare_subset, only_criteria  # noqa: E402
 
 # ids, codes and texts with what JSON must escape: quotes, backslashes (one before "u00..."),
@@ -281,3 +281,50 @@ def test_a_seq_given_twice_is_left_to_the_join_by_seq(compiled, sm3321, tmp_path
         got.append(sorted(con.execute("SELECT * FROM elig_screened").fetchall(), key=repr))
         con.close()
     assert got[0] == got[1] and sum(r[0] == 4 for r in got[0]) >= 2
+
+
+def test_status_of_words_is_the_list_forms_status():
+    """The results' status by comparisons (status_of_words) is the list form's (status_of_list,
+    Spark's and the one-query form's) for every combination of three outcomes, NULL included,
+    as words and as the ENUM of the decoded criterion tables."""
+    import itertools
+
+    import duckdb
+
+    con = duckdb.connect()
+    vals = list(OUTCOME_CODES) + [None]
+    rows = list(itertools.product(vals, repeat=3))
+    con.execute("CREATE TABLE w (a VARCHAR, b VARCHAR, c VARCHAR)")
+    con.executemany("INSERT INTO w VALUES (?, ?, ?)", rows)
+    con.execute(f"CREATE TABLE e AS SELECT CAST(a AS {OUTCOME_TYPE}) AS a, CAST(b AS {OUTCOME_TYPE}) AS b, "
+                f"CAST(c AS {OUTCOME_TYPE}) AS c FROM w")
+    for t in ("w", "e"):
+        got = con.execute(f"SELECT a, b, c, {status_of_words(['a', 'b', 'c'])}, {status_of_list('[a, b, c]')} "
+                          f"FROM {t}").fetchall()
+        assert len(got) == len(rows) == 125
+        assert all(r[3] == r[4] for r in got), [r for r in got if r[3] != r[4]][:3]
+        assert {r[3] for r in got} == {"ineligible", "eligible", "indeterminate"}
+    con.close()
+
+
+def test_parquet_outcomes_are_utf8_words_of_the_enum(compiled, sm3321, tmp_path):
+    """elig_screened's outcome columns are the ENUM of the words (OUTCOME_TYPE); the Parquet
+    file has them as the UTF8 column the VARCHAR words give (same schema, same values read
+    back): the file written from a copy of the table with VARCHAR outcomes is the same."""
+    texts = list(cohort._lines(60, 5, 0.05)) + list(BAD_LINES)
+    con, script = _screen(compiled, sm3321, texts, tmp_path, only=set(FAST[:4]))
+    types = dict((r[0], r[1]) for r in con.execute("DESCRIBE elig_screened").fetchall())
+    outs = [f"out__{c}" for c, _, _ in script.criteria]
+    assert all(types[o].startswith("ENUM(") for o in outs) and types["status"] == "VARCHAR"
+    path = screen.write_results_parquet(con, script, str(tmp_path / "enum"))
+    casts = ", ".join(f'CAST("{o}" AS VARCHAR) AS "{o}"' for o in outs)
+    con.execute(f"CREATE OR REPLACE TABLE elig_screened AS SELECT * REPLACE ({casts}) FROM elig_screened")
+    assert all(r[1] == "VARCHAR" for r in con.execute("DESCRIBE elig_screened").fetchall() if r[0] in outs)
+    ref = screen.write_results_parquet(con, script, str(tmp_path / "words"))
+    schema = "SELECT * EXCLUDE (file_name) FROM parquet_schema('{}')"
+    assert con.execute(schema.format(path)).fetchall() == con.execute(schema.format(ref)).fetchall()
+    a = con.execute(f"SELECT * FROM read_parquet('{path}')").fetchall()
+    b = con.execute(f"SELECT * FROM read_parquet('{ref}')").fetchall()
+    con.close()
+    assert a == b and len(a) == len(texts)
+    assert {w for r in a for w in r[4::2]} >= {"pass", "fail"}

@@ -31,6 +31,7 @@ import types
 import pytest
 
 from compiler.pipeline import compile_sources
+from gen_exprs import COMBINATORS, WHOLE, bool_expr
 from ir_interpreter import Interpreter
 from test_differential import _n, compare
 
@@ -217,21 +218,8 @@ class Gen:
     def expr(self, depth=0):
         if depth >= 3:
             return self.atom(depth)
-        k = self.r.randrange(8)
-        if k < 2:
-            return self.atom(depth)
-        a, b = self.expr(depth + 1), self.expr(depth + 1)
-        if k == 2:
-            return f"({a} and {b})"
-        if k == 3:
-            return f"({a} or {b})"
-        if k == 4:
-            return f"not ({a})"
-        if k == 5:
-            return f"(if {a} then {b})"
-        if k == 6:
-            return f"({a} if {b} else {self.expr(depth + 1)})"
-        return f"({a} and not {b})"
+        return bool_expr(self.r, ["atom"] * 2 + list(COMBINATORS), lambda _: self.atom(depth),
+                         lambda: self.expr(depth + 1), WHOLE)
 
     def criterion(self, i):
         kind = self.c(["inclusion", "exclusion"])

@@ -343,7 +343,7 @@ def check_trial(data, seed: int, tmp_path, n_records: int, sql: bool = True):
 
 
 NOSHRINK = [Phase.explicit, Phase.reuse, Phase.generate]  # a shrink recompiles the trial: slow
-GEN = settings(DIFF, max_examples=_n(4), phases=NOSHRINK)
+GEN = settings(DIFF, max_examples=_n(2), phases=NOSHRINK)  # two trials in the fast suite, 40 in the slow one
 
 
 @GEN
@@ -359,6 +359,7 @@ def test_many_generated_item_query_trials_agree(seed, data, tmp_path_factory):
     check_trial(data, seed, tmp_path_factory.mktemp("gen"), n_records=25)
 
 
+@pytest.mark.slow  # 16 trials compiled, about 2.5 CPU s (the fast differential test writes and compiles two)
 def test_the_generator_writes_mostly_valid_trials():
     """The generator is useful only if most of what it writes compiles: at least 3 in 4."""
     ok = sum(compiled_trial(s)[2] is not None for s in range(16))

@@ -93,23 +93,32 @@ _ITEM_READS = (I.BClassIn, I.BFieldIs, I.BAttrBool, I.BAttrIs, I.NAttr, I.NDose,
                I.DtAttr, I.DtItem, I.SelItem)
 
 
+def any_node(x, test, enter=None, ctx=None) -> bool:
+    """Whether an IR expression decides `test` true somewhere in it, walked depth first: x, the
+    items of its tuples and lists, the fields of its dataclasses. test(node, ctx) is True or False
+    where the node decides (its parts are not walked), None to walk its parts; enter(node, ctx)
+    gives the ctx its parts are walked with (ctx unchanged without it)."""
+    got = test(x, ctx)
+    if got is not None:
+        return got
+    if isinstance(x, (tuple, list)):
+        return any(any_node(y, test, enter, ctx) for y in x)
+    fields = getattr(x, "__dataclass_fields__", None)
+    if not fields:
+        return False
+    if enter is not None:
+        ctx = enter(x, ctx)
+    return any(any_node(getattr(x, f), test, enter, ctx) for f in fields)
+
+
 def _bool_uses_item(b, bound: frozenset = frozenset()) -> bool:
     """Whether an expression reads a field of an enclosing query's item (its class, route,
     attributes, dates, dose, half-life), anywhere in it: in a comparison (`grade >= 3`), a
     conditional, a nested query's filter or window. The items of queries nested in it (their
-    own `var`) are not enclosing ones."""
-    if isinstance(b, _ITEM_READS):
-        return b.var not in bound
-    if isinstance(b, (I.BQuery, I.BObsQuery, I.SelLatest)) and b.var is not None:
-        bound = bound | {b.var}
-    if isinstance(b, (tuple, list)):
-        return any(_bool_uses_item(x, bound) for x in b)
-    fields = getattr(b, "__dataclass_fields__", None)
-    if not fields:
-        return False
-    return any(_bool_uses_item(getattr(b, f), bound) for f in fields
-               if isinstance(getattr(b, f), (tuple, list)) or hasattr(getattr(b, f), "__dataclass_fields__"))
-
+    own `var`, bound for its parts) are not enclosing ones."""
+    return any_node(b, lambda n, bound: n.var not in bound if isinstance(n, _ITEM_READS) else None,
+                    lambda n, bound: bound | {n.var} if isinstance(n, (I.BQuery, I.BObsQuery, I.SelLatest))
+                    and n.var is not None else bound, bound)
 
 
 def _dur_uses_item(d) -> bool:

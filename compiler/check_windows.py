@@ -136,17 +136,23 @@ class WindowsMixin:
                                             None)
             self.fail(e.span, msg, hint=hint)
 
-    @staticmethod
-    def _field_outside(sc: Scope, msg: str, hint):
+    def _field_outside(self, sc: Scope, msg: str, hint):
         """The error of an item's field read outside a query over the item, said for a named
         expression that reads it (docs/language.md section 4: a `let` is checked where it is used,
-        and one that nothing uses is checked on its own, outside every query)."""
+        and one that nothing uses is checked on its own, outside every query). The use suggested
+        for one nothing uses is a window when it is a duration, a filter otherwise."""
         if sc.item is not None or not sc.let_stack:
             return msg, hint
         name = sc.let_stack[0]
         if sc.unused == name:
+            d = sc.lets.get(name)
+            if d is not None and _is_duration(d.expr, sc.lets):
+                anchor = next(iter(self.anchors), "first_dose")
+                use = f"as the window of a query over the item (any X within {name} before {anchor})"
+            else:
+                use = f"inside a query over the item (any X where ({name}))"
             return (f"{msg}; the named expression '{name}' is used nowhere, so it is read outside every query",
-                    f"use '{name}' inside a query over the item (any X where ({name})), or remove it")
+                    f"use '{name}' {use}, or remove it")
         return msg, f"'{name}' is used outside a query; a named expression that reads an item's fields is used inside a query over the item: any X where ({name})"
 
     def _unknown_name(self, e: A.Name, sc: Scope, expected: str):
@@ -190,3 +196,25 @@ class WindowsMixin:
                 cands.append("value")
         self.fail(e.span, f"unknown name '{name}'{_suggest(name, cands)}")
 
+
+def _is_duration(e, lets: dict, seen: frozenset = frozenset()) -> bool:
+    """Whether an expression is written as a duration (the forms `duration` reads: a quantity in
+    a unit of time, `half_life`, a number times a duration, `shorter of`/`longer of`, a
+    conditional between durations, a named expression that is one), before it is checked."""
+    if isinstance(e, A.Quantity):
+        code = U.TIME_WORDS.get(e.unit.code, e.unit.code)
+        return code in U.DAYS_PER or code in U.CALENDAR_UNITS
+    if isinstance(e, A.Name):
+        name = e.ident.name
+        d = lets.get(name)
+        if d is not None and name not in seen:
+            return _is_duration(d.expr, lets, seen | {name})
+        return name == "half_life"
+    if isinstance(e, A.Arith) and e.op == "*":
+        return any(isinstance(k, A.Number) and _is_duration(o, lets, seen)
+                   for k, o in ((e.left, e.right), (e.right, e.left)))
+    if isinstance(e, A.Extreme):
+        return True
+    if isinstance(e, A.IfElse):
+        return _is_duration(e.then, lets, seen) or _is_duration(e.otherwise, lets, seen)
+    return False

@@ -30,21 +30,14 @@ from __future__ import annotations
 import dataclasses
 
 from . import ir as I
-from .check_common import _bool_uses_item, _dur_uses_item
+from .check_common import _bool_uses_item, _dur_uses_item, any_node
 
 _VALUE_IFS = (I.LIf, I.NIf, I.DIf)
 
 
 def names_judgment(b) -> bool:
     """Whether an expression reads a judgment anywhere in it."""
-    if isinstance(b, I.BFact):
-        return b.judgment
-    if isinstance(b, (tuple, list)):
-        return any(names_judgment(x) for x in b)
-    fields = getattr(b, "__dataclass_fields__", None)
-    if not fields:
-        return False
-    return any(names_judgment(getattr(b, f)) for f in fields)
+    return any_node(b, lambda n, _: n.judgment if isinstance(n, I.BFact) else None)
 
 
 def hoist(b, derived=None):

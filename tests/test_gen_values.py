@@ -44,6 +44,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from compiler.pipeline import compile_sources
+from gen_exprs import COMBINATORS, WHOLE, bool_expr
 from ir_interpreter import Interpreter
 from test_differential import DIFF, Hints, _as_json_number, _n, _near, compare, records_for
 from test_fuzz_rules import assert_positioned
@@ -360,21 +361,8 @@ class Gen:
     def expr(self, depth=0):
         if depth >= 3:
             return self.atom(depth)
-        k = self.r.randrange(9)
-        if k < 3:
-            return self.atom(depth)
-        a, b = self.expr(depth + 1), self.expr(depth + 1)
-        if k == 3:
-            return f"({a} and {b})"
-        if k == 4:
-            return f"({a} or {b})"
-        if k == 5:
-            return f"not ({a})"
-        if k == 6:
-            return f"(if {a} then {b})"
-        if k == 7:
-            return f"({a} if {b} else {self.expr(depth + 1)})"
-        return f"({a} and not {b})"
+        return bool_expr(self.r, ["atom"] * 3 + list(COMBINATORS), lambda _: self.atom(depth),
+                         lambda: self.expr(depth + 1), WHOLE)
 
     def criterion(self, i):
         kind = self.c(["inclusion", "exclusion"])

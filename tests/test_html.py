@@ -495,10 +495,16 @@ def _console_problems(stderr: str) -> list[str]:
             if "CONSOLE" in line or "Uncaught" in line or "net::ERR" in line]
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                    reason=f"headless Chromium not installed at {CHROMIUM} "
-                           "(apt-get install -y chromium to run the browser test)")
+_NEEDS_CHROMIUM = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason=f"headless Chromium not installed at {CHROMIUM} (apt-get install -y chromium to run the browser test)")
+
+
+@_NEEDS_CHROMIUM
 def test_page_renders_in_chromium(compiled, tmp_path):
+    """The page's DOM as Chromium builds it: the title, every reference and criterion anchor,
+    and no console error (the full-page screenshot, about 4 times the cost, is the slow test
+    below)."""
     page_file = tmp_path / "sm3321.html"
     page_file.write_text(compiled.html, encoding="utf-8")
     url = page_file.as_uri()
@@ -513,6 +519,15 @@ def test_page_renders_in_chromium(compiled, tmp_path):
         assert f'id="{c.anchor_id}"' in dom
     assert _console_problems(res.stderr) == []
 
+
+@pytest.mark.slow
+@_NEEDS_CHROMIUM
+def test_whole_page_screenshot_in_chromium(compiled, tmp_path):
+    """(slow: a screenshot 1280 pixels wide and as tall as the page, several seconds) The whole
+    page rasterises without a console error."""
+    page_file = tmp_path / "sm3321.html"
+    page_file.write_text(compiled.html, encoding="utf-8")
+    url = page_file.as_uri()
     # measure the full page height on a throwaway copy with a script (never in the published
     # page), then take a full-page screenshot of the real page at that height
     probe = tmp_path / "probe.html"

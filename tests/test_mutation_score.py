@@ -97,6 +97,7 @@ def test_a_file_parsed_once_is_not_parsed_again_and_a_broken_one_is_not_kept():
     assert (path, broken[path]) not in pipeline._PARSED
 
 
+@pytest.mark.slow  # about 4 CPU s, with the mutation scores it guards; the parse cache is checked fast above
 def test_the_warm_runner_gives_every_mutant_the_verdict_of_a_cold_one():
     """What the mutation score caches (parsed files, verify's readings of the text, verdicts by
     evaluator source) and the order it runs the cases in (the cases about the mutated rule

@@ -188,6 +188,7 @@ def test_prep_tables_equal_the_reference(rules, tmp_path):
     assert rows["elig_ox"] > 0 and rows["elig_tx"] > 0
 
 
+@pytest.mark.slow  # about 3 CPU s; the edge records of every trial above stay in the fast suite
 def test_prep_tables_equal_the_reference_on_cohort_and_fuzz(tmp_path):
     """SM3321 on cohort records (some corrupted) and the same records with fields spoiled."""
     res = compile_rules(ROOT / "sm3321_rules")

@@ -4,7 +4,8 @@ the rest of the record. The four engines (the generated module, the IR interpret
 relational and lambda forms) give the same outcome, and the module and DuckDB the same `missing`
 (`[]` for review). Before compiler/hoist.py all four said `unknown` (the module and DuckDB naming
 the reading in `missing`). Spark runs the same lifted body (tests/test_sql_spark.py, lang_trial).
-Each test compiles its bodies as one trial and runs each DuckDB form once (Many).
+The fast tests' bodies are compiled as one trial and run once in each DuckDB form (the `judged`
+fixture; their tests in one xdist group); each test checks its own expectations.
 """
 
 from __future__ import annotations
@@ -80,6 +81,38 @@ class Many:
         assert not bad, "\n".join(f"{b}\n  got  {g}\n  want {w}" for b, g, w in bad)
 
 
+DFIT = "derived dfit { unit kg  formula latest weight ever in kg * (1 if fit else 2) }\n"
+GROUPS = {}  # test name -> its expectations, added to one Many by `judged`
+
+
+def group(fn):
+    GROUPS[fn.__name__] = fn
+    return fn
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """Every group's expectations in one trial (the vocabulary of tests/test_gen_rec.py and
+    the derived value dfit): one compile, one DuckDB load and run per form. Maps a group's name
+    to its (body, got, want) triples."""
+    m = Many(tmp_path_factory.mktemp("review"), vocab=DFIT)
+    spans = {}
+    for name, add in GROUPS.items():
+        start = len(m.cases)
+        add(m)
+        spans[name] = (start, len(m.cases))
+    got = everywhere_many([(b, r) for b, r, _ in m.cases], m.tmp_path, m.lets, m.vocab)
+    return {name: [(b, g, w) for (b, _, w), g in zip(m.cases[a:z], got[a:z])] for name, (a, z) in spans.items()}
+
+
+def check(judged, name):
+    bad = [(b, g, w) for b, g, w in judged[name] if g != w]
+    assert not bad, "\n".join(f"{b}\n  got  {g}\n  want {w}" for b, g, w in bad)
+
+
+pytestmark = pytest.mark.xdist_group("review_values")
+
+
 def hb(value, date="2026-01-01", unit="g/L"):
     return {"code": "hb", "value": value, "unit": unit, "date": date}
 
@@ -87,11 +120,11 @@ def hb(value, date="2026-01-01", unit="g/L"):
 REVIEW, PASS, FAIL = ("review", []), ("pass", []), ("fail", [])
 
 
-def test_a_judgment_that_decides_a_limit(tmp_path):
+@group
+def _a_judgment_that_decides_a_limit(m):
     recs = [_rec(observations=[hb(95)]), _rec(observations=[hb(110)]), _rec(observations=[hb(80)]),
             _rec(observations=[hb(95)], facts={"fit": True}), _rec(observations=[hb(95)], facts={"fit": False}),
             _rec(observations=[hb(95)], facts={"fit": None}), _rec(), _rec(observations=[hb("x")])]
-    m = Many(tmp_path)
     m.expect("latest hb ever >= (100 g/L if fit else 90 g/L)", recs, [
         REVIEW, PASS, FAIL, FAIL, PASS, REVIEW, ("unknown", ["hb"]), ("unknown", ["hb"])])
     # in another unit of the element, between, and a multiple of ULN
@@ -101,14 +134,16 @@ def test_a_judgment_that_decides_a_limit(tmp_path):
     ast = [_rec(observations=[{"code": "ast", "value": v, "unit": "U/L", "uln": 40, "date": "2026-01-01"}])
            for v in (150, 90, 210)]
     m.expect("latest ast ever <= (5 x ULN if fit else 2.5 x ULN)", ast, [REVIEW, PASS, FAIL])
-    m.check()
 
 
-def test_a_judgment_with_other_missing_data_stays_unknown(tmp_path):
-    """Unknown when something besides the judgment could still change the outcome."""
+def test_a_judgment_that_decides_a_limit(judged):
+    check(judged, "_a_judgment_that_decides_a_limit")
+
+
+@group
+def _a_judgment_with_other_missing_data_stays_unknown(m):
     recs = [_rec(observations=[hb(95)]), _rec(observations=[hb(95)], facts={"consent": False}),
             _rec(observations=[hb(95)], facts={"consent": True})]
-    m = Many(tmp_path)
     m.expect("not (latest hb ever >= (100 g/L if fit else 90 g/L)) or consent", recs, [
         ("unknown", ["consent"]), REVIEW, PASS])
     m.expect("latest hb ever >= (100 g/L if fit and consent else 90 g/L)", recs, [
@@ -116,15 +151,19 @@ def test_a_judgment_with_other_missing_data_stays_unknown(tmp_path):
     # a condition that is not a judgment: unknown, naming it
     m.expect("latest hb ever >= (100 g/L if consent else 90 g/L)", recs[:1], [
         ("unknown", ["consent"])])
-    m.check()
 
 
-def test_a_judgment_that_decides_a_window(tmp_path):
+def test_a_judgment_with_other_missing_data_stays_unknown(judged):
+    """Unknown when something besides the judgment could still change the outcome."""
+    check(judged, "_a_judgment_with_other_missing_data_stays_unknown")
+
+
+@group
+def _a_judgment_that_decides_a_window(m):
     # a reading after screening on day 5 (80) and day 21 (95): the most recent is the one of day 21
     # with the 28-day window, the one of day 5 with the 14-day one
     two = [hb(80, "2026-01-10"), hb(95, "2026-01-26")]
     recs = [_rec(observations=two), _rec(observations=two, facts={"fit": True}), _rec(observations=two[:1])]
-    m = Many(tmp_path)
     m.expect("latest hb within (28 d if fit else 14 d) after screening >= 90 g/L", recs, [
         REVIEW, PASS, FAIL])
     # before: a reading only in the 28-day window leaves no reading in the 14-day one (unknown)
@@ -137,30 +176,37 @@ def test_a_judgment_that_decides_a_window(tmp_path):
     m.expect("no anemia within shorter of 28 d and (21 d if fit else 14 d) before screening", recs, [REVIEW, PASS, PASS])
     # a date moved by a judged duration
     m.expect("screening - (1 wk if fit else 3 wk) < enrollment - 2 wk", [_rec(), _rec(facts={"fit": True})], [REVIEW, FAIL])
-    m.check()
 
 
-def test_a_judgment_that_decides_a_number(tmp_path):
+def test_a_judgment_that_decides_a_window(judged):
+    check(judged, "_a_judgment_that_decides_a_window")
+
+
+@group
+def _a_judgment_that_decides_a_number(m):
     recs = [_rec(observations=[hb(95)]), _rec(observations=[hb(110)]), _rec(observations=[hb(40)])]
-    m = Many(tmp_path)
     m.expect("(1 if fit else 2) * (latest hb ever in g/L) > 100", recs, [REVIEW, PASS, FAIL])
     m.expect("latest hb ever in g/L + (0 if fit else 10) >= 100", recs, [REVIEW, PASS, FAIL])
-    m.check()
 
 
-def test_a_judgment_in_a_derived_value(tmp_path):
-    """A derived value whose formula a judgment decides: read as its formula where compared."""
-    vocab = "derived dfit { unit kg  formula latest weight ever in kg * (1 if fit else 2) }\n"
+def test_a_judgment_that_decides_a_number(judged):
+    check(judged, "_a_judgment_that_decides_a_number")
 
+
+@group
+def _a_judgment_in_a_derived_value(m):
     def w(v):
         return {"code": "weight", "value": v, "unit": "kg", "date": "2026-01-01"}
     recs = [_rec(observations=[w(60)]), _rec(observations=[w(110)]), _rec(observations=[w(40)]),
             _rec(observations=[w(60)], facts={"fit": True}), _rec()]
-    m = Many(tmp_path, vocab=vocab)
     m.expect("dfit > 100 kg", recs, [
         REVIEW, PASS, FAIL, FAIL, ("unknown", ["weight"])])
     m.expect("dfit + 0 kg > 100 kg", recs[:3], [REVIEW, PASS, FAIL])
-    m.check()
+
+
+def test_a_judgment_in_a_derived_value(judged):
+    """A derived value whose formula a judgment decides: read as its formula where compared."""
+    check(judged, "_a_judgment_in_a_derived_value")
 
 
 @pytest.mark.slow
@@ -186,30 +232,29 @@ def test_a_judged_value_in_let_not_and_or(tmp_path):
     m.check()
 
 
-def test_what_is_not_lifted(tmp_path):
-    """`recorded` is never unknown (a judged window leaves the reading's place uncertain: not
-    recorded); a judged window whose condition reads the query's own item is sized per item and
-    stays unknown (docs/language.md, What a rule means)."""
+@group
+def _what_is_not_lifted(m):
     two = [hb(80, "2026-01-10"), hb(95, "2026-01-26")]
-    m = Many(tmp_path)
     m.expect("recorded latest hb within (28 d if fit else 14 d) after screening",
                       [_rec(observations=two), _rec(observations=two[:1])], [FAIL, PASS])
     anemia = [{"code": "anemia", "onset": "2026-01-05", "status": "resolved", "attributes": {"grade": 3}}]
     m.expect("any anemia within (7 d if grade >= 3 and fit else 14 d) before first_dose",
                       [_rec(conditions=anemia)], [("unknown", ["anemia"])])
-    m.check()
 
 
-def test_a_query_whose_filter_only_a_judgment_leaves_undecided(tmp_path):
-    """An item in the window whose filter is undecided only by an unrecorded judgment: the query
-    rests on the judgment (review, nothing missing). The module and both DuckDB forms said
-    `unknown` naming the item's code (`any anemia ever where fit`), DuckDB also for a query over
-    readings (`any hb ever where (value >= 90 g/L and fit)`, where the module said review)."""
+def test_what_is_not_lifted(judged):
+    """`recorded` is never unknown (a judged window leaves the reading's place uncertain: not
+    recorded); a judged window whose condition reads the query's own item is sized per item and
+    stays unknown (docs/language.md, What a rule means)."""
+    check(judged, "_what_is_not_lifted")
+
+
+@group
+def _a_query_whose_filter_only_a_judgment_leaves_undecided(m):
     anemia = [{"code": "anemia", "onset": "2025-12-15", "status": "resolved"}]
     bad = [{"code": "anemia", "onset": "bad", "status": "resolved"}]
     recs = [_rec(conditions=anemia), _rec(conditions=anemia, facts={"fit": True}), _rec(),
             _rec(conditions=bad), _rec(conditions=anemia + [{"onset": "2025-12-01", "status": "resolved"}])]
-    m = Many(tmp_path)
     m.expect("any anemia ever where fit", recs, [
         REVIEW, PASS, FAIL, REVIEW, ("unknown", ["conditions[1]"])])
     m.expect("any anemia within 30 d before screening where fit", recs, [
@@ -224,4 +269,11 @@ def test_a_query_whose_filter_only_a_judgment_leaves_undecided(tmp_path):
         REVIEW, FAIL, ("unknown", ["hb"])])
     # the reading without a code (99 g/L) passes the filter whatever its code
     m.expect("every hb ever where (value >= 90 g/L or fit)", recs, [REVIEW, FAIL, REVIEW])
-    m.check()
+
+
+def test_a_query_whose_filter_only_a_judgment_leaves_undecided(judged):
+    """An item in the window whose filter is undecided only by an unrecorded judgment: the query
+    rests on the judgment (review, nothing missing). The module and both DuckDB forms said
+    `unknown` naming the item's code (`any anemia ever where fit`), DuckDB also for a query over
+    readings (`any hb ever where (value >= 90 g/L and fit)`, where the module said review)."""
+    check(judged, "_a_query_whose_filter_only_a_judgment_leaves_undecided")

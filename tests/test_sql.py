@@ -150,6 +150,12 @@ def _case_texts():
     return texts
 
 
+# the tests of screened_fast on one pytest-xdist worker: the session fixture (one DuckDB run of
+# the corpus, about 2 s) is then built once, not once per worker
+SCREENED_FAST = pytest.mark.xdist_group("screened_fast")
+
+
+@SCREENED_FAST
 @pytest.mark.parametrize("part", ["cases", "cohort", "fuzz", "bad", "exact"])
 def test_fast_criteria_equal_python(part, corpus, screened_fast, sm3321):
     pys = only_criteria([sm3321.evaluate_json(t) for t in corpus[part]], FAST)
@@ -309,6 +315,7 @@ def test_chunks_and_one_worker_give_the_same_results(compiled, sm3321, corpus, t
     assert not diffs, "\n".join(map(str, diffs[:20]))
 
 
+@SCREENED_FAST
 def test_error_rows_like_python(corpus, screened_fast, sm3321):
     sqls = screened_fast["bad"]
     pys = [sm3321.evaluate_json(t) for t in corpus["bad"]]
@@ -335,6 +342,7 @@ def _exact_texts():
     return [json.dumps(x) for x in recs]
 
 
+@SCREENED_FAST
 def test_limit_exactly_at_uln_multiple(screened_fast):
     """1.8 with a ULN of 1.2 is exactly 1.5 x ULN (binary floats say 1.7999999999999998)."""
     got = [{c["id"]: c["outcome"] for c in r["criteria"]} for r in screened_fast["exact"]]

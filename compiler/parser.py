@@ -187,7 +187,10 @@ def parse_source(text: str, path: str) -> tuple[A.SourceFile | None, list[Diagno
             _WORDS.text = ""
     try:
         decls = ToAst(path).transform(tree)
-    except VisitError as err:  # a bug in the transformer, reported with a position rather than a traceback
+    except VisitError as err:
+        if isinstance(err.orig_exc, RecursionError):  # lark wraps what its transformer raises
+            return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), "rule file is nested too deeply to parse")]
+        # a bug in the transformer, reported with a position rather than a traceback
         return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), f"internal error while reading the parse tree: {err.orig_exc}")]
     except RecursionError:
         return None, [Diagnostic(A.Span(path, 1, 1, 1, 2), "rule file is nested too deeply to parse")]

@@ -432,6 +432,19 @@ def test_deep_structures(depth, shape):
     check_compile(sources)
 
 
+@pytest.mark.parametrize("depth", [1000, 5000])
+def test_deep_conditionals_are_nested_too_deeply_not_an_internal_error(depth):
+    """A conditional chain too deep for the parse tree's transformer: lark wraps its RecursionError
+    in a VisitError, which was reported as "internal error while reading the parse tree"."""
+    from compiler.parser import parse_source
+
+    body = "latest hemoglobin within 7 d before first_dose >= " + "(90 g/L if informed_consent else " * depth
+    body += "90 g/L" + ")" * depth
+    tree, diags = parse_source(f'inclusion deep_one {{\n    ref I9\n    quote "x"\n    require {body}\n}}\n', "d.elig")
+    assert tree is None
+    assert [d.message for d in diags] == ["rule file is nested too deeply to parse"]
+
+
 @pytest.mark.parametrize("text", [
     "", "\n", "\x00", "\ufeff", "#", '"', '"\\', "trial", "trial X {", "trial X { title", "}" * 50, "{" * 5000,
     "trial T { title \"t\" protocol \"p\" anchors a }\ninclusion i { ref I1 quote \"q\" require age at a >= 18 a }",

@@ -384,14 +384,20 @@ def attach_scratch(con, directory: str) -> None:
                 f"(ROW_GROUP_SIZE {SCRATCH_ROW_GROUP})")
 
 
-def _scratch(con, sql: str) -> None:
-    """Run a statement that writes a scratch table, with compression off (then as it was)."""
-    was = con.execute("SELECT current_setting('force_compression')").fetchone()[0]
-    con.execute("SET force_compression = 'uncompressed'")
+def _with_setting(con, name: str, value: str, sql: str) -> None:
+    """Run a statement with the DuckDB setting ``name`` at ``value`` (an SQL literal), then put
+    the setting back as it was."""
+    was = con.execute(f"SELECT current_setting({_q(name)})").fetchone()[0]
+    con.execute(f"SET {name} = {value}")
     try:
         con.execute(sql)
     finally:
-        con.execute(f"SET force_compression = {_q(was)}")
+        con.execute(f"SET {name} = " + (("true" if was else "false") if isinstance(was, bool) else _q(str(was))))
+
+
+def _scratch(con, sql: str) -> None:
+    """Run a statement that writes a scratch table, with compression off (then as it was)."""
+    _with_setting(con, "force_compression", "'uncompressed'", sql)
 
 
 # The order of the observations in a screening's own load (load_jsonl with ``words``): by code
@@ -416,12 +422,7 @@ def _unordered(con, sql: str) -> None:
     sorted rows, so that every row group still holds readings of a few codes next to one another
     in the sort (the zonemaps by code stay tight), while the write costs about 1.2 s of CPU less
     at 100,000 cohort records (no ordered merge of the threads' batches)."""
-    was = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    con.execute("SET preserve_insertion_order = false")
-    try:
-        con.execute(sql)
-    finally:
-        con.execute(f"SET preserve_insertion_order = {'true' if was else 'false'}")
+    _with_setting(con, "preserve_insertion_order", "false", sql)
 
 
 def _load_chunk(con, start: int, size: int, create: bool, words: dict | None = None,

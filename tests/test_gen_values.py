@@ -32,8 +32,10 @@ ELIG_FUZZ_SCALE multiplies the number of trials (tests/test_differential._n). Th
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime
 import json
+import math
 import random
 import re
 import types
@@ -501,8 +503,9 @@ def _extremes(rec: dict, rng: random.Random) -> None:
         k = rng.choice([-160, -150, -120, 100, 140])
         for o in obs:
             j = {"weight": 2 * k, "crea": 2 * k, "height": k}.get(o.get("code"))
-            if j is not None:
-                o["value"] = float(Fraction(repr(o["value"])) * Fraction(10) ** j)
+            if j is not None and (isinstance(o["value"], int) or math.isfinite(o["value"])):  # (records_for draws NaN and infinities too)
+                with contextlib.suppress(OverflowError):  # (beyond doubles: the reading stays as it was)
+                    o["value"] = float(Fraction(repr(o["value"])) * Fraction(10) ** j)
     for o in obs:
         if rng.random() < 0.03:
             o["value"] = rng.choice(EXTREMES)

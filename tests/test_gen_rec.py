@@ -34,10 +34,10 @@ from compiler.pipeline import compile_sources
 from gen_exprs import COMBINATORS, WHOLE, bool_expr
 from ir_interpreter import Interpreter
 from test_differential import _n, compare
+from test_gen_item_queries import _sql
 
 duckdb = pytest.importorskip("duckdb")
 
-from compiler.sql import loader, screen  # noqa: E402
 from compiler.sql.script import SqlCompileError, build  # noqa: E402
 
 HEAD = 'trial G { title "g" protocol "p.txt" anchors screening, enrollment, first_dose }\n'
@@ -447,15 +447,9 @@ def check_trial(seed: int, n_crits: int, n_records: int, tmp_path, sql=True) -> 
     only = {c.ir.id for c in res.lowered.criteria} - stats["sql_refused"]
     if not only:
         return stats
-    path = tmp_path / f"gen_{seed}.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    lines = [json.dumps(r) for r in recs]
     for relational in (True, False):
-        con = screen.connect(threads=1, memory_limit="1GB")
-        loader.load_jsonl(con, str(path))
-        script = screen.prepare_script(res.program, res.lowered, only=only, relational=relational)
-        screen.run_script(con, res.program, mod, script)
-        sqls = [json.loads(r) for r in screen.results(con)]
-        con.close()
+        sqls = _sql(res, mod, lines, tmp_path, relational, only)
         assert len(sqls) == len(recs)
         diffs = []
         for rec, py, sq in zip(recs, pys, sqls):
@@ -527,16 +521,10 @@ def outcomes_many(cases, tmp_path) -> list[list[tuple]]:
     interp = Interpreter(res.program)
     flat = [(i, dict(r, id=f"F{i}_{j}")) for i, (_, recs) in enumerate(cases) for j, r in enumerate(recs)]
     out = [[mod.evaluate(r)["criteria"][i]["outcome"], interp.evaluate(r)["criteria"][i]["outcome"]] for i, r in flat]
-    path = tmp_path / "fixed.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for _, r in flat), encoding="utf-8")
+    lines = [json.dumps(r) for _, r in flat]
     for relational in (True, False):
-        con = screen.connect(threads=1, memory_limit="1GB")
-        loader.load_jsonl(con, str(path))
-        script = screen.prepare_script(res.program, res.lowered, relational=relational)
-        screen.run_script(con, res.program, mod, script)
-        for o, (i, _), r in zip(out, flat, screen.results(con)):
-            o.append(json.loads(r)["criteria"][i]["outcome"])
-        con.close()
+        for o, (i, _), r in zip(out, flat, _sql(res, mod, lines, tmp_path, relational)):
+            o.append(r["criteria"][i]["outcome"])
     per = [[] for _ in cases]
     for (i, _), o in zip(flat, out):
         per[i].append(tuple(o))

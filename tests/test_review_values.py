@@ -16,11 +16,11 @@ import pytest
 
 from compiler.pipeline import compile_sources
 from ir_interpreter import Interpreter
+from test_gen_item_queries import _sql
 from test_gen_rec import HEAD, VOCAB, _module, _rec
 
 duckdb = pytest.importorskip("duckdb")
 
-from compiler.sql import loader, screen  # noqa: E402
 
 
 def everywhere_many(cases, tmp_path, lets: str = "", vocab: str = "") -> list[list[tuple]]:
@@ -41,17 +41,11 @@ def everywhere_many(cases, tmp_path, lets: str = "", vocab: str = "") -> list[li
         m = mod.evaluate(r)["criteria"][i]
         t = interp.evaluate(r)["criteria"][i]
         out.append([(m["outcome"], m["missing"]), (t["outcome"], m["missing"] if t["outcome"] == m["outcome"] else None)])
-    path = tmp_path / "recs.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for _, r in flat), encoding="utf-8")
+    lines = [json.dumps(r) for _, r in flat]
     for relational in (True, False):
-        con = screen.connect(threads=1, memory_limit="1GB")
-        loader.load_jsonl(con, str(path))
-        script = screen.prepare_script(res.program, res.lowered, relational=relational)
-        screen.run_script(con, res.program, mod, script)
-        for o, (i, _), line in zip(out, flat, screen.results(con)):
-            c = json.loads(line)["criteria"][i]
+        for o, (i, _), r in zip(out, flat, _sql(res, mod, lines, tmp_path, relational)):
+            c = r["criteria"][i]
             o.append((c["outcome"], c["missing"]))
-        con.close()
     got = [o[0] if len(set(map(repr, o))) == 1 else tuple(o) for o in out]
     per = [[] for _ in cases]
     for (i, _), g in zip(flat, got):
